@@ -1,0 +1,1 @@
+//! The event loop, key routing, and the dispatch of commands.

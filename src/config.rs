@@ -1,0 +1,1 @@
+//! The config file: model, discovery and validation.

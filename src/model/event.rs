@@ -1,0 +1,39 @@
+use super::{Alert, AlertKey, Cluster, ClusterId, MetricName, Rollout, SourceHealth};
+
+/// One point of one metric.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetricSample {
+    pub metric: MetricName,
+    /// Minutes since the Unix epoch.
+    pub minute: i64,
+    pub value: f32,
+}
+
+/// Everything a source can tell the store. Sources send these over a bounded channel;
+/// `Store::apply` folds them in. No event carries UI state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceEvent {
+    /// The complete set of clusters a source sees: clusters of this source not listed are
+    /// removed (with their metrics), so a deleted cluster disappears.
+    ClusterInventory {
+        source: String,
+        clusters: Vec<Cluster>,
+    },
+    /// One cluster changed (status, version, insights, updates...).
+    ClusterChanged(Cluster),
+    /// New or changed alerts (a resolved alert is sent with `state: Resolved`).
+    Alerts(Vec<Alert>),
+    /// Alerts the source no longer knows at all (not just resolved).
+    AlertsGone(Vec<AlertKey>),
+    /// Metric points for one cluster.
+    Metrics {
+        cluster: ClusterId,
+        samples: Vec<MetricSample>,
+    },
+    /// A rollout's whole state, replacing the previous one of that name.
+    Rollout(Rollout),
+    /// The source's own health counters.
+    Health(SourceHealth),
+    /// The source has delivered its first complete picture.
+    Ready { source: String },
+}

@@ -1,0 +1,23 @@
+//! Domain types and the pure `Store` that every source feeds and every view reads.
+
+mod alert;
+mod cluster;
+mod event;
+mod metric;
+mod rollout;
+mod source;
+mod store;
+
+pub use alert::{Ack, Alert, AlertKey, AlertSource, AlertState, Severity};
+pub use cluster::{
+    Addon, Cluster, ClusterHealth, ClusterId, ClusterStatus, EksUpdate, Environment, HealthIssue,
+    Insight, InsightStatus,
+};
+pub use event::{MetricSample, SourceEvent};
+pub use metric::{MetricName, MetricRing};
+pub use rollout::{Cell, CellPhase, Gate, GateStatus, Rollout, Wave, WaveState};
+pub use source::SourceHealth;
+pub use store::{ClusterFilter, FleetSummary, SortKey, Store};
+
+/// All times in the domain are UTC instants; the clock is always passed in, never read.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,0 +1,212 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ClusterId, Environment, Timestamp};
+
+/// Where one cell (one cluster, or one Argo CD Application on one cluster) is in its wave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CellPhase {
+    Pending,
+    PreCheck,
+    Updating,
+    PostCheck,
+    Soaking,
+    Done,
+    Failed,
+}
+
+impl CellPhase {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::PreCheck => "pre-check",
+            Self::Updating => "updating",
+            Self::PostCheck => "post-check",
+            Self::Soaking => "soaking",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Started and not yet finished: pausing lets these finish.
+    pub fn is_in_flight(&self) -> bool {
+        matches!(self, Self::PreCheck | Self::Updating | Self::PostCheck)
+    }
+
+    /// Finished its update (it may still be soaking with its wave).
+    pub fn is_updated(&self) -> bool {
+        matches!(self, Self::Soaking | Self::Done)
+    }
+}
+
+impl fmt::Display for CellPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One cluster's part in a wave.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub cluster: ClusterId,
+    pub phase: CellPhase,
+    /// When the cell entered its current phase.
+    pub since: Timestamp,
+    pub message: String,
+}
+
+/// A wave's state. `Paused` and `Halted` hold the wave: no new cell starts, in-flight
+/// cells finish (an EKS update can't be stopped mid-flight).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum WaveState {
+    Pending,
+    Running,
+    Soaking {
+        until: Timestamp,
+    },
+    Paused {
+        by: String,
+        reason: String,
+        at: Timestamp,
+    },
+    Halted {
+        alarm: String,
+        cluster: ClusterId,
+        at: Timestamp,
+    },
+    Done,
+}
+
+impl WaveState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Soaking { .. } => "soaking",
+            Self::Paused { .. } => "paused",
+            Self::Halted { .. } => "halted",
+            Self::Done => "done",
+        }
+    }
+
+    /// Held by an operator or by the circuit breaker.
+    pub fn is_held(&self) -> bool {
+        matches!(self, Self::Paused { .. } | Self::Halted { .. })
+    }
+
+    /// A human sentence saying why the wave is held, if it is.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Self::Paused { reason, .. } => Some(reason.clone()),
+            Self::Halted { alarm, cluster, .. } => Some(format!(
+                "circuit breaker: alarm {alarm} fired on {}",
+                cluster.name
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// A gate: an alarm whose firing on a cluster of the current or an earlier wave stops
+/// the rollout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Gate {
+    pub alarm: String,
+    pub status: GateStatus,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum GateStatus {
+    Ok,
+    Firing { cluster: ClusterId },
+    Unknown,
+}
+
+/// One wave of a rollout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Wave {
+    pub name: String,
+    pub environment: Environment,
+    pub cells: Vec<Cell>,
+    pub state: WaveState,
+    /// Soak time after the last cell is updated, seconds.
+    pub soak_secs: i64,
+    /// At most this many cells in flight at once.
+    pub max_parallel: usize,
+}
+
+impl Wave {
+    pub fn cells_done(&self) -> usize {
+        self.cells.iter().filter(|c| c.phase.is_updated()).count()
+    }
+
+    pub fn cells_in_flight(&self) -> usize {
+        self.cells.iter().filter(|c| c.phase.is_in_flight()).count()
+    }
+
+    pub fn cells_failed(&self) -> usize {
+        self.cells
+            .iter()
+            .filter(|c| c.phase == CellPhase::Failed)
+            .count()
+    }
+
+    /// Fraction of cells updated, 0.0 to 1.0 (an empty wave counts as complete).
+    pub fn progress(&self) -> f64 {
+        if self.cells.is_empty() {
+            1.0
+        } else {
+            self.cells_done() as f64 / self.cells.len() as f64
+        }
+    }
+
+    /// Who paused it, if an operator did.
+    pub fn paused_by(&self) -> Option<&str> {
+        match &self.state {
+            WaveState::Paused { by, .. } => Some(by),
+            _ => None,
+        }
+    }
+}
+
+/// A change rolled out over waves of clusters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub name: String,
+    /// What drives it: `demo`, or an Argo CD ApplicationSet.
+    pub source: String,
+    pub description: String,
+    pub waves: Vec<Wave>,
+    pub gates: Vec<Gate>,
+}
+
+impl Rollout {
+    pub fn cells_total(&self) -> usize {
+        self.waves.iter().map(|w| w.cells.len()).sum()
+    }
+
+    pub fn cells_done(&self) -> usize {
+        self.waves.iter().map(Wave::cells_done).sum()
+    }
+
+    /// Percentage of cells updated, 0 to 100.
+    pub fn percent(&self) -> f64 {
+        let total = self.cells_total();
+        if total == 0 {
+            100.0
+        } else {
+            100.0 * self.cells_done() as f64 / total as f64
+        }
+    }
+
+    /// The wave an operator cares about now: the first not done.
+    pub fn current_wave(&self) -> Option<usize> {
+        self.waves
+            .iter()
+            .position(|w| !matches!(w.state, WaveState::Done))
+    }
+}

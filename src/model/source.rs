@@ -1,0 +1,55 @@
+use serde::Serialize;
+
+use super::Timestamp;
+
+/// What a source reports about itself, so the UI can be honest about freshness.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SourceHealth {
+    pub name: String,
+    pub last_ok: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<Timestamp>,
+    pub calls: u64,
+    pub errors: u64,
+    pub throttles: u64,
+    /// How often the source means to refresh; data older than 3x this is stale.
+    pub poll_interval_secs: u64,
+}
+
+impl SourceHealth {
+    pub fn new(name: impl Into<String>, poll_interval_secs: u64) -> Self {
+        Self {
+            name: name.into(),
+            last_ok: None,
+            last_error: None,
+            last_error_at: None,
+            calls: 0,
+            errors: 0,
+            throttles: 0,
+            poll_interval_secs,
+        }
+    }
+
+    /// Seconds since the last success, if there was one.
+    pub fn age_secs(&self, now: Timestamp) -> Option<i64> {
+        self.last_ok.map(|t| (now - t).num_seconds().max(0))
+    }
+
+    /// Stale: never succeeded, or last success older than three poll intervals.
+    pub fn is_stale(&self, now: Timestamp) -> bool {
+        match self.age_secs(now) {
+            None => true,
+            Some(age) => age > 3 * self.poll_interval_secs as i64,
+        }
+    }
+
+    /// Healthy: fresh, and the last thing that happened was a success.
+    pub fn is_healthy(&self, now: Timestamp) -> bool {
+        let error_after_ok = match (self.last_error_at, self.last_ok) {
+            (Some(err), Some(ok)) => err > ok,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        !self.is_stale(now) && !error_after_ok
+    }
+}

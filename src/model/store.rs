@@ -1,0 +1,616 @@
+//! The store: every source's events folded into one picture. Pure: no I/O, no clock reads.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::metric::ETCD_QUOTA_BYTES;
+use super::{
+    Alert, AlertKey, AlertState, Cell, Cluster, ClusterHealth, ClusterId, ClusterStatus,
+    MetricName, MetricRing, Rollout, Severity, SourceEvent, SourceHealth, Timestamp,
+};
+
+/// Resolved alerts are kept this long so the Alerts view can show what just cleared.
+const RESOLVED_RETENTION_SECS: i64 = 3600;
+/// At most this many resolved alerts are kept, oldest dropped first.
+const RESOLVED_CAP: usize = 5_000;
+
+/// Columns the fleet table can be sorted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SortKey {
+    Name,
+    Account,
+    Region,
+    Environment,
+    Version,
+    Status,
+    Alerts,
+    RequestRate,
+    Errors5xx,
+    LatencyP99,
+    EtcdPercent,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 11] = [
+        SortKey::Name,
+        SortKey::Account,
+        SortKey::Region,
+        SortKey::Environment,
+        SortKey::Version,
+        SortKey::Status,
+        SortKey::Alerts,
+        SortKey::RequestRate,
+        SortKey::Errors5xx,
+        SortKey::LatencyP99,
+        SortKey::EtcdPercent,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Name => "cluster",
+            Self::Account => "account",
+            Self::Region => "region",
+            Self::Environment => "env",
+            Self::Version => "version",
+            Self::Status => "status",
+            Self::Alerts => "alerts",
+            Self::RequestRate => "req/s",
+            Self::Errors5xx => "5xx",
+            Self::LatencyP99 => "p99",
+            Self::EtcdPercent => "etcd%",
+        }
+    }
+
+    /// The next column, for a key that cycles through sort orders.
+    pub fn next(self) -> Self {
+        let i = Self::ALL.iter().position(|k| *k == self).unwrap_or(0);
+        Self::ALL[(i + 1) % Self::ALL.len()]
+    }
+}
+
+/// A fleet filter: whitespace-separated terms that must all match. `field:value` matches
+/// one field (`env:prod`, `region:eu-`, `version:1.29`, `status:failed`, `account:`,
+/// `wave:`); a bare term matches name, account, region, environment, version or status.
+/// Matching is case-insensitive substring.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterFilter {
+    terms: Vec<(Option<String>, String)>,
+}
+
+impl ClusterFilter {
+    pub fn parse(text: &str) -> Self {
+        let terms = text
+            .split_whitespace()
+            .map(|t| match t.split_once(':') {
+                Some((field, value)) if !field.is_empty() => {
+                    (Some(field.to_ascii_lowercase()), value.to_ascii_lowercase())
+                }
+                _ => (None, t.to_ascii_lowercase()),
+            })
+            .collect();
+        Self { terms }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    fn matches(&self, cluster: &Cluster, wave: Option<&str>) -> bool {
+        self.terms.iter().all(|(field, value)| {
+            let has = |s: &str| contains_ignore_case(s, value);
+            match field.as_deref() {
+                Some("name" | "cluster") => has(&cluster.id.name),
+                Some("account") => has(&cluster.id.account),
+                Some("region") => has(&cluster.id.region),
+                Some("env" | "environment") => has(cluster.environment.as_str()),
+                Some("version" | "v") => has(&cluster.version),
+                Some("status") => has(cluster.status.as_str()),
+                Some("wave") => wave.is_some_and(has),
+                Some("team") => cluster.team.as_deref().is_some_and(has),
+                // An unknown field matches nothing rather than everything: a typo must not
+                // look like a fleet with no problems.
+                Some(_) => false,
+                None => {
+                    has(&cluster.id.name)
+                        || has(&cluster.id.account)
+                        || has(&cluster.id.region)
+                        || has(cluster.environment.as_str())
+                        || has(&cluster.version)
+                        || has(cluster.status.as_str())
+                }
+            }
+        })
+    }
+}
+
+fn contains_ignore_case(haystack: &str, lower_needle: &str) -> bool {
+    if lower_needle.is_empty() {
+        return true;
+    }
+    if haystack.is_ascii() {
+        let (h, n) = (haystack.as_bytes(), lower_needle.as_bytes());
+        h.windows(n.len())
+            .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
+    } else {
+        haystack.to_lowercase().contains(lower_needle)
+    }
+}
+
+/// The fleet at a glance, for the header on every view.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FleetSummary {
+    pub clusters: usize,
+    pub healthy: usize,
+    pub warning: usize,
+    pub critical: usize,
+    pub unknown: usize,
+    pub firing_critical: usize,
+    pub firing_warning: usize,
+    pub firing_info: usize,
+    pub acked: usize,
+    /// Percentage of cells updated across all rollouts, if any rollout exists.
+    pub rollout_percent: Option<f64>,
+}
+
+/// Where a cluster sits in a rollout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CellRef {
+    pub rollout: usize,
+    pub wave: usize,
+    pub cell: usize,
+}
+
+#[derive(Default)]
+struct ClusterSlot {
+    /// Which source reported it, so an inventory from that source can remove it.
+    source: String,
+    metrics: Vec<Option<MetricRing>>,
+}
+
+/// Every source's events folded into one picture of the fleet.
+#[derive(Default)]
+pub struct Store {
+    clusters: Vec<Cluster>,
+    slots: Vec<ClusterSlot>,
+    index: HashMap<ClusterId, usize>,
+    alerts: BTreeMap<AlertKey, Alert>,
+    /// Firing alert counts per cluster index, kept in step with `alerts`.
+    firing: Vec<[u32; 3]>,
+    rollouts: Vec<Rollout>,
+    cells: HashMap<ClusterId, CellRef>,
+    sources: BTreeMap<String, SourceHealth>,
+    ready: Vec<String>,
+    /// Bumped on every change, so views can tell when to recompute.
+    generation: u64,
+}
+
+impl Store {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Folds one event in. `now` is used only to expire old resolved alerts.
+    pub fn apply(&mut self, event: SourceEvent, now: Timestamp) {
+        self.generation += 1;
+        match event {
+            SourceEvent::ClusterInventory { source, clusters } => {
+                self.replace_inventory(&source, clusters)
+            }
+            SourceEvent::ClusterChanged(cluster) => {
+                self.upsert_cluster("", cluster);
+            }
+            SourceEvent::Alerts(alerts) => {
+                for alert in alerts {
+                    self.upsert_alert(alert);
+                }
+                self.expire_resolved(now);
+            }
+            SourceEvent::AlertsGone(keys) => {
+                for key in keys {
+                    if let Some(old) = self.alerts.remove(&key) {
+                        self.count_firing(&old, -1);
+                    }
+                }
+            }
+            SourceEvent::Metrics { cluster, samples } => {
+                if let Some(&i) = self.index.get(&cluster) {
+                    let slot = &mut self.slots[i];
+                    for s in samples {
+                        slot.metrics[s.metric.index()]
+                            .get_or_insert_with(MetricRing::new)
+                            .record(s.minute, s.value);
+                    }
+                }
+            }
+            SourceEvent::Rollout(rollout) => {
+                match self.rollouts.iter_mut().find(|r| r.name == rollout.name) {
+                    Some(existing) => *existing = rollout,
+                    None => self.rollouts.push(rollout),
+                }
+                self.reindex_cells();
+            }
+            SourceEvent::Health(health) => {
+                self.sources.insert(health.name.clone(), health);
+            }
+            SourceEvent::Ready { source } => {
+                if !self.ready.contains(&source) {
+                    self.ready.push(source);
+                }
+            }
+        }
+    }
+
+    fn upsert_cluster(&mut self, source: &str, cluster: Cluster) -> usize {
+        if let Some(&i) = self.index.get(&cluster.id) {
+            self.clusters[i] = cluster;
+            if !source.is_empty() {
+                self.slots[i].source = source.to_string();
+            }
+            i
+        } else {
+            let i = self.clusters.len();
+            self.index.insert(cluster.id.clone(), i);
+            self.clusters.push(cluster);
+            self.slots.push(ClusterSlot {
+                source: source.to_string(),
+                metrics: vec![None; MetricName::COUNT],
+            });
+            self.firing.push([0; 3]);
+            i
+        }
+    }
+
+    fn replace_inventory(&mut self, source: &str, clusters: Vec<Cluster>) {
+        let keep: std::collections::HashSet<ClusterId> =
+            clusters.iter().map(|c| c.id.clone()).collect();
+        let gone: Vec<ClusterId> = self
+            .clusters
+            .iter()
+            .zip(&self.slots)
+            .filter(|(c, s)| s.source == source && !keep.contains(&c.id))
+            .map(|(c, _)| c.id.clone())
+            .collect();
+        if !gone.is_empty() {
+            self.remove_clusters(&gone);
+        }
+        for cluster in clusters {
+            self.upsert_cluster(source, cluster);
+        }
+    }
+
+    fn remove_clusters(&mut self, gone: &[ClusterId]) {
+        let gone: std::collections::HashSet<&ClusterId> = gone.iter().collect();
+        let mut clusters = Vec::with_capacity(self.clusters.len());
+        let mut slots = Vec::with_capacity(self.slots.len());
+        for (c, s) in std::mem::take(&mut self.clusters)
+            .into_iter()
+            .zip(std::mem::take(&mut self.slots))
+        {
+            if !gone.contains(&c.id) {
+                clusters.push(c);
+                slots.push(s);
+            }
+        }
+        self.clusters = clusters;
+        self.slots = slots;
+        self.index = self
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+        self.recount_firing();
+    }
+
+    fn upsert_alert(&mut self, alert: Alert) {
+        if let Some(old) = self.alerts.get(&alert.key) {
+            let old = old.clone();
+            self.count_firing(&old, -1);
+        }
+        self.count_firing(&alert, 1);
+        self.alerts.insert(alert.key.clone(), alert);
+    }
+
+    fn count_firing(&mut self, alert: &Alert, delta: i32) {
+        if alert.state != AlertState::Firing {
+            return;
+        }
+        let Some(i) = alert.cluster.as_ref().and_then(|c| self.index.get(c)) else {
+            return;
+        };
+        let slot = &mut self.firing[*i][alert.severity as usize];
+        *slot = slot.saturating_add_signed(delta);
+    }
+
+    fn recount_firing(&mut self) {
+        self.firing = vec![[0; 3]; self.clusters.len()];
+        let alerts: Vec<Alert> = self
+            .alerts
+            .values()
+            .filter(|a| a.is_firing())
+            .cloned()
+            .collect();
+        for a in &alerts {
+            self.count_firing(a, 1);
+        }
+    }
+
+    fn expire_resolved(&mut self, now: Timestamp) {
+        let mut resolved: Vec<(Timestamp, AlertKey)> = self
+            .alerts
+            .values()
+            .filter(|a| a.state == AlertState::Resolved)
+            .map(|a| (a.last_change, a.key.clone()))
+            .collect();
+        resolved.sort();
+        let over = resolved.len().saturating_sub(RESOLVED_CAP);
+        for (i, (changed, key)) in resolved.into_iter().enumerate() {
+            if i < over || (now - changed).num_seconds() > RESOLVED_RETENTION_SECS {
+                self.alerts.remove(&key);
+            }
+        }
+    }
+
+    fn reindex_cells(&mut self) {
+        self.cells.clear();
+        for (r, rollout) in self.rollouts.iter().enumerate() {
+            for (w, wave) in rollout.waves.iter().enumerate() {
+                for (c, cell) in wave.cells.iter().enumerate() {
+                    self.cells.insert(
+                        cell.cluster.clone(),
+                        CellRef {
+                            rollout: r,
+                            wave: w,
+                            cell: c,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    // ----- reads -----
+
+    /// Bumped on every change.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn clusters(&self) -> &[Cluster] {
+        &self.clusters
+    }
+
+    pub fn cluster_index(&self, id: &ClusterId) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    pub fn cluster(&self, id: &ClusterId) -> Option<&Cluster> {
+        self.cluster_index(id).map(|i| &self.clusters[i])
+    }
+
+    /// Finds a cluster by bare name (first match) or by its full `account/region/name`.
+    pub fn find_cluster(&self, name: &str) -> Option<usize> {
+        self.clusters
+            .iter()
+            .position(|c| c.id.name == name || c.id.to_string() == name)
+    }
+
+    pub fn metric(&self, cluster: usize, metric: MetricName) -> Option<&MetricRing> {
+        self.slots.get(cluster)?.metrics[metric.index()].as_ref()
+    }
+
+    pub fn latest(&self, cluster: usize, metric: MetricName) -> Option<f32> {
+        self.metric(cluster, metric)?.latest()
+    }
+
+    /// Requests per second over the newest minute.
+    pub fn request_rate(&self, cluster: usize) -> Option<f64> {
+        self.latest(cluster, MetricName::RequestTotal)
+            .map(|v| f64::from(v) / 60.0)
+    }
+
+    /// 5xx responses as a percentage of all requests over the newest minute.
+    pub fn error_percent(&self, cluster: usize) -> Option<f64> {
+        let total = self.latest(cluster, MetricName::RequestTotal)?;
+        let errors = self.latest(cluster, MetricName::Request5xx)?;
+        Some(if total > 0.0 {
+            100.0 * f64::from(errors) / f64::from(total)
+        } else {
+            0.0
+        })
+    }
+
+    /// etcd database size as a percentage of its quota.
+    pub fn etcd_percent(&self, cluster: usize) -> Option<f64> {
+        self.latest(cluster, MetricName::StorageSizeBytes)
+            .map(|v| 100.0 * f64::from(v) / ETCD_QUOTA_BYTES)
+    }
+
+    /// Firing alerts on a cluster, by severity: `[critical, warning, info]`.
+    pub fn firing_counts(&self, cluster: usize) -> [u32; 3] {
+        self.firing.get(cluster).copied().unwrap_or_default()
+    }
+
+    pub fn firing_total(&self, cluster: usize) -> u32 {
+        self.firing_counts(cluster).iter().sum()
+    }
+
+    pub fn health(&self, cluster: usize) -> ClusterHealth {
+        let c = &self.clusters[cluster];
+        let [crit, warn, _] = self.firing_counts(cluster);
+        match c.status {
+            ClusterStatus::Failed => ClusterHealth::Critical,
+            ClusterStatus::Unknown => ClusterHealth::Unknown,
+            _ if crit > 0 => ClusterHealth::Critical,
+            _ if warn > 0 || !c.health_issues.is_empty() => ClusterHealth::Warning,
+            _ => ClusterHealth::Healthy,
+        }
+    }
+
+    /// All alerts, in no particular order.
+    pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts.values()
+    }
+
+    pub fn alert(&self, key: &AlertKey) -> Option<&Alert> {
+        self.alerts.get(key)
+    }
+
+    /// Alerts for the Alerts view: firing first, then unknown, then resolved; within
+    /// each, by severity, then name, then cluster.
+    pub fn alerts_sorted(&self) -> Vec<&Alert> {
+        let mut v: Vec<&Alert> = self.alerts.values().collect();
+        v.sort_by(|a, b| {
+            (a.state, a.severity, &a.name, &a.cluster)
+                .cmp(&(b.state, b.severity, &b.name, &b.cluster))
+        });
+        v
+    }
+
+    /// One cluster's alerts, sorted as `alerts_sorted`.
+    pub fn alerts_for(&self, cluster: &ClusterId) -> Vec<&Alert> {
+        let mut v: Vec<&Alert> = self
+            .alerts
+            .values()
+            .filter(|a| a.cluster.as_ref() == Some(cluster))
+            .collect();
+        v.sort_by(|a, b| (a.state, a.severity, &a.name).cmp(&(b.state, b.severity, &b.name)));
+        v
+    }
+
+    pub fn rollouts(&self) -> &[Rollout] {
+        &self.rollouts
+    }
+
+    /// The rollout cell a cluster belongs to, if any.
+    pub fn cell_of(&self, cluster: &ClusterId) -> Option<(CellRef, &Cell)> {
+        let r = *self.cells.get(cluster)?;
+        let cell = &self.rollouts[r.rollout].waves[r.wave].cells[r.cell];
+        Some((r, cell))
+    }
+
+    /// `wave/phase` text for a cluster, e.g. `staging/updating`.
+    pub fn wave_label(&self, cluster: &ClusterId) -> Option<String> {
+        let (r, cell) = self.cell_of(cluster)?;
+        let wave = &self.rollouts[r.rollout].waves[r.wave];
+        Some(format!("{}/{}", wave.name, cell.phase))
+    }
+
+    pub fn sources(&self) -> impl Iterator<Item = &SourceHealth> {
+        self.sources.values()
+    }
+
+    /// Whether every named source has delivered its first complete picture.
+    pub fn is_ready(&self, sources: &[String]) -> bool {
+        sources.iter().all(|s| self.ready.contains(s))
+    }
+
+    pub fn summary(&self) -> FleetSummary {
+        let mut s = FleetSummary {
+            clusters: self.clusters.len(),
+            ..FleetSummary::default()
+        };
+        for i in 0..self.clusters.len() {
+            match self.health(i) {
+                ClusterHealth::Healthy => s.healthy += 1,
+                ClusterHealth::Warning => s.warning += 1,
+                ClusterHealth::Critical => s.critical += 1,
+                ClusterHealth::Unknown => s.unknown += 1,
+            }
+        }
+        for a in self.alerts.values().filter(|a| a.is_firing()) {
+            match a.severity {
+                Severity::Critical => s.firing_critical += 1,
+                Severity::Warning => s.firing_warning += 1,
+                Severity::Info => s.firing_info += 1,
+            }
+            if a.ack.is_some() {
+                s.acked += 1;
+            }
+        }
+        let (total, done) = self.rollouts.iter().fold((0, 0), |(t, d), r| {
+            (t + r.cells_total(), d + r.cells_done())
+        });
+        if total > 0 {
+            s.rollout_percent = Some(100.0 * done as f64 / total as f64);
+        }
+        s
+    }
+
+    /// Indices of clusters that pass `filter`, in `key` order (ties by name, then id).
+    pub fn cluster_rows(
+        &self,
+        filter: &ClusterFilter,
+        key: SortKey,
+        descending: bool,
+    ) -> Vec<usize> {
+        let mut rows: Vec<usize> = (0..self.clusters.len())
+            .filter(|&i| {
+                filter.is_empty() || {
+                    let c = &self.clusters[i];
+                    let wave = self.wave_label(&c.id);
+                    filter.matches(c, wave.as_deref())
+                }
+            })
+            .collect();
+        self.sort_rows(&mut rows, key, descending);
+        rows
+    }
+
+    /// Sorts cluster indices by a column. Missing metric values sort last either way.
+    pub fn sort_rows(&self, rows: &mut [usize], key: SortKey, descending: bool) {
+        use std::cmp::Ordering;
+        let metric = |i: usize| -> Option<f64> {
+            match key {
+                SortKey::RequestRate => self.request_rate(i),
+                SortKey::Errors5xx => self.error_percent(i),
+                SortKey::LatencyP99 => self.latest(i, MetricName::P99Get).map(f64::from),
+                SortKey::EtcdPercent => self.etcd_percent(i),
+                _ => None,
+            }
+        };
+        let by_id = |a: usize, b: usize| {
+            let (x, y) = (&self.clusters[a].id, &self.clusters[b].id);
+            (&x.name, x).cmp(&(&y.name, y))
+        };
+        let dir = |o: Ordering| if descending { o.reverse() } else { o };
+        rows.sort_by(|&a, &b| {
+            let (ca, cb) = (&self.clusters[a], &self.clusters[b]);
+            let primary = match key {
+                SortKey::Name => Ordering::Equal,
+                SortKey::Account => dir(ca.id.account.cmp(&cb.id.account)),
+                SortKey::Region => dir(ca.id.region.cmp(&cb.id.region)),
+                SortKey::Environment => dir(ca.environment.cmp(&cb.environment)),
+                SortKey::Version => dir(version_key(&ca.version).cmp(&version_key(&cb.version))),
+                SortKey::Status => dir(ca.status.cmp(&cb.status)),
+                SortKey::Alerts => dir(self.firing_counts(a).cmp(&self.firing_counts(b))),
+                _ => match (metric(a), metric(b)) {
+                    (Some(x), Some(y)) => dir(x.total_cmp(&y)),
+                    (Some(_), None) => Ordering::Less,
+                    (None, Some(_)) => Ordering::Greater,
+                    (None, None) => Ordering::Equal,
+                },
+            };
+            primary.then_with(|| {
+                let o = by_id(a, b);
+                if key == SortKey::Name { dir(o) } else { o }
+            })
+        });
+    }
+
+    /// The `n` clusters with the highest newest value of `metric`, highest first.
+    pub fn top_n(&self, metric: MetricName, n: usize) -> Vec<(usize, f32)> {
+        let mut v: Vec<(usize, f32)> = (0..self.clusters.len())
+            .filter_map(|i| self.latest(i, metric).map(|x| (i, x)))
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
+    }
+}
+
+/// Kubernetes versions compare numerically: 1.9 < 1.29 < 1.31.
+fn version_key(v: &str) -> Vec<u32> {
+    v.split(['.', '-'])
+        .map(|p| p.trim_start_matches('v').parse().unwrap_or(0))
+        .collect()
+}

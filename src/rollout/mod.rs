@@ -1,0 +1,1 @@
+//! Rollout waves: the wave state machine, soak and the circuit breaker.

@@ -1,0 +1,1 @@
+//! Runbooks: markdown with YAML front matter, matched to alerts.

@@ -1,0 +1,1 @@
+//! `fleetdeck snapshot`: run the sources to a first complete picture, print it, exit.

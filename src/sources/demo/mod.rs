@@ -1,0 +1,1 @@
+//! The demo fleet: a deterministic simulator behind the same interface as real sources.

@@ -1,0 +1,3 @@
+//! Everything drawn: views, widgets, theme and the keymap.
+
+pub mod theme;
