@@ -1,1 +1,126 @@
-//! The command line.
+//! The command line (clap derive). Parsing only; `main` hands the result on.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// A terminal console for on-call engineers operating fleets of Amazon EKS clusters.
+///
+/// With no config file, fleetdeck opens the built-in demo fleet.
+#[derive(Debug, Parser)]
+#[command(name = "fleetdeck", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (default: $XDG_CONFIG_HOME/fleetdeck/config.toml).
+    #[arg(long, global = true, env = "FLEETDECK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Read-only viewer mode: see everything, change nothing.
+    #[arg(long, global = true)]
+    pub viewer: bool,
+
+    /// Theme name: default, light, high-contrast, mono, or a file in <config dir>/themes/.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+
+    /// Draw with ASCII only (also chosen automatically in a non-UTF-8 locale).
+    #[arg(long, global = true)]
+    pub ascii: bool,
+
+    /// Use the built-in demo fleet even if the config names real sources.
+    #[arg(long, global = true)]
+    pub demo: bool,
+
+    /// Number of clusters in the demo fleet.
+    #[arg(long, global = true, value_name = "N", default_value_t = 48,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub demo_clusters: u32,
+
+    /// Seed of the demo fleet: the same seed gives the same fleet and story.
+    #[arg(long, global = true, value_name = "S", default_value_t = 7)]
+    pub demo_seed: u64,
+
+    /// How much faster than real time the demo's clock runs.
+    #[arg(long, global = true, value_name = "X", default_value_t = 10.0, value_parser = parse_speed)]
+    pub demo_speed: f64,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the sources until the first complete picture, print it, and exit.
+    Snapshot {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Json,
+    Table,
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if v.is_finite() && v > 0.0 && v <= 3600.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "demo speed must be above 0 and at most 3600, got {s}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("fleetdeck").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_open_the_demo_console() {
+        let cli = parse(&[]).expect("parses");
+        assert!(cli.command.is_none());
+        assert_eq!((cli.demo_clusters, cli.demo_seed), (48, 7));
+        assert!(!cli.viewer && !cli.ascii);
+    }
+
+    #[test]
+    fn demo_flags_are_validated() {
+        let cli = parse(&[
+            "--demo",
+            "--demo-clusters",
+            "10000",
+            "--demo-seed",
+            "9",
+            "--demo-speed",
+            "60",
+        ])
+        .expect("parses");
+        assert!(cli.demo);
+        assert_eq!(cli.demo_clusters, 10_000);
+        assert_eq!(cli.demo_speed, 60.0);
+        assert!(parse(&["--demo-clusters", "0"]).is_err());
+        assert!(parse(&["--demo-clusters", "10001"]).is_err());
+        assert!(parse(&["--demo-speed", "0"]).is_err());
+        assert!(parse(&["--demo-speed", "fast"]).is_err());
+    }
+
+    #[test]
+    fn snapshot_takes_a_format_and_global_flags_after_it() {
+        let cli = parse(&["snapshot", "--format", "json", "--viewer"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Snapshot {
+                format: Format::Json
+            })
+        ));
+        assert!(cli.viewer);
+        assert!(parse(&["snapshot", "--format", "yaml"]).is_err());
+    }
+}

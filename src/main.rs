@@ -1,1 +1,56 @@
-fn main() {}
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use fleetdeck::cli::{Cli, Command};
+use fleetdeck::{app, logging, snapshot};
+
+fn main() -> ExitCode {
+    if let Err(e) = color_eyre::install() {
+        eprintln!("fleetdeck: {e}");
+    }
+    let cli = Cli::parse();
+    let setup = match app::setup::resolve(&cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("fleetdeck: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let _log = match logging::init(&setup.paths.state_dir) {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            eprintln!(
+                "fleetdeck: logging disabled: cannot write to {}: {e}",
+                setup.paths.state_dir.display()
+            );
+            None
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fleetdeck: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            None => app::run(setup).await,
+            Some(Command::Snapshot { format }) => snapshot::run(setup, format).await,
+        }
+    });
+    // Sources may be mid-request; never let them keep a dead session's process alive.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fleetdeck: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

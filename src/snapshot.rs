@@ -1,1 +1,284 @@
-//! `fleetdeck snapshot`: run the sources to a first complete picture, print it, exit.
+//! `fleetdeck snapshot`: run the sources to their first complete picture, print it, exit.
+//! The JSON shape is documented in the README; later versions add keys, never remove them.
+
+use std::time::Duration;
+
+use color_eyre::eyre::{Result, bail};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::app::Setup;
+use crate::cli::Format;
+use crate::clock::Clock;
+use crate::model::{Store, Timestamp};
+use crate::runbook::RunbookSet;
+use crate::sources::{self, EVENT_CHANNEL_CAPACITY};
+
+/// How long to wait for every source's first complete picture.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Serialize)]
+pub struct Snapshot {
+    pub generated_at: Timestamp,
+    pub mode: &'static str,
+    pub clusters: Vec<ClusterRow>,
+    pub alerts: Vec<AlertRow>,
+    pub rollouts: Vec<RolloutRow>,
+    pub sources: Vec<SourceRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterRow {
+    pub name: String,
+    pub account: String,
+    pub region: String,
+    pub environment: String,
+    pub version: String,
+    pub status: String,
+    pub wave: Option<String>,
+    pub alerts_firing: u32,
+    pub health: String,
+    pub arn: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AlertRow {
+    pub id: String,
+    pub cluster: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub name: String,
+    pub severity: String,
+    pub state: String,
+    pub since: Timestamp,
+    /// The matched local runbook's id, else the alert's own runbook link, else null.
+    pub runbook: Option<String>,
+    pub summary: String,
+    pub source: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RolloutRow {
+    pub name: String,
+    pub percent: f64,
+    pub waves: Vec<WaveRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WaveRow {
+    pub name: String,
+    pub state: String,
+    pub cells_total: usize,
+    pub cells_done: usize,
+    pub paused_by: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourceRow {
+    pub name: String,
+    pub healthy: bool,
+    pub last_ok: Option<Timestamp>,
+    pub calls: u64,
+    pub errors: u64,
+    pub throttles: u64,
+    pub last_error: Option<String>,
+}
+
+/// Builds the snapshot document from a store.
+pub fn build(store: &Store, runbooks: &RunbookSet, mode: &'static str, now: Timestamp) -> Snapshot {
+    let clusters = store
+        .clusters()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ClusterRow {
+            name: c.id.name.clone(),
+            account: c.id.account.clone(),
+            region: c.id.region.clone(),
+            environment: c.environment.to_string(),
+            version: c.version.clone(),
+            status: c.status.to_string(),
+            wave: store.wave_label(&c.id),
+            alerts_firing: store.firing_total(i),
+            health: store.health(i).as_str().into(),
+            arn: c.arn.clone(),
+        })
+        .collect();
+    let alerts = store
+        .alerts_sorted()
+        .into_iter()
+        .map(|a| AlertRow {
+            id: a.key.to_string(),
+            cluster: a.cluster.as_ref().map(|c| c.name.clone()),
+            account: a.cluster.as_ref().map(|c| c.account.clone()),
+            region: a.cluster.as_ref().map(|c| c.region.clone()),
+            name: a.name.clone(),
+            severity: a.severity.to_string(),
+            state: a.state.as_str().into(),
+            since: a.first_seen,
+            runbook: runbooks
+                .matching(a)
+                .first()
+                .map(|r| r.id.clone())
+                .or_else(|| a.runbook_url.clone()),
+            summary: a.summary.clone(),
+            source: a.source.as_str().into(),
+        })
+        .collect();
+    let rollouts = store
+        .rollouts()
+        .iter()
+        .map(|r| RolloutRow {
+            name: r.name.clone(),
+            percent: (r.percent() * 10.0).round() / 10.0,
+            waves: r
+                .waves
+                .iter()
+                .map(|w| WaveRow {
+                    name: w.name.clone(),
+                    state: w.state.name().into(),
+                    cells_total: w.cells.len(),
+                    cells_done: w.cells_done(),
+                    paused_by: w.paused_by().map(str::to_string),
+                    reason: w.state.reason(),
+                })
+                .collect(),
+        })
+        .collect();
+    let sources = store
+        .sources()
+        .map(|s| SourceRow {
+            name: s.name.clone(),
+            healthy: s.is_healthy(now),
+            last_ok: s.last_ok,
+            calls: s.calls,
+            errors: s.errors,
+            throttles: s.throttles,
+            last_error: s.last_error.clone(),
+        })
+        .collect();
+    Snapshot {
+        generated_at: now,
+        mode,
+        clusters,
+        alerts,
+        rollouts,
+        sources,
+    }
+}
+
+/// Runs the sources until each has sent its first complete picture, then prints.
+pub async fn run(setup: Setup, format: Format) -> Result<()> {
+    let clock = Clock::simulated(chrono::Utc::now(), setup.demo.speed);
+    let (tx, mut rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+    let handle = sources::demo::spawn(setup.demo.clone(), clock.clone(), tx);
+    let expected = vec![handle.name.clone()];
+    let mut store = Store::new();
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    while !store.is_ready(&expected) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(event)) => store.apply(event, clock.now()),
+            Ok(None) => bail!("the sources stopped before their first complete picture"),
+            Err(_) => bail!(
+                "no complete picture within {}s; sources not ready: {}",
+                READY_TIMEOUT.as_secs(),
+                expected
+                    .iter()
+                    .filter(|s| !store.is_ready(std::slice::from_ref(s)))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+    drop(handle);
+    let doc = build(&store, &setup.runbooks, setup.mode.as_str(), clock.now());
+    let out = match format {
+        Format::Json => serde_json::to_string_pretty(&doc)?,
+        Format::Table => table(&doc),
+    };
+    println!("{out}");
+    Ok(())
+}
+
+/// Plain-text tables for a terminal or a ticket.
+pub fn table(doc: &Snapshot) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "fleetdeck snapshot {} ({})",
+        doc.generated_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        doc.mode
+    );
+    let _ = writeln!(s, "\nCLUSTERS ({})", doc.clusters.len());
+    let _ = writeln!(
+        s,
+        "{:<26} {:<18} {:<15} {:<8} {:<5} {:<9} {:<22} {:>6}",
+        "NAME", "ACCOUNT", "REGION", "ENV", "VER", "STATUS", "WAVE/PHASE", "ALERTS"
+    );
+    for c in &doc.clusters {
+        let _ = writeln!(
+            s,
+            "{:<26} {:<18} {:<15} {:<8} {:<5} {:<9} {:<22} {:>6}",
+            c.name,
+            c.account,
+            c.region,
+            c.environment,
+            c.version,
+            c.status,
+            c.wave.as_deref().unwrap_or("-"),
+            c.alerts_firing
+        );
+    }
+    let _ = writeln!(s, "\nALERTS ({})", doc.alerts.len());
+    let _ = writeln!(
+        s,
+        "{:<9} {:<9} {:<32} {:<26} {:<20} {}",
+        "SEVERITY", "STATE", "NAME", "CLUSTER", "SINCE", "RUNBOOK"
+    );
+    for a in &doc.alerts {
+        let _ = writeln!(
+            s,
+            "{:<9} {:<9} {:<32} {:<26} {:<20} {}",
+            a.severity,
+            a.state,
+            a.name,
+            a.cluster.as_deref().unwrap_or("-"),
+            a.since.format("%Y-%m-%d %H:%M"),
+            a.runbook.as_deref().unwrap_or("-")
+        );
+    }
+    for r in &doc.rollouts {
+        let _ = writeln!(s, "\nROLLOUT {} ({:.0}%)", r.name, r.percent);
+        for w in &r.waves {
+            let held = match (&w.paused_by, &w.reason) {
+                (Some(by), Some(reason)) => format!("paused by {by}: {reason}"),
+                (None, Some(reason)) => reason.clone(),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "  {:<10} {:<8} {:>3}/{:<3} {}",
+                w.name, w.state, w.cells_done, w.cells_total, held
+            );
+        }
+    }
+    let _ = writeln!(s, "\nSOURCES");
+    for src in &doc.sources {
+        let _ = writeln!(
+            s,
+            "  {:<12} {:<9} calls {} errors {} throttles {}{}",
+            src.name,
+            if src.healthy { "healthy" } else { "UNHEALTHY" },
+            src.calls,
+            src.errors,
+            src.throttles,
+            src.last_error
+                .as_ref()
+                .map(|e| format!(" last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    s
+}

@@ -1,4 +1,12 @@
-//! User intents that change the world, the one authorization point, and the audit log.
+//! User intents that change the world, the one authorization point, the audit log and
+//! the executor. A write reaches a system only as an `Authorized` value, which only
+//! `authorize` can make: a view that forgets the check does not compile.
+
+mod audit;
+mod executor;
+
+pub use audit::{AuditEntry, AuditLog, AuditReadError, Outcome, read as read_audit};
+pub use executor::{ExecContext, execute};
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +24,146 @@ impl Mode {
         match self {
             Self::Operator => "OPERATOR",
             Self::Viewer => "VIEWER",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Viewer => "viewer",
+        }
+    }
+}
+
+/// A user intent that changes something outside fleetdeck.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Hold a wave: no new cell starts; cells in flight finish.
+    PauseWave {
+        rollout: String,
+        wave: usize,
+        wave_name: String,
+        reason: String,
+    },
+    /// Release a paused or halted wave.
+    ResumeWave {
+        rollout: String,
+        wave: usize,
+        wave_name: String,
+    },
+}
+
+impl Action {
+    /// Short machine name, as written in the audit log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::PauseWave { .. } => "pause-wave",
+            Self::ResumeWave { .. } => "resume-wave",
+        }
+    }
+
+    /// What the action acts on, e.g. `eks-1-31-upgrade/prod-1`.
+    pub fn target(&self) -> String {
+        match self {
+            Self::PauseWave {
+                rollout, wave_name, ..
+            }
+            | Self::ResumeWave {
+                rollout, wave_name, ..
+            } => format!("{rollout}/{wave_name}"),
+        }
+    }
+
+    /// The operator's stated reason, if the action carries one.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::PauseWave { reason, .. } => Some(reason),
+            Self::ResumeWave { .. } => None,
+        }
+    }
+
+    /// A phrase for messages: "pausing a wave".
+    pub fn gerund(&self) -> &'static str {
+        match self {
+            Self::PauseWave { .. } => "pausing a wave",
+            Self::ResumeWave { .. } => "resuming a wave",
+        }
+    }
+
+    /// Every action kind, with placeholder targets: used to prove viewer mode denies all.
+    pub fn examples() -> Vec<Action> {
+        vec![
+            Action::PauseWave {
+                rollout: "r".into(),
+                wave: 0,
+                wave_name: "w".into(),
+                reason: "x".into(),
+            },
+            Action::ResumeWave {
+                rollout: "r".into(),
+                wave: 0,
+                wave_name: "w".into(),
+            },
+        ]
+    }
+}
+
+/// An action that passed `authorize`. The private field means nothing else can make one.
+#[derive(Debug)]
+pub struct Authorized {
+    action: Action,
+    _sealed: (),
+}
+
+impl Authorized {
+    pub fn action(&self) -> &Action {
+        &self.action
+    }
+}
+
+/// Why an action may not run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Denied {
+    pub reason: String,
+}
+
+/// The one place that decides whether an action may run. Viewer mode denies every write
+/// here, once, for all views.
+pub fn authorize(mode: Mode, action: Action) -> Result<Authorized, Denied> {
+    match mode {
+        Mode::Viewer => Err(Denied {
+            reason: format!(
+                "read-only viewer mode: {} is not allowed (start without --viewer to act)",
+                action.gerund()
+            ),
+        }),
+        Mode::Operator => Ok(Authorized {
+            action,
+            _sealed: (),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viewer_mode_denies_every_write_action() {
+        for action in Action::examples() {
+            let denied =
+                authorize(Mode::Viewer, action.clone()).expect_err("viewer must be denied");
+            assert!(denied.reason.contains("read-only viewer mode"), "{denied}");
+        }
+    }
+
+    #[test]
+    fn operator_mode_authorizes_every_action_unchanged() {
+        for action in Action::examples() {
+            let ok = authorize(Mode::Operator, action.clone()).expect("operator may act");
+            assert_eq!(ok.action(), &action);
         }
     }
 }

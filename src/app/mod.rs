@@ -1,1 +1,408 @@
-//! The event loop, key routing, and the dispatch of commands.
+//! The app: owns the store and the UI state, turns keys into actions and source events into
+//! store changes, and hands writes to the executor. The loop itself is in `run`.
+
+mod commands;
+mod run;
+pub mod setup;
+mod terminal;
+
+pub use run::run;
+pub use setup::Setup;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use ratatui::Frame;
+use tokio::sync::mpsc;
+
+use crate::actions::{self, Action, ExecContext, Mode, Outcome};
+use crate::clock::Clock;
+use crate::model::{ClusterId, SourceEvent, Store, Timestamp};
+use crate::runbook::RunbookSet;
+use crate::sources::SourceCommand;
+use crate::ui::keymap::{self, KeyAction, ViewId};
+use crate::ui::theme::{ColorDepth, Theme};
+use crate::ui::widgets::dialog::DialogOutcome;
+use crate::ui::{self, Context, Effect, Flash, Glyphs, Input, UiState};
+
+/// How long a status-bar message stays.
+const FLASH_FOR: Duration = Duration::from_secs(6);
+
+/// Messages from the app's own background tasks (executors).
+#[derive(Debug)]
+pub enum AppMessage {
+    ActionDone { action: Action, outcome: Outcome },
+}
+
+/// The running console's state. Only the loop mutates it.
+pub struct App {
+    pub store: Store,
+    pub ui: UiState,
+    pub mode: Mode,
+    pub clock: Clock,
+    pub theme: Theme,
+    pub glyphs: Glyphs,
+    pub runbooks: RunbookSet,
+    pub demo: bool,
+    color_depth: ColorDepth,
+    themes_dir: PathBuf,
+    audit_path: PathBuf,
+    exec: Option<ExecContext>,
+    messages: mpsc::Sender<AppMessage>,
+    focus_sent: Option<ClusterId>,
+    /// Something changed since the last draw.
+    pub dirty: bool,
+    pub quit: bool,
+}
+
+impl App {
+    /// Builds the app. `exec` is `None` when no write can be executed (tests of views).
+    pub fn new(
+        setup: Setup,
+        clock: Clock,
+        exec: Option<ExecContext>,
+        messages: mpsc::Sender<AppMessage>,
+    ) -> Self {
+        let mut ui = UiState::default();
+        ui.runbooks.errors = setup.runbook_errors;
+        if let Some(notice) = setup.notice {
+            ui.flash = Some(Flash {
+                text: notice,
+                error: false,
+                until: Instant::now() + FLASH_FOR * 2,
+            });
+        }
+        let themes_dir = setup.paths.config_dir.join("themes");
+        Self {
+            store: Store::new(),
+            ui,
+            mode: setup.mode,
+            clock,
+            theme: setup.theme,
+            glyphs: setup.glyphs,
+            runbooks: setup.runbooks,
+            demo: true,
+            color_depth: setup.color_depth,
+            themes_dir,
+            audit_path: setup.audit_path,
+            exec,
+            messages,
+            focus_sent: None,
+            dirty: true,
+            quit: false,
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            store: &self.store,
+            theme: &self.theme,
+            glyphs: &self.glyphs,
+            now: self.now(),
+            mode: self.mode,
+            runbooks: &self.runbooks,
+            demo: self.demo,
+        }
+    }
+
+    /// Draws the current state.
+    pub fn render(&self, frame: &mut Frame) {
+        ui::render(frame, &self.ui, &self.context());
+    }
+
+    /// Folds a source event into the store.
+    pub fn apply(&mut self, event: SourceEvent) {
+        let now = self.now();
+        self.store.apply(event, now);
+        self.dirty = true;
+    }
+
+    /// The 1 Hz tick: clocks, countdowns and expiring messages move.
+    pub fn on_tick(&mut self) {
+        if self
+            .ui
+            .flash
+            .as_ref()
+            .is_some_and(|f| f.until <= Instant::now())
+        {
+            self.ui.flash = None;
+        }
+        self.dirty = true;
+    }
+
+    pub fn on_message(&mut self, message: AppMessage) {
+        match message {
+            AppMessage::ActionDone { action, outcome } => {
+                let text = if outcome.ok {
+                    format!("{}: {}", action.target(), outcome.message)
+                } else {
+                    format!("{} failed: {}", action.kind(), outcome.message)
+                };
+                self.flash(text, !outcome.ok);
+                self.reload_audit();
+            }
+        }
+    }
+
+    pub fn flash(&mut self, text: impl Into<String>, error: bool) {
+        self.ui.flash = Some(Flash {
+            text: text.into(),
+            error,
+            until: Instant::now() + FLASH_FOR,
+        });
+        self.dirty = true;
+    }
+
+    pub fn on_key(&mut self, key: KeyEvent) {
+        if key.kind == KeyEventKind::Release {
+            return;
+        }
+        self.dirty = true;
+        if let Some(dialog) = self.ui.dialog.as_mut() {
+            match dialog.on_key(key) {
+                DialogOutcome::Open => {}
+                DialogOutcome::Cancelled => {
+                    self.ui.dialog = None;
+                    self.flash("cancelled: nothing changed", false);
+                }
+                DialogOutcome::Submit(action) => {
+                    self.ui.dialog = None;
+                    self.submit(action);
+                }
+            }
+            return;
+        }
+        if self.ui.input.is_some() {
+            self.on_input_key(key);
+            return;
+        }
+        if let Some(action) = keymap::lookup(self.ui.active(), &key) {
+            self.dispatch(action);
+        }
+    }
+
+    fn on_input_key(&mut self, key: KeyEvent) {
+        let Some(input) = self.ui.input.as_mut() else {
+            return;
+        };
+        let text = match input {
+            Input::Command(t) | Input::Filter(t) => t,
+        };
+        match key.code {
+            KeyCode::Esc => {
+                if matches!(input, Input::Filter(_)) {
+                    self.set_filter(String::new());
+                }
+                self.ui.input = None;
+            }
+            KeyCode::Enter => {
+                let input = self.ui.input.take();
+                if let Some(Input::Command(cmd)) = input {
+                    self.run_command(&cmd);
+                }
+            }
+            KeyCode::Backspace => {
+                text.pop();
+                if let Some(Input::Filter(t)) = &self.ui.input {
+                    let t = t.clone();
+                    self.set_filter(t);
+                }
+            }
+            KeyCode::Char(c) if text.chars().count() < 200 => {
+                text.push(c);
+                if let Some(Input::Filter(t)) = &self.ui.input {
+                    let t = t.clone();
+                    self.set_filter(t);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn filter_mut(&mut self) -> Option<&mut String> {
+        match self.ui.active() {
+            ViewId::Fleet => Some(&mut self.ui.fleet.filter),
+            ViewId::Alerts => Some(&mut self.ui.alerts.filter),
+            ViewId::Runbooks => Some(&mut self.ui.runbooks.filter),
+            ViewId::Audit => Some(&mut self.ui.audit.filter),
+            _ => None,
+        }
+    }
+
+    fn set_filter(&mut self, text: String) {
+        if let Some(f) = self.filter_mut() {
+            *f = text;
+        }
+    }
+
+    /// Runs one keymap action.
+    pub fn dispatch(&mut self, action: KeyAction) {
+        match action {
+            KeyAction::Quit => self.quit = true,
+            KeyAction::Help => {
+                if self.ui.active() != ViewId::Help {
+                    self.ui.help.scroll = 0;
+                    self.ui.stack.push(ViewId::Help);
+                }
+            }
+            KeyAction::CommandLine => self.ui.input = Some(Input::Command(String::new())),
+            KeyAction::Filter => match self.filter_mut() {
+                Some(f) => {
+                    let current = f.clone();
+                    self.ui.input = Some(Input::Filter(current));
+                }
+                None => self.flash("this view has no filter", false),
+            },
+            KeyAction::Show(view) => self.show(view),
+            other => {
+                let effect = {
+                    let ctx = Context {
+                        store: &self.store,
+                        theme: &self.theme,
+                        glyphs: &self.glyphs,
+                        now: self.clock.now(),
+                        mode: self.mode,
+                        runbooks: &self.runbooks,
+                        demo: self.demo,
+                    };
+                    match self.ui.active() {
+                        ViewId::Fleet => self.ui.fleet.handle(other, &ctx),
+                        ViewId::Alerts => self.ui.alerts.handle(other, &ctx),
+                        ViewId::Cluster => self.ui.cluster.handle(other, &ctx),
+                        ViewId::Rollouts => self.ui.rollouts.handle(other, &ctx),
+                        ViewId::Runbooks => self.ui.runbooks.handle(other, &ctx),
+                        ViewId::Audit => self.ui.audit.handle(other, &ctx),
+                        ViewId::Help => self.ui.help.handle(other),
+                    }
+                };
+                if effect == Effect::Ignored && other == KeyAction::Back {
+                    self.back();
+                } else {
+                    self.apply_effect(effect);
+                }
+            }
+        }
+        self.sync_focus();
+    }
+
+    fn apply_effect(&mut self, effect: Effect) {
+        match effect {
+            Effect::None | Effect::Ignored => {}
+            Effect::OpenCluster(id) => {
+                self.ui.cluster.cluster = Some(id);
+                self.push(ViewId::Cluster);
+            }
+            Effect::OpenRunbook(id) => {
+                self.ui.runbooks.show(id);
+                self.push(ViewId::Runbooks);
+            }
+            Effect::Dialog(d) => self.ui.dialog = Some(d),
+            Effect::Flash(text) => self.flash(text, false),
+            Effect::Error(text) => self.flash(text, true),
+        }
+    }
+
+    fn push(&mut self, view: ViewId) {
+        if self.ui.active() != view {
+            self.ui.stack.push(view);
+        }
+    }
+
+    fn back(&mut self) {
+        if self.ui.stack.len() > 1 {
+            self.ui.stack.pop();
+        }
+    }
+
+    /// Switches to a main view, leaving any drill-down.
+    pub fn show(&mut self, view: ViewId) {
+        self.ui.stack = vec![view];
+        if view == ViewId::Audit {
+            self.reload_audit();
+        }
+        if view == ViewId::Runbooks {
+            self.ui.runbooks.open = false;
+        }
+    }
+
+    /// Tells sources which cluster is on screen, so they fetch its full metric set.
+    fn sync_focus(&mut self) {
+        let want = (self.ui.active() == ViewId::Cluster)
+            .then(|| self.ui.cluster.cluster.clone())
+            .flatten();
+        if want == self.focus_sent {
+            return;
+        }
+        self.focus_sent = want.clone();
+        if let Some(exec) = &self.exec {
+            for source in &exec.sources {
+                // A full queue only delays the cluster's charts; never block the UI for it.
+                let _ = source.commands.try_send(SourceCommand::Focus(want.clone()));
+            }
+        }
+    }
+
+    /// Authorizes and starts a write. The result comes back as `AppMessage::ActionDone`.
+    pub fn submit(&mut self, action: Action) {
+        let authorized = match actions::authorize(self.mode, action) {
+            Ok(a) => a,
+            Err(denied) => {
+                self.flash(denied.reason, true);
+                return;
+            }
+        };
+        let Some(exec) = self.exec.clone() else {
+            self.flash("no source can carry out actions here", true);
+            return;
+        };
+        let action = authorized.action().clone();
+        let source = self.source_of(&action);
+        self.flash(format!("{} {}…", action.gerund(), action.target()), false);
+        let messages = self.messages.clone();
+        tokio::spawn(async move {
+            let outcome = actions::execute(authorized, exec, &source).await;
+            let _ = messages
+                .send(AppMessage::ActionDone { action, outcome })
+                .await;
+        });
+    }
+
+    fn source_of(&self, action: &Action) -> String {
+        let rollout = match action {
+            Action::PauseWave { rollout, .. } | Action::ResumeWave { rollout, .. } => rollout,
+        };
+        self.store
+            .rollouts()
+            .iter()
+            .find(|r| &r.name == rollout)
+            .map(|r| r.source.clone())
+            .unwrap_or_default()
+    }
+
+    /// Re-reads the audit file for the Audit view (I/O here, never in render).
+    pub fn reload_audit(&mut self) {
+        let audit = &mut self.ui.audit;
+        audit.path = self.audit_path.display().to_string();
+        match actions::read_audit(&self.audit_path) {
+            Ok((entries, bad)) => {
+                audit.entries = entries;
+                audit.bad_lines = bad;
+                audit.load_error = None;
+            }
+            Err(e) => audit.load_error = Some(e.to_string()),
+        }
+        self.dirty = true;
+    }
+
+    /// Switches theme live (`:theme NAME`).
+    pub fn set_theme(&mut self, name: &str) -> Result<(), String> {
+        let theme = Theme::load(name, Some(&self.themes_dir)).map_err(|e| e.to_string())?;
+        self.theme = theme.for_depth(self.color_depth);
+        Ok(())
+    }
+}

@@ -614,3 +614,295 @@ fn version_key(v: &str) -> Vec<u32> {
         .map(|p| p.trim_start_matches('v').parse().unwrap_or(0))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AlertSource, CellPhase, Environment, MetricSample, Wave, WaveState};
+
+    fn t(s: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp(1_790_000_000 + s, 0).expect("valid time")
+    }
+
+    fn cluster(name: &str, env: Environment, version: &str) -> Cluster {
+        Cluster {
+            id: ClusterId::new("acct", "eu-west-1", name),
+            arn: format!("arn:aws:eks:eu-west-1:111122223333:cluster/{name}"),
+            version: version.into(),
+            platform_version: "eks.1".into(),
+            status: ClusterStatus::Active,
+            environment: env,
+            team: Some("core".into()),
+            health_issues: vec![],
+            insights: vec![],
+            updates: vec![],
+            addons: vec![],
+        }
+    }
+
+    fn alert(cluster: &str, name: &str, severity: Severity, state: AlertState, at: i64) -> Alert {
+        let id = ClusterId::new("acct", "eu-west-1", cluster);
+        Alert {
+            key: AlertKey::new(AlertSource::Cloudwatch, Some(&id), name, ""),
+            source: AlertSource::Cloudwatch,
+            cluster: Some(id),
+            name: name.into(),
+            severity,
+            state,
+            first_seen: t(at),
+            last_change: t(at),
+            summary: String::new(),
+            labels: Default::default(),
+            runbook_url: None,
+            ack: None,
+        }
+    }
+
+    fn metric(store: &mut Store, name: &str, metric: MetricName, value: f32) {
+        store.apply(
+            SourceEvent::Metrics {
+                cluster: ClusterId::new("acct", "eu-west-1", name),
+                samples: vec![MetricSample {
+                    metric,
+                    minute: 100,
+                    value,
+                }],
+            },
+            t(0),
+        );
+    }
+
+    fn fleet() -> Store {
+        let mut s = Store::new();
+        s.apply(
+            SourceEvent::ClusterInventory {
+                source: "demo".into(),
+                clusters: vec![
+                    cluster("prod-a", Environment::Prod, "1.30"),
+                    cluster("prod-b", Environment::Prod, "1.29"),
+                    cluster("dev-a", Environment::Dev, "1.31"),
+                    cluster("stg-a", Environment::Staging, "1.9"),
+                ],
+            },
+            t(0),
+        );
+        s
+    }
+
+    fn names(s: &Store, rows: &[usize]) -> Vec<String> {
+        rows.iter()
+            .map(|&i| s.clusters()[i].id.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn summary_counts_health_and_firing_alerts() {
+        let mut s = fleet();
+        s.apply(
+            SourceEvent::Alerts(vec![
+                alert("prod-a", "5xx", Severity::Critical, AlertState::Firing, 0),
+                alert(
+                    "prod-b",
+                    "latency",
+                    Severity::Warning,
+                    AlertState::Firing,
+                    0,
+                ),
+                alert("dev-a", "old", Severity::Critical, AlertState::Resolved, 0),
+            ]),
+            t(10),
+        );
+        let sum = s.summary();
+        assert_eq!(
+            (sum.clusters, sum.healthy, sum.warning, sum.critical),
+            (4, 2, 1, 1)
+        );
+        assert_eq!((sum.firing_critical, sum.firing_warning), (1, 1));
+
+        // Resolving the critical alert makes prod-a healthy again.
+        s.apply(
+            SourceEvent::Alerts(vec![alert(
+                "prod-a",
+                "5xx",
+                Severity::Critical,
+                AlertState::Resolved,
+                20,
+            )]),
+            t(20),
+        );
+        let i = s.find_cluster("prod-a").expect("present");
+        assert_eq!(s.firing_total(i), 0);
+        assert_eq!(s.summary().critical, 0);
+    }
+
+    #[test]
+    fn resolved_alerts_expire_after_an_hour_but_firing_ones_stay() {
+        let mut s = fleet();
+        s.apply(
+            SourceEvent::Alerts(vec![
+                alert("prod-a", "old", Severity::Warning, AlertState::Resolved, 0),
+                alert("prod-b", "firing", Severity::Warning, AlertState::Firing, 0),
+            ]),
+            t(0),
+        );
+        s.apply(SourceEvent::Alerts(vec![]), t(RESOLVED_RETENTION_SECS + 1));
+        let names: Vec<_> = s.alerts().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["firing"]);
+    }
+
+    #[test]
+    fn filter_terms_all_match_and_fields_narrow() {
+        let s = fleet();
+        let rows = |f: &str| {
+            names(
+                &s,
+                &s.cluster_rows(&ClusterFilter::parse(f), SortKey::Name, false),
+            )
+        };
+        assert_eq!(rows("prod"), ["prod-a", "prod-b"]);
+        assert_eq!(rows("env:prod version:1.29"), ["prod-b"]);
+        assert_eq!(rows("ENV:DEV"), ["dev-a"]);
+        assert_eq!(
+            rows("region:eu-west"),
+            ["dev-a", "prod-a", "prod-b", "stg-a"]
+        );
+        assert!(
+            rows("colour:blue").is_empty(),
+            "an unknown field must match nothing"
+        );
+        assert!(rows("nothing-like-this").is_empty());
+    }
+
+    #[test]
+    fn sorts_by_columns_with_missing_values_last() {
+        let mut s = fleet();
+        metric(&mut s, "prod-a", MetricName::RequestTotal, 600.0);
+        metric(&mut s, "dev-a", MetricName::RequestTotal, 6000.0);
+        let all = ClusterFilter::default();
+        assert_eq!(
+            names(&s, &s.cluster_rows(&all, SortKey::RequestRate, true)),
+            ["dev-a", "prod-a", "prod-b", "stg-a"]
+        );
+        assert_eq!(
+            names(&s, &s.cluster_rows(&all, SortKey::RequestRate, false)),
+            ["prod-a", "dev-a", "prod-b", "stg-a"]
+        );
+        // Versions compare numerically: 1.9 < 1.29 < 1.30 < 1.31.
+        assert_eq!(
+            names(&s, &s.cluster_rows(&all, SortKey::Version, false)),
+            ["stg-a", "prod-b", "prod-a", "dev-a"]
+        );
+        assert_eq!(
+            names(&s, &s.cluster_rows(&all, SortKey::Environment, true))[..2],
+            ["prod-a", "prod-b"]
+        );
+        assert_eq!(
+            names(&s, &s.cluster_rows(&all, SortKey::Name, true)),
+            ["stg-a", "prod-b", "prod-a", "dev-a"]
+        );
+    }
+
+    #[test]
+    fn top_n_by_metric_is_highest_first() {
+        let mut s = fleet();
+        metric(&mut s, "prod-a", MetricName::StorageSizeBytes, 1.0e9);
+        metric(&mut s, "prod-b", MetricName::StorageSizeBytes, 7.0e9);
+        metric(&mut s, "dev-a", MetricName::StorageSizeBytes, 3.0e9);
+        let top = s.top_n(MetricName::StorageSizeBytes, 2);
+        let top: Vec<_> = top
+            .iter()
+            .map(|(i, v)| (s.clusters()[*i].id.name.as_str(), *v))
+            .collect();
+        assert_eq!(top, [("prod-b", 7.0e9), ("dev-a", 3.0e9)]);
+        let pct = s
+            .etcd_percent(s.find_cluster("prod-b").expect("present"))
+            .expect("has etcd");
+        assert!((pct - 81.49).abs() < 0.1, "{pct}");
+    }
+
+    #[test]
+    fn an_inventory_removes_clusters_its_source_no_longer_lists() {
+        let mut s = fleet();
+        s.apply(
+            SourceEvent::Alerts(vec![alert(
+                "dev-a",
+                "x",
+                Severity::Warning,
+                AlertState::Firing,
+                0,
+            )]),
+            t(0),
+        );
+        metric(&mut s, "dev-a", MetricName::RequestTotal, 60.0);
+        s.apply(
+            SourceEvent::ClusterInventory {
+                source: "demo".into(),
+                clusters: vec![cluster("dev-a", Environment::Dev, "1.31")],
+            },
+            t(1),
+        );
+        assert_eq!(
+            names(
+                &s,
+                &s.cluster_rows(&ClusterFilter::default(), SortKey::Name, false)
+            ),
+            ["dev-a"]
+        );
+        // Indices were rebuilt: dev-a keeps its metrics and alert counts.
+        let i = s.find_cluster("dev-a").expect("present");
+        assert_eq!(s.request_rate(i), Some(1.0));
+        assert_eq!(s.firing_total(i), 1);
+        // Another source's inventory does not touch demo's clusters.
+        s.apply(
+            SourceEvent::ClusterInventory {
+                source: "eks".into(),
+                clusters: vec![],
+            },
+            t(2),
+        );
+        assert_eq!(s.clusters().len(), 1);
+    }
+
+    #[test]
+    fn clusters_know_their_wave_and_phase() {
+        let mut s = fleet();
+        let cell = |name: &str, phase| crate::model::Cell {
+            cluster: ClusterId::new("acct", "eu-west-1", name),
+            phase,
+            since: t(0),
+            message: String::new(),
+        };
+        s.apply(
+            SourceEvent::Rollout(Rollout {
+                name: "r".into(),
+                source: "demo".into(),
+                description: String::new(),
+                waves: vec![Wave {
+                    name: "prod-1".into(),
+                    environment: Environment::Prod,
+                    cells: vec![
+                        cell("prod-a", CellPhase::Updating),
+                        cell("prod-b", CellPhase::Done),
+                    ],
+                    state: WaveState::Running,
+                    soak_secs: 600,
+                    max_parallel: 1,
+                }],
+                gates: vec![],
+            }),
+            t(0),
+        );
+        let id = ClusterId::new("acct", "eu-west-1", "prod-a");
+        assert_eq!(s.wave_label(&id).as_deref(), Some("prod-1/updating"));
+        assert_eq!(s.summary().rollout_percent, Some(50.0));
+        let rows = s.cluster_rows(&ClusterFilter::parse("wave:prod-1"), SortKey::Name, false);
+        assert_eq!(names(&s, &rows), ["prod-a", "prod-b"]);
+    }
+
+    #[test]
+    fn metrics_for_unknown_clusters_are_ignored_not_panicking() {
+        let mut s = fleet();
+        metric(&mut s, "ghost", MetricName::RequestTotal, 1.0);
+        assert!(s.find_cluster("ghost").is_none());
+    }
+}

@@ -1,1 +1,6 @@
-//! Rollout waves: the wave state machine, soak and the circuit breaker.
+//! TEMPORARY STUB (replaced by the real engine at merge).
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    #[error("{0}")]
+    Refused(String),
+}

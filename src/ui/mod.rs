@@ -1,3 +1,242 @@
-//! Everything drawn: views, widgets, theme and the keymap.
+//! Everything drawn: views, widgets, theme and the keymap. Rendering is pure: it reads the
+//! store and the view state and draws; `now` is passed in.
 
+pub mod keymap;
 pub mod theme;
+pub mod views;
+pub mod widgets;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::border;
+use ratatui::widgets::{Block, Borders};
+
+use crate::actions::Mode;
+use crate::model::{ClusterId, Environment, Store, Timestamp};
+use crate::runbook::RunbookSet;
+use keymap::ViewId;
+use theme::Theme;
+use widgets::dialog::Dialog;
+
+/// Characters that differ between UTF-8 terminals and `--ascii` / non-UTF-8 locales.
+#[derive(Clone, Debug)]
+pub struct Glyphs {
+    pub ascii: bool,
+    pub border: border::Set<'static>,
+    pub bar_full: &'static str,
+    pub bar_empty: &'static str,
+    pub spark: &'static [char],
+    pub ellipsis: &'static str,
+    pub selected: &'static str,
+    pub dot: &'static str,
+    pub up: &'static str,
+    pub down: &'static str,
+    pub runbook: &'static str,
+    pub expanded: &'static str,
+    pub collapsed: &'static str,
+}
+
+const ASCII_BORDER: border::Set<'static> = border::Set {
+    top_left: "+",
+    top_right: "+",
+    bottom_left: "+",
+    bottom_right: "+",
+    vertical_left: "|",
+    vertical_right: "|",
+    horizontal_top: "-",
+    horizontal_bottom: "-",
+};
+
+impl Glyphs {
+    pub fn unicode() -> Self {
+        Self {
+            ascii: false,
+            border: border::ROUNDED,
+            bar_full: "█",
+            bar_empty: "░",
+            spark: &['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'],
+            ellipsis: "…",
+            selected: "▶ ",
+            dot: "●",
+            up: "▲",
+            down: "▼",
+            runbook: "▤",
+            expanded: "▾",
+            collapsed: "▸",
+        }
+    }
+
+    pub fn ascii() -> Self {
+        Self {
+            ascii: true,
+            border: ASCII_BORDER,
+            bar_full: "#",
+            bar_empty: "-",
+            spark: &['_', '.', '-', '~', '=', '*', '#'],
+            ellipsis: "~",
+            selected: "> ",
+            dot: "*",
+            up: "^",
+            down: "v",
+            runbook: "R",
+            expanded: "-",
+            collapsed: "+",
+        }
+    }
+}
+
+/// Everything a render needs besides the view state. All borrowed: render never owns data.
+pub struct Context<'a> {
+    pub store: &'a Store,
+    pub theme: &'a Theme,
+    pub glyphs: &'a Glyphs,
+    pub now: Timestamp,
+    pub mode: Mode,
+    pub runbooks: &'a RunbookSet,
+    /// Set when the data is the simulated demo fleet.
+    pub demo: bool,
+}
+
+impl Context<'_> {
+    /// The style for an environment: production must look different at a glance.
+    pub fn env_style(&self, env: &Environment) -> Style {
+        match env {
+            Environment::Sandbox => self.theme.env_sandbox,
+            Environment::Dev => self.theme.env_dev,
+            Environment::Staging => self.theme.env_staging,
+            Environment::Prod => self.theme.env_prod,
+            Environment::Other(_) => self.theme.muted,
+        }
+    }
+
+    /// A bordered block in this terminal's glyphs, the border coloured by `env` if given.
+    pub fn block(&self, title: String, env: Option<&Environment>) -> Block<'static> {
+        let border = match env {
+            Some(e) => self.env_style(e),
+            None => self.theme.border,
+        };
+        Block::default()
+            .borders(Borders::ALL)
+            .border_set(self.glyphs.border)
+            .border_style(border)
+            .title(ratatui::text::Span::styled(title, self.theme.title))
+    }
+}
+
+/// Text being typed on the bottom line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Command(String),
+    Filter(String),
+}
+
+/// A message on the status bar until `until`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flash {
+    pub text: String,
+    pub error: bool,
+    pub until: std::time::Instant,
+}
+
+/// What a view's key handler asks the app to do.
+#[derive(Debug, PartialEq)]
+pub enum Effect {
+    /// Handled; nothing more to do.
+    None,
+    /// Not a key this view uses (the app may apply a default, e.g. `esc` goes back).
+    Ignored,
+    OpenCluster(ClusterId),
+    OpenRunbook(String),
+    Dialog(Dialog),
+    Flash(String),
+    Error(String),
+}
+
+/// Every view's state plus what overlays them. Owned by the app; read by render.
+pub struct UiState {
+    /// The view stack; the last is on screen. Never empty.
+    pub stack: Vec<ViewId>,
+    pub fleet: views::fleet::FleetState,
+    pub alerts: views::alerts::AlertsState,
+    pub cluster: views::cluster::ClusterState,
+    pub rollouts: views::rollouts::RolloutsState,
+    pub runbooks: views::runbooks::RunbooksState,
+    pub audit: views::audit::AuditState,
+    pub help: views::help::HelpState,
+    pub input: Option<Input>,
+    pub dialog: Option<Dialog>,
+    pub flash: Option<Flash>,
+}
+
+impl Default for UiState {
+    fn default() -> Self {
+        Self {
+            stack: vec![ViewId::Fleet],
+            fleet: Default::default(),
+            alerts: Default::default(),
+            cluster: Default::default(),
+            rollouts: Default::default(),
+            runbooks: Default::default(),
+            audit: Default::default(),
+            help: Default::default(),
+            input: None,
+            dialog: None,
+            flash: None,
+        }
+    }
+}
+
+impl UiState {
+    pub fn active(&self) -> ViewId {
+        self.stack.last().copied().unwrap_or(ViewId::Fleet)
+    }
+
+    /// The environment of what an action here would touch; it colours the frame.
+    pub fn focus_environment(&self, ctx: &Context) -> Option<Environment> {
+        match self.active() {
+            ViewId::Fleet => self.fleet.selected_environment(ctx),
+            ViewId::Alerts => self.alerts.selected_environment(ctx),
+            ViewId::Cluster => self.cluster.environment(ctx),
+            ViewId::Rollouts => self.rollouts.selected_environment(ctx),
+            _ => None,
+        }
+    }
+}
+
+/// Draws one frame.
+pub fn render(frame: &mut Frame, ui: &UiState, ctx: &Context) {
+    let [header, body, status] = frame.area().layout(&Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ]));
+    widgets::header::render(frame, header, ui.active(), ctx);
+    render_view(frame, body, ui, ctx);
+    widgets::status_bar::render(frame, status, ui, ctx);
+    if let Some(dialog) = &ui.dialog {
+        dialog.render(frame, body, ctx);
+    }
+}
+
+fn render_view(frame: &mut Frame, area: Rect, ui: &UiState, ctx: &Context) {
+    let env = ui.focus_environment(ctx);
+    match ui.active() {
+        ViewId::Fleet => views::fleet::render(frame, area, &ui.fleet, ctx, env.as_ref()),
+        ViewId::Alerts => views::alerts::render(frame, area, &ui.alerts, ctx, env.as_ref()),
+        ViewId::Cluster => views::cluster::render(frame, area, &ui.cluster, ctx),
+        ViewId::Rollouts => views::rollouts::render(frame, area, &ui.rollouts, ctx, env.as_ref()),
+        ViewId::Runbooks => views::runbooks::render(frame, area, &ui.runbooks, ctx),
+        ViewId::Audit => views::audit::render(frame, area, &ui.audit, ctx),
+        ViewId::Help => {
+            let under = ui
+                .stack
+                .iter()
+                .rev()
+                .nth(1)
+                .copied()
+                .unwrap_or(ViewId::Fleet);
+            views::help::render(frame, area, &ui.help, under, ctx)
+        }
+    }
+}

@@ -69,3 +69,39 @@ impl Theme {
         }
     }
 }
+
+// TEMPORARY STUB API (replaced at merge).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ThemeError(pub String);
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorDepth {
+    TrueColor,
+    Ansi256,
+    Ansi16,
+}
+impl ColorDepth {
+    pub fn detect(_get_env: impl Fn(&str) -> Option<String>) -> ColorDepth {
+        ColorDepth::TrueColor
+    }
+}
+pub fn no_color(get_env: impl Fn(&str) -> Option<String>) -> bool {
+    get_env("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+impl Theme {
+    pub fn builtin_names() -> &'static [&'static str] {
+        &["default", "light", "high-contrast", "mono"]
+    }
+    pub fn load(name: &str, _user_dir: Option<&std::path::Path>) -> Result<Theme, ThemeError> {
+        if Self::builtin_names().contains(&name) {
+            let mut t = Self::fallback();
+            t.name = name.into();
+            Ok(t)
+        } else {
+            Err(ThemeError(format!("unknown theme '{name}'")))
+        }
+    }
+    pub fn for_depth(&self, _depth: ColorDepth) -> Theme {
+        self.clone()
+    }
+}

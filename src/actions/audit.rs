@@ -1,0 +1,273 @@
+//! The audit log: append-only JSONL in the data directory. An intent record is written and
+//! synced to disk before the call, an outcome record after it, so a crash in between
+//! leaves the intent visible.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Action, Authorized, Mode};
+use crate::model::Timestamp;
+
+/// One line of the audit file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "lowercase")]
+pub enum Record {
+    Intent {
+        id: String,
+        time: Timestamp,
+        os_user: String,
+        identity: String,
+        mode: Mode,
+        #[serde(flatten)]
+        action: Action,
+    },
+    Outcome {
+        id: String,
+        time: Timestamp,
+        ok: bool,
+        message: String,
+    },
+}
+
+/// How an action ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub time: Timestamp,
+    pub ok: bool,
+    pub message: String,
+}
+
+/// An intent joined with its outcome, for the Audit view.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    pub id: String,
+    pub time: Timestamp,
+    pub os_user: String,
+    pub identity: String,
+    pub action: Action,
+    /// `None`: no outcome recorded (in flight, or fleetdeck died during the call).
+    pub outcome: Option<Outcome>,
+}
+
+/// A line of the audit file that could not be read; shown, never skipped silently.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditReadError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// The audit writer. One per process; writes are serialized by the mutex.
+pub struct AuditLog {
+    path: PathBuf,
+    file: Mutex<File>,
+    counter: AtomicU64,
+}
+
+impl AuditLog {
+    /// Opens (creating if needed) the audit file for appending.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn append(&self, record: &Record) -> std::io::Result<()> {
+        let mut line = serde_json::to_string(record).map_err(std::io::Error::other)?;
+        line.push('\n');
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("audit writer poisoned"))?;
+        file.write_all(line.as_bytes())?;
+        // Synced before the call is made: the record of intent survives a crash.
+        file.sync_data()
+    }
+
+    /// Records the intent to run `action` and syncs it to disk. Returns the record id
+    /// that the outcome must carry.
+    pub fn intent(
+        &self,
+        action: &Authorized,
+        mode: Mode,
+        os_user: &str,
+        identity: &str,
+        now: Timestamp,
+    ) -> std::io::Result<String> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let id = format!(
+            "{}-{}-{n}",
+            now.timestamp_nanos_opt().unwrap_or_default(),
+            std::process::id()
+        );
+        self.append(&Record::Intent {
+            id: id.clone(),
+            time: now,
+            os_user: os_user.to_string(),
+            identity: identity.to_string(),
+            mode,
+            action: action.action().clone(),
+        })?;
+        Ok(id)
+    }
+
+    /// Records how the action with intent `id` ended.
+    pub fn outcome(&self, id: &str, outcome: &Outcome) -> std::io::Result<()> {
+        self.append(&Record::Outcome {
+            id: id.to_string(),
+            time: outcome.time,
+            ok: outcome.ok,
+            message: outcome.message.clone(),
+        })
+    }
+}
+
+/// Reads the audit file: intents joined with their outcomes, newest first, plus the lines
+/// that could not be read. A missing file is an empty log.
+pub fn read(path: &Path) -> std::io::Result<(Vec<AuditEntry>, Vec<AuditReadError>)> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((vec![], vec![])),
+        Err(e) => return Err(e),
+    };
+    let mut entries: Vec<AuditEntry> = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(&line) {
+            Ok(Record::Intent {
+                id,
+                time,
+                os_user,
+                identity,
+                action,
+                ..
+            }) => entries.push(AuditEntry {
+                id,
+                time,
+                os_user,
+                identity,
+                action,
+                outcome: None,
+            }),
+            Ok(Record::Outcome {
+                id,
+                time,
+                ok,
+                message,
+            }) => match entries.iter_mut().rev().find(|e| e.id == id) {
+                Some(entry) => entry.outcome = Some(Outcome { time, ok, message }),
+                None => errors.push(AuditReadError {
+                    line: i + 1,
+                    message: format!("outcome for unknown intent {id}"),
+                }),
+            },
+            Err(e) => errors.push(AuditReadError {
+                line: i + 1,
+                message: e.to_string(),
+            }),
+        }
+    }
+    entries.reverse();
+    Ok((entries, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::authorize;
+
+    fn t(s: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp(1_790_000_000 + s, 0).expect("valid time")
+    }
+
+    fn pause() -> Action {
+        Action::PauseWave {
+            rollout: "eks-1-31-upgrade".into(),
+            wave: 3,
+            wave_name: "prod-1".into(),
+            reason: "INC-4411 elevated 5xx".into(),
+        }
+    }
+
+    #[test]
+    fn intent_is_on_disk_before_the_outcome_and_joined_after() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit").join("audit.jsonl");
+        let log = AuditLog::open(&path).expect("open");
+        let action = authorize(Mode::Operator, pause()).expect("operator");
+        let id = log
+            .intent(&action, Mode::Operator, "alice", "demo", t(0))
+            .expect("intent");
+
+        // Read back as a second process would, before any outcome: the intent is there.
+        let (entries, errors) = read(&path).expect("read");
+        assert!(errors.is_empty());
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].os_user, "alice");
+        assert_eq!(entries[0].action, pause());
+        assert_eq!(entries[0].outcome, None);
+
+        let outcome = Outcome {
+            time: t(2),
+            ok: true,
+            message: "wave prod-1 paused".into(),
+        };
+        log.outcome(&id, &outcome).expect("outcome");
+        let (entries, _) = read(&path).expect("read");
+        assert_eq!(entries[0].outcome.as_ref(), Some(&outcome));
+    }
+
+    #[test]
+    fn newest_first_and_bad_lines_are_reported_with_their_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path).expect("open");
+        let a = authorize(Mode::Operator, pause()).expect("operator");
+        log.intent(&a, Mode::Operator, "alice", "demo", t(0))
+            .expect("1");
+        drop(log);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"{not json\n"))
+            .expect("append junk");
+        let log = AuditLog::open(&path).expect("reopen");
+        log.intent(&a, Mode::Operator, "bob", "demo", t(5))
+            .expect("2");
+        let (entries, errors) = read(&path).expect("read");
+        assert_eq!(
+            entries
+                .iter()
+                .map(|e| e.os_user.as_str())
+                .collect::<Vec<_>>(),
+            ["bob", "alice"]
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 2);
+    }
+
+    #[test]
+    fn a_missing_file_is_an_empty_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (entries, errors) = read(&dir.path().join("none.jsonl")).expect("read");
+        assert!(entries.is_empty() && errors.is_empty());
+    }
+}

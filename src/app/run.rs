@@ -1,0 +1,104 @@
+//! The event loop: one `select!` over keys, source events, action outcomes, signals and
+//! timers. It drains everything pending, then draws once if anything changed, at most
+//! about 30 times a second.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use color_eyre::eyre::{Result, WrapErr};
+use crossterm::event::{Event, EventStream};
+use futures::StreamExt;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
+
+use super::terminal::TerminalGuard;
+use super::{App, AppMessage, Setup};
+use crate::actions::{AuditLog, ExecContext};
+use crate::clock::Clock;
+use crate::sources::{self, EVENT_CHANNEL_CAPACITY};
+
+/// Minimum time between two frames (about 30 fps).
+const FRAME: Duration = Duration::from_millis(33);
+/// At most this many source events are folded in before the loop looks at keys again.
+const DRAIN_BATCH: usize = 4096;
+
+/// Starts the sources and runs the console until the user quits or the terminal goes away.
+pub async fn run(setup: Setup) -> Result<()> {
+    let clock = Clock::simulated(chrono::Utc::now(), setup.demo.speed);
+    let (events_tx, mut events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+    let demo = sources::demo::spawn(setup.demo.clone(), clock.clone(), events_tx);
+    let audit = AuditLog::open(&setup.audit_path)
+        .wrap_err_with(|| format!("cannot open the audit log {}", setup.audit_path.display()))?;
+    let exec = ExecContext {
+        audit: Arc::new(audit),
+        sources: vec![demo],
+        mode: setup.mode,
+        os_user: setup.os_user.clone(),
+        identity: "demo (simulated)".into(),
+        clock: clock.clone(),
+    };
+    let (messages_tx, mut messages) = mpsc::channel::<AppMessage>(64);
+    let mut app = App::new(setup, clock, Some(exec), messages_tx);
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut terminal = TerminalGuard::enter().wrap_err("cannot set up the terminal")?;
+    let mut keys = EventStream::new();
+    let mut tick = interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut last_draw = Instant::now() - FRAME;
+
+    loop {
+        tokio::select! {
+            key = keys.next() => match key {
+                Some(Ok(Event::Key(k))) => app.on_key(k),
+                Some(Ok(Event::Resize(..))) => {
+                    terminal.clear()?;
+                    app.dirty = true;
+                }
+                Some(Ok(_)) => {}
+                // The terminal is gone (SSH dropped, pty closed): leave at once.
+                Some(Err(e)) => {
+                    tracing::info!("terminal input failed, exiting: {e}");
+                    break;
+                }
+                None => break,
+            },
+            Some(event) = events.recv() => {
+                app.apply(event);
+                let mut n = 1;
+                while n < DRAIN_BATCH {
+                    match events.try_recv() {
+                        Ok(event) => app.apply(event),
+                        Err(_) => break,
+                    }
+                    n += 1;
+                }
+            }
+            Some(message) = messages.recv() => app.on_message(message),
+            _ = tick.tick() => app.on_tick(),
+            _ = sigterm.recv() => {
+                tracing::info!("SIGTERM: exiting");
+                break;
+            }
+            _ = sighup.recv() => {
+                tracing::info!("SIGHUP (terminal hung up): exiting");
+                break;
+            }
+            _ = sleep_until(last_draw + FRAME), if app.dirty => {
+                if let Err(e) = terminal.draw(|f| app.render(f)) {
+                    tracing::info!("cannot draw, the terminal is gone: {e}");
+                    break;
+                }
+                app.dirty = false;
+                last_draw = Instant::now();
+            }
+        }
+        if app.quit {
+            break;
+        }
+    }
+    drop(terminal);
+    Ok(())
+}

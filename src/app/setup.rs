@@ -1,0 +1,177 @@
+//! Everything resolved before the loop starts: paths, config, mode, theme, runbooks,
+//! which sources to run. Bad input here is an error naming what and where.
+
+use std::path::PathBuf;
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
+
+use crate::actions::Mode;
+use crate::cli::Cli;
+use crate::config::{Config, Paths};
+use crate::runbook::{RunbookError, RunbookSet};
+use crate::sources::demo::DemoOptions;
+use crate::ui::Glyphs;
+use crate::ui::theme::{ColorDepth, Theme, no_color};
+
+/// The resolved start-up settings.
+pub struct Setup {
+    pub paths: Paths,
+    pub config: Option<Config>,
+    pub mode: Mode,
+    pub theme: Theme,
+    pub color_depth: ColorDepth,
+    pub glyphs: Glyphs,
+    pub demo: DemoOptions,
+    /// A note for the status bar at start (e.g. why the demo runs although a config exists).
+    pub notice: Option<String>,
+    pub runbooks: RunbookSet,
+    pub runbook_errors: Vec<RunbookError>,
+    pub audit_path: PathBuf,
+    pub os_user: String,
+}
+
+impl Setup {
+    pub fn themes_dir(&self) -> PathBuf {
+        self.paths.config_dir.join("themes")
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Whether the locale can show UTF-8 (LC_ALL, then LC_CTYPE, then LANG, as POSIX orders them).
+pub fn locale_is_utf8(get_env: impl Fn(&str) -> Option<String>) -> bool {
+    ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .find_map(|k| get_env(k).filter(|v| !v.is_empty()))
+        .is_some_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v.contains("utf-8") || v.contains("utf8")
+        })
+}
+
+impl Setup {
+    /// A fixed setup for tests and benches: demo fleet, built-in theme and runbooks,
+    /// Unicode glyphs, files under `dir`. Reads no environment and no config file.
+    pub fn for_demo(dir: &std::path::Path, mode: Mode, demo: DemoOptions) -> Result<Setup> {
+        let paths = Paths {
+            config_file: dir.join("config.toml"),
+            config_dir: dir.to_path_buf(),
+            data_dir: dir.join("data"),
+            state_dir: dir.join("state"),
+        };
+        let theme = Theme::load("default", None).map_err(|e| eyre!("{e}"))?;
+        let (runbooks, runbook_errors) = RunbookSet::load(None);
+        Ok(Setup {
+            audit_path: paths.data_dir.join("audit.jsonl"),
+            paths,
+            config: None,
+            mode,
+            theme,
+            color_depth: ColorDepth::TrueColor,
+            glyphs: Glyphs::unicode(),
+            demo,
+            notice: None,
+            runbooks,
+            runbook_errors,
+            os_user: "tester".into(),
+        })
+    }
+}
+
+/// Resolves the command line and the config file into a `Setup`.
+pub fn resolve(cli: &Cli) -> Result<Setup> {
+    let explicit = cli.config.is_some();
+    let paths = Paths::discover(cli.config.clone()).map_err(|e| eyre!("{e}"))?;
+    let config = Config::load(&paths, explicit).map_err(|e| eyre!("{e}"))?;
+
+    let config_mode = config.as_ref().and_then(|c| c.mode);
+    let mode = if cli.viewer || config_mode == Some(Mode::Viewer) {
+        Mode::Viewer
+    } else {
+        Mode::Operator
+    };
+
+    let themes_dir = paths.config_dir.join("themes");
+    let theme_name = if no_color(env) {
+        "mono".to_string()
+    } else {
+        cli.theme
+            .clone()
+            .or_else(|| config.as_ref().and_then(|c| c.theme.clone()))
+            .unwrap_or_else(|| "default".into())
+    };
+    let theme = Theme::load(&theme_name, Some(&themes_dir)).map_err(|e| eyre!("{e}"))?;
+    let color_depth = ColorDepth::detect(env);
+    let glyphs = if cli.ascii || !locale_is_utf8(env) {
+        Glyphs::ascii()
+    } else {
+        Glyphs::unicode()
+    };
+
+    let notice = match &config {
+        Some(c) if c.has_real_sources() && !cli.demo => Some(
+            "the config names real sources, but this build has no AWS/Kubernetes source yet: showing the demo fleet".to_string(),
+        ),
+        _ => None,
+    };
+    let demo = DemoOptions {
+        seed: cli.demo_seed,
+        clusters: cli.demo_clusters as usize,
+        speed: cli.demo_speed,
+    };
+
+    let (runbooks, runbook_errors) = RunbookSet::load(Some(&paths.config_dir.join("runbooks")));
+    let audit_path = config
+        .as_ref()
+        .and_then(|c| c.audit.file.clone())
+        .unwrap_or_else(|| paths.data_dir.join("audit.jsonl"));
+    let os_user =
+        whoami::username().unwrap_or_else(|_| env("USER").unwrap_or_else(|| "unknown".into()));
+    std::fs::create_dir_all(&paths.data_dir).wrap_err_with(|| {
+        format!(
+            "cannot create the data directory {}",
+            paths.data_dir.display()
+        )
+    })?;
+
+    Ok(Setup {
+        paths,
+        config,
+        mode,
+        theme: theme.for_depth(color_depth),
+        color_depth,
+        glyphs,
+        demo,
+        notice,
+        runbooks,
+        runbook_errors,
+        audit_path,
+        os_user,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_follows_posix_locale_precedence() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(locale_is_utf8(env(&[("LANG", "en_US.UTF-8")])));
+        assert!(!locale_is_utf8(env(&[
+            ("LC_ALL", "C"),
+            ("LANG", "en_US.UTF-8")
+        ])));
+        assert!(locale_is_utf8(env(&[("LC_CTYPE", "C.utf8")])));
+        assert!(!locale_is_utf8(env(&[])));
+    }
+}

@@ -1,0 +1,529 @@
+//! Cluster: one cluster's last hour of control-plane metrics, its findings, alerts and wave.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
+
+use crate::model::ETCD_QUOTA_BYTES;
+use crate::model::{ClusterId, Environment, InsightStatus, MetricName, Store};
+use crate::ui::keymap::KeyAction;
+use crate::ui::widgets::format;
+use crate::ui::{Context, Effect};
+
+/// Minutes of history charted.
+const WINDOW: usize = 60;
+
+#[derive(Default)]
+pub struct ClusterState {
+    pub cluster: Option<ClusterId>,
+}
+
+impl ClusterState {
+    pub fn environment(&self, ctx: &Context) -> Option<Environment> {
+        Some(
+            ctx.store
+                .cluster(self.cluster.as_ref()?)?
+                .environment
+                .clone(),
+        )
+    }
+
+    pub fn handle(&mut self, action: KeyAction, ctx: &Context) -> Effect {
+        match action {
+            KeyAction::OpenRunbook => {
+                let Some(id) = &self.cluster else {
+                    return Effect::None;
+                };
+                match ctx.store.alerts_for(id).into_iter().find(|a| a.is_firing()) {
+                    Some(alert) => super::alerts::runbook_effect(alert, ctx),
+                    None => Effect::Flash("no alert is firing on this cluster".into()),
+                }
+            }
+            _ => Effect::Ignored,
+        }
+    }
+}
+
+/// The newest minute any metric of the cluster holds: charts end there.
+fn end_minute(store: &Store, i: usize) -> Option<i64> {
+    MetricName::ALL
+        .iter()
+        .filter_map(|m| store.metric(i, *m)?.end_minute())
+        .max()
+}
+
+fn series(store: &Store, i: usize, metric: MetricName, end: i64, scale: f64) -> Vec<(f64, f64)> {
+    store
+        .metric(i, metric)
+        .map(|r| {
+            r.window(end, WINDOW)
+                .into_iter()
+                .map(|(m, v)| ((m - end) as f64, f64::from(v) * scale))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn values(store: &Store, i: usize, metric: MetricName, n: usize) -> Vec<Option<f32>> {
+    store
+        .metric(i, metric)
+        .map(|r| r.last(n).collect())
+        .unwrap_or_default()
+}
+
+pub fn render(frame: &mut Frame, area: Rect, state: &ClusterState, ctx: &Context) {
+    let t = ctx.theme;
+    let Some((i, cluster)) = state.cluster.as_ref().and_then(|id| {
+        ctx.store
+            .cluster_index(id)
+            .map(|i| (i, &ctx.store.clusters()[i]))
+    }) else {
+        let name = state
+            .cluster
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let p = Paragraph::new(format!("cluster {name} is not in the fleet (any more)"))
+            .block(ctx.block(" cluster ".into(), None));
+        frame.render_widget(p, area);
+        return;
+    };
+    let title = format!(
+        " {} · {} / {} · {} ",
+        cluster.id.name, cluster.id.account, cluster.id.region, cluster.environment
+    );
+    let block = ctx.block(title, Some(&cluster.environment));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let wave = ctx.store.cell_of(&cluster.id).map(|(r, cell)| {
+        let w = &ctx.store.rollouts()[r.rollout].waves[r.wave];
+        format!(
+            "{} wave {} · {} for {}{}",
+            ctx.store.rollouts()[r.rollout].name,
+            w.name,
+            cell.phase,
+            format::age(ctx.now, cell.since),
+            if cell.message.is_empty() {
+                String::new()
+            } else {
+                format!(" · {}", cell.message)
+            }
+        )
+    });
+    let info = Line::from(vec![
+        Span::styled(format!("v{} ", cluster.version), t.text),
+        Span::styled(format!("{} ", cluster.platform_version), t.muted),
+        Span::styled(cluster.status.to_string(), t.accent),
+        Span::styled(
+            cluster
+                .team
+                .as_ref()
+                .map(|tm| format!(" · team {tm}"))
+                .unwrap_or_default(),
+            t.muted,
+        ),
+        Span::styled(
+            format!(" · {}", wave.unwrap_or_else(|| "in no rollout".into())),
+            t.text,
+        ),
+    ]);
+    let big = inner.width >= 120 && inner.height >= 34 && !ctx.glyphs.ascii;
+    let metrics_height = if big {
+        inner.height.saturating_sub(12)
+    } else {
+        10
+    };
+    let [info_area, metrics_area, findings_area] = inner.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(metrics_height.min(inner.height.saturating_sub(1))),
+        Constraint::Min(0),
+    ]));
+    frame.render_widget(Paragraph::new(info), info_area);
+    if big {
+        render_charts(frame, metrics_area, i, ctx);
+    } else {
+        render_compact(frame, metrics_area, i, ctx);
+    }
+    render_findings(frame, findings_area, i, &cluster.id, ctx);
+}
+
+/// Large terminals: six charts of the last hour.
+fn render_charts(frame: &mut Frame, area: Rect, i: usize, ctx: &Context) {
+    let store = ctx.store;
+    let Some(end) = end_minute(store, i) else {
+        frame.render_widget(Paragraph::new("waiting for metrics…"), area);
+        return;
+    };
+    let [top, bottom] = area.layout(&Layout::vertical([Constraint::Fill(1); 2]));
+    let [a, b, c] = top.layout(&Layout::horizontal([Constraint::Fill(1); 3]));
+    let [d, e, f] = bottom.layout(&Layout::horizontal([Constraint::Fill(1); 3]));
+    let mut chart = |name: &str,
+                     lines: Vec<(String, Vec<(f64, f64)>, Style)>,
+                     unit: fn(f64) -> String,
+                     area: Rect,
+                     floor_max: f64| {
+        let max = lines
+            .iter()
+            .flat_map(|(_, pts, _)| pts.iter().map(|p| p.1))
+            .fold(floor_max, f64::max)
+            * 1.1;
+        let datasets = lines
+            .iter()
+            .map(|(label, pts, style)| {
+                Dataset::default()
+                    .name(label.clone())
+                    .marker(Marker::Braille)
+                    .graph_type(GraphType::Line)
+                    .style(*style)
+                    .data(pts)
+            })
+            .collect::<Vec<_>>();
+        let t = ctx.theme;
+        let chart = Chart::new(datasets)
+            .block(ctx.block(format!(" {name} "), None))
+            .x_axis(
+                Axis::default()
+                    .bounds([-(WINDOW as f64) + 1.0, 0.0])
+                    .labels(["-60m", "-30m", "now"])
+                    .style(t.muted),
+            )
+            .y_axis(
+                Axis::default()
+                    .bounds([0.0, max])
+                    .labels([unit(0.0), unit(max / 2.0), unit(max)])
+                    .style(t.muted),
+            )
+            .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
+            .hidden_legend_constraints((Constraint::Ratio(1, 1), Constraint::Ratio(1, 1)));
+        frame.render_widget(chart, area);
+    };
+    let c0 = ctx.theme.chart;
+    chart(
+        "requests/s",
+        vec![(
+            "req/s".into(),
+            series(store, i, MetricName::RequestTotal, end, 1.0 / 60.0),
+            c0[0],
+        )],
+        format::count,
+        a,
+        1.0,
+    );
+    chart(
+        "errors /min",
+        vec![
+            (
+                "4xx".into(),
+                series(store, i, MetricName::Request4xx, end, 1.0),
+                c0[1],
+            ),
+            (
+                "429".into(),
+                series(store, i, MetricName::Request429, end, 1.0),
+                c0[2],
+            ),
+            (
+                "5xx".into(),
+                series(store, i, MetricName::Request5xx, end, 1.0),
+                ctx.theme.critical,
+            ),
+        ],
+        format::count,
+        b,
+        1.0,
+    );
+    chart(
+        "p99 latency by verb",
+        MetricName::LATENCY_BY_VERB
+            .iter()
+            .enumerate()
+            .map(|(k, (m, verb))| {
+                (
+                    verb.to_string(),
+                    series(store, i, *m, end, 1.0),
+                    c0[k % c0.len()],
+                )
+            })
+            .collect(),
+        format::latency,
+        c,
+        0.1,
+    );
+    chart(
+        "inflight requests",
+        vec![
+            (
+                "mutating".into(),
+                series(store, i, MetricName::InflightMutating, end, 1.0),
+                c0[1],
+            ),
+            (
+                "readonly".into(),
+                series(store, i, MetricName::InflightReadonly, end, 1.0),
+                c0[0],
+            ),
+        ],
+        format::count,
+        d,
+        1.0,
+    );
+    let quota: Vec<(f64, f64)> = vec![
+        (-(WINDOW as f64) + 1.0, ETCD_QUOTA_BYTES),
+        (0.0, ETCD_QUOTA_BYTES),
+    ];
+    chart(
+        "etcd size vs 8 GiB quota",
+        vec![
+            (
+                "size".into(),
+                series(store, i, MetricName::StorageSizeBytes, end, 1.0),
+                c0[3],
+            ),
+            ("quota".into(), quota, ctx.theme.critical),
+        ],
+        format::bytes,
+        e,
+        ETCD_QUOTA_BYTES,
+    );
+    chart(
+        "pending pods",
+        vec![
+            (
+                "pending".into(),
+                series(store, i, MetricName::PendingPods, end, 1.0),
+                c0[4],
+            ),
+            (
+                "unschedulable/min".into(),
+                series(store, i, MetricName::UnschedulableAttempts, end, 1.0),
+                c0[2],
+            ),
+        ],
+        format::count,
+        f,
+        1.0,
+    );
+}
+
+/// Small terminals: one line per metric, with a sparkline and the newest value.
+fn render_compact(frame: &mut Frame, area: Rect, i: usize, ctx: &Context) {
+    let t = ctx.theme;
+    let store = ctx.store;
+    let spark_width = (area.width as usize).saturating_sub(34).clamp(8, WINDOW);
+    let latest = |m| store.latest(i, m).map(f64::from);
+    let row = |label: &str, metric: MetricName, value: String, style: Style| {
+        Line::from(vec![
+            Span::styled(format!("{label:<14}"), t.muted),
+            Span::styled(
+                format::sparkline(&values(store, i, metric, spark_width), ctx.glyphs),
+                style,
+            ),
+            Span::styled(format!(" {value}"), t.text),
+        ])
+    };
+    let per_min = |m| {
+        latest(m)
+            .map(|v| format!("{}/min", format::count(v)))
+            .unwrap_or_else(|| "-".into())
+    };
+    let etcd = latest(MetricName::StorageSizeBytes);
+    let verbs = MetricName::LATENCY_BY_VERB
+        .iter()
+        .map(|(m, verb)| {
+            format!(
+                "{verb} {}",
+                latest(*m)
+                    .map(format::latency)
+                    .unwrap_or_else(|| "-".into())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("  ");
+    let c = t.chart;
+    let lines = vec![
+        row(
+            "requests/s",
+            MetricName::RequestTotal,
+            store
+                .request_rate(i)
+                .map(format::count)
+                .unwrap_or_else(|| "-".into()),
+            c[0],
+        ),
+        row(
+            "4xx",
+            MetricName::Request4xx,
+            per_min(MetricName::Request4xx),
+            c[1],
+        ),
+        row(
+            "429",
+            MetricName::Request429,
+            per_min(MetricName::Request429),
+            c[2],
+        ),
+        row(
+            "5xx",
+            MetricName::Request5xx,
+            per_min(MetricName::Request5xx),
+            t.critical,
+        ),
+        row(
+            "p99 LIST",
+            MetricName::P99List,
+            latest(MetricName::P99List)
+                .map(format::latency)
+                .unwrap_or_else(|| "-".into()),
+            c[3],
+        ),
+        Line::from(vec![
+            Span::styled(format!("{:<14}", "p99 by verb"), t.muted),
+            Span::styled(verbs, t.text),
+        ]),
+        row(
+            "inflight",
+            MetricName::InflightReadonly,
+            format!(
+                "ro {} · mut {}",
+                latest(MetricName::InflightReadonly)
+                    .map(format::count)
+                    .unwrap_or_else(|| "-".into()),
+                latest(MetricName::InflightMutating)
+                    .map(format::count)
+                    .unwrap_or_else(|| "-".into())
+            ),
+            c[0],
+        ),
+        row(
+            "etcd size",
+            MetricName::StorageSizeBytes,
+            etcd.map(|v| {
+                format!(
+                    "{} of 8 GiB ({:.0}%)",
+                    format::bytes(v),
+                    100.0 * v / ETCD_QUOTA_BYTES
+                )
+            })
+            .unwrap_or_else(|| "-".into()),
+            match etcd.map(|v| v / ETCD_QUOTA_BYTES) {
+                Some(f) if f >= 0.85 => t.critical,
+                Some(f) if f >= 0.7 => t.warning,
+                _ => c[3],
+            },
+        ),
+        row(
+            "pending pods",
+            MetricName::PendingPods,
+            latest(MetricName::PendingPods)
+                .map(format::count)
+                .unwrap_or_else(|| "-".into()),
+            c[4],
+        ),
+        row(
+            "webhook rej.",
+            MetricName::WebhookRejections,
+            per_min(MetricName::WebhookRejections),
+            c[2],
+        ),
+    ];
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn render_findings(frame: &mut Frame, area: Rect, i: usize, id: &ClusterId, ctx: &Context) {
+    if area.height == 0 {
+        return;
+    }
+    let t = ctx.theme;
+    let cluster = &ctx.store.clusters()[i];
+    let mut lines = Vec::new();
+    let alerts = ctx.store.alerts_for(id);
+    let firing: Vec<_> = alerts.iter().filter(|a| a.is_firing()).collect();
+    lines.push(Line::from(Span::styled(
+        format!("alerts: {} firing, {} total", firing.len(), alerts.len()),
+        t.title,
+    )));
+    for a in alerts.iter().take(6) {
+        let style = match (a.is_firing(), a.severity) {
+            (false, _) => t.muted,
+            (true, crate::model::Severity::Critical) => t.critical,
+            (true, crate::model::Severity::Warning) => t.warning,
+            (true, crate::model::Severity::Info) => t.info,
+        };
+        let rb = if ctx.runbooks.matching(a).is_empty() && a.runbook_url.is_none() {
+            ""
+        } else {
+            ctx.glyphs.runbook
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {} {} ", a.state.as_str(), a.name), style),
+            Span::styled(format!("{} ", format::age(ctx.now, a.first_seen)), t.muted),
+            Span::styled(format!("{rb} "), t.accent),
+            Span::styled(a.summary.clone(), t.text),
+        ]));
+    }
+    let issues = cluster.health_issues.len();
+    lines.push(Line::from(Span::styled(
+        format!(
+            "health issues: {}",
+            if issues == 0 {
+                "none".to_string()
+            } else {
+                issues.to_string()
+            }
+        ),
+        t.title,
+    )));
+    for h in &cluster.health_issues {
+        lines.push(Line::from(Span::styled(
+            format!("  {}: {}", h.code, h.message),
+            t.warning,
+        )));
+    }
+    lines.push(Line::from(Span::styled(
+        format!("upgrade insights: {}", cluster.insight_summary().as_str()),
+        t.title,
+    )));
+    for ins in cluster
+        .insights
+        .iter()
+        .filter(|x| x.status != InsightStatus::Passing)
+    {
+        let style = if ins.status == InsightStatus::Error {
+            t.critical
+        } else {
+            t.warning
+        };
+        lines.push(Line::from(Span::styled(
+            format!("  {} {}: {}", ins.status.as_str(), ins.name, ins.reason),
+            style,
+        )));
+    }
+    if !cluster.addons.is_empty() {
+        let addons = cluster
+            .addons
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {}{}",
+                    a.name,
+                    a.version,
+                    if a.status == "ACTIVE" {
+                        String::new()
+                    } else {
+                        format!(" ({})", a.status)
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" · ");
+        lines.push(Line::from(vec![
+            Span::styled("add-ons: ", t.title),
+            Span::styled(addons, t.muted),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}

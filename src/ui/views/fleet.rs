@@ -1,0 +1,348 @@
+//! Fleet: every cluster in one table, sortable and filterable.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row, Table};
+
+use crate::model::{ClusterFilter, ClusterId, ClusterStatus, Environment, MetricName, SortKey};
+use crate::ui::keymap::KeyAction;
+use crate::ui::widgets::format;
+use crate::ui::widgets::selection::Selection;
+use crate::ui::{Context, Effect};
+
+/// Minutes of request rate in the trend column.
+const TREND_MINUTES: usize = 30;
+
+pub struct FleetState {
+    pub selection: Selection<ClusterId>,
+    pub filter: String,
+    pub sort: SortKey,
+    pub descending: bool,
+}
+
+impl Default for FleetState {
+    fn default() -> Self {
+        Self {
+            selection: Selection::new(),
+            filter: String::new(),
+            // Worst first: an on-call engineer opens the console to find trouble.
+            sort: SortKey::Alerts,
+            descending: true,
+        }
+    }
+}
+
+impl FleetState {
+    fn rows(&self, ctx: &Context) -> Vec<usize> {
+        ctx.store.cluster_rows(
+            &ClusterFilter::parse(&self.filter),
+            self.sort,
+            self.descending,
+        )
+    }
+
+    fn selected(&self, ctx: &Context, rows: &[usize]) -> Option<usize> {
+        let clusters = ctx.store.clusters();
+        self.selection
+            .position(rows.len(), |i, k| clusters[rows[i]].id == *k)
+    }
+
+    pub fn selected_environment(&self, ctx: &Context) -> Option<Environment> {
+        let rows = self.rows(ctx);
+        let i = self.selected(ctx, &rows)?;
+        Some(ctx.store.clusters()[rows[i]].environment.clone())
+    }
+
+    pub fn handle(&mut self, action: KeyAction, ctx: &Context) -> Effect {
+        let rows = self.rows(ctx);
+        let clusters = ctx.store.clusters();
+        if self.selection.navigate(
+            action,
+            rows.len(),
+            |i, k| clusters[rows[i]].id == *k,
+            |i| clusters[rows[i]].id.clone(),
+        ) {
+            return Effect::None;
+        }
+        match action {
+            KeyAction::Enter => match self.selected(ctx, &rows) {
+                Some(i) => Effect::OpenCluster(clusters[rows[i]].id.clone()),
+                None => Effect::None,
+            },
+            KeyAction::SortNext => {
+                self.sort = self.sort.next();
+                // Text columns read best A-Z; numbers worst first.
+                self.descending = !matches!(
+                    self.sort,
+                    SortKey::Name | SortKey::Account | SortKey::Region | SortKey::Status
+                );
+                Effect::Flash(format!("sorted by {}", self.sort.label()))
+            }
+            KeyAction::SortReverse => {
+                self.descending = !self.descending;
+                Effect::None
+            }
+            KeyAction::Back if !self.filter.is_empty() => {
+                self.filter.clear();
+                Effect::None
+            }
+            _ => Effect::Ignored,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Col {
+    Name,
+    Account,
+    Region,
+    Env,
+    Version,
+    Status,
+    Wave,
+    Alerts,
+    Rate,
+    Errors,
+    P99,
+    Etcd,
+    Trend,
+}
+
+impl Col {
+    fn header(self) -> &'static str {
+        match self {
+            Col::Name => "CLUSTER",
+            Col::Account => "ACCOUNT",
+            Col::Region => "REGION",
+            Col::Env => "ENV",
+            Col::Version => "VER",
+            Col::Status => "STATUS",
+            Col::Wave => "WAVE/PHASE",
+            Col::Alerts => "ALRT",
+            Col::Rate => "REQ/S",
+            Col::Errors => "5XX%",
+            Col::P99 => "P99",
+            Col::Etcd => "ETCD",
+            Col::Trend => "REQ/S 30m",
+        }
+    }
+
+    fn width(self) -> Constraint {
+        match self {
+            Col::Name => Constraint::Min(14),
+            Col::Account => Constraint::Length(16),
+            Col::Region => Constraint::Length(14),
+            Col::Env => Constraint::Length(7),
+            Col::Version => Constraint::Length(4),
+            Col::Status => Constraint::Length(8),
+            Col::Wave => Constraint::Length(17),
+            Col::Alerts => Constraint::Length(4),
+            Col::Rate => Constraint::Length(5),
+            Col::Errors => Constraint::Length(5),
+            Col::P99 => Constraint::Length(6),
+            Col::Etcd => Constraint::Length(4),
+            Col::Trend => Constraint::Length(TREND_MINUTES as u16),
+        }
+    }
+
+    fn sort_key(self) -> Option<SortKey> {
+        Some(match self {
+            Col::Name => SortKey::Name,
+            Col::Account => SortKey::Account,
+            Col::Region => SortKey::Region,
+            Col::Env => SortKey::Environment,
+            Col::Version => SortKey::Version,
+            Col::Status => SortKey::Status,
+            Col::Alerts => SortKey::Alerts,
+            Col::Rate => SortKey::RequestRate,
+            Col::Errors => SortKey::Errors5xx,
+            Col::P99 => SortKey::LatencyP99,
+            Col::Etcd => SortKey::EtcdPercent,
+            Col::Wave | Col::Trend => return None,
+        })
+    }
+}
+
+/// Columns that fit: account and region from 120 cells, the trend sparkline from 150.
+fn columns(width: u16) -> Vec<Col> {
+    let mut cols = vec![Col::Name];
+    if width >= 120 {
+        cols.extend([Col::Account, Col::Region]);
+    }
+    cols.extend([
+        Col::Env,
+        Col::Version,
+        Col::Status,
+        Col::Wave,
+        Col::Alerts,
+        Col::Rate,
+        Col::Errors,
+        Col::P99,
+        Col::Etcd,
+    ]);
+    if width >= 150 {
+        cols.push(Col::Trend);
+    }
+    cols
+}
+
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    state: &FleetState,
+    ctx: &Context,
+    env: Option<&Environment>,
+) {
+    let t = ctx.theme;
+    let store = ctx.store;
+    let rows = state.rows(ctx);
+    let cols = columns(area.width);
+    let arrow = if state.descending {
+        ctx.glyphs.down
+    } else {
+        ctx.glyphs.up
+    };
+
+    let header = Row::new(cols.iter().map(|c| {
+        let mut label = c.header().to_string();
+        if c.sort_key() == Some(state.sort) {
+            label.push_str(arrow);
+        }
+        Cell::from(label)
+    }))
+    .style(t.title);
+
+    let body = rows.iter().map(|&i| {
+        let c = &store.clusters()[i];
+        let cells = cols.iter().map(|col| match col {
+            Col::Name => Cell::from(c.id.name.clone()),
+            Col::Account => Cell::from(c.id.account.clone()).style(t.muted),
+            Col::Region => Cell::from(c.id.region.clone()).style(t.muted),
+            Col::Env => Cell::from(c.environment.to_string()).style(ctx.env_style(&c.environment)),
+            Col::Version => Cell::from(c.version.clone()),
+            Col::Status => Cell::from(c.status.to_string()).style(status_style(c.status, ctx)),
+            Col::Wave => {
+                Cell::from(store.wave_label(&c.id).unwrap_or_else(|| "-".into())).style(t.muted)
+            }
+            Col::Alerts => {
+                let [crit, warn, info] = store.firing_counts(i);
+                let (n, style) = match (crit, warn, info) {
+                    (0, 0, 0) => (0, t.muted),
+                    (0, 0, _) => (info, t.info),
+                    (0, _, _) => (warn + info, t.warning),
+                    _ => (crit + warn + info, t.critical),
+                };
+                Cell::from(if n == 0 {
+                    "-".to_string()
+                } else {
+                    n.to_string()
+                })
+                .style(style)
+            }
+            Col::Rate => number(store.request_rate(i).map(format::count), t.text),
+            Col::Errors => {
+                let v = store.error_percent(i);
+                let style = threshold(v, 1.0, 5.0, ctx);
+                number(
+                    v.map(|p| {
+                        if p >= 10.0 {
+                            format!("{p:.0}")
+                        } else {
+                            format!("{p:.2}")
+                        }
+                    }),
+                    style,
+                )
+            }
+            Col::P99 => {
+                let v = store.latest(i, MetricName::P99Get).map(f64::from);
+                number(v.map(format::latency), threshold(v, 0.5, 1.0, ctx))
+            }
+            Col::Etcd => {
+                let v = store.etcd_percent(i);
+                number(v.map(|p| format!("{p:.0}%")), threshold(v, 70.0, 85.0, ctx))
+            }
+            Col::Trend => {
+                let values: Vec<Option<f32>> = store
+                    .metric(i, MetricName::RequestTotal)
+                    .map(|r| r.last(TREND_MINUTES).collect())
+                    .unwrap_or_default();
+                Cell::from(format::sparkline(&values, ctx.glyphs)).style(t.chart[0])
+            }
+        });
+        Row::new(cells)
+    });
+
+    let filter = if state.filter.is_empty() {
+        String::new()
+    } else {
+        format!(" · filter: {}", state.filter)
+    };
+    let title = format!(
+        " fleet ({} of {}) · sort {}{}{} ",
+        rows.len(),
+        store.clusters().len(),
+        state.sort.label(),
+        arrow,
+        filter
+    );
+    let selected = state
+        .selection
+        .position(rows.len(), |i, k| store.clusters()[rows[i]].id == *k);
+    let table = Table::new(body, cols.iter().map(|c| c.width()))
+        .header(header)
+        .column_spacing(1)
+        .row_highlight_style(t.selection)
+        .block(ctx.block(title, env));
+    let mut table_state = state.selection.table_state(selected);
+    frame.render_stateful_widget(table, area, &mut table_state);
+    state
+        .selection
+        .remember(&table_state, area.height.saturating_sub(3) as usize);
+
+    if rows.is_empty() {
+        let msg = if store.clusters().is_empty() {
+            "waiting for the first inventory…".to_string()
+        } else {
+            format!(
+                "no cluster matches '{}' (esc clears the filter)",
+                state.filter
+            )
+        };
+        let inner = Rect {
+            x: area.x + 2,
+            y: area.y + 2,
+            width: area.width.saturating_sub(4),
+            height: 1,
+        };
+        frame.render_widget(Line::from(Span::styled(msg, t.muted)), inner);
+    }
+}
+
+fn number(text: Option<String>, style: Style) -> Cell<'static> {
+    match text {
+        Some(s) => Cell::from(Line::from(s).right_aligned()).style(style),
+        None => Cell::from(Line::from("-").right_aligned()),
+    }
+}
+
+fn threshold(value: Option<f64>, warn: f64, crit: f64, ctx: &Context) -> Style {
+    match value {
+        Some(v) if v >= crit => ctx.theme.critical,
+        Some(v) if v >= warn => ctx.theme.warning,
+        _ => ctx.theme.text,
+    }
+}
+
+fn status_style(status: ClusterStatus, ctx: &Context) -> Style {
+    match status {
+        ClusterStatus::Active => ctx.theme.ok,
+        ClusterStatus::Updating | ClusterStatus::Creating | ClusterStatus::Pending => {
+            ctx.theme.info
+        }
+        ClusterStatus::Failed => ctx.theme.critical,
+        ClusterStatus::Deleting | ClusterStatus::Unknown => ctx.theme.unknown,
+    }
+}

@@ -1,0 +1,164 @@
+//! Runbooks: the list, and the selected runbook rendered.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+
+use crate::runbook::{Runbook, RunbookError};
+use crate::ui::keymap::KeyAction;
+use crate::ui::widgets::markdown::markdown_text;
+use crate::ui::widgets::selection::Selection;
+use crate::ui::{Context, Effect};
+
+#[derive(Default)]
+pub struct RunbooksState {
+    pub selection: Selection<String>,
+    pub filter: String,
+    /// Narrow terminals: the selected runbook fills the view.
+    pub open: bool,
+    pub scroll: u16,
+    /// Files that failed to load: listed, never dropped silently.
+    pub errors: Vec<RunbookError>,
+}
+
+impl RunbooksState {
+    fn listed<'a>(&self, ctx: &Context<'a>) -> Vec<&'a Runbook> {
+        let needle = self.filter.to_lowercase();
+        ctx.runbooks
+            .all()
+            .iter()
+            .filter(|r| {
+                needle.is_empty()
+                    || r.title.to_lowercase().contains(&needle)
+                    || r.id.contains(&needle)
+            })
+            .collect()
+    }
+
+    fn selected<'a>(&self, ctx: &Context<'a>) -> Option<&'a Runbook> {
+        let list = self.listed(ctx);
+        let i = self
+            .selection
+            .position(list.len(), |i, k| list[i].id == *k)?;
+        Some(list[i])
+    }
+
+    /// Shows runbook `id`, open.
+    pub fn show(&mut self, id: String) {
+        self.selection.select(id);
+        self.open = true;
+        self.scroll = 0;
+    }
+
+    pub fn handle(&mut self, action: KeyAction, ctx: &Context) -> Effect {
+        if self.open {
+            match action {
+                KeyAction::Up => self.scroll = self.scroll.saturating_sub(1),
+                KeyAction::Down => self.scroll = self.scroll.saturating_add(1),
+                KeyAction::PageUp => self.scroll = self.scroll.saturating_sub(10),
+                KeyAction::PageDown => self.scroll = self.scroll.saturating_add(10),
+                KeyAction::Top => self.scroll = 0,
+                KeyAction::Back => self.open = false,
+                _ => return Effect::Ignored,
+            }
+            return Effect::None;
+        }
+        let list = self.listed(ctx);
+        if self.selection.navigate(
+            action,
+            list.len(),
+            |i, k| list[i].id == *k,
+            |i| list[i].id.clone(),
+        ) {
+            self.scroll = 0;
+            return Effect::None;
+        }
+        match action {
+            KeyAction::Enter if !list.is_empty() => {
+                self.open = true;
+                self.scroll = 0;
+                Effect::None
+            }
+            KeyAction::Back if !self.filter.is_empty() => {
+                self.filter.clear();
+                Effect::None
+            }
+            _ => Effect::Ignored,
+        }
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, state: &RunbooksState, ctx: &Context) {
+    let wide = area.width >= 110;
+    if state.open && !wide {
+        render_body(frame, area, state, ctx);
+        return;
+    }
+    let (list_area, body_area) = if wide {
+        let [l, r] = area.layout(&Layout::horizontal([
+            Constraint::Percentage(35),
+            Constraint::Percentage(65),
+        ]));
+        (l, Some(r))
+    } else {
+        (area, None)
+    };
+    let t = ctx.theme;
+    let list = state.listed(ctx);
+    let mut rows: Vec<Row> = state
+        .errors
+        .iter()
+        .map(|e| Row::new([Cell::from(e.to_string()).style(t.critical)]))
+        .collect();
+    let offset = rows.len();
+    rows.extend(list.iter().map(|r| {
+        let sev = r.severity.map(|s| s.as_str()).unwrap_or("");
+        Row::new([Cell::from(Line::from(vec![
+            Span::styled(r.title.clone(), t.text),
+            Span::styled(format!("  {sev}"), t.muted),
+        ]))])
+    }));
+    let selected = state
+        .selection
+        .position(list.len(), |i, k| list[i].id == *k)
+        .map(|i| i + offset);
+    let title = format!(" runbooks ({}) ", list.len());
+    let table = Table::new(rows, [Constraint::Min(10)])
+        .row_highlight_style(t.selection)
+        .block(ctx.block(title, None));
+    let mut ts = state.selection.table_state(selected);
+    frame.render_stateful_widget(table, list_area, &mut ts);
+    state
+        .selection
+        .remember(&ts, list_area.height.saturating_sub(2) as usize);
+    if let Some(body) = body_area {
+        render_body(frame, body, state, ctx);
+    }
+}
+
+fn render_body(frame: &mut Frame, area: Rect, state: &RunbooksState, ctx: &Context) {
+    let Some(rb) = state.selected(ctx) else {
+        frame.render_widget(
+            Paragraph::new("no runbook selected").block(ctx.block(" runbook ".into(), None)),
+            area,
+        );
+        return;
+    };
+    let mut text = markdown_text(&rb.body, ctx.theme, ctx.glyphs.ascii);
+    text.lines.insert(
+        0,
+        Line::from(Span::styled(
+            format!("{} · {}", rb.id, rb.origin),
+            ctx.theme.muted,
+        )),
+    );
+    let title = format!(" {} ", rb.title);
+    frame.render_widget(
+        Paragraph::new(text)
+            .block(ctx.block(title, None))
+            .wrap(Wrap { trim: false })
+            .scroll((state.scroll, 0)),
+        area,
+    );
+}

@@ -1,0 +1,8 @@
+//! Reusable pieces drawn by several views.
+
+pub mod dialog;
+pub mod format;
+pub mod header;
+pub mod markdown;
+pub mod selection;
+pub mod status_bar;

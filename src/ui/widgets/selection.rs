@@ -1,0 +1,139 @@
+//! List selection that follows the selected item (by key), not its position, so a live
+//! list that re-sorts under the cursor never moves the operator onto another cluster.
+
+use std::cell::Cell;
+
+use ratatui::widgets::TableState;
+
+use crate::ui::keymap::KeyAction;
+
+/// The selected item of a list, remembered by key.
+#[derive(Debug, Default)]
+pub struct Selection<K> {
+    key: Option<K>,
+    /// Last known position: where to land if the selected item disappears.
+    last: Cell<usize>,
+    /// Scroll offset and page height from the last draw (presentation memo only).
+    offset: Cell<usize>,
+    page: Cell<usize>,
+}
+
+impl<K: PartialEq + Clone> Selection<K> {
+    pub fn new() -> Self {
+        Self {
+            key: None,
+            last: Cell::new(0),
+            offset: Cell::new(0),
+            page: Cell::new(10),
+        }
+    }
+
+    pub fn key(&self) -> Option<&K> {
+        self.key.as_ref()
+    }
+
+    /// Selects `key` directly.
+    pub fn select(&mut self, key: K) {
+        self.key = Some(key);
+    }
+
+    /// Position of the selection among `len` rows, where `is(i, key)` says whether row
+    /// `i` is the selected item. Falls back to the last position if the item is gone.
+    pub fn position(&self, len: usize, is: impl Fn(usize, &K) -> bool) -> Option<usize> {
+        if len == 0 {
+            return None;
+        }
+        let found = self.key.as_ref().and_then(|k| (0..len).find(|&i| is(i, k)));
+        let p = found.unwrap_or_else(|| self.last.get().min(len - 1));
+        self.last.set(p);
+        Some(p)
+    }
+
+    /// Moves the selection for a navigation key. Returns whether the key was navigation.
+    pub fn navigate(
+        &mut self,
+        action: KeyAction,
+        len: usize,
+        is: impl Fn(usize, &K) -> bool,
+        key_of: impl Fn(usize) -> K,
+    ) -> bool {
+        let Some(current) = self.position(len, is) else {
+            return matches!(
+                action,
+                KeyAction::Up
+                    | KeyAction::Down
+                    | KeyAction::PageUp
+                    | KeyAction::PageDown
+                    | KeyAction::Top
+                    | KeyAction::Bottom
+            );
+        };
+        let page = self.page.get().max(1);
+        let next = match action {
+            KeyAction::Up => current.saturating_sub(1),
+            KeyAction::Down => (current + 1).min(len - 1),
+            KeyAction::PageUp => current.saturating_sub(page),
+            KeyAction::PageDown => (current + page).min(len - 1),
+            KeyAction::Top => 0,
+            KeyAction::Bottom => len - 1,
+            _ => return false,
+        };
+        self.key = Some(key_of(next));
+        self.last.set(next);
+        true
+    }
+
+    /// A table state for drawing, keeping the previous scroll offset.
+    pub fn table_state(&self, selected: Option<usize>) -> TableState {
+        TableState::default()
+            .with_offset(self.offset.get())
+            .with_selected(selected)
+    }
+
+    /// Remembers the offset ratatui chose and the visible page height.
+    pub fn remember(&self, state: &TableState, page: usize) {
+        self.offset.set(state.offset());
+        self.page.set(page.max(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_follows_its_item_when_rows_reorder() {
+        let mut sel = Selection::new();
+        let rows = vec!["a", "b", "c"];
+        sel.navigate(KeyAction::Down, 3, |i, k| rows[i] == *k, |i| rows[i]);
+        assert_eq!(sel.key(), Some(&"b"));
+        let reordered = ["c", "a", "b"];
+        assert_eq!(sel.position(3, |i, k| reordered[i] == *k), Some(2));
+    }
+
+    #[test]
+    fn navigation_clamps_and_jumps() {
+        let rows: Vec<u32> = (0..50).collect();
+        let mut sel = Selection::new();
+        let is = |i: usize, k: &u32| rows[i] == *k;
+        sel.navigate(KeyAction::Up, 50, is, |i| rows[i]);
+        assert_eq!(sel.key(), Some(&0));
+        sel.navigate(KeyAction::Bottom, 50, is, |i| rows[i]);
+        assert_eq!(sel.key(), Some(&49));
+        sel.navigate(KeyAction::Down, 50, is, |i| rows[i]);
+        assert_eq!(sel.key(), Some(&49));
+        sel.navigate(KeyAction::PageUp, 50, is, |i| rows[i]);
+        assert_eq!(sel.key(), Some(&39));
+        sel.navigate(KeyAction::Top, 50, is, |i| rows[i]);
+        assert_eq!(sel.key(), Some(&0));
+    }
+
+    #[test]
+    fn a_vanished_item_leaves_the_cursor_in_place() {
+        let mut sel = Selection::new();
+        let rows = ["a", "b", "c", "d"];
+        sel.navigate(KeyAction::Bottom, 4, |i, k| rows[i] == *k, |i| rows[i]);
+        let fewer = ["a", "b"];
+        assert_eq!(sel.position(2, |i, k| fewer[i] == *k), Some(1));
+    }
+}
