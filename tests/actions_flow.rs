@@ -1,0 +1,164 @@
+//! Pause and resume through the whole path: key, dialog, authorization, audit intent,
+//! the demo source, outcome; and viewer mode refusing every write.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{chars, key, t0};
+use crossterm::event::KeyCode;
+use fleetdeck::actions::{self, Action, AuditLog, ExecContext, Mode};
+use fleetdeck::app::{App, AppMessage, Setup};
+use fleetdeck::clock::Clock;
+use fleetdeck::model::{SourceEvent, WaveState};
+use fleetdeck::sources::demo::{self, DemoOptions};
+use tokio::sync::mpsc;
+
+struct Live {
+    app: App,
+    events: mpsc::Receiver<SourceEvent>,
+    messages: mpsc::Receiver<AppMessage>,
+    audit_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn live(mode: Mode) -> Live {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = DemoOptions::default();
+    let setup = Setup::for_demo(dir.path(), mode, options.clone()).expect("setup");
+    let audit_path = setup.audit_path.clone();
+    let clock = Clock::Frozen(t0());
+    let (events_tx, mut events) = mpsc::channel(1024);
+    let handle = demo::spawn(options, clock.clone(), events_tx);
+    let exec = ExecContext {
+        audit: Arc::new(AuditLog::open(&audit_path).expect("audit log")),
+        sources: vec![handle],
+        mode,
+        os_user: "alice".into(),
+        identity: "demo (simulated)".into(),
+        clock: clock.clone(),
+    };
+    let (tx, messages) = mpsc::channel(8);
+    let mut app = App::new(setup, clock, Some(exec), tx);
+    let ready = vec![demo::SOURCE_NAME.to_string()];
+    while !app.store.is_ready(&ready) {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("demo answers")
+            .expect("demo runs");
+        app.apply(event);
+    }
+    Live { app, events, messages, audit_path, _dir: dir }
+}
+
+/// Pumps source events into the app until the action's outcome arrives.
+async fn until_done(l: &mut Live) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        tokio::select! {
+            Some(e) = l.events.recv() => l.app.apply(e),
+            Some(m) = l.messages.recv() => {
+                l.app.on_message(m);
+                // Let the source's rollout event land too.
+                while let Ok(e) = l.events.try_recv() { l.app.apply(e) }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                while let Ok(e) = l.events.try_recv() { l.app.apply(e) }
+                return;
+            }
+            _ = tokio::time::sleep_until(deadline) => panic!("no outcome within 10s"),
+        }
+    }
+}
+
+fn staging(app: &App) -> WaveState {
+    app.store.rollouts()[0]
+        .waves
+        .iter()
+        .find(|w| w.name == "staging")
+        .expect("staging")
+        .state
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_pauses_and_resumes_a_wave_and_the_audit_says_who_when_why() {
+    let mut l = live(Mode::Operator).await;
+    key(&mut l.app, KeyCode::Char('3'));
+    key(&mut l.app, KeyCode::Char('p'));
+    assert!(l.app.ui.dialog.is_some(), "p opens the reason dialog");
+    chars(&mut l.app, "INC-4411 5xx spike in eu-west-1");
+    key(&mut l.app, KeyCode::Enter);
+    until_done(&mut l).await;
+
+    match staging(&l.app) {
+        WaveState::Paused { by, reason, .. } => {
+            assert_eq!(by, "alice");
+            assert_eq!(reason, "INC-4411 5xx spike in eu-west-1");
+        }
+        other => panic!("staging should be paused, is {other:?}"),
+    }
+    let (entries, bad) = actions::read_audit(&l.audit_path).expect("audit readable");
+    assert!(bad.is_empty());
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].os_user, "alice");
+    assert_eq!(entries[0].action.kind(), "pause-wave");
+    assert_eq!(entries[0].action.reason(), Some("INC-4411 5xx spike in eu-west-1"));
+    assert!(entries[0].outcome.as_ref().is_some_and(|o| o.ok), "{:?}", entries[0].outcome);
+
+    // The audit view shows who paused, when and why.
+    key(&mut l.app, KeyCode::Char('5'));
+    let screen = common::draw(&l.app, 160, 48);
+    assert!(screen.contains("alice"), "{screen}");
+    assert!(screen.contains("pause-wave"), "{screen}");
+    assert!(screen.contains("INC-4411"), "{screen}");
+
+    // Resume asks y/n and restores the wave.
+    key(&mut l.app, KeyCode::Char('3'));
+    key(&mut l.app, KeyCode::Char('r'));
+    assert!(l.app.ui.dialog.is_some(), "r asks for confirmation");
+    key(&mut l.app, KeyCode::Char('y'));
+    until_done(&mut l).await;
+    assert!(!staging(&l.app).is_held(), "resumed: {:?}", staging(&l.app));
+    let (entries, _) = actions::read_audit(&l.audit_path).expect("audit readable");
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].action.kind(), "resume-wave");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_is_audited_with_its_failure() {
+    let mut l = live(Mode::Operator).await;
+    // Resuming a wave that is not held: the source refuses, and the outcome says why.
+    let action = Action::ResumeWave { rollout: "eks-1-31-upgrade".into(), wave: 0, wave_name: "sandbox".into() };
+    l.app.submit(action);
+    until_done(&mut l).await;
+    let (entries, _) = actions::read_audit(&l.audit_path).expect("audit readable");
+    let outcome = entries[0].outcome.as_ref().expect("outcome recorded");
+    assert!(!outcome.ok);
+    assert!(l.app.ui.flash.as_ref().is_some_and(|f| f.error), "the failure is shown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_mode_refuses_every_write_and_records_nothing() {
+    let mut l = live(Mode::Viewer).await;
+    key(&mut l.app, KeyCode::Char('3'));
+    for k in ['p', 'r'] {
+        l.app.ui.flash = None;
+        key(&mut l.app, KeyCode::Char(k));
+        assert!(l.app.ui.dialog.is_none(), "{k} must not open a dialog in viewer mode");
+        let flash = l.app.ui.flash.as_ref().expect("a message explains the refusal");
+        assert!(flash.error && flash.text.contains("read-only viewer mode"), "{}", flash.text);
+    }
+    // Even an action submitted directly is refused at the one authorization point.
+    for action in Action::examples() {
+        l.app.submit(action);
+        assert!(l.app.ui.flash.as_ref().is_some_and(|f| f.text.contains("read-only viewer mode")));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(l.messages.try_recv().is_err(), "no action ran");
+    let (entries, _) = actions::read_audit(&l.audit_path).expect("audit readable");
+    assert!(entries.is_empty(), "nothing was attempted, so nothing is audited");
+    assert!(!staging(&l.app).is_held());
+    let screen = common::draw(&l.app, 80, 24);
+    assert!(screen.contains("read-only viewer mode"), "{screen}");
+}

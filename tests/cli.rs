@@ -1,0 +1,246 @@
+//! The binary as a user runs it: help, snapshot, and clear errors for bad input.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+/// The binary with config, data and state directories inside `home`, and no colour or
+/// config variables leaking in from the machine running the tests.
+fn fleetdeck(home: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("fleetdeck").expect("binary built");
+    cmd.env_clear()
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("LANG", "C.UTF-8")
+        .timeout(std::time::Duration::from_secs(60));
+    cmd
+}
+
+fn config_dir(home: &Path) -> std::path::PathBuf {
+    let dir = home.join("config").join("fleetdeck");
+    std::fs::create_dir_all(&dir).expect("config dir");
+    dir
+}
+
+#[test]
+fn help_lists_the_flags_a_user_needs() {
+    let home = tempfile::tempdir().expect("tempdir");
+    fleetdeck(home.path())
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("--viewer")
+                .and(predicate::str::contains("--demo-clusters"))
+                .and(predicate::str::contains("--demo-seed"))
+                .and(predicate::str::contains("--demo-speed"))
+                .and(predicate::str::contains("--theme"))
+                .and(predicate::str::contains("snapshot")),
+        );
+}
+
+#[test]
+fn snapshot_json_matches_the_documented_schema() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = fleetdeck(home.path())
+        .args(["snapshot", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let doc: Value = serde_json::from_slice(&out).expect("valid JSON");
+    for key in ["generated_at", "mode", "clusters", "alerts", "rollouts", "sources"] {
+        assert!(doc.get(key).is_some(), "missing top-level key {key}");
+    }
+    assert_eq!(doc["mode"], "operator");
+
+    let clusters = doc["clusters"].as_array().expect("clusters array");
+    assert_eq!(clusters.len(), 48);
+    for c in clusters {
+        for key in ["name", "account", "region", "environment", "version", "status", "wave", "alerts_firing"] {
+            assert!(c.get(key).is_some(), "cluster missing {key}: {c}");
+        }
+    }
+    let accounts: std::collections::BTreeSet<_> = clusters.iter().map(|c| c["account"].as_str()).collect();
+    let regions: std::collections::BTreeSet<_> = clusters.iter().map(|c| c["region"].as_str()).collect();
+    assert_eq!((accounts.len(), regions.len()), (4, 3));
+
+    let alerts = doc["alerts"].as_array().expect("alerts array");
+    assert!(!alerts.is_empty(), "the demo starts with alerts");
+    for a in alerts {
+        for key in ["id", "cluster", "name", "severity", "state", "since", "runbook"] {
+            assert!(a.get(key).is_some(), "alert missing {key}: {a}");
+        }
+    }
+    let firing: u64 = clusters.iter().map(|c| c["alerts_firing"].as_u64().expect("count")).sum();
+    let firing_alerts = alerts.iter().filter(|a| a["state"] == "firing" && !a["cluster"].is_null()).count();
+    assert_eq!(firing as usize, firing_alerts, "per-cluster counts add up to the firing alerts");
+
+    let rollout = &doc["rollouts"][0];
+    assert_eq!(rollout["name"], "eks-1-31-upgrade");
+    let waves = rollout["waves"].as_array().expect("waves");
+    let shape: Vec<(&str, u64)> = waves
+        .iter()
+        .map(|w| (w["name"].as_str().expect("name"), w["cells_total"].as_u64().expect("total")))
+        .collect();
+    assert_eq!(shape, [("sandbox", 1), ("dev", 4), ("staging", 8), ("prod-1", 15), ("prod-2", 20)]);
+    for w in waves {
+        for key in ["name", "state", "cells_total", "cells_done", "paused_by", "reason"] {
+            assert!(w.get(key).is_some(), "wave missing {key}: {w}");
+        }
+    }
+    assert_eq!(waves[0]["state"], "done");
+    assert_eq!(waves[1]["state"], "done");
+    assert_eq!(waves[2]["state"], "running");
+
+    let sources = doc["sources"].as_array().expect("sources");
+    assert_eq!(sources[0]["name"], "demo");
+    for key in ["name", "healthy", "last_ok", "calls", "errors"] {
+        assert!(sources[0].get(key).is_some(), "source missing {key}");
+    }
+    assert_eq!(sources[0]["healthy"], true);
+}
+
+#[test]
+fn snapshot_honours_demo_flags_and_viewer_mode() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = fleetdeck(home.path())
+        .args(["snapshot", "--format", "json", "--demo-clusters", "5", "--viewer"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let doc: Value = serde_json::from_slice(&out).expect("valid JSON");
+    assert_eq!(doc["clusters"].as_array().map(Vec::len), Some(5));
+    assert_eq!(doc["mode"], "viewer");
+}
+
+#[test]
+fn snapshot_table_is_readable_text() {
+    let home = tempfile::tempdir().expect("tempdir");
+    fleetdeck(home.path())
+        .arg("snapshot")
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("CLUSTERS (48)")
+                .and(predicate::str::contains("ROLLOUT eks-1-31-upgrade"))
+                .and(predicate::str::contains("staging")),
+        );
+}
+
+#[test]
+fn out_of_range_demo_flags_are_refused() {
+    let home = tempfile::tempdir().expect("tempdir");
+    fleetdeck(home.path())
+        .args(["snapshot", "--demo-clusters", "10001"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("10001"));
+}
+
+#[test]
+fn an_unknown_theme_names_the_available_ones() {
+    let home = tempfile::tempdir().expect("tempdir");
+    fleetdeck(home.path())
+        .args(["--theme", "neon", "snapshot"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("neon").and(predicate::str::contains("high-contrast")));
+}
+
+#[test]
+fn a_bad_theme_file_names_file_line_and_slot() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let themes = config_dir(home.path()).join("themes");
+    std::fs::create_dir_all(&themes).expect("themes dir");
+    std::fs::write(
+        themes.join("broken.toml"),
+        "inherits = \"default\"\n[slots]\ncritcal = \"red\"\n",
+    )
+    .expect("write theme");
+    fleetdeck(home.path())
+        .args(["--theme", "broken", "snapshot"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("broken.toml:3")
+                .and(predicate::str::contains("critcal")),
+        );
+}
+
+#[test]
+fn a_bad_colour_names_file_line_and_slot() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let themes = config_dir(home.path()).join("themes");
+    std::fs::create_dir_all(&themes).expect("themes dir");
+    std::fs::write(themes.join("ugly.toml"), "[slots]\ntext = \"#fff\"\nwarning = \"yelow\"\n")
+        .expect("write theme");
+    fleetdeck(home.path())
+        .args(["--theme", "ugly", "snapshot"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("ugly.toml:")
+                .and(predicate::str::contains("yelow").or(predicate::str::contains("#fff"))),
+        );
+}
+
+#[test]
+fn a_bad_config_names_file_line_and_field() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = config_dir(home.path()).join("config.toml");
+    std::fs::write(&file, "theme = \"default\"\nmode = \"admin\"\n").expect("write config");
+    fleetdeck(home.path())
+        .arg("snapshot")
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("config.toml:2")
+                .and(predicate::str::contains("mode")),
+        );
+}
+
+#[test]
+fn an_unknown_config_key_is_an_error_not_ignored() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = config_dir(home.path()).join("config.toml");
+    std::fs::write(&file, "mode = \"viewer\"\n\nthemme = \"light\"\n").expect("write config");
+    fleetdeck(home.path())
+        .arg("snapshot")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("config.toml:3").and(predicate::str::contains("themme")));
+}
+
+#[test]
+fn config_mode_viewer_is_honoured() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = config_dir(home.path()).join("config.toml");
+    std::fs::write(&file, "mode = \"viewer\"\n").expect("write config");
+    let out = fleetdeck(home.path())
+        .args(["snapshot", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let doc: Value = serde_json::from_slice(&out).expect("valid JSON");
+    assert_eq!(doc["mode"], "viewer");
+}
+
+#[test]
+fn an_explicit_config_that_does_not_exist_is_an_error() {
+    let home = tempfile::tempdir().expect("tempdir");
+    fleetdeck(home.path())
+        .args(["--config", "/nonexistent/fleetdeck.toml", "snapshot"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/fleetdeck.toml"));
+}

@@ -1,0 +1,64 @@
+//! Shared set-up for integration tests: a demo app on a frozen clock.
+#![allow(dead_code)]
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use fleetdeck::actions::Mode;
+use fleetdeck::app::{App, AppMessage, Setup};
+use fleetdeck::clock::Clock;
+use fleetdeck::model::Timestamp;
+use fleetdeck::sources::demo::{DemoFleet, DemoOptions};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tokio::sync::mpsc;
+
+/// 02:10 UTC: the demo's frozen "now" in every screen test.
+pub fn t0() -> Timestamp {
+    chrono::DateTime::parse_from_rfc3339("2026-11-21T02:10:00Z")
+        .expect("valid time")
+        .with_timezone(&chrono::Utc)
+}
+
+pub struct DemoApp {
+    pub app: App,
+    pub fleet: DemoFleet,
+    pub dir: tempfile::TempDir,
+    pub messages: mpsc::Receiver<AppMessage>,
+}
+
+/// An app fed with the demo fleet's first complete picture, no sources running.
+pub fn demo_app(mode: Mode) -> DemoApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = DemoOptions::default();
+    let setup = Setup::for_demo(dir.path(), mode, options.clone()).expect("setup");
+    let (tx, messages) = mpsc::channel(8);
+    let mut app = App::new(setup, Clock::Frozen(t0()), None, tx);
+    let mut fleet = DemoFleet::new(&options, t0());
+    for event in fleet.initial_events() {
+        app.apply(event);
+    }
+    DemoApp { app, fleet, dir, messages }
+}
+
+pub fn key(app: &mut App, code: KeyCode) {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+pub fn chars(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+/// Draws the app at `width` x `height` and returns the screen as text.
+pub fn draw(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal.draw(|f| app.render(f)).expect("draw");
+    terminal.backend().to_string()
+}
+
+/// Draws and returns the buffer, for style assertions.
+pub fn buffer(app: &App, width: u16, height: u16) -> ratatui::buffer::Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal.draw(|f| app.render(f)).expect("draw");
+    terminal.backend().buffer().clone()
+}

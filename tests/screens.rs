@@ -1,0 +1,212 @@
+//! Screen tests: every view on the demo fleet (fixed seed, frozen clock) at 80x24 and
+//! 160x48, as insta snapshots, plus the style checks a snapshot of text can't show.
+
+mod common;
+
+use common::{chars, demo_app, draw, key};
+use crossterm::event::KeyCode;
+use fleetdeck::actions::Mode;
+use fleetdeck::model::{AlertState, Environment};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn snapshot_all(name: &str, app: &fleetdeck::app::App) {
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), draw(app, w, h));
+    }
+}
+
+#[test]
+fn fleet_view() {
+    let d = demo_app(Mode::Operator);
+    snapshot_all("fleet", &d.app);
+}
+
+#[test]
+fn fleet_view_filtered_and_sorted() {
+    let mut d = demo_app(Mode::Operator);
+    key(&mut d.app, KeyCode::Char('/'));
+    chars(&mut d.app, "env:prod");
+    key(&mut d.app, KeyCode::Enter);
+    for _ in 0..7 {
+        key(&mut d.app, KeyCode::Char('s'));
+    }
+    let screen = draw(&d.app, 80, 24);
+    assert!(screen.contains("filter: env:prod"), "{screen}");
+    assert!(!screen.contains(" staging "), "only prod clusters are listed:\n{screen}");
+    snapshot_all("fleet_prod_by_req_rate", &d.app);
+}
+
+#[test]
+fn alerts_view() {
+    let mut d = demo_app(Mode::Operator);
+    key(&mut d.app, KeyCode::Char('2'));
+    snapshot_all("alerts", &d.app);
+}
+
+#[test]
+fn cluster_view_of_a_cluster_with_a_firing_alert() {
+    let mut d = demo_app(Mode::Operator);
+    key(&mut d.app, KeyCode::Char('2'));
+    let alert = d
+        .app
+        .store
+        .alerts_sorted()
+        .into_iter()
+        .find(|a| a.state == AlertState::Firing && a.cluster.is_some())
+        .expect("the demo starts with a firing alert")
+        .clone();
+    let cluster = alert.cluster.clone().expect("has a cluster");
+    for event in d.fleet.focus(Some(cluster.clone()), common::t0()) {
+        d.app.apply(event);
+    }
+    key(&mut d.app, KeyCode::Enter);
+    let screen = draw(&d.app, 80, 24);
+    assert!(screen.contains(&cluster.name), "enter on an alert opens its cluster:\n{screen}");
+    assert!(screen.contains(&alert.name), "the cluster view lists its alerts:\n{screen}");
+    snapshot_all("cluster", &d.app);
+}
+
+#[test]
+fn rollouts_view_opens_on_the_wave_in_progress_and_expands() {
+    let mut d = demo_app(Mode::Operator);
+    key(&mut d.app, KeyCode::Char('3'));
+    snapshot_all("rollouts", &d.app);
+    key(&mut d.app, KeyCode::Enter);
+    let screen = draw(&d.app, 160, 48);
+    let staging = d.app.store.rollouts()[0]
+        .waves
+        .iter()
+        .find(|w| w.name == "staging")
+        .expect("staging wave");
+    for cell in &staging.cells {
+        assert!(screen.contains(&cell.cluster.name), "expanded staging lists {}", cell.cluster.name);
+    }
+    snapshot_all("rollouts_staging_expanded", &d.app);
+}
+
+#[test]
+fn pause_dialog() {
+    let mut d = demo_app(Mode::Operator);
+    key(&mut d.app, KeyCode::Char('3'));
+    key(&mut d.app, KeyCode::Char('p'));
+    chars(&mut d.app, "INC-4411 5xx in eu-west-1");
+    let screen = draw(&d.app, 80, 24);
+    assert!(screen.contains("Pause wave staging"), "{screen}");
+    assert!(screen.contains("will finish"), "the dialog says in-flight cells finish:\n{screen}");
+    snapshot_all("pause_dialog", &d.app);
+}
+
+#[test]
+fn runbooks_view_list_and_open() {
+    let mut d = demo_app(Mode::Operator);
+    key(&mut d.app, KeyCode::Char('4'));
+    snapshot_all("runbooks", &d.app);
+    key(&mut d.app, KeyCode::Enter);
+    let screen = draw(&d.app, 80, 24);
+    assert!(screen.contains("Meaning"), "an open runbook shows its sections:\n{screen}");
+    snapshot_all("runbook_open", &d.app);
+}
+
+#[test]
+fn audit_view_when_empty() {
+    let mut d = demo_app(Mode::Operator);
+    key(&mut d.app, KeyCode::Char('5'));
+    let screen = draw(&d.app, 80, 24);
+    assert!(screen.contains("no actions recorded yet"), "{screen}");
+}
+
+#[test]
+fn help_view_operator_and_viewer() {
+    let mut d = demo_app(Mode::Operator);
+    key(&mut d.app, KeyCode::Char('3'));
+    key(&mut d.app, KeyCode::Char('?'));
+    let operator = draw(&d.app, 160, 48);
+    assert!(operator.contains("pause the selected wave"), "{operator}");
+    snapshot_all("help_rollouts_operator", &d.app);
+
+    let mut v = demo_app(Mode::Viewer);
+    key(&mut v.app, KeyCode::Char('3'));
+    key(&mut v.app, KeyCode::Char('?'));
+    let viewer = draw(&v.app, 160, 48);
+    assert!(!viewer.contains("pause the selected wave"), "viewer help lists no write keys:\n{viewer}");
+    assert!(!viewer.contains("resume the selected wave"), "{viewer}");
+    assert!(viewer.contains("VIEWER"), "{viewer}");
+    snapshot_all("help_rollouts_viewer", &v.app);
+}
+
+#[test]
+fn header_shows_mode_badge_summary_and_source_freshness() {
+    let d = demo_app(Mode::Viewer);
+    let screen = draw(&d.app, 160, 48);
+    let header = screen.lines().next().expect("header line");
+    assert!(header.contains("VIEWER"), "{header}");
+    assert!(header.contains("48 clusters"), "{header}");
+    assert!(header.contains("rollout"), "{header}");
+    assert!(header.contains("demo"), "{header}");
+}
+
+#[test]
+fn production_frames_look_different_from_dev() {
+    let mut d = demo_app(Mode::Operator);
+    let theme = d.app.theme.clone();
+    let open = |d: &mut common::DemoApp, env: Environment| {
+        let name = d
+            .app
+            .store
+            .clusters()
+            .iter()
+            .find(|c| c.environment == env)
+            .expect("cluster of env")
+            .id
+            .name
+            .clone();
+        d.app.run_command(&format!("cluster {name}"));
+        // The top-left corner of the cluster view's frame, under the two header lines.
+        common::buffer(&d.app, 80, 24)[(0, 2)].style()
+    };
+    let prod = open(&mut d, Environment::Prod);
+    let dev = open(&mut d, Environment::Dev);
+    assert_eq!(prod.fg, theme.env_prod.fg);
+    assert_eq!(dev.fg, theme.env_dev.fg);
+    assert_ne!(prod.fg, dev.fg);
+}
+
+#[test]
+fn command_line_switches_views_and_reports_unknown_commands() {
+    let mut d = demo_app(Mode::Operator);
+    key(&mut d.app, KeyCode::Char(':'));
+    chars(&mut d.app, "alerts");
+    key(&mut d.app, KeyCode::Enter);
+    assert_eq!(d.app.ui.active(), fleetdeck::ui::keymap::ViewId::Alerts);
+    d.app.run_command("frobnicate");
+    let screen = draw(&d.app, 80, 24);
+    assert!(screen.contains("unknown command ':frobnicate'"), "{screen}");
+    d.app.run_command("theme no-such-theme");
+    assert!(d.app.ui.flash.as_ref().is_some_and(|f| f.error && f.text.contains("no-such-theme")));
+    d.app.run_command("theme light");
+    assert_eq!(d.app.theme.name, "light");
+    d.app.run_command("q");
+    assert!(d.app.quit);
+}
+
+#[test]
+fn esc_goes_back_from_a_drill_down() {
+    let mut d = demo_app(Mode::Operator);
+    key(&mut d.app, KeyCode::Enter);
+    assert_eq!(d.app.ui.active(), fleetdeck::ui::keymap::ViewId::Cluster);
+    key(&mut d.app, KeyCode::Esc);
+    assert_eq!(d.app.ui.active(), fleetdeck::ui::keymap::ViewId::Fleet);
+}
+
+#[test]
+fn ascii_mode_draws_no_box_drawing_characters() {
+    let mut d = demo_app(Mode::Operator);
+    d.app.glyphs = fleetdeck::ui::Glyphs::ascii();
+    for view in ['1', '2', '3', '4', '5'] {
+        key(&mut d.app, KeyCode::Char(view));
+        let screen = draw(&d.app, 80, 24);
+        let bad: Vec<char> = screen.chars().filter(|c| ('\u{2500}'..='\u{259F}').contains(c)).collect();
+        assert!(bad.is_empty(), "view {view} drew {bad:?} in ASCII mode:\n{screen}");
+    }
+}
