@@ -1,3 +1,4 @@
 //! Everything drawn: views, widgets, theme and the keymap.
 
 pub mod theme;
+pub mod widgets;

@@ -47,6 +47,7 @@ use ratatui::style::{Color, Modifier, Style};
 /// Resolved theme: one style per semantic slot. Views use slots, never raw colours.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Theme {
+    /// The theme's name, as passed to [`Theme::load`].
     pub name: String,
     /// Ordinary text on the background.
     pub text: Style,
@@ -54,23 +55,35 @@ pub struct Theme {
     pub muted: Style,
     /// View and panel titles.
     pub title: Style,
+    /// Panel and frame borders.
     pub border: Style,
     /// The selected row.
     pub selection: Style,
     /// Header and status bar background strip.
     pub bar: Style,
+    /// Critical alerts, failed cells, halted waves.
     pub critical: Style,
+    /// Warnings and degraded health.
     pub warning: Style,
+    /// Informational alerts.
     pub info: Style,
+    /// Healthy, passing, done.
     pub ok: Style,
+    /// Unknown or insufficient data.
     pub unknown: Style,
     /// Keys in hints, links, the filter prompt.
     pub accent: Style,
+    /// Frame of a sandbox cluster.
     pub env_sandbox: Style,
+    /// Frame of a dev cluster.
     pub env_dev: Style,
+    /// Frame of a staging cluster.
     pub env_staging: Style,
+    /// Frame of a production cluster: must stand out from every other.
     pub env_prod: Style,
+    /// The OPERATOR mode badge.
     pub badge_operator: Style,
+    /// The VIEWER mode badge.
     pub badge_viewer: Style,
     /// Series colours for charts, in order.
     pub chart: [Style; 6],
@@ -127,7 +140,7 @@ pub enum ThemeError {
         available: Vec<String>,
     },
     /// The user's theme file exists but could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: cannot read theme: {source}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -771,7 +784,7 @@ fn distance(a: (u8, u8, u8), b: (u8, u8, u8)) -> i64 {
     let (r2, g2, b2) = (i64::from(b.0), i64::from(b.1), i64::from(b.2));
     let rmean = (r1 + r2) / 2;
     let (dr, dg, db) = (r1 - r2, g1 - g2, b1 - b2);
-    ((512 + rmean) * dr * dr >> 8) + 4 * dg * dg + ((767 - rmean) * db * db >> 8)
+    (((512 + rmean) * dr * dr) >> 8) + 4 * dg * dg + (((767 - rmean) * db * db) >> 8)
 }
 
 /// Nearest entry among 16-255; 0-15 are skipped because terminals recolour them.
