@@ -1,6 +1,6 @@
 //! Runbooks: markdown with YAML front matter, matched to alerts.
 //!
-//! ```markdown
+//! ~~~markdown
 //! ---
 //! id: apiserver-5xx
 //! title: EKS API server returning 5xx
@@ -14,7 +14,7 @@
 //! ...
 //! ```fleetdeck action=rollout-restart namespace=kube-system deployment=coredns
 //! ```
-//! ```
+//! ~~~
 //!
 //! A fenced block whose info string starts with `fleetdeck` is a typed [`Step`]:
 //! `action=NAME` then `key=value` parameters (`key="with spaces"` allowed). Values are
