@@ -1,50 +1,1234 @@
-//! TEMPORARY STUB (replaced at merge).
+//! The config file: model, discovery and validation.
+//!
+//! The file lives at `$XDG_CONFIG_HOME/fleetdeck/config.toml` (through `directories`);
+//! `--config PATH` or `FLEETDECK_CONFIG` override it. No file means the demo fleet.
+//!
+//! ```toml
+//! mode = "operator"              # or "viewer"
+//! theme = "default"              # optional; unset lets NO_COLOR pick "mono"
+//! allow_shell = false            # runbook steps may run arbitrary shell only if true
+//!
+//! [[accounts]]
+//! name = "prod"                  # unique, no '/'
+//! profile = "prod-readonly"      # optional AWS profile
+//! regions = ["us-east-1"]        # required, non-empty
+//! role_arn = "arn:aws:iam::123456789012:role/fleetdeck"   # optional
+//! endpoint_url = "http://127.0.0.1:5000"                  # optional, for tests
+//!
+//! [clusters]
+//! include = ["*"]                # globs on the cluster name or account/region/name
+//! environment_tag = "env"
+//!
+//! [hub]                          # optional: the Argo CD hub
+//! context = "hub"
+//! namespace = "argocd"
+//!
+//! [[alertmanagers]]
+//! name = "amp-prod"              # unique
+//! url = "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/alertmanager"
+//! cluster_label = "cluster"
+//! sigv4 = { region = "us-east-1", profile = "prod-readonly" }   # optional
+//!
+//! [audit]
+//! file = "/var/log/fleetdeck/audit.jsonl"   # optional; relative to the config file
+//! ```
+//!
+//! Unknown keys are errors everywhere (a typo must not be silently ignored), and every
+//! error names the file, the line and the field, and says what was expected.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
 use crate::actions::Mode;
+use crate::model::ClusterId;
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-
-#[derive(Clone, Debug)]
+/// Where fleetdeck reads its config and writes its data and logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Paths {
+    /// The config file (it may not exist).
     pub config_file: PathBuf,
+    /// User themes live in `themes/` and runbooks in `runbooks/` under this directory.
     pub config_dir: PathBuf,
+    /// The audit log lives here.
     pub data_dir: PathBuf,
+    /// Logs live here.
     pub state_dir: PathBuf,
+    /// True when the config file was named by `--config` or `FLEETDECK_CONFIG`; a missing
+    /// file is then an error rather than "run the demo".
+    pub explicit: bool,
 }
+
 impl Paths {
+    /// Standard locations, overridden by `explicit` (from `--config`) or `FLEETDECK_CONFIG`.
     pub fn discover(explicit: Option<PathBuf>) -> Result<Paths, ConfigError> {
-        let d = directories::ProjectDirs::from("", "", "fleetdeck")
-            .ok_or_else(|| ConfigError("no home".into()))?;
-        let config_file = explicit.unwrap_or_else(|| d.config_dir().join("config.toml"));
-        Ok(Paths {
-            config_dir: config_file
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
-            config_file,
-            data_dir: d.data_dir().into(),
-            state_dir: d.state_dir().unwrap_or(d.data_dir()).into(),
+        Self::discover_with(explicit, |k| std::env::var(k).ok())
+    }
+
+    /// [`Paths::discover`] with the environment injected, for tests.
+    pub fn discover_with(
+        explicit: Option<PathBuf>,
+        get_env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Paths, ConfigError> {
+        let chosen = explicit.or_else(|| {
+            get_env("FLEETDECK_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        let project = directories::ProjectDirs::from("", "", "fleetdeck");
+        match (chosen, project) {
+            (Some(file), project) => {
+                let config_dir = match file.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                // Without a home directory, keep everything next to the config file.
+                let (data_dir, state_dir) = match &project {
+                    Some(p) => (p.data_dir().to_path_buf(), state_dir_of(p)),
+                    None => (config_dir.clone(), config_dir.clone()),
+                };
+                Ok(Paths {
+                    config_file: file,
+                    config_dir,
+                    data_dir,
+                    state_dir,
+                    explicit: true,
+                })
+            }
+            (None, Some(p)) => Ok(Paths {
+                config_file: p.config_dir().join("config.toml"),
+                config_dir: p.config_dir().to_path_buf(),
+                data_dir: p.data_dir().to_path_buf(),
+                state_dir: state_dir_of(&p),
+                explicit: false,
+            }),
+            (None, None) => Err(ConfigError::NoHome),
+        }
+    }
+
+    /// The user's theme directory, `<config_dir>/themes`.
+    pub fn themes_dir(&self) -> PathBuf {
+        self.config_dir.join("themes")
+    }
+
+    /// The user's runbook directory, `<config_dir>/runbooks`.
+    pub fn runbooks_dir(&self) -> PathBuf {
+        self.config_dir.join("runbooks")
+    }
+}
+
+/// XDG state dir on Linux; other platforms have none, so use the local data dir.
+fn state_dir_of(p: &directories::ProjectDirs) -> PathBuf {
+    p.state_dir()
+        .unwrap_or_else(|| p.data_local_dir())
+        .to_path_buf()
+}
+
+/// The whole config file, validated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Config {
+    /// Operator or viewer. `--viewer` on the command line can only make this stricter.
+    pub mode: Mode,
+    /// Theme name; `None` when the file does not choose one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub theme: Option<String>,
+    /// Whether runbook steps may run arbitrary shell commands.
+    pub allow_shell: bool,
+    /// AWS accounts to discover EKS clusters in.
+    pub accounts: Vec<Account>,
+    /// Which discovered clusters to show, and how to read their environment.
+    pub clusters: Clusters,
+    /// The Argo CD hub cluster, if rollouts are driven by Argo CD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub: Option<Hub>,
+    /// Alertmanager (or Amazon Managed Prometheus) endpoints to read alerts from.
+    pub alertmanagers: Vec<AlertmanagerConfig>,
+    /// Where the audit log goes.
+    pub audit: Audit,
+}
+
+/// One AWS account (`[[accounts]]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Account {
+    /// Unique display name; the first part of a `ClusterId`.
+    pub name: String,
+    /// AWS profile to use; the default credential chain when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Regions to look for clusters in; never empty.
+    pub regions: Vec<String>,
+    /// A role to assume on top of the profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// An AWS-compatible endpoint (e.g. an emulator in tests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+}
+
+/// `[clusters]`: which clusters to show and which tag holds the environment.
+#[derive(Clone, Debug, Serialize)]
+pub struct Clusters {
+    /// Globs matched against the cluster name and against `account/region/name`.
+    pub include: Vec<String>,
+    /// The cluster tag whose value is the environment (`prod`, `staging`, ...).
+    pub environment_tag: String,
+    #[serde(skip)]
+    include_set: GlobSet,
+}
+
+impl PartialEq for Clusters {
+    fn eq(&self, other: &Self) -> bool {
+        self.include == other.include && self.environment_tag == other.environment_tag
+    }
+}
+
+impl Default for Clusters {
+    fn default() -> Self {
+        Self::new(vec!["*".into()], "env".into()).unwrap_or_else(|_| Self {
+            include: vec!["*".into()],
+            environment_tag: "env".into(),
+            include_set: GlobSet::empty(),
         })
     }
 }
-#[derive(Clone, Debug, Default)]
-pub struct Config {
-    pub mode: Option<Mode>,
-    pub theme: Option<String>,
-    pub audit: AuditConfig,
+
+impl Clusters {
+    /// Builds the section, compiling the globs.
+    pub fn new(include: Vec<String>, environment_tag: String) -> Result<Self, globset::Error> {
+        let mut builder = GlobSetBuilder::new();
+        for pattern in &include {
+            builder.add(Glob::new(pattern)?);
+        }
+        Ok(Self {
+            include_set: builder.build()?,
+            include,
+            environment_tag,
+        })
+    }
+
+    /// Whether a cluster passes the `include` filter.
+    pub fn includes(&self, id: &ClusterId) -> bool {
+        self.include_set.is_match(&id.name) || self.include_set.is_match(id.to_string())
+    }
 }
-#[derive(Clone, Debug, Default)]
-pub struct AuditConfig {
+
+/// `[hub]`: the kubeconfig context of the Argo CD hub cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Hub {
+    /// kubeconfig context name.
+    pub context: String,
+    /// Namespace Argo CD runs in.
+    pub namespace: String,
+}
+
+/// One `[[alertmanagers]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AlertmanagerConfig {
+    /// Unique display name.
+    pub name: String,
+    /// Base URL of the Alertmanager API.
+    pub url: String,
+    /// The alert label that names the cluster.
+    pub cluster_label: String,
+    /// SigV4 signing, for Amazon Managed Prometheus.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sigv4: Option<Sigv4>,
+}
+
+/// SigV4 request signing settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Sigv4 {
+    /// Region of the signed service.
+    pub region: String,
+    /// AWS profile for the signing credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+/// `[audit]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Audit {
+    /// The audit log file; default `<data_dir>/audit.jsonl`. Relative paths are resolved
+    /// against the config file's directory when loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
 }
-impl Config {
-    pub fn load(_paths: &Paths, _explicit: bool) -> Result<Option<Config>, ConfigError> {
-        Ok(None)
+
+/// Why the config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No home directory and no explicit config path.
+    #[error(
+        "cannot find a home directory for the config; pass --config PATH or set FLEETDECK_CONFIG"
+    )]
+    NoHome,
+    /// An explicitly named config file does not exist.
+    #[error("{}: config file not found", path.display())]
+    NotFound { path: PathBuf },
+    /// The file exists but could not be read.
+    #[error("{}: cannot read config: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid config; every problem found is listed.
+    #[error("{}", issues.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid { issues: Vec<ConfigIssue> },
+}
+
+/// One problem in a config file: where it is and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// The config file.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Where in the document, for people: `field 'regions' in [[accounts]] 'prod'`;
+    /// empty for the document as a whole.
+    pub context: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if self.context.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {}: {}", self.context, self.message)
+        }
     }
+}
+
+impl Config {
+    /// Reads `paths.config_file`. A missing file is `Ok(None)` (run the demo) unless the
+    /// path was given explicitly.
+    pub fn load(paths: &Paths, explicit: bool) -> Result<Option<Config>, ConfigError> {
+        let path = &paths.config_file;
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_toml(&text, path).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if explicit {
+                    Err(ConfigError::NotFound { path: path.clone() })
+                } else {
+                    Ok(None)
+                }
+            }
+            Err(source) => Err(ConfigError::Io {
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Parses and validates config text; `origin` is the file named in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            issues: vec![serde_issue(text, origin, &e)],
+        })?;
+        let mut v = Validator {
+            text,
+            file: origin,
+            issues: Vec::new(),
+        };
+        let config = v.convert(raw, origin);
+        if v.issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid { issues: v.issues })
+        }
+    }
+
+    /// True when the file names any real system to read from; otherwise run the demo.
     pub fn has_real_sources(&self) -> bool {
-        false
+        !self.accounts.is_empty() || self.hub.is_some() || !self.alertmanagers.is_empty()
+    }
+
+    /// The audit log file: as configured, else `<data_dir>/audit.jsonl`.
+    pub fn audit_file(&self, paths: &Paths) -> PathBuf {
+        self.audit
+            .file
+            .clone()
+            .unwrap_or_else(|| paths.data_dir.join("audit.jsonl"))
+    }
+}
+
+// ---- The file as written: every field spanned where validation needs a line. ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    mode: Mode,
+    theme: Option<Spanned<String>>,
+    #[serde(default)]
+    allow_shell: bool,
+    #[serde(default)]
+    accounts: Vec<Spanned<RawAccount>>,
+    clusters: Option<RawClusters>,
+    hub: Option<RawHub>,
+    #[serde(default)]
+    alertmanagers: Vec<Spanned<RawAlertmanager>>,
+    audit: Option<RawAudit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    name: Spanned<String>,
+    profile: Option<Spanned<String>>,
+    regions: Spanned<Vec<Spanned<String>>>,
+    role_arn: Option<Spanned<String>>,
+    endpoint_url: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClusters {
+    include: Option<Spanned<Vec<Spanned<String>>>>,
+    environment_tag: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHub {
+    context: Spanned<String>,
+    namespace: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlertmanager {
+    name: Spanned<String>,
+    url: Spanned<String>,
+    cluster_label: Option<Spanned<String>>,
+    sigv4: Option<RawSigv4>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigv4 {
+    region: Spanned<String>,
+    profile: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    file: Option<Spanned<String>>,
+}
+
+/// One step of a path into the document: a key or an array index.
+#[derive(Clone, Debug, PartialEq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// Turns a toml/serde error into an issue, finding the field from the error's span.
+fn serde_issue(text: &str, file: &Path, err: &toml::de::Error) -> ConfigIssue {
+    let message = err.message().trim().replace('`', "'");
+    let Some(span) = err.span() else {
+        return ConfigIssue {
+            file: file.to_path_buf(),
+            line: None,
+            context: String::new(),
+            message,
+        };
+    };
+    let line = Some(line_at(text, span.start));
+    match toml::de::DeTable::parse(text) {
+        // Syntax errors: the document has no structure to point into.
+        Err(_) => ConfigIssue {
+            file: file.to_path_buf(),
+            line,
+            context: String::new(),
+            message: format!("invalid TOML: {message}"),
+        },
+        Ok(doc) => {
+            let mut path = Vec::new();
+            locate(doc.get_ref(), &span, &mut path);
+            ConfigIssue {
+                file: file.to_path_buf(),
+                line,
+                context: describe(&path, |table, index| {
+                    name_in_doc(doc.get_ref(), table, index)
+                }),
+                message,
+            }
+        }
+    }
+}
+
+/// Finds the deepest key or value containing `span.start`, recording its path. Table
+/// spans cover only their `[header]`, so every entry is searched, not just one subtree.
+fn locate(table: &toml::de::DeTable<'_>, span: &Range<usize>, path: &mut Vec<Seg>) -> bool {
+    for (key, value) in table {
+        path.push(Seg::Key(key.get_ref().to_string()));
+        if key.span().contains(&span.start) || locate_value(value, span, path) {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+fn locate_value(
+    value: &Spanned<toml::de::DeValue<'_>>,
+    span: &Range<usize>,
+    path: &mut Vec<Seg>,
+) -> bool {
+    use toml::de::DeValue;
+    let found = match value.get_ref() {
+        DeValue::Table(t) => locate(t, span, path),
+        DeValue::Array(items) => items.iter().enumerate().any(|(i, item)| {
+            path.push(Seg::Index(i));
+            let hit = locate_value(item, span, path);
+            if !hit {
+                path.pop();
+            }
+            hit
+        }),
+        _ => false,
+    };
+    found || value.span().contains(&span.start) || value.span() == *span
+}
+
+/// The `name` of element `index` of array-of-tables `table`, from the parsed document.
+fn name_in_doc(doc: &toml::de::DeTable<'_>, table: &str, index: usize) -> Option<String> {
+    let (_, value) = doc.iter().find(|(k, _)| k.get_ref() == table)?;
+    let item = value.get_ref().as_array()?.get(index)?;
+    let (_, name) = item
+        .get_ref()
+        .as_table()?
+        .iter()
+        .find(|(k, _)| k.get_ref() == "name")?;
+    name.get_ref().as_str().map(str::to_string)
+}
+
+/// Human wording for a path: `field 'regions' in [[accounts]] 'prod'`.
+fn describe(path: &[Seg], name_of: impl Fn(&str, usize) -> Option<String>) -> String {
+    let (table, rest) = match path {
+        [] => return String::new(),
+        [Seg::Key(k)] => return format!("field '{k}'"),
+        [Seg::Key(k), Seg::Index(i), rest @ ..] => {
+            let ident = name_of(k, *i).map_or_else(|| format!("#{}", i + 1), |n| format!("'{n}'"));
+            (format!("[[{k}]] {ident}"), rest)
+        }
+        [Seg::Key(k), rest @ ..] => (format!("[{k}]"), rest),
+        [Seg::Index(_), ..] => return String::new(),
+    };
+    let mut keys: Vec<String> = Vec::new();
+    let mut item = None;
+    for seg in rest {
+        match seg {
+            Seg::Key(k) => keys.push(k.clone()),
+            Seg::Index(i) => item = Some(*i),
+        }
+    }
+    let Some(field) = keys.pop() else {
+        return table;
+    };
+    let item = item.map_or_else(String::new, |i| format!(" (item {})", i + 1));
+    if keys.is_empty() {
+        format!("field '{field}'{item} in {table}")
+    } else {
+        format!("field '{field}'{item} of {} in {table}", keys.join("."))
+    }
+}
+
+/// Converts the raw file into [`Config`], collecting every validation problem.
+struct Validator<'a> {
+    text: &'a str,
+    file: &'a Path,
+    issues: Vec<ConfigIssue>,
+}
+
+impl Validator<'_> {
+    fn issue(
+        &mut self,
+        span: Range<usize>,
+        path: &[Seg],
+        names: &[(&str, usize, &str)],
+        message: String,
+    ) {
+        let context = describe(path, |table, index| {
+            names
+                .iter()
+                .find(|(t, i, _)| *t == table && *i == index)
+                .map(|(_, _, n)| n.to_string())
+        });
+        self.issues.push(ConfigIssue {
+            file: self.file.to_path_buf(),
+            line: Some(line_at(self.text, span.start)),
+            context,
+            message,
+        });
+    }
+
+    fn convert(&mut self, raw: RawConfig, origin: &Path) -> Config {
+        let key = |k: &str| Seg::Key(k.to_string());
+
+        let theme = raw.theme.map(|t| {
+            if t.get_ref().trim().is_empty() {
+                self.issue(
+                    t.span(),
+                    &[key("theme")],
+                    &[],
+                    "expected a theme name such as 'default', 'light', 'high-contrast' or 'mono'"
+                        .into(),
+                );
+            }
+            t.into_inner()
+        });
+
+        // [[accounts]]
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut accounts = Vec::new();
+        for (i, spanned) in raw.accounts.into_iter().enumerate() {
+            let account = spanned.into_inner();
+            let name = account.name.get_ref().clone();
+            let names = [("accounts", i, name.as_str())];
+            let at = |field: &str| vec![key("accounts"), Seg::Index(i), key(field)];
+            if name.trim().is_empty() || name.contains('/') {
+                self.issue(
+                    account.name.span(),
+                    &at("name"),
+                    &names,
+                    "expected a non-empty account name without '/'".into(),
+                );
+            } else if let Some(first) = seen.get(&name) {
+                self.issue(
+                    account.name.span(),
+                    &at("name"),
+                    &names,
+                    format!("duplicate account name '{name}' (first used on line {first}); expected each name once"),
+                );
+            } else {
+                seen.insert(name.clone(), line_at(self.text, account.name.span().start));
+            }
+            if let Some(p) = &account.profile {
+                if p.get_ref().trim().is_empty() {
+                    self.issue(p.span(), &at("profile"), &names, "expected a non-empty AWS profile name (leave it out to use the default credential chain)".into());
+                }
+            }
+            let regions = account.regions.get_ref();
+            if regions.is_empty() {
+                self.issue(
+                    account.regions.span(),
+                    &at("regions"),
+                    &names,
+                    "expected a non-empty list of AWS regions".into(),
+                );
+            }
+            let mut region_seen = Vec::new();
+            for (j, region) in regions.iter().enumerate() {
+                let mut path = at("regions");
+                path.push(Seg::Index(j));
+                let r = region.get_ref();
+                if !is_aws_region(r) {
+                    self.issue(
+                        region.span(),
+                        &path,
+                        &names,
+                        format!("expected an AWS region like 'us-east-1', found '{r}'"),
+                    );
+                } else if region_seen.contains(r) {
+                    self.issue(
+                        region.span(),
+                        &path,
+                        &names,
+                        format!("region '{r}' is listed twice; expected each region once"),
+                    );
+                }
+                region_seen.push(r.clone());
+            }
+            if let Some(arn) = &account.role_arn {
+                if !is_role_arn(arn.get_ref()) {
+                    self.issue(arn.span(), &at("role_arn"), &names, format!("expected an IAM role ARN like 'arn:aws:iam::123456789012:role/fleetdeck', found '{}'", arn.get_ref()));
+                }
+            }
+            if let Some(url) = &account.endpoint_url {
+                if !is_http_url(url.get_ref()) {
+                    self.issue(
+                        url.span(),
+                        &at("endpoint_url"),
+                        &names,
+                        format!(
+                            "expected an http:// or https:// URL, found '{}'",
+                            url.get_ref()
+                        ),
+                    );
+                }
+            }
+            accounts.push(Account {
+                name,
+                profile: account.profile.map(Spanned::into_inner),
+                regions: region_seen,
+                role_arn: account.role_arn.map(Spanned::into_inner),
+                endpoint_url: account.endpoint_url.map(Spanned::into_inner),
+            });
+        }
+
+        // [clusters]
+        let clusters = match raw.clusters {
+            None => Clusters::default(),
+            Some(c) => {
+                let mut include = Vec::new();
+                match c.include {
+                    None => include.push("*".to_string()),
+                    Some(list) => {
+                        if list.get_ref().is_empty() {
+                            self.issue(
+                                list.span(),
+                                &[key("clusters"), key("include")],
+                                &[],
+                                "expected at least one glob (use [\"*\"] for every cluster)".into(),
+                            );
+                        }
+                        for (j, pattern) in list.into_inner().into_iter().enumerate() {
+                            if let Err(e) = Glob::new(pattern.get_ref()) {
+                                self.issue(
+                                    pattern.span(),
+                                    &[key("clusters"), key("include"), Seg::Index(j)],
+                                    &[],
+                                    format!(
+                                        "invalid glob '{}' ({}); expected a glob like 'prod-*'",
+                                        pattern.get_ref(),
+                                        e.kind()
+                                    ),
+                                );
+                            }
+                            include.push(pattern.into_inner());
+                        }
+                    }
+                }
+                let tag = match c.environment_tag {
+                    None => "env".to_string(),
+                    Some(t) => {
+                        if t.get_ref().trim().is_empty() {
+                            self.issue(
+                                t.span(),
+                                &[key("clusters"), key("environment_tag")],
+                                &[],
+                                "expected the name of a cluster tag, such as 'env'".into(),
+                            );
+                        }
+                        t.into_inner()
+                    }
+                };
+                Clusters::new(include.clone(), tag.clone()).unwrap_or(Clusters {
+                    include,
+                    environment_tag: tag,
+                    include_set: GlobSet::empty(),
+                })
+            }
+        };
+
+        // [hub]
+        let hub = raw.hub.map(|h| {
+            if h.context.get_ref().trim().is_empty() {
+                self.issue(h.context.span(), &[key("hub"), key("context")], &[], "expected the kubeconfig context of the Argo CD hub cluster".into());
+            }
+            let namespace = match h.namespace {
+                None => "argocd".to_string(),
+                Some(ns) => {
+                    if !is_dns_label(ns.get_ref()) {
+                        self.issue(ns.span(), &[key("hub"), key("namespace")], &[], format!("expected a Kubernetes namespace name (lowercase letters, digits, '-'), found '{}'", ns.get_ref()));
+                    }
+                    ns.into_inner()
+                }
+            };
+            Hub {
+                context: h.context.into_inner(),
+                namespace,
+            }
+        });
+
+        // [[alertmanagers]]
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut alertmanagers = Vec::new();
+        for (i, spanned) in raw.alertmanagers.into_iter().enumerate() {
+            let am = spanned.into_inner();
+            let name = am.name.get_ref().clone();
+            let names = [("alertmanagers", i, name.as_str())];
+            let at = |field: &str| vec![key("alertmanagers"), Seg::Index(i), key(field)];
+            if name.trim().is_empty() {
+                self.issue(
+                    am.name.span(),
+                    &at("name"),
+                    &names,
+                    "expected a non-empty name".into(),
+                );
+            } else if let Some(first) = seen.get(&name) {
+                self.issue(
+                    am.name.span(),
+                    &at("name"),
+                    &names,
+                    format!("duplicate alertmanager name '{name}' (first used on line {first}); expected each name once"),
+                );
+            } else {
+                seen.insert(name.clone(), line_at(self.text, am.name.span().start));
+            }
+            if !is_http_url(am.url.get_ref()) {
+                self.issue(
+                    am.url.span(),
+                    &at("url"),
+                    &names,
+                    format!(
+                        "expected an http:// or https:// URL, found '{}'",
+                        am.url.get_ref()
+                    ),
+                );
+            }
+            let cluster_label = match am.cluster_label {
+                None => "cluster".to_string(),
+                Some(l) => {
+                    if l.get_ref().trim().is_empty() {
+                        self.issue(
+                            l.span(),
+                            &at("cluster_label"),
+                            &names,
+                            "expected the alert label that names the cluster, such as 'cluster'"
+                                .into(),
+                        );
+                    }
+                    l.into_inner()
+                }
+            };
+            let sigv4 = am.sigv4.map(|s| {
+                if !is_aws_region(s.region.get_ref()) {
+                    let path = vec![
+                        key("alertmanagers"),
+                        Seg::Index(i),
+                        key("sigv4"),
+                        key("region"),
+                    ];
+                    self.issue(
+                        s.region.span(),
+                        &path,
+                        &names,
+                        format!(
+                            "expected an AWS region like 'us-east-1', found '{}'",
+                            s.region.get_ref()
+                        ),
+                    );
+                }
+                Sigv4 {
+                    region: s.region.into_inner(),
+                    profile: s.profile.map(Spanned::into_inner),
+                }
+            });
+            alertmanagers.push(AlertmanagerConfig {
+                name,
+                url: am.url.into_inner(),
+                cluster_label,
+                sigv4,
+            });
+        }
+
+        // [audit]
+        let audit = Audit {
+            file: raw.audit.and_then(|a| a.file).map(|f| {
+                if f.get_ref().trim().is_empty() {
+                    self.issue(
+                        f.span(),
+                        &[key("audit"), key("file")],
+                        &[],
+                        "expected a file path (leave it out for the default in the data directory)"
+                            .into(),
+                    );
+                }
+                let path = PathBuf::from(f.into_inner());
+                // Relative to the config file, not to wherever fleetdeck was started.
+                match origin.parent() {
+                    Some(dir) if path.is_relative() && !dir.as_os_str().is_empty() => {
+                        dir.join(path)
+                    }
+                    _ => path,
+                }
+            }),
+        };
+
+        Config {
+            mode: raw.mode,
+            theme,
+            allow_shell: raw.allow_shell,
+            accounts,
+            clusters,
+            hub,
+            alertmanagers,
+            audit,
+        }
+    }
+}
+
+/// `us-east-1`, `us-gov-west-1`, `ap-southeast-7`, `cn-north-1`...
+fn is_aws_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts
+            .last()
+            .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// `arn:<partition>:iam::<12 digits>:role/<path/name>`.
+fn is_role_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    matches!(parts.as_slice(),
+        ["arn", partition, "iam", "", account, resource]
+            if partition.starts_with("aws")
+            && account.len() == 12
+            && account.chars().all(|c| c.is_ascii_digit())
+            && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty()))
+}
+
+/// An http(s) URL with a host. Deliberately simple: the HTTP client reports the rest.
+fn is_http_url(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or_default();
+        !host.is_empty() && !host.contains(char::is_whitespace)
+    })
+}
+
+/// A Kubernetes namespace name (RFC 1123 label).
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+mode = "viewer"
+theme = "light"
+allow_shell = true
+
+[[accounts]]
+name = "prod"
+profile = "prod-readonly"
+regions = ["us-east-1", "eu-west-1"]
+role_arn = "arn:aws:iam::123456789012:role/fleetdeck"
+
+[[accounts]]
+name = "test"
+regions = ["us-gov-west-1"]
+endpoint_url = "http://127.0.0.1:5000"
+
+[clusters]
+include = ["prod-*", "prod/us-east-1/*"]
+environment_tag = "stage"
+
+[hub]
+context = "hub"
+
+[[alertmanagers]]
+name = "amp-prod"
+url = "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/alertmanager"
+sigv4 = { region = "us-east-1", profile = "prod-readonly" }
+
+[audit]
+file = "audit/log.jsonl"
+"#;
+
+    fn origin() -> PathBuf {
+        PathBuf::from("/home/a/.config/fleetdeck/config.toml")
+    }
+
+    fn err(text: &str) -> String {
+        Config::from_toml(text, Path::new("config.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn good_config_parses_every_field() {
+        let c = Config::from_toml(GOOD, &origin()).unwrap();
+        assert_eq!(c.mode, Mode::Viewer);
+        assert_eq!(c.theme.as_deref(), Some("light"));
+        assert!(c.allow_shell);
+        assert_eq!(c.accounts.len(), 2);
+        assert_eq!(c.accounts[0].regions, ["us-east-1", "eu-west-1"]);
+        assert_eq!(c.accounts[0].profile.as_deref(), Some("prod-readonly"));
+        assert_eq!(
+            c.accounts[1].endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(c.clusters.environment_tag, "stage");
+        assert!(
+            c.clusters
+                .includes(&ClusterId::new("x", "us-west-2", "prod-a"))
+        );
+        assert!(
+            c.clusters
+                .includes(&ClusterId::new("prod", "us-east-1", "edge"))
+        );
+        assert!(
+            !c.clusters
+                .includes(&ClusterId::new("prod", "eu-west-1", "edge"))
+        );
+        let hub = c.hub.as_ref().unwrap();
+        assert_eq!(
+            (hub.context.as_str(), hub.namespace.as_str()),
+            ("hub", "argocd")
+        );
+        assert_eq!(c.alertmanagers[0].cluster_label, "cluster");
+        assert_eq!(
+            c.alertmanagers[0].sigv4.as_ref().unwrap().region,
+            "us-east-1"
+        );
+        assert_eq!(
+            c.audit.file.as_deref(),
+            Some(Path::new("/home/a/.config/fleetdeck/audit/log.jsonl"))
+        );
+        assert!(c.has_real_sources());
+    }
+
+    #[test]
+    fn config_round_trips_through_toml() {
+        let c = Config::from_toml(GOOD, &origin()).unwrap();
+        let text = toml::to_string(&c).unwrap();
+        let again = Config::from_toml(&text, &origin()).unwrap();
+        assert_eq!(c, again, "{text}");
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = Config::from_toml("", &origin()).unwrap();
+        assert_eq!(c.mode, Mode::Operator);
+        assert_eq!(c.theme, None);
+        assert!(!c.allow_shell);
+        assert_eq!(c.clusters.include, ["*"]);
+        assert_eq!(c.clusters.environment_tag, "env");
+        assert!(
+            c.clusters
+                .includes(&ClusterId::new("a", "us-east-1", "anything"))
+        );
+        assert!(!c.has_real_sources());
+        let paths = Paths::discover_with(Some(origin()), |_| None).unwrap();
+        assert_eq!(c.audit_file(&paths), paths.data_dir.join("audit.jsonl"));
+    }
+
+    #[test]
+    fn empty_regions_names_file_line_field_and_account() {
+        let e = err(
+            "\n[[accounts]]\nname = \"a\"\nregions = [\"us-east-1\"]\n\n[[accounts]]\nname = \"prod\"\nregions = []\n",
+        );
+        assert_eq!(
+            e,
+            "config.toml:8: field 'regions' in [[accounts]] 'prod': expected a non-empty list of AWS regions"
+        );
+    }
+
+    #[test]
+    fn duplicate_account_names() {
+        let e = err(
+            "[[accounts]]\nname = \"prod\"\nregions = [\"us-east-1\"]\n[[accounts]]\nname = \"prod\"\nregions = [\"us-west-2\"]\n",
+        );
+        assert_eq!(
+            e,
+            "config.toml:5: field 'name' in [[accounts]] 'prod': duplicate account name 'prod' (first used on line 2); expected each name once"
+        );
+    }
+
+    #[test]
+    fn bad_region_arn_and_url_are_all_reported() {
+        let e = err(
+            "[[accounts]]\nname = \"p\"\nregions = [\"us-east-1\", \"useast1\"]\nrole_arn = \"prod-role\"\nendpoint_url = \"localhost:5000\"\n",
+        );
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "config.toml:3: field 'regions' (item 2) in [[accounts]] 'p': expected an AWS region like 'us-east-1', found 'useast1'",
+                "config.toml:4: field 'role_arn' in [[accounts]] 'p': expected an IAM role ARN like 'arn:aws:iam::123456789012:role/fleetdeck', found 'prod-role'",
+                "config.toml:5: field 'endpoint_url' in [[accounts]] 'p': expected an http:// or https:// URL, found 'localhost:5000'",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_glob_and_alertmanager_url() {
+        let e = err("[clusters]\ninclude = [\"prod-[\"]\n");
+        assert!(
+            e.starts_with(
+                "config.toml:2: field 'include' (item 1) in [clusters]: invalid glob 'prod-['"
+            ),
+            "{e}"
+        );
+        let e = err("[[alertmanagers]]\nname = \"am\"\nurl = \"ftp://x\"\n");
+        assert_eq!(
+            e,
+            "config.toml:3: field 'url' in [[alertmanagers]] 'am': expected an http:// or https:// URL, found 'ftp://x'"
+        );
+        let e = err(
+            "[[alertmanagers]]\nname = \"am\"\nurl = \"http://x\"\n[alertmanagers.sigv4]\nregion = \"moon\"\n",
+        );
+        assert_eq!(
+            e,
+            "config.toml:5: field 'region' of sigv4 in [[alertmanagers]] 'am': expected an AWS region like 'us-east-1', found 'moon'"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_table() {
+        let e = err("[[accounts]]\nname = \"prod\"\nregoins = [\"us-east-1\"]\n");
+        assert!(
+            e.starts_with("config.toml:3: field 'regoins' in [[accounts]] 'prod': unknown field 'regoins', expected one of"),
+            "{e}"
+        );
+        let e = err("mode = \"operator\"\nthem = \"light\"\n");
+        assert!(
+            e.starts_with("config.toml:2: field 'them': unknown field 'them'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_and_bad_enum() {
+        let e = err("allow_shell = \"yes\"\n");
+        assert!(e.starts_with("config.toml:1: field 'allow_shell': invalid type: string \"yes\", expected a boolean"), "{e}");
+        let e = err("\nmode = \"admin\"\n");
+        assert!(
+            e.starts_with("config.toml:2: field 'mode': unknown variant 'admin'"),
+            "{e}"
+        );
+        let e = err("[hub]\nnamespace = 5\ncontext = \"hub\"\n");
+        assert!(
+            e.starts_with("config.toml:2: field 'namespace' in [hub]: invalid type: integer"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_required_field() {
+        let e = err("[[accounts]]\nname = \"prod\"\n");
+        assert!(
+            e.contains("[[accounts]] 'prod': missing field 'regions'"),
+            "{e}"
+        );
+        assert!(e.starts_with("config.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let e = err("mode = \"viewer\"\n[accounts\n");
+        assert!(e.starts_with("config.toml:2: invalid TOML"), "{e}");
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        for text in [
+            "\u{0}",
+            "[[accounts]]\n[[accounts]]",
+            "accounts = 3",
+            "hub = []",
+            "= =",
+            "[clusters]\ninclude = [[]]",
+        ] {
+            assert!(
+                Config::from_toml(text, Path::new("c.toml")).is_err(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_file_is_demo_unless_explicit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nope.toml");
+        let paths = Paths::discover_with(Some(file.clone()), |_| None).unwrap();
+        assert!(Config::load(&paths, false).unwrap().is_none());
+        let e = Config::load(&paths, true).unwrap_err().to_string();
+        assert_eq!(e, format!("{}: config file not found", file.display()));
+
+        std::fs::write(&file, "theme = \"mono\"\n").unwrap();
+        let c = Config::load(&paths, true).unwrap().unwrap();
+        assert_eq!(c.theme.as_deref(), Some("mono"));
+    }
+
+    #[test]
+    fn explicit_path_and_env_override_discovery() {
+        let p = Paths::discover_with(Some("/etc/fd/c.toml".into()), |_| Some("/x/y.toml".into()))
+            .unwrap();
+        assert_eq!(p.config_file, Path::new("/etc/fd/c.toml"));
+        assert_eq!(p.config_dir, Path::new("/etc/fd"));
+        assert!(p.explicit);
+        assert_eq!(p.themes_dir(), Path::new("/etc/fd/themes"));
+
+        let p = Paths::discover_with(None, |k| {
+            (k == "FLEETDECK_CONFIG").then(|| "/x/y.toml".into())
+        })
+        .unwrap();
+        assert_eq!(p.config_file, Path::new("/x/y.toml"));
+        assert_eq!(p.runbooks_dir(), Path::new("/x/runbooks"));
+
+        let p = Paths::discover_with(Some("c.toml".into()), |_| None).unwrap();
+        assert_eq!(p.config_dir, Path::new("."));
+    }
+
+    #[test]
+    fn default_discovery_uses_project_dirs() {
+        // HOME is set in any test environment; XDG variables are honoured by `directories`.
+        if let Ok(p) = Paths::discover_with(None, |_| None) {
+            assert!(p.config_file.ends_with("fleetdeck/config.toml"), "{p:?}");
+            assert!(!p.explicit);
+        }
+    }
+
+    #[test]
+    fn validators() {
+        for ok in [
+            "us-east-1",
+            "us-gov-west-1",
+            "ap-southeast-7",
+            "cn-north-1",
+            "il-central-1",
+        ] {
+            assert!(is_aws_region(ok), "{ok}");
+        }
+        for bad in ["", "us-east", "US-EAST-1", "useast1", "us--1", "u-east-1"] {
+            assert!(!is_aws_region(bad), "{bad}");
+        }
+        assert!(is_role_arn(
+            "arn:aws-us-gov:iam::123456789012:role/path/name"
+        ));
+        assert!(!is_role_arn("arn:aws:iam::12345:role/x"));
+        assert!(!is_role_arn("arn:aws:iam::123456789012:user/x"));
+        assert!(is_http_url("https://h:8080/x"));
+        assert!(!is_http_url("https:///x"));
     }
 }

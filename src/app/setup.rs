@@ -60,6 +60,7 @@ impl Setup {
             config_dir: dir.to_path_buf(),
             data_dir: dir.join("data"),
             state_dir: dir.join("state"),
+            explicit: false,
         };
         let theme = Theme::load("default", None).map_err(|e| eyre!("{e}"))?;
         let (runbooks, runbook_errors) = RunbookSet::load(None);
@@ -84,24 +85,22 @@ impl Setup {
 pub fn resolve(cli: &Cli) -> Result<Setup> {
     let explicit = cli.config.is_some();
     let paths = Paths::discover(cli.config.clone()).map_err(|e| eyre!("{e}"))?;
-    let config = Config::load(&paths, explicit).map_err(|e| eyre!("{e}"))?;
+    let config = Config::load(&paths, explicit || paths.explicit).map_err(|e| eyre!("{e}"))?;
 
-    let config_mode = config.as_ref().and_then(|c| c.mode);
+    let config_mode = config.as_ref().map(|c| c.mode);
     let mode = if cli.viewer || config_mode == Some(Mode::Viewer) {
         Mode::Viewer
     } else {
         Mode::Operator
     };
 
-    let themes_dir = paths.config_dir.join("themes");
-    let theme_name = if no_color(env) {
-        "mono".to_string()
-    } else {
-        cli.theme
-            .clone()
-            .or_else(|| config.as_ref().and_then(|c| c.theme.clone()))
-            .unwrap_or_else(|| "default".into())
-    };
+    let themes_dir = paths.themes_dir();
+    // An explicit choice (flag, then config) beats NO_COLOR, as no-color.org asks.
+    let theme_name = cli
+        .theme
+        .clone()
+        .or_else(|| config.as_ref().and_then(|c| c.theme.clone()))
+        .unwrap_or_else(|| if no_color(env) { "mono" } else { "default" }.to_string());
     let theme = Theme::load(&theme_name, Some(&themes_dir)).map_err(|e| eyre!("{e}"))?;
     let color_depth = ColorDepth::detect(env);
     let glyphs = if cli.ascii || !locale_is_utf8(env) {
@@ -122,11 +121,11 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
         speed: cli.demo_speed,
     };
 
-    let (runbooks, runbook_errors) = RunbookSet::load(Some(&paths.config_dir.join("runbooks")));
-    let audit_path = config
-        .as_ref()
-        .and_then(|c| c.audit.file.clone())
-        .unwrap_or_else(|| paths.data_dir.join("audit.jsonl"));
+    let (runbooks, runbook_errors) = RunbookSet::load(Some(&paths.runbooks_dir()));
+    let audit_path = match &config {
+        Some(c) => c.audit_file(&paths),
+        None => paths.data_dir.join("audit.jsonl"),
+    };
     let os_user =
         whoami::username().unwrap_or_else(|_| env("USER").unwrap_or_else(|| "unknown".into()));
     std::fs::create_dir_all(&paths.data_dir).wrap_err_with(|| {

@@ -113,7 +113,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &RunbooksState, ctx: &Contex
         .collect();
     let offset = rows.len();
     rows.extend(list.iter().map(|r| {
-        let sev = r.severity.map(|s| s.as_str()).unwrap_or("");
+        let sev = r.severity.as_str();
         Row::new([Cell::from(Line::from(vec![
             Span::styled(r.title.clone(), t.text),
             Span::styled(format!("  {sev}"), t.muted),

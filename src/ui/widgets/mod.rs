@@ -6,3 +6,5 @@ pub mod header;
 pub mod markdown;
 pub mod selection;
 pub mod status_bar;
+
+pub use markdown::markdown_text;
