@@ -49,7 +49,13 @@ async fn live(mode: Mode) -> Live {
             .expect("demo runs");
         app.apply(event);
     }
-    Live { app, events, messages, audit_path, _dir: dir }
+    Live {
+        app,
+        events,
+        messages,
+        audit_path,
+        _dir: dir,
+    }
 }
 
 /// Pumps source events into the app until the action's outcome arrives.
@@ -103,8 +109,15 @@ async fn operator_pauses_and_resumes_a_wave_and_the_audit_says_who_when_why() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].os_user, "alice");
     assert_eq!(entries[0].action.kind(), "pause-wave");
-    assert_eq!(entries[0].action.reason(), Some("INC-4411 5xx spike in eu-west-1"));
-    assert!(entries[0].outcome.as_ref().is_some_and(|o| o.ok), "{:?}", entries[0].outcome);
+    assert_eq!(
+        entries[0].action.reason(),
+        Some("INC-4411 5xx spike in eu-west-1")
+    );
+    assert!(
+        entries[0].outcome.as_ref().is_some_and(|o| o.ok),
+        "{:?}",
+        entries[0].outcome
+    );
 
     // The audit view shows who paused, when and why.
     key(&mut l.app, KeyCode::Char('5'));
@@ -129,13 +142,20 @@ async fn operator_pauses_and_resumes_a_wave_and_the_audit_says_who_when_why() {
 async fn a_refused_write_is_audited_with_its_failure() {
     let mut l = live(Mode::Operator).await;
     // Resuming a wave that is not held: the source refuses, and the outcome says why.
-    let action = Action::ResumeWave { rollout: "eks-1-31-upgrade".into(), wave: 0, wave_name: "sandbox".into() };
+    let action = Action::ResumeWave {
+        rollout: "eks-1-31-upgrade".into(),
+        wave: 0,
+        wave_name: "sandbox".into(),
+    };
     l.app.submit(action);
     until_done(&mut l).await;
     let (entries, _) = actions::read_audit(&l.audit_path).expect("audit readable");
     let outcome = entries[0].outcome.as_ref().expect("outcome recorded");
     assert!(!outcome.ok);
-    assert!(l.app.ui.flash.as_ref().is_some_and(|f| f.error), "the failure is shown");
+    assert!(
+        l.app.ui.flash.as_ref().is_some_and(|f| f.error),
+        "the failure is shown"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,19 +165,40 @@ async fn viewer_mode_refuses_every_write_and_records_nothing() {
     for k in ['p', 'r'] {
         l.app.ui.flash = None;
         key(&mut l.app, KeyCode::Char(k));
-        assert!(l.app.ui.dialog.is_none(), "{k} must not open a dialog in viewer mode");
-        let flash = l.app.ui.flash.as_ref().expect("a message explains the refusal");
-        assert!(flash.error && flash.text.contains("read-only viewer mode"), "{}", flash.text);
+        assert!(
+            l.app.ui.dialog.is_none(),
+            "{k} must not open a dialog in viewer mode"
+        );
+        let flash = l
+            .app
+            .ui
+            .flash
+            .as_ref()
+            .expect("a message explains the refusal");
+        assert!(
+            flash.error && flash.text.contains("read-only viewer mode"),
+            "{}",
+            flash.text
+        );
     }
     // Even an action submitted directly is refused at the one authorization point.
     for action in Action::examples() {
         l.app.submit(action);
-        assert!(l.app.ui.flash.as_ref().is_some_and(|f| f.text.contains("read-only viewer mode")));
+        assert!(
+            l.app
+                .ui
+                .flash
+                .as_ref()
+                .is_some_and(|f| f.text.contains("read-only viewer mode"))
+        );
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(l.messages.try_recv().is_err(), "no action ran");
     let (entries, _) = actions::read_audit(&l.audit_path).expect("audit readable");
-    assert!(entries.is_empty(), "nothing was attempted, so nothing is audited");
+    assert!(
+        entries.is_empty(),
+        "nothing was attempted, so nothing is audited"
+    );
     assert!(!staging(&l.app).is_held());
     let screen = common::draw(&l.app, 80, 24);
     assert!(screen.contains("read-only viewer mode"), "{screen}");

@@ -54,7 +54,14 @@ fn snapshot_json_matches_the_documented_schema() {
         .stdout
         .clone();
     let doc: Value = serde_json::from_slice(&out).expect("valid JSON");
-    for key in ["generated_at", "mode", "clusters", "alerts", "rollouts", "sources"] {
+    for key in [
+        "generated_at",
+        "mode",
+        "clusters",
+        "alerts",
+        "rollouts",
+        "sources",
+    ] {
         assert!(doc.get(key).is_some(), "missing top-level key {key}");
     }
     assert_eq!(doc["mode"], "operator");
@@ -62,35 +69,78 @@ fn snapshot_json_matches_the_documented_schema() {
     let clusters = doc["clusters"].as_array().expect("clusters array");
     assert_eq!(clusters.len(), 48);
     for c in clusters {
-        for key in ["name", "account", "region", "environment", "version", "status", "wave", "alerts_firing"] {
+        for key in [
+            "name",
+            "account",
+            "region",
+            "environment",
+            "version",
+            "status",
+            "wave",
+            "alerts_firing",
+        ] {
             assert!(c.get(key).is_some(), "cluster missing {key}: {c}");
         }
     }
-    let accounts: std::collections::BTreeSet<_> = clusters.iter().map(|c| c["account"].as_str()).collect();
-    let regions: std::collections::BTreeSet<_> = clusters.iter().map(|c| c["region"].as_str()).collect();
+    let accounts: std::collections::BTreeSet<_> =
+        clusters.iter().map(|c| c["account"].as_str()).collect();
+    let regions: std::collections::BTreeSet<_> =
+        clusters.iter().map(|c| c["region"].as_str()).collect();
     assert_eq!((accounts.len(), regions.len()), (4, 3));
 
     let alerts = doc["alerts"].as_array().expect("alerts array");
     assert!(!alerts.is_empty(), "the demo starts with alerts");
     for a in alerts {
-        for key in ["id", "cluster", "name", "severity", "state", "since", "runbook"] {
+        for key in [
+            "id", "cluster", "name", "severity", "state", "since", "runbook",
+        ] {
             assert!(a.get(key).is_some(), "alert missing {key}: {a}");
         }
     }
-    let firing: u64 = clusters.iter().map(|c| c["alerts_firing"].as_u64().expect("count")).sum();
-    let firing_alerts = alerts.iter().filter(|a| a["state"] == "firing" && !a["cluster"].is_null()).count();
-    assert_eq!(firing as usize, firing_alerts, "per-cluster counts add up to the firing alerts");
+    let firing: u64 = clusters
+        .iter()
+        .map(|c| c["alerts_firing"].as_u64().expect("count"))
+        .sum();
+    let firing_alerts = alerts
+        .iter()
+        .filter(|a| a["state"] == "firing" && !a["cluster"].is_null())
+        .count();
+    assert_eq!(
+        firing as usize, firing_alerts,
+        "per-cluster counts add up to the firing alerts"
+    );
 
     let rollout = &doc["rollouts"][0];
     assert_eq!(rollout["name"], "eks-1-31-upgrade");
     let waves = rollout["waves"].as_array().expect("waves");
     let shape: Vec<(&str, u64)> = waves
         .iter()
-        .map(|w| (w["name"].as_str().expect("name"), w["cells_total"].as_u64().expect("total")))
+        .map(|w| {
+            (
+                w["name"].as_str().expect("name"),
+                w["cells_total"].as_u64().expect("total"),
+            )
+        })
         .collect();
-    assert_eq!(shape, [("sandbox", 1), ("dev", 4), ("staging", 8), ("prod-1", 15), ("prod-2", 20)]);
+    assert_eq!(
+        shape,
+        [
+            ("sandbox", 1),
+            ("dev", 4),
+            ("staging", 8),
+            ("prod-1", 15),
+            ("prod-2", 20)
+        ]
+    );
     for w in waves {
-        for key in ["name", "state", "cells_total", "cells_done", "paused_by", "reason"] {
+        for key in [
+            "name",
+            "state",
+            "cells_total",
+            "cells_done",
+            "paused_by",
+            "reason",
+        ] {
             assert!(w.get(key).is_some(), "wave missing {key}: {w}");
         }
     }
@@ -110,7 +160,14 @@ fn snapshot_json_matches_the_documented_schema() {
 fn snapshot_honours_demo_flags_and_viewer_mode() {
     let home = tempfile::tempdir().expect("tempdir");
     let out = fleetdeck(home.path())
-        .args(["snapshot", "--format", "json", "--demo-clusters", "5", "--viewer"])
+        .args([
+            "snapshot",
+            "--format",
+            "json",
+            "--demo-clusters",
+            "5",
+            "--viewer",
+        ])
         .assert()
         .success()
         .get_output()
@@ -169,10 +226,7 @@ fn a_bad_theme_file_names_file_line_and_slot() {
         .args(["--theme", "broken", "snapshot"])
         .assert()
         .code(2)
-        .stderr(
-            predicate::str::contains("broken.toml:3")
-                .and(predicate::str::contains("critcal")),
-        );
+        .stderr(predicate::str::contains("broken.toml:3").and(predicate::str::contains("critcal")));
 }
 
 #[test]
@@ -180,8 +234,11 @@ fn a_bad_colour_names_file_line_and_slot() {
     let home = tempfile::tempdir().expect("tempdir");
     let themes = config_dir(home.path()).join("themes");
     std::fs::create_dir_all(&themes).expect("themes dir");
-    std::fs::write(themes.join("ugly.toml"), "[slots]\ntext = \"#fff\"\nwarning = \"yelow\"\n")
-        .expect("write theme");
+    std::fs::write(
+        themes.join("ugly.toml"),
+        "[slots]\ntext = \"#fff\"\nwarning = \"yelow\"\n",
+    )
+    .expect("write theme");
     fleetdeck(home.path())
         .args(["--theme", "ugly", "snapshot"])
         .assert()
@@ -201,10 +258,7 @@ fn a_bad_config_names_file_line_and_field() {
         .arg("snapshot")
         .assert()
         .code(2)
-        .stderr(
-            predicate::str::contains("config.toml:2")
-                .and(predicate::str::contains("mode")),
-        );
+        .stderr(predicate::str::contains("config.toml:2").and(predicate::str::contains("mode")));
 }
 
 #[test]

@@ -36,7 +36,12 @@ pub fn demo_app(mode: Mode) -> DemoApp {
     for event in fleet.initial_events() {
         app.apply(event);
     }
-    DemoApp { app, fleet, dir, messages }
+    DemoApp {
+        app,
+        fleet,
+        dir,
+        messages,
+    }
 }
 
 pub fn key(app: &mut App, code: KeyCode) {

@@ -33,7 +33,10 @@ fn fleet_view_filtered_and_sorted() {
     }
     let screen = draw(&d.app, 80, 24);
     assert!(screen.contains("filter: env:prod"), "{screen}");
-    assert!(!screen.contains(" staging "), "only prod clusters are listed:\n{screen}");
+    assert!(
+        !screen.contains(" staging "),
+        "only prod clusters are listed:\n{screen}"
+    );
     snapshot_all("fleet_prod_by_req_rate", &d.app);
 }
 
@@ -62,8 +65,14 @@ fn cluster_view_of_a_cluster_with_a_firing_alert() {
     }
     key(&mut d.app, KeyCode::Enter);
     let screen = draw(&d.app, 80, 24);
-    assert!(screen.contains(&cluster.name), "enter on an alert opens its cluster:\n{screen}");
-    assert!(screen.contains(&alert.name), "the cluster view lists its alerts:\n{screen}");
+    assert!(
+        screen.contains(&cluster.name),
+        "enter on an alert opens its cluster:\n{screen}"
+    );
+    assert!(
+        screen.contains(&alert.name),
+        "the cluster view lists its alerts:\n{screen}"
+    );
     snapshot_all("cluster", &d.app);
 }
 
@@ -80,7 +89,11 @@ fn rollouts_view_opens_on_the_wave_in_progress_and_expands() {
         .find(|w| w.name == "staging")
         .expect("staging wave");
     for cell in &staging.cells {
-        assert!(screen.contains(&cell.cluster.name), "expanded staging lists {}", cell.cluster.name);
+        assert!(
+            screen.contains(&cell.cluster.name),
+            "expanded staging lists {}",
+            cell.cluster.name
+        );
     }
     snapshot_all("rollouts_staging_expanded", &d.app);
 }
@@ -93,7 +106,10 @@ fn pause_dialog() {
     chars(&mut d.app, "INC-4411 5xx in eu-west-1");
     let screen = draw(&d.app, 80, 24);
     assert!(screen.contains("Pause wave staging"), "{screen}");
-    assert!(screen.contains("will finish"), "the dialog says in-flight cells finish:\n{screen}");
+    assert!(
+        screen.contains("will finish"),
+        "the dialog says in-flight cells finish:\n{screen}"
+    );
     snapshot_all("pause_dialog", &d.app);
 }
 
@@ -104,7 +120,10 @@ fn runbooks_view_list_and_open() {
     snapshot_all("runbooks", &d.app);
     key(&mut d.app, KeyCode::Enter);
     let screen = draw(&d.app, 80, 24);
-    assert!(screen.contains("Meaning"), "an open runbook shows its sections:\n{screen}");
+    assert!(
+        screen.contains("Meaning"),
+        "an open runbook shows its sections:\n{screen}"
+    );
     snapshot_all("runbook_open", &d.app);
 }
 
@@ -129,7 +148,10 @@ fn help_view_operator_and_viewer() {
     key(&mut v.app, KeyCode::Char('3'));
     key(&mut v.app, KeyCode::Char('?'));
     let viewer = draw(&v.app, 160, 48);
-    assert!(!viewer.contains("pause the selected wave"), "viewer help lists no write keys:\n{viewer}");
+    assert!(
+        !viewer.contains("pause the selected wave"),
+        "viewer help lists no write keys:\n{viewer}"
+    );
     assert!(!viewer.contains("resume the selected wave"), "{viewer}");
     assert!(viewer.contains("VIEWER"), "{viewer}");
     snapshot_all("help_rollouts_viewer", &v.app);
@@ -183,7 +205,13 @@ fn command_line_switches_views_and_reports_unknown_commands() {
     let screen = draw(&d.app, 80, 24);
     assert!(screen.contains("unknown command ':frobnicate'"), "{screen}");
     d.app.run_command("theme no-such-theme");
-    assert!(d.app.ui.flash.as_ref().is_some_and(|f| f.error && f.text.contains("no-such-theme")));
+    assert!(
+        d.app
+            .ui
+            .flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("no-such-theme"))
+    );
     d.app.run_command("theme light");
     assert_eq!(d.app.theme.name, "light");
     d.app.run_command("q");
@@ -206,7 +234,13 @@ fn ascii_mode_draws_no_box_drawing_characters() {
     for view in ['1', '2', '3', '4', '5'] {
         key(&mut d.app, KeyCode::Char(view));
         let screen = draw(&d.app, 80, 24);
-        let bad: Vec<char> = screen.chars().filter(|c| ('\u{2500}'..='\u{259F}').contains(c)).collect();
-        assert!(bad.is_empty(), "view {view} drew {bad:?} in ASCII mode:\n{screen}");
+        let bad: Vec<char> = screen
+            .chars()
+            .filter(|c| ('\u{2500}'..='\u{259F}').contains(c))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "view {view} drew {bad:?} in ASCII mode:\n{screen}"
+        );
     }
 }

@@ -1,0 +1,126 @@
+//! The binary in a real pseudo-terminal: it draws, and when the terminal hangs up (SSH
+//! dropped) or it gets SIGTERM, it restores the terminal and exits within a second.
+
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+struct Running {
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    master: Option<Box<dyn portable_pty::MasterPty + Send>>,
+    output: Arc<Mutex<Vec<u8>>>,
+    _home: tempfile::TempDir,
+}
+
+/// Starts fleetdeck in an 80x24 pty. With `until_first_frame`, the reader lets go of the
+/// terminal after the first frame; otherwise it reads until the program exits.
+fn start(until_first_frame: bool) -> Running {
+    let home = tempfile::tempdir().expect("tempdir");
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 24,
+            cols: 80,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("openpty");
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_fleetdeck"));
+    cmd.env_clear();
+    cmd.env("HOME", home.path());
+    cmd.env("XDG_CONFIG_HOME", home.path().join("config"));
+    cmd.env("XDG_DATA_HOME", home.path().join("data"));
+    cmd.env("XDG_STATE_HOME", home.path().join("state"));
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("LANG", "C.UTF-8");
+    let child = pair.slave.spawn_command(cmd).expect("spawn fleetdeck");
+    drop(pair.slave);
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let mut reader = pair.master.try_clone_reader().expect("reader");
+    let sink = output.clone();
+    // Dropping the master only closes the terminal once this reader's copy is gone too.
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut out = sink.lock().expect("lock");
+            out.extend_from_slice(&buf[..n]);
+            if until_first_frame && String::from_utf8_lossy(&out).contains("fleet (") {
+                break;
+            }
+        }
+    });
+    Running {
+        child,
+        master: Some(pair.master),
+        output,
+        _home: home,
+    }
+}
+
+fn wait_for_first_frame(r: &Running) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if String::from_utf8_lossy(&r.output.lock().expect("lock")).contains("fleet (") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no first frame within 30s");
+}
+
+/// Waits for the child to exit; returns how long it took.
+fn exit_time(r: &mut Running, limit: Duration) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if r.child.try_wait().expect("try_wait").is_some() {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = r.child.kill();
+    panic!("fleetdeck still running {limit:?} after the signal");
+}
+
+#[test]
+fn exits_within_a_second_when_the_terminal_hangs_up() {
+    let mut r = start(true);
+    wait_for_first_frame(&r);
+    // The SSH session drops: the master side of the terminal closes.
+    drop(r.master.take());
+    let took = exit_time(&mut r, Duration::from_secs(5));
+    assert!(took < Duration::from_secs(1), "exited after {took:?}");
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_exits_within_a_second() {
+    let mut r = start(false);
+    wait_for_first_frame(&r);
+    let pid = r.child.process_id().expect("pid");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let took = exit_time(&mut r, Duration::from_secs(5));
+    assert!(took < Duration::from_secs(1), "exited after {took:?}");
+    let status = r.child.wait().expect("status");
+    assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
+    // Give the reader a moment to collect the last bytes written before exit.
+    std::thread::sleep(Duration::from_millis(200));
+    let out = String::from_utf8_lossy(&r.output.lock().expect("lock")).to_string();
+    let entered = out
+        .find("\x1b[?1049h")
+        .expect("entered the alternate screen");
+    let left = out
+        .rfind("\x1b[?1049l")
+        .expect("left the alternate screen on SIGTERM");
+    assert!(left > entered);
+    assert!(
+        out[left..].contains("\x1b[?25h"),
+        "the cursor is shown again"
+    );
+}
