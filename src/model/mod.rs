@@ -14,7 +14,7 @@ pub use cluster::{
     Insight, InsightStatus,
 };
 pub use event::{MetricSample, SourceEvent};
-pub use metric::{MetricName, MetricRing};
+pub use metric::{ETCD_QUOTA_BYTES, MetricName, MetricRing};
 pub use rollout::{Cell, CellPhase, Gate, GateStatus, Rollout, Wave, WaveState};
 pub use source::SourceHealth;
 pub use store::{ClusterFilter, FleetSummary, SortKey, Store};
