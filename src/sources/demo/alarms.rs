@@ -26,6 +26,7 @@ pub(super) enum Alarm {
 }
 
 impl Alarm {
+    /// Every alarm, in evaluation order.
     pub const ALL: [Alarm; 5] = [
         Self::Apiserver5xx,
         Self::ApiserverLatency,
@@ -34,6 +35,7 @@ impl Alarm {
         Self::Throttling,
     ];
 
+    /// The CloudWatch alarm name.
     pub fn name(self) -> &'static str {
         match self {
             Self::Apiserver5xx => "eks-apiserver-5xx-high",

@@ -32,6 +32,7 @@ pub(super) struct Profile {
 }
 
 impl Profile {
+    /// The profile of cluster `c`, from the seed, its environment and its region's offset.
     pub fn new(seed: u64, c: usize, environment: &Environment, tz_hours: f64) -> Self {
         let h = |k: i64| unit(hash(seed, &[tag::PROFILE, c as i64, k]));
         // Production clusters carry far more traffic than the rest.
