@@ -1,21 +1,58 @@
-//! TEMPORARY STUB (replaced by the real simulator at merge).
-use std::collections::BTreeMap;
+//! The demo fleet: a deterministic simulator behind the same interface as real sources.
+//!
+//! `DemoFleet` is pure: time is passed in and every random-looking choice is a hash of the
+//! seed, so the same seed and the same instants always produce the same events. `spawn`
+//! wraps it in a tokio task fed by a (usually simulated) clock.
+//!
+//! The story, with default options: staging is finishing its wave when the demo starts;
+//! prod-1 follows; during prod-1's soak `eks-apiserver-5xx-high` fires on a prod-1 cluster
+//! and the circuit breaker halts the rollout; the alarm clears about 15 minutes later and
+//! an operator's resume lets the rollout carry on to prod-2. Meanwhile gate alarms on
+//! prod-2 clusters (a wave not yet started) fire without tripping anything.
 
-use tokio::sync::mpsc;
+mod alarms;
+mod driver;
+mod fleet;
+mod hash;
+mod metrics;
+mod task;
+#[cfg(test)]
+mod tests;
 
-use crate::clock::Clock;
-use crate::model::*;
-use crate::rollout::RolloutError;
-use crate::sources::{SourceCommand, SourceHandle};
+use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::TimeDelta;
+
+pub use task::spawn;
+
+use self::alarms::{Alarm, Episode, Firing, minute_time};
+use self::fleet::Member;
+use crate::model::{
+    Alert, AlertState, Cluster, ClusterId, MetricName, MetricSample, Rollout, SourceEvent,
+    SourceHealth, Timestamp,
+};
+use crate::rollout::{self, RolloutError};
+
+/// The demo source's name, in `SourceHealth`, inventories and `Ready`.
 pub const SOURCE_NAME: &str = "demo";
+/// The demo "polls" CloudWatch once a minute, like the real source.
+const POLL_INTERVAL_SECS: u64 = 60;
+/// Minutes of metric history sent when a cluster first shows up (or comes into focus).
+const BACKFILL_MINUTES: i64 = 60;
+/// Fleet size bounds: one cluster up to a large enterprise fleet.
+const MAX_CLUSTERS: usize = 10_000;
 
+/// How the demo fleet is built and run.
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
+    /// Seed of every random-looking choice: same seed, same story.
     pub seed: u64,
+    /// Number of clusters, 1 to 10,000 (values outside are clamped).
     pub clusters: usize,
+    /// Simulated seconds per real second, for the simulated clock that drives `spawn`.
     pub speed: f64,
 }
+
 impl Default for DemoOptions {
     fn default() -> Self {
         Self {
@@ -25,229 +62,415 @@ impl Default for DemoOptions {
         }
     }
 }
+
+/// The simulated fleet: clusters, alarms, metrics and the `eks-1-31-upgrade` rollout.
 pub struct DemoFleet {
-    start: Timestamp,
+    seed: u64,
+    /// The minute (since the Unix epoch) the demo started in.
+    start_minute: i64,
+    /// How far the simulation has run.
+    now: Timestamp,
+    /// The next minute boundary to process; the boundary at minute `b` evaluates the
+    /// datapoint of minute `b - 1`.
+    next_boundary: i64,
+    clusters: Vec<Cluster>,
+    members: Vec<Member>,
+    wave_clusters: Vec<Vec<usize>>,
     rollout: Rollout,
-    n: usize,
+    /// Scripted alarm episodes (the story); random ones are computed on demand.
+    incidents: Vec<Episode>,
+    firing: BTreeMap<(usize, Alarm), Firing>,
+    /// Degraded add-ons and insights, fixed for the demo's life.
+    eks_alerts: Vec<Alert>,
+    focus: Option<usize>,
+    /// Whether the prod-1 incident has been scheduled (it is, once prod-1 starts soaking).
+    story_scheduled: bool,
+    health: SourceHealth,
+    /// Events produced by a refused command's catch-up, delivered with the next call.
+    backlog: Vec<SourceEvent>,
 }
-impl DemoFleet {
-    pub fn new(options: &DemoOptions, start: Timestamp) -> Self {
-        let n = options.clusters;
-        let cells = |env: &str, r: std::ops::Range<usize>, phase| -> Vec<Cell> {
-            r.map(|i| Cell {
-                cluster: ClusterId::new(
-                    "platform-prod",
-                    "us-east-1",
-                    format!("{env}-use1-app-{i:02}"),
-                ),
-                phase,
-                since: start,
-                message: String::new(),
-            })
-            .collect()
-        };
-        let wave = |name: &str, env: Environment, cells: Vec<Cell>, state| Wave {
-            name: name.into(),
-            environment: env,
-            cells,
-            state,
-            soak_secs: 1800,
-            max_parallel: 2,
-        };
-        let rollout = Rollout {
-            name: "eks-1-31-upgrade".into(),
-            source: SOURCE_NAME.into(),
-            description: "Upgrade EKS control planes to Kubernetes 1.31".into(),
-            waves: vec![
-                wave(
-                    "staging",
-                    Environment::Staging,
-                    cells("staging", 0..n / 2, CellPhase::Updating),
-                    WaveState::Running,
-                ),
-                wave(
-                    "prod-1",
-                    Environment::Prod,
-                    cells("prod", n / 2..n, CellPhase::Pending),
-                    WaveState::Pending,
-                ),
-            ],
-            gates: vec![Gate {
-                alarm: "eks-apiserver-5xx-high".into(),
-                status: GateStatus::Ok,
-            }],
-        };
-        Self { start, rollout, n }
+
+/// What one call has changed, turned into events at the end of the call.
+#[derive(Default)]
+struct Outbox {
+    clusters: BTreeSet<usize>,
+    alerts: Vec<Alert>,
+    rollout: bool,
+    /// A gate alarm changed: gate statuses need recomputing.
+    gates: bool,
+    /// Metric points per cluster index (allocated on the first point).
+    samples: Vec<Vec<MetricSample>>,
+}
+
+impl Outbox {
+    fn samples(&mut self, c: usize, clusters: usize) -> &mut Vec<MetricSample> {
+        if self.samples.is_empty() {
+            self.samples = vec![Vec::new(); clusters];
+        }
+        &mut self.samples[c]
     }
-    pub fn initial_events(&mut self) -> Vec<SourceEvent> {
-        let mut clusters = vec![];
-        for w in &self.rollout.waves {
-            for c in &w.cells {
-                clusters.push(Cluster {
-                    id: c.cluster.clone(),
-                    arn: format!(
-                        "arn:aws:eks:us-east-1:111122223333:cluster/{}",
-                        c.cluster.name
-                    ),
-                    version: "1.30".into(),
-                    platform_version: "eks.12".into(),
-                    status: ClusterStatus::Active,
-                    environment: w.environment.clone(),
-                    team: Some("payments".into()),
-                    health_issues: vec![],
-                    insights: vec![],
-                    updates: vec![],
-                    addons: vec![],
-                });
+}
+
+impl DemoFleet {
+    /// Builds the fleet as it stands at `start` (staging mid-wave, a few alarms firing).
+    pub fn new(options: &DemoOptions, start: Timestamp) -> Self {
+        let n = options.clusters.clamp(1, MAX_CLUSTERS);
+        let seed = options.seed;
+        // Whole seconds keep the timeline readable; sub-second precision adds nothing.
+        let start = start - TimeDelta::nanoseconds(i64::from(start.timestamp_subsec_nanos()));
+        let start_minute = start.timestamp().div_euclid(60);
+        let inventory = fleet::build(seed, n);
+        let mut demo = Self {
+            seed,
+            start_minute,
+            now: start,
+            next_boundary: start_minute + 1,
+            clusters: inventory.clusters,
+            members: inventory.members,
+            wave_clusters: inventory.wave_clusters,
+            rollout: Rollout {
+                name: String::new(),
+                source: SOURCE_NAME.into(),
+                description: String::new(),
+                waves: Vec::new(),
+                gates: Vec::new(),
+            },
+            incidents: Vec::new(),
+            firing: BTreeMap::new(),
+            eks_alerts: Vec::new(),
+            focus: None,
+            story_scheduled: false,
+            health: SourceHealth::new(SOURCE_NAME, POLL_INTERVAL_SECS),
+            backlog: Vec::new(),
+        };
+        demo.fill_etcd_on_two_clusters();
+        demo.rollout = demo.initial_rollout(start);
+        demo.script_incidents();
+        demo.eks_alerts = fleet::eks_alerts(seed, &demo.clusters, start);
+        // Alarms as they stood at the last minute boundary before the start.
+        let minute = start_minute - 1;
+        for c in 0..n {
+            for alarm in Alarm::ALL {
+                if let Some(severity) = demo.alarm_state(c, alarm, minute) {
+                    let since = demo.fired_before_start(c, alarm, minute);
+                    demo.firing.insert((c, alarm), Firing { since, severity });
+                }
             }
         }
-        let minute = self.start.timestamp() / 60;
-        let mut ev = vec![];
-        for (i, c) in clusters.iter().enumerate() {
-            let samples = (0..60)
-                .flat_map(|m| {
-                    MetricName::ALL.iter().map(move |&metric| MetricSample {
-                        metric,
-                        minute: minute - 59 + m,
-                        value: (i as f32 + 1.0) * 600.0 + (m as f32 * 0.3).sin() * 100.0,
-                    })
-                })
-                .collect();
-            ev.push(SourceEvent::Metrics {
-                cluster: c.id.clone(),
-                samples,
+        let mut out = Outbox::default();
+        demo.step_rollout(start, &mut out);
+        demo.recheck_gates(start, &mut out);
+        let firing = demo.firing_gates();
+        rollout::sync_gates(&mut demo.rollout, &firing);
+        demo
+    }
+
+    /// Inventory, alerts, rollout, 60 minutes of `MetricName::SUMMARY` backfill for every
+    /// cluster, Health, then Ready.
+    pub fn initial_events(&mut self) -> Vec<SourceEvent> {
+        let mut events = std::mem::take(&mut self.backlog);
+        events.push(SourceEvent::ClusterInventory {
+            source: SOURCE_NAME.into(),
+            clusters: self.clusters.clone(),
+        });
+        let minute = self.last_minute();
+        let mut alerts = self.eks_alerts.clone();
+        alerts.extend(self.firing.iter().map(|(&(c, alarm), f)| {
+            self.alarm_alert(c, alarm, *f, AlertState::Firing, f.since, minute)
+        }));
+        events.push(SourceEvent::Alerts(alerts));
+        events.push(SourceEvent::Rollout(self.rollout.clone()));
+        let mut samples = Vec::new();
+        for c in 0..self.clusters.len() {
+            let metrics: &[MetricName] = if self.focus == Some(c) {
+                &MetricName::ALL
+            } else {
+                &MetricName::SUMMARY
+            };
+            samples.reserve(metrics.len() * BACKFILL_MINUTES as usize);
+            self.backfill(c, metrics, &mut samples);
+            events.push(SourceEvent::Metrics {
+                cluster: self.clusters[c].id.clone(),
+                samples: std::mem::take(&mut samples),
             });
         }
-        let a = &clusters[0];
-        let alert = Alert {
-            key: AlertKey::new(
-                AlertSource::Cloudwatch,
-                Some(&a.id),
-                "eks-apiserver-5xx-high",
-                "",
-            ),
-            source: AlertSource::Cloudwatch,
-            cluster: Some(a.id.clone()),
-            name: "eks-apiserver-5xx-high".into(),
-            severity: Severity::Critical,
-            state: AlertState::Firing,
-            first_seen: self.start,
-            last_change: self.start,
-            summary: "5xx at 4.2% of requests".into(),
-            labels: BTreeMap::new(),
-            runbook_url: None,
-            ack: None,
-        };
-        let mut out = vec![SourceEvent::ClusterInventory {
-            source: SOURCE_NAME.into(),
-            clusters,
-        }];
-        out.extend(ev);
-        out.push(SourceEvent::Alerts(vec![alert]));
-        out.push(SourceEvent::Rollout(self.rollout.clone()));
-        let mut h = SourceHealth::new(SOURCE_NAME, 60);
-        h.last_ok = Some(self.start);
-        h.calls = 1;
-        out.push(SourceEvent::Health(h));
-        out.push(SourceEvent::Ready {
+        events.push(SourceEvent::Health(self.touch_health()));
+        events.push(SourceEvent::Ready {
             source: SOURCE_NAME.into(),
         });
-        let _ = self.n;
-        out
+        events
     }
-    pub fn advance_to(&mut self, _now: Timestamp) -> Vec<SourceEvent> {
-        vec![]
+
+    /// Everything that happened between the last call and `now`: cell transitions, cluster
+    /// changes, alarms firing and clearing, breaker trips, metric minutes, health.
+    pub fn advance_to(&mut self, now: Timestamp) -> Vec<SourceEvent> {
+        let mut out = Outbox::default();
+        self.run_until(now, &mut out);
+        self.flush(out)
     }
-    pub fn focus(&mut self, _c: Option<ClusterId>, _now: Timestamp) -> Vec<SourceEvent> {
-        vec![]
+
+    /// The cluster on screen: backfills the last 60 minutes of every metric for it, and
+    /// from then on each minute carries the full set for it (others get only
+    /// `MetricName::SUMMARY`). `None`, or a cluster the demo doesn't have, clears the focus.
+    pub fn focus(&mut self, cluster: Option<ClusterId>, now: Timestamp) -> Vec<SourceEvent> {
+        let mut out = Outbox::default();
+        self.run_until(now, &mut out);
+        self.focus = cluster.and_then(|id| self.clusters.iter().position(|c| c.id == id));
+        if let Some(c) = self.focus {
+            let n = self.clusters.len();
+            let mut samples = std::mem::take(out.samples(c, n));
+            self.backfill(c, &MetricName::ALL, &mut samples);
+            *out.samples(c, n) = samples;
+        }
+        self.flush(out)
     }
+
+    /// Pauses wave `wave` (index) of `rollout` at `now` (after catching up to it).
     pub fn pause_wave(
         &mut self,
-        _r: &str,
+        rollout: &str,
         wave: usize,
         by: &str,
         reason: &str,
         now: Timestamp,
     ) -> Result<Vec<SourceEvent>, RolloutError> {
-        let w = &mut self.rollout.waves[wave];
-        if w.state.is_held() {
-            return Err(RolloutError::Refused(format!(
-                "wave {} is already paused",
-                w.name
-            )));
+        let mut out = Outbox::default();
+        self.run_until(now, &mut out);
+        let result = self
+            .check_rollout(rollout)
+            .and_then(|()| rollout::pause(&mut self.rollout, wave, by, reason, self.now));
+        if let Err(error) = result {
+            self.backlog = self.flush(out);
+            return Err(error);
         }
-        w.state = WaveState::Paused {
-            by: by.into(),
-            reason: reason.into(),
-            at: now,
-        };
-        Ok(vec![SourceEvent::Rollout(self.rollout.clone())])
+        tracing::info!(rollout, wave, by, reason, "demo: wave paused");
+        out.rollout = true;
+        Ok(self.flush(out))
     }
+
+    /// Resumes a paused or halted wave at `now`; refused while a gate alarm fires on a
+    /// cluster of this or an earlier wave.
     pub fn resume_wave(
         &mut self,
-        _r: &str,
+        rollout: &str,
         wave: usize,
-        _by: &str,
-        _now: Timestamp,
+        by: &str,
+        now: Timestamp,
     ) -> Result<Vec<SourceEvent>, RolloutError> {
-        let w = &mut self.rollout.waves[wave];
-        if !w.state.is_held() {
-            return Err(RolloutError::Refused(format!(
-                "wave {} is not paused or halted",
-                w.name
-            )));
+        let mut out = Outbox::default();
+        self.run_until(now, &mut out);
+        let firing = self.firing_gates();
+        let result = self
+            .check_rollout(rollout)
+            .and_then(|()| rollout::resume(&mut self.rollout, wave, self.now, &firing));
+        if let Err(error) = result {
+            self.backlog = self.flush(out);
+            return Err(error);
         }
-        w.state = WaveState::Running;
-        Ok(vec![SourceEvent::Rollout(self.rollout.clone())])
+        tracing::info!(rollout, wave, by, "demo: wave resumed");
+        out.rollout = true;
+        let now = self.now;
+        self.step_rollout(now, &mut out);
+        Ok(self.flush(out))
     }
-}
-pub fn spawn(
-    options: DemoOptions,
-    clock: Clock,
-    events: mpsc::Sender<SourceEvent>,
-) -> SourceHandle {
-    let (tx, mut rx) = mpsc::channel(16);
-    tokio::spawn(async move {
-        let mut fleet = DemoFleet::new(&options, clock.now());
-        for e in fleet.initial_events() {
-            if events.send(e).await.is_err() {
-                return;
-            }
+
+    /// The rollout as it stands (for the task's replies and for tests).
+    pub(crate) fn rollout(&self) -> &Rollout {
+        &self.rollout
+    }
+
+    fn check_rollout(&self, name: &str) -> Result<(), RolloutError> {
+        if name == self.rollout.name {
+            Ok(())
+        } else {
+            Err(RolloutError::NoRollout(name.into()))
         }
-        while let Some(cmd) = rx.recv().await {
-            let now = clock.now();
-            let (res, evs) = match cmd {
-                SourceCommand::Focus(c) => (None, fleet.focus(c, now)),
-                SourceCommand::PauseWave {
-                    rollout,
-                    wave,
-                    by,
-                    reason,
-                    reply,
-                } => match fleet.pause_wave(&rollout, wave, &by, &reason, now) {
-                    Ok(e) => (Some((reply, Ok("paused".to_string()))), e),
-                    Err(e) => (Some((reply, Err(e.to_string()))), vec![]),
-                },
-                SourceCommand::ResumeWave {
-                    rollout,
-                    wave,
-                    by,
-                    reply,
-                } => match fleet.resume_wave(&rollout, wave, &by, now) {
-                    Ok(e) => (Some((reply, Ok("resumed".to_string()))), e),
-                    Err(e) => (Some((reply, Err(e.to_string()))), vec![]),
-                },
+    }
+
+    /// The newest complete metric minute.
+    fn last_minute(&self) -> i64 {
+        self.next_boundary - 2
+    }
+
+    /// Appends the last `BACKFILL_MINUTES` of `metrics` for cluster `c`.
+    fn backfill(&self, c: usize, metrics: &[MetricName], out: &mut Vec<MetricSample>) {
+        let last = self.last_minute();
+        let profile = &self.members[c].profile;
+        for minute in last - BACKFILL_MINUTES + 1..=last {
+            let on = self.conditions(c, minute);
+            metrics::sample(
+                self.seed,
+                c,
+                profile,
+                metrics,
+                minute,
+                self.start_minute,
+                on,
+                out,
+            );
+        }
+    }
+
+    /// Runs the simulation up to `now`: rollout events and minute boundaries, in time
+    /// order, so the outcome doesn't depend on how often this is called.
+    fn run_until(&mut self, now: Timestamp, out: &mut Outbox) {
+        loop {
+            let boundary = minute_time(self.next_boundary);
+            let progressed = match self.next_rollout_event() {
+                Some(at) if at <= boundary && at <= now => {
+                    let at = at.max(self.now);
+                    self.now = at;
+                    self.step_rollout(at, out)
+                }
+                _ => false,
             };
-            for e in evs {
-                let _ = events.send(e).await;
+            if progressed {
+                continue;
             }
-            if let Some((reply, r)) = res {
-                let _ = reply.send(r);
+            if boundary > now {
+                break;
+            }
+            self.now = self.now.max(boundary);
+            self.process_boundary(out);
+        }
+        self.now = self.now.max(now);
+        if out.gates || out.rollout {
+            let firing = self.firing_gates();
+            if rollout::sync_gates(&mut self.rollout, &firing) {
+                out.rollout = true;
             }
         }
-    });
-    SourceHandle {
-        name: SOURCE_NAME.into(),
-        commands: tx,
+    }
+
+    /// One minute boundary: the minute just finished gets its datapoints, and every alarm
+    /// is evaluated on them.
+    fn process_boundary(&mut self, out: &mut Outbox) {
+        let boundary = self.next_boundary;
+        let minute = boundary - 1;
+        let at = minute_time(boundary);
+        let n = self.clusters.len();
+        for c in 0..n {
+            let metrics: &[MetricName] = if self.focus == Some(c) {
+                &MetricName::ALL
+            } else {
+                &MetricName::SUMMARY
+            };
+            let on = self.conditions(c, minute);
+            let profile = self.members[c].profile;
+            metrics::sample(
+                self.seed,
+                c,
+                &profile,
+                metrics,
+                minute,
+                self.start_minute,
+                on,
+                out.samples(c, n),
+            );
+        }
+        for c in 0..n {
+            for alarm in Alarm::ALL {
+                let state = self.alarm_state(c, alarm, minute);
+                match (self.firing.get(&(c, alarm)).copied(), state) {
+                    (None, Some(severity)) => {
+                        let firing = Firing {
+                            since: at,
+                            severity,
+                        };
+                        self.firing.insert((c, alarm), firing);
+                        out.alerts.push(self.alarm_alert(
+                            c,
+                            alarm,
+                            firing,
+                            AlertState::Firing,
+                            at,
+                            minute,
+                        ));
+                        if alarm.is_gate() {
+                            out.gates = true;
+                            let cluster = self.clusters[c].id.clone();
+                            let name = alarm.name();
+                            if rollout::trip_breaker(&mut self.rollout, name, &cluster, at)
+                                .is_some()
+                            {
+                                tracing::info!(alarm = name, %cluster, "demo: breaker tripped");
+                                out.rollout = true;
+                            }
+                        }
+                    }
+                    (Some(firing), None) => {
+                        self.firing.remove(&(c, alarm));
+                        out.alerts.push(self.alarm_alert(
+                            c,
+                            alarm,
+                            firing,
+                            AlertState::Resolved,
+                            at,
+                            minute,
+                        ));
+                        out.gates |= alarm.is_gate();
+                    }
+                    (Some(firing), Some(severity)) if firing.severity != severity => {
+                        let firing = Firing { severity, ..firing };
+                        self.firing.insert((c, alarm), firing);
+                        out.alerts.push(self.alarm_alert(
+                            c,
+                            alarm,
+                            firing,
+                            AlertState::Firing,
+                            at,
+                            minute,
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.next_boundary += 1;
+    }
+
+    /// Gate alarms firing now, as (alarm, cluster).
+    fn firing_gates(&self) -> Vec<(String, ClusterId)> {
+        self.firing
+            .keys()
+            .filter(|(_, alarm)| alarm.is_gate())
+            .map(|&(c, alarm)| (alarm.name().to_string(), self.clusters[c].id.clone()))
+            .collect()
+    }
+
+    /// Counts a call in the source's health and returns a copy to send.
+    fn touch_health(&mut self) -> SourceHealth {
+        self.health.last_ok = Some(self.now);
+        self.health.calls += 1;
+        self.health.clone()
+    }
+
+    /// Turns what changed into events: cluster changes, the rollout, alerts, metrics,
+    /// then health.
+    fn flush(&mut self, out: Outbox) -> Vec<SourceEvent> {
+        let mut events = std::mem::take(&mut self.backlog);
+        events.extend(
+            out.clusters
+                .iter()
+                .map(|&c| SourceEvent::ClusterChanged(self.clusters[c].clone())),
+        );
+        if out.rollout {
+            events.push(SourceEvent::Rollout(self.rollout.clone()));
+        }
+        if !out.alerts.is_empty() {
+            events.push(SourceEvent::Alerts(out.alerts));
+        }
+        events.extend(
+            out.samples
+                .into_iter()
+                .enumerate()
+                .filter(|(_, samples)| !samples.is_empty())
+                .map(|(c, samples)| SourceEvent::Metrics {
+                    cluster: self.clusters[c].id.clone(),
+                    samples,
+                }),
+        );
+        events.push(SourceEvent::Health(self.touch_health()));
+        events
     }
 }

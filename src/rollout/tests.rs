@@ -1,0 +1,695 @@
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::*;
+use crate::model::{
+    Cell, CellPhase, ClusterId, Environment, Gate, GateStatus, Rollout, Timestamp, Wave, WaveState,
+};
+
+const FIVE_XX: &str = "eks-apiserver-5xx-high";
+const LATENCY: &str = "eks-apiserver-p99-latency-high";
+
+fn t(minute: i64) -> Timestamp {
+    DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(20_000) + TimeDelta::minutes(minute)
+}
+
+fn cluster(name: &str) -> ClusterId {
+    ClusterId::new("platform-prod", "us-east-1", name)
+}
+
+fn cell(name: &str, phase: CellPhase, since: i64) -> Cell {
+    Cell {
+        cluster: cluster(name),
+        phase,
+        since: t(since),
+        message: String::new(),
+    }
+}
+
+fn wave(name: &str, cells: Vec<Cell>, state: WaveState) -> Wave {
+    Wave {
+        name: name.into(),
+        environment: Environment::from_tag(name),
+        cells,
+        state,
+        soak_secs: 20 * 60,
+        max_parallel: 2,
+    }
+}
+
+fn paused(by: &str, reason: &str) -> WaveState {
+    WaveState::Paused {
+        by: by.into(),
+        reason: reason.into(),
+        at: t(0),
+    }
+}
+
+fn halted(alarm: &str, name: &str) -> WaveState {
+    WaveState::Halted {
+        alarm: alarm.into(),
+        cluster: cluster(name),
+        at: t(0),
+    }
+}
+
+/// dev (done), staging (running: one soaking, one updating, two pending), prod-1
+/// (pending), prod-2 (pending).
+fn rollout() -> Rollout {
+    use CellPhase::*;
+    Rollout {
+        name: "eks-1-31-upgrade".into(),
+        source: "test".into(),
+        description: "Upgrade EKS control planes to Kubernetes 1.31".into(),
+        waves: vec![
+            wave("dev", vec![cell("dev-1", Done, -100)], WaveState::Done),
+            wave(
+                "staging",
+                vec![
+                    cell("stg-1", Soaking, -5),
+                    cell("stg-2", Updating, -3),
+                    cell("stg-3", Pending, -200),
+                    cell("stg-4", Pending, -200),
+                ],
+                WaveState::Running,
+            ),
+            wave(
+                "prod-1",
+                vec![
+                    cell("prod-1a", Pending, -200),
+                    cell("prod-1b", Pending, -200),
+                ],
+                WaveState::Pending,
+            ),
+            wave(
+                "prod-2",
+                vec![cell("prod-2a", Pending, -200)],
+                WaveState::Pending,
+            ),
+        ],
+        gates: vec![
+            Gate {
+                alarm: FIVE_XX.into(),
+                status: GateStatus::Ok,
+            },
+            Gate {
+                alarm: LATENCY.into(),
+                status: GateStatus::Ok,
+            },
+        ],
+    }
+}
+
+fn firing(alarm: &str, name: &str) -> Vec<(String, ClusterId)> {
+    vec![(alarm.to_string(), cluster(name))]
+}
+
+/// Every cell of the current wave that may start starts; every in-flight cell moves one
+/// phase on. One "tick" of a trivial driver, enough to exercise the state machine.
+fn tick(r: &mut Rollout, now: Timestamp) {
+    if let Some(w) = r.current_wave() {
+        for c in r.waves[w]
+            .cells
+            .iter_mut()
+            .filter(|c| c.phase.is_in_flight())
+        {
+            advance_cell(c, "next", now);
+        }
+        refresh_state(&mut r.waves[w], now);
+    }
+    if let Some((w, cells)) = cells_to_start(r) {
+        for i in cells {
+            advance_cell(&mut r.waves[w].cells[i], "pre-checks", now);
+        }
+        refresh_state(&mut r.waves[w], now);
+    }
+}
+
+#[test]
+fn pause_transitions() {
+    struct Case {
+        what: &'static str,
+        state: WaveState,
+        wave: usize,
+        reason: &'static str,
+        expect: Result<(), RolloutError>,
+    }
+    let cases = [
+        Case {
+            what: "pending future wave",
+            state: WaveState::Pending,
+            wave: 2,
+            reason: "change freeze",
+            expect: Ok(()),
+        },
+        Case {
+            what: "running wave",
+            state: WaveState::Running,
+            wave: 1,
+            reason: "investigating",
+            expect: Ok(()),
+        },
+        Case {
+            what: "soaking wave",
+            state: WaveState::Soaking { until: t(10) },
+            wave: 1,
+            reason: "investigating",
+            expect: Ok(()),
+        },
+        Case {
+            what: "done wave",
+            state: WaveState::Done,
+            wave: 0,
+            reason: "too late",
+            expect: Err(RolloutError::AlreadyDone { wave: "dev".into() }),
+        },
+        Case {
+            what: "already paused",
+            state: paused("alice", "db migration"),
+            wave: 1,
+            reason: "me too",
+            expect: Err(RolloutError::AlreadyPaused {
+                wave: "staging".into(),
+                by: "alice".into(),
+                reason: "db migration".into(),
+            }),
+        },
+        Case {
+            what: "halted",
+            state: halted(FIVE_XX, "stg-2"),
+            wave: 1,
+            reason: "also",
+            expect: Err(RolloutError::AlreadyHalted {
+                wave: "staging".into(),
+                alarm: FIVE_XX.into(),
+                cluster: "stg-2".into(),
+            }),
+        },
+        Case {
+            what: "blank reason",
+            state: WaveState::Running,
+            wave: 1,
+            reason: "   ",
+            expect: Err(RolloutError::ReasonRequired),
+        },
+        Case {
+            what: "no such wave",
+            state: WaveState::Running,
+            wave: 9,
+            reason: "x",
+            expect: Err(RolloutError::NoWave {
+                rollout: "eks-1-31-upgrade".into(),
+                wave: 9,
+            }),
+        },
+    ];
+    for case in cases {
+        let mut r = rollout();
+        if let Some(w) = r.waves.get_mut(case.wave) {
+            w.state = case.state.clone();
+        }
+        let before = r.clone();
+        let got = pause(&mut r, case.wave, "bob", case.reason, t(1));
+        assert_eq!(got, case.expect, "{}", case.what);
+        match got {
+            Ok(()) => assert_eq!(
+                r.waves[case.wave].state,
+                WaveState::Paused {
+                    by: "bob".into(),
+                    reason: case.reason.trim().into(),
+                    at: t(1)
+                },
+                "{}",
+                case.what
+            ),
+            Err(_) => assert_eq!(r, before, "{}: a refused pause changes nothing", case.what),
+        }
+    }
+}
+
+#[test]
+fn resume_transitions() {
+    struct Case {
+        what: &'static str,
+        wave: usize,
+        state: WaveState,
+        firing: Vec<(String, ClusterId)>,
+        expect: Result<WaveState, RolloutError>,
+    }
+    let cases = [
+        Case {
+            what: "paused running wave resumes running",
+            wave: 1,
+            state: paused("alice", "x"),
+            firing: vec![],
+            expect: Ok(WaveState::Running),
+        },
+        Case {
+            what: "halted wave resumes once the alarm cleared",
+            wave: 1,
+            state: halted(FIVE_XX, "stg-2"),
+            firing: vec![],
+            expect: Ok(WaveState::Running),
+        },
+        Case {
+            what: "refused while the gate fires on this wave",
+            wave: 1,
+            state: halted(FIVE_XX, "stg-2"),
+            firing: firing(FIVE_XX, "stg-2"),
+            expect: Err(RolloutError::GateFiring {
+                alarm: FIVE_XX.into(),
+                cluster: "stg-2".into(),
+            }),
+        },
+        Case {
+            what: "refused while a gate fires on an earlier wave",
+            wave: 1,
+            state: paused("alice", "x"),
+            firing: firing(LATENCY, "dev-1"),
+            expect: Err(RolloutError::GateFiring {
+                alarm: LATENCY.into(),
+                cluster: "dev-1".into(),
+            }),
+        },
+        Case {
+            what: "a gate firing on a later wave does not block",
+            wave: 1,
+            state: halted(FIVE_XX, "stg-2"),
+            firing: firing(FIVE_XX, "prod-2a"),
+            expect: Ok(WaveState::Running),
+        },
+        Case {
+            what: "paused future wave resumes pending",
+            wave: 2,
+            state: paused("alice", "freeze"),
+            firing: vec![],
+            expect: Ok(WaveState::Pending),
+        },
+        Case {
+            what: "running wave is not held",
+            wave: 1,
+            state: WaveState::Running,
+            firing: vec![],
+            expect: Err(RolloutError::NotHeld {
+                wave: "staging".into(),
+            }),
+        },
+        Case {
+            what: "done wave is not held",
+            wave: 0,
+            state: WaveState::Done,
+            firing: vec![],
+            expect: Err(RolloutError::NotHeld { wave: "dev".into() }),
+        },
+        Case {
+            what: "no such wave",
+            wave: 4,
+            state: WaveState::Running,
+            firing: vec![],
+            expect: Err(RolloutError::NoWave {
+                rollout: "eks-1-31-upgrade".into(),
+                wave: 4,
+            }),
+        },
+    ];
+    for case in cases {
+        let mut r = rollout();
+        if let Some(w) = r.waves.get_mut(case.wave) {
+            w.state = case.state.clone();
+        }
+        let before = r.clone();
+        match (resume(&mut r, case.wave, t(1), &case.firing), case.expect) {
+            (Ok(()), Ok(state)) => assert_eq!(r.waves[case.wave].state, state, "{}", case.what),
+            (Err(got), Err(want)) => {
+                assert_eq!(got, want, "{}", case.what);
+                assert_eq!(r, before, "{}: a refused resume changes nothing", case.what);
+            }
+            (got, want) => panic!("{}: got {got:?}, want {want:?}", case.what),
+        }
+    }
+}
+
+#[test]
+fn error_messages_read_as_sentences() {
+    let cases = [
+        (
+            RolloutError::AlreadyDone {
+                wave: "prod-1".into(),
+            },
+            "wave prod-1 is already done; there is nothing to pause",
+        ),
+        (
+            RolloutError::AlreadyPaused {
+                wave: "staging".into(),
+                by: "alice".into(),
+                reason: "db migration".into(),
+            },
+            "wave staging is already paused by alice (db migration)",
+        ),
+        (
+            RolloutError::ReasonRequired,
+            "a reason is required to pause a wave",
+        ),
+        (
+            RolloutError::NotHeld { wave: "dev".into() },
+            "wave dev is not paused or halted",
+        ),
+        (
+            RolloutError::GateFiring {
+                alarm: FIVE_XX.into(),
+                cluster: "prod-use1-payments-03".into(),
+            },
+            "gate alarm eks-apiserver-5xx-high is still firing on prod-use1-payments-03; resume when it clears",
+        ),
+        (RolloutError::NoRollout("X".into()), "no rollout named X"),
+        (
+            RolloutError::NoWave {
+                rollout: "X".into(),
+                wave: 7,
+            },
+            "rollout X has no wave 7",
+        ),
+    ];
+    for (error, text) in cases {
+        assert_eq!(error.to_string(), text);
+    }
+    let halted = RolloutError::AlreadyHalted {
+        wave: "prod-1".into(),
+        alarm: FIVE_XX.into(),
+        cluster: "prod-use1-payments-03".into(),
+    };
+    assert!(
+        halted
+            .to_string()
+            .contains("already halted by the circuit breaker")
+    );
+}
+
+#[test]
+fn derived_state_table() {
+    use CellPhase::*;
+    /// (what, cells as (phase, since minute), now minute, expected state)
+    type Case = (&'static str, Vec<(CellPhase, i64)>, i64, WaveState);
+    let cases: [Case; 8] = [
+        (
+            "no cell started",
+            vec![(Pending, 0), (Pending, 0)],
+            5,
+            WaveState::Pending,
+        ),
+        (
+            "one pre-checking",
+            vec![(PreCheck, 1), (Pending, 0)],
+            5,
+            WaveState::Running,
+        ),
+        (
+            "one updated, one pending",
+            vec![(Soaking, 1), (Pending, 0)],
+            5,
+            WaveState::Running,
+        ),
+        (
+            "a failed cell blocks the soak",
+            vec![(Soaking, 1), (Failed, 2)],
+            60,
+            WaveState::Running,
+        ),
+        (
+            "all updated: soak from the latest update",
+            vec![(Soaking, 1), (Soaking, 4)],
+            5,
+            WaveState::Soaking { until: t(24) },
+        ),
+        (
+            "soak over",
+            vec![(Soaking, 1), (Soaking, 4)],
+            24,
+            WaveState::Done,
+        ),
+        ("all done", vec![(Done, 1)], 0, WaveState::Done),
+        ("empty wave", vec![], 0, WaveState::Done),
+    ];
+    for (what, cells, now, want) in cases {
+        let cells = cells
+            .into_iter()
+            .enumerate()
+            .map(|(i, (phase, since))| cell(&format!("c{i}"), phase, since))
+            .collect();
+        let w = wave("staging", cells, WaveState::Pending);
+        assert_eq!(derive_state(&w, t(now)), want, "{what}");
+    }
+}
+
+#[test]
+fn refresh_keeps_holds_and_finishes_the_soak() {
+    let mut w = wave(
+        "staging",
+        vec![
+            cell("a", CellPhase::Soaking, 0),
+            cell("b", CellPhase::Soaking, 3),
+        ],
+        WaveState::Running,
+    );
+    assert!(refresh_state(&mut w, t(5)));
+    assert_eq!(w.state, WaveState::Soaking { until: t(23) });
+    assert!(!refresh_state(&mut w, t(6)), "nothing changed");
+
+    w.state = paused("alice", "hold");
+    assert!(
+        !refresh_state(&mut w, t(30)),
+        "a hold is never lifted by time"
+    );
+    assert_eq!(w.paused_by(), Some("alice"));
+    assert!(w.cells.iter().all(|c| c.phase == CellPhase::Soaking));
+
+    w.state = WaveState::Soaking { until: t(23) };
+    assert!(refresh_state(&mut w, t(23)));
+    assert_eq!(w.state, WaveState::Done);
+    for c in &w.cells {
+        assert_eq!(c.phase, CellPhase::Done);
+        assert_eq!(c.since, t(23), "done as of the soak's end");
+        assert_eq!(c.message, "soaked 20m without a gate alarm");
+    }
+}
+
+#[test]
+fn cell_phases_advance_in_order_and_stop_at_soaking() {
+    let mut c = cell("a", CellPhase::Pending, 0);
+    let mut seen = vec![];
+    for minute in 1..=6 {
+        if let Some(p) = advance_cell(&mut c, format!("step {minute}"), t(minute)) {
+            seen.push(p);
+            assert_eq!(c.since, t(minute));
+            assert_eq!(c.message, format!("step {minute}"));
+        }
+    }
+    use CellPhase::*;
+    assert_eq!(seen, vec![PreCheck, Updating, PostCheck, Soaking]);
+    assert_eq!(c.phase, Soaking, "only the wave ends a soak");
+    assert_eq!(c.since, t(4));
+    fail_cell(&mut c, "post-check failed", t(9));
+    assert_eq!((c.phase, c.since), (Failed, t(9)));
+    assert_eq!(next_phase(Failed), None);
+    assert_eq!(next_phase(Done), None);
+}
+
+#[test]
+fn cells_start_up_to_max_parallel_in_the_current_wave_only() {
+    let mut r = rollout();
+    // staging: one updating, max_parallel 2 -> one more may start, the first pending.
+    assert_eq!(cells_to_start(&r), Some((1, vec![2])));
+    r.waves[1].max_parallel = 5;
+    assert_eq!(cells_to_start(&r), Some((1, vec![2, 3])));
+    r.waves[1].max_parallel = 0;
+    assert_eq!(cells_to_start(&r), None, "max_parallel 0 holds the wave");
+    r.waves[1].max_parallel = 1;
+    assert_eq!(cells_to_start(&r), None, "the slot is taken");
+    r.waves[1].max_parallel = 2;
+    r.waves[1].state = paused("alice", "x");
+    assert_eq!(cells_to_start(&r), None, "paused");
+    r.waves[1].state = halted(FIVE_XX, "stg-1");
+    assert_eq!(cells_to_start(&r), None, "halted");
+}
+
+#[test]
+fn pause_during_soak_then_resume_after_the_soak_end_is_done() {
+    let mut r = rollout();
+    let w = &mut r.waves[1];
+    for c in &mut w.cells {
+        c.phase = CellPhase::Soaking;
+        c.since = t(0);
+    }
+    refresh_state(w, t(1));
+    assert_eq!(w.state, WaveState::Soaking { until: t(20) });
+
+    pause(&mut r, 1, "alice", "watching a dashboard", t(5)).expect("soaking wave pauses");
+    // Time passes beyond the soak end: still held, prod-1 can't start.
+    refresh_state(&mut r.waves[1], t(30));
+    assert!(r.waves[1].state.is_held());
+    assert_eq!(r.current_wave(), Some(1));
+    assert_eq!(cells_to_start(&r), None);
+
+    // Resumed before the soak end: soaking resumes with the same end, no hidden timer.
+    let mut early = r.clone();
+    resume(&mut early, 1, t(10), &[]).expect("resume");
+    assert_eq!(early.waves[1].state, WaveState::Soaking { until: t(20) });
+
+    resume(&mut r, 1, t(30), &[]).expect("resume");
+    assert_eq!(r.waves[1].state, WaveState::Done);
+    assert!(r.waves[1].cells.iter().all(|c| c.phase == CellPhase::Done));
+    assert_eq!(r.current_wave(), Some(2));
+    assert_eq!(
+        cells_to_start(&r),
+        Some((2, vec![0, 1])),
+        "prod-1 may start"
+    );
+}
+
+#[test]
+fn alarm_during_an_update_halts_in_flight_cells_finish_no_new_cell_starts() {
+    let mut r = rollout();
+    tick(&mut r, t(1)); // stg-2 -> post-check, stg-3 starts
+    assert_eq!(r.waves[1].cells[2].phase, CellPhase::PreCheck);
+
+    let halted_wave = trip_breaker(&mut r, FIVE_XX, &cluster("stg-1"), t(2));
+    assert_eq!(halted_wave, Some(1));
+    assert_eq!(r.waves[1].state, halted(FIVE_XX, "stg-1").with_at(t(2)));
+    assert_eq!(
+        r.gates[0].status,
+        GateStatus::Firing {
+            cluster: cluster("stg-1")
+        }
+    );
+    // The same alarm again (another cluster, still firing) does not re-halt.
+    assert_eq!(trip_breaker(&mut r, FIVE_XX, &cluster("stg-2"), t(3)), None);
+
+    for minute in 3..12 {
+        tick(&mut r, t(minute));
+    }
+    let phases: Vec<CellPhase> = r.waves[1].cells.iter().map(|c| c.phase).collect();
+    use CellPhase::*;
+    assert_eq!(
+        phases,
+        vec![Soaking, Soaking, Soaking, Pending],
+        "in-flight cells finished, the pending one never started"
+    );
+    assert!(matches!(r.waves[1].state, WaveState::Halted { .. }));
+    assert!(
+        r.waves[2].cells.iter().all(|c| c.phase == Pending),
+        "prod-1 never starts"
+    );
+}
+
+#[test]
+fn resume_after_a_halt_is_refused_while_firing_and_allowed_after_clear() {
+    let mut r = rollout();
+    trip_breaker(&mut r, LATENCY, &cluster("stg-2"), t(0));
+    let err = resume(&mut r, 1, t(5), &firing(LATENCY, "stg-2")).expect_err("still firing");
+    assert_eq!(
+        err.to_string(),
+        "gate alarm eks-apiserver-p99-latency-high is still firing on stg-2; resume when it clears"
+    );
+    assert!(matches!(r.waves[1].state, WaveState::Halted { .. }));
+
+    assert!(sync_gates(&mut r, &[]), "the gate clears");
+    assert_eq!(r.gates[1].status, GateStatus::Ok);
+    resume(&mut r, 1, t(20), &[]).expect("cleared");
+    assert_eq!(r.waves[1].state, WaveState::Running);
+    tick(&mut r, t(21));
+    assert_eq!(
+        r.waves[1].cells[2].phase,
+        CellPhase::PreCheck,
+        "progress resumes"
+    );
+}
+
+#[test]
+fn a_paused_future_wave_does_not_start_when_the_previous_finishes() {
+    let mut r = rollout();
+    pause(&mut r, 2, "alice", "prod change freeze", t(0)).expect("pending wave pauses");
+    for minute in 1..200 {
+        tick(&mut r, t(minute));
+    }
+    assert_eq!(r.waves[1].state, WaveState::Done, "staging finished");
+    assert_eq!(r.current_wave(), Some(2));
+    assert_eq!(r.waves[2].paused_by(), Some("alice"));
+    assert!(
+        r.waves[2]
+            .cells
+            .iter()
+            .all(|c| c.phase == CellPhase::Pending)
+    );
+
+    resume(&mut r, 2, t(200), &[]).expect("resume");
+    assert_eq!(r.waves[2].state, WaveState::Pending);
+    tick(&mut r, t(201));
+    assert_eq!(r.waves[2].state, WaveState::Running);
+}
+
+#[test]
+fn alarm_on_a_later_wave_does_not_trip() {
+    let mut r = rollout();
+    assert_eq!(
+        trip_breaker(&mut r, FIVE_XX, &cluster("prod-2a"), t(0)),
+        None
+    );
+    assert_eq!(r.waves[1].state, WaveState::Running);
+    assert_eq!(r.gates[0].status, GateStatus::Ok);
+    assert!(
+        !sync_gates(&mut r, &firing(FIVE_XX, "prod-2a")),
+        "not this rollout's concern yet"
+    );
+}
+
+#[test]
+fn breaker_trips_on_an_earlier_wave_and_ignores_non_gates_and_strangers() {
+    let mut r = rollout();
+    assert_eq!(
+        trip_breaker(&mut r, "eks-etcd-storage-high", &cluster("stg-1"), t(0)),
+        None
+    );
+    assert_eq!(
+        trip_breaker(&mut r, FIVE_XX, &cluster("elsewhere"), t(0)),
+        None
+    );
+    assert_eq!(r.waves[1].state, WaveState::Running);
+
+    // An earlier (done) wave's cluster halts the current one.
+    r.waves[1].state = paused("alice", "x");
+    assert_eq!(
+        trip_breaker(&mut r, FIVE_XX, &cluster("dev-1"), t(4)),
+        Some(1)
+    );
+    assert_eq!(
+        r.waves[1].state,
+        halted(FIVE_XX, "dev-1").with_at(t(4)),
+        "the breaker overrides an operator's pause"
+    );
+}
+
+#[test]
+fn a_finished_rollout_has_nothing_to_halt() {
+    let mut r = rollout();
+    for w in &mut r.waves {
+        for c in &mut w.cells {
+            c.phase = CellPhase::Done;
+        }
+        w.state = WaveState::Done;
+    }
+    assert_eq!(trip_breaker(&mut r, FIVE_XX, &cluster("stg-1"), t(0)), None);
+    assert!(!sync_gates(&mut r, &firing(FIVE_XX, "stg-1")));
+}
+
+trait WithAt {
+    fn with_at(self, at: Timestamp) -> Self;
+}
+
+impl WithAt for WaveState {
+    fn with_at(self, at: Timestamp) -> Self {
+        match self {
+            WaveState::Halted { alarm, cluster, .. } => WaveState::Halted { alarm, cluster, at },
+            WaveState::Paused { by, reason, .. } => WaveState::Paused { by, reason, at },
+            other => other,
+        }
+    }
+}
