@@ -234,8 +234,8 @@ pub fn table(doc: &Snapshot) -> String {
     let _ = writeln!(s, "\nALERTS ({})", doc.alerts.len());
     let _ = writeln!(
         s,
-        "{:<9} {:<9} {:<32} {:<26} {:<20} {}",
-        "SEVERITY", "STATE", "NAME", "CLUSTER", "SINCE", "RUNBOOK"
+        "{:<9} {:<9} {:<32} {:<26} {:<20} RUNBOOK",
+        "SEVERITY", "STATE", "NAME", "CLUSTER", "SINCE"
     );
     for a in &doc.alerts {
         let _ = writeln!(

@@ -273,6 +273,24 @@ pub const BINDINGS: &[Binding] = &[
         help: "open the runbook of the first firing alert",
     },
     Binding {
+        keys: &[code(KeyCode::Enter)],
+        scope: View(ViewId::Fleet),
+        action: A::Enter,
+        help: "open the cluster",
+    },
+    Binding {
+        keys: &[code(KeyCode::Enter)],
+        scope: View(ViewId::Alerts),
+        action: A::Enter,
+        help: "open the alert's cluster",
+    },
+    Binding {
+        keys: &[code(KeyCode::Enter)],
+        scope: View(ViewId::Rollouts),
+        action: A::Enter,
+        help: "expand or collapse the wave's cells",
+    },
+    Binding {
         keys: &[ch('p')],
         scope: View(ViewId::Rollouts),
         action: A::PauseWave,
@@ -314,12 +332,16 @@ pub fn lookup(view: ViewId, event: &KeyEvent) -> Option<KeyAction> {
 /// The bindings usable in `view` in `mode`, view-specific first: what help shows.
 pub fn bindings_for(view: ViewId, mode: Mode) -> Vec<&'static Binding> {
     let usable = |b: &&Binding| mode == Mode::Operator || !b.action.is_write();
-    BINDINGS
+    let own: Vec<&Binding> = BINDINGS.iter().filter(|b| b.scope == View(view)).collect();
+    // A global binding whose key the view rebinds is not usable here.
+    let shadowed = |b: &&Binding| {
+        own.iter()
+            .any(|o| o.keys.iter().any(|k| b.keys.contains(k)))
+    };
+    let global = BINDINGS
         .iter()
-        .filter(|b| b.scope == View(view))
-        .chain(BINDINGS.iter().filter(|b| b.scope == Global))
-        .filter(usable)
-        .collect()
+        .filter(|b| b.scope == Global && !shadowed(b));
+    own.iter().copied().chain(global).filter(usable).collect()
 }
 
 /// Short hints for the status bar: the view's own keys, then a few global ones.
@@ -329,6 +351,7 @@ pub fn hints(view: ViewId, mode: Mode) -> Vec<(String, &'static str)> {
             A::Help => "help",
             A::CommandLine => "cmd",
             A::Filter => "filter",
+            A::Enter if view == ViewId::Rollouts => "expand",
             A::Enter => "open",
             A::SortNext => "sort",
             A::SortReverse => "reverse",

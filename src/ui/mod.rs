@@ -35,6 +35,7 @@ pub struct Glyphs {
     pub runbook: &'static str,
     pub expanded: &'static str,
     pub collapsed: &'static str,
+    pub separator: &'static str,
 }
 
 const ASCII_BORDER: border::Set<'static> = border::Set {
@@ -64,6 +65,7 @@ impl Glyphs {
             runbook: "▤",
             expanded: "▾",
             collapsed: "▸",
+            separator: "│",
         }
     }
 
@@ -82,6 +84,7 @@ impl Glyphs {
             runbook: "R",
             expanded: "-",
             collapsed: "+",
+            separator: "|",
         }
     }
 }
@@ -116,11 +119,15 @@ impl Context<'_> {
             Some(e) => self.env_style(e),
             None => self.theme.border,
         };
-        Block::default()
+        let block = Block::default()
             .borders(Borders::ALL)
             .border_set(self.glyphs.border)
-            .border_style(border)
-            .title(ratatui::text::Span::styled(title, self.theme.title))
+            .border_style(border);
+        if title.is_empty() {
+            block
+        } else {
+            block.title(ratatui::text::Span::styled(title, self.theme.title))
+        }
     }
 }
 
@@ -216,6 +223,34 @@ pub fn render(frame: &mut Frame, ui: &UiState, ctx: &Context) {
     widgets::status_bar::render(frame, status, ui, ctx);
     if let Some(dialog) = &ui.dialog {
         dialog.render(frame, body, ctx);
+    }
+    if ctx.glyphs.ascii {
+        asciify(frame.buffer_mut());
+    }
+}
+
+/// In ASCII mode nothing but ASCII reaches the terminal: the glyphs already are, and this
+/// catches punctuation in text and data (a non-UTF-8 terminal would show garbage).
+fn asciify(buffer: &mut ratatui::buffer::Buffer) {
+    for cell in buffer.content.iter_mut() {
+        let symbol = cell.symbol();
+        if symbol.is_ascii() {
+            continue;
+        }
+        let replacement = match symbol {
+            "·" | "•" => "-",
+            "…" => "~",
+            "›" | "▶" | "▸" => ">",
+            "◂" | "‹" => "<",
+            "─" | "━" | "—" | "–" => "-",
+            "│" | "┃" => "|",
+            "▲" => "^",
+            "▼" | "▾" => "v",
+            "█" => "#",
+            "░" => "-",
+            _ => "?",
+        };
+        cell.set_symbol(replacement);
     }
 }
 

@@ -1,12 +1,13 @@
 //! Alerts: every source's alerts in one list, grouped by severity then name.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table};
+use ratatui::widgets::{List, ListItem, Paragraph};
 
-use crate::model::{Alert, AlertKey, AlertState, Environment};
+use crate::model::{Alert, AlertKey, AlertState, Environment, Severity};
 use crate::ui::keymap::KeyAction;
+use crate::ui::widgets::columns::{self, Column};
 use crate::ui::widgets::format;
 use crate::ui::widgets::selection::Selection;
 use crate::ui::{Context, Effect};
@@ -125,63 +126,27 @@ pub fn render(
         .selection
         .position(alerts.len(), |i, k| alerts[i].key == *k);
 
-    // Group header rows are interleaved; remember which table row each alert landed on.
-    let mut rows: Vec<Row> = Vec::new();
+    // Group rows are interleaved; remember which list row each alert landed on.
+    let mut items: Vec<ListItem> = Vec::new();
     let mut selected_row = None;
-    let mut group: Option<(AlertState, crate::model::Severity, &str)> = None;
+    let mut group: Option<(AlertState, Severity, &str)> = None;
     for (i, a) in alerts.iter().enumerate() {
         let key = (a.state, a.severity, a.name.as_str());
-        if group != Some(key)
-            && (a.state != AlertState::Resolved
-                || group.is_none_or(|g| g.0 != AlertState::Resolved))
-        {
-            let count = alerts
-                .iter()
-                .filter(|b| (b.state, b.severity, b.name.as_str()) == key)
-                .count();
-            let label = if a.state == AlertState::Resolved {
-                Line::from(Span::styled("RESOLVED (last hour)", t.muted))
-            } else {
-                let sev = match a.severity {
-                    crate::model::Severity::Critical => t.critical,
-                    crate::model::Severity::Warning => t.warning,
-                    crate::model::Severity::Info => t.info,
-                };
-                let state = if a.state == AlertState::Unknown {
-                    " (insufficient data)"
-                } else {
-                    ""
-                };
-                Line::from(vec![
-                    Span::styled(format!("{} ", a.severity.as_str().to_uppercase()), sev),
-                    Span::styled(format!("{}{state}", a.name), t.title),
-                    Span::styled(format!(" ({count})"), t.muted),
-                ])
-            };
-            rows.push(Row::new([Cell::from(label)]));
+        let resolved = a.state == AlertState::Resolved;
+        let new_group = if resolved {
+            group.is_none_or(|g| g.0 != AlertState::Resolved)
+        } else {
+            group != Some(key)
+        };
+        if new_group {
+            items.push(ListItem::new(group_line(a, &alerts, ctx)));
         }
         group = Some(key);
         if Some(i) == selected_alert {
-            selected_row = Some(rows.len());
+            selected_row = Some(items.len());
         }
-        rows.push(alert_row(a, ctx, wide));
+        items.push(ListItem::new(alert_line(a, ctx, wide)));
     }
-
-    let mut widths = vec![
-        Constraint::Length(22),
-        Constraint::Length(6),
-        Constraint::Length(10),
-        Constraint::Length(1),
-    ];
-    let mut header = vec!["  CLUSTER", "AGE", "ACK", "R"];
-    if wide {
-        widths.insert(1, Constraint::Length(30));
-        header.insert(1, "ACCOUNT/REGION");
-        widths.insert(2, Constraint::Length(12));
-        header.insert(2, "SOURCE");
-    }
-    widths.push(Constraint::Min(20));
-    header.push("SUMMARY");
 
     let firing = alerts.iter().filter(|a| a.is_firing()).count();
     let filter = if state.filter.is_empty() {
@@ -193,33 +158,87 @@ pub fn render(
         " alerts ({firing} firing, {} listed){filter} ",
         alerts.len()
     );
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(t.title))
-        .column_spacing(1)
-        .row_highlight_style(t.selection)
-        .block(ctx.block(title, env));
-    let mut ts = state.selection.table_state(selected_row);
-    frame.render_stateful_widget(table, area, &mut ts);
+    let block = ctx.block(title, env);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [head, body] = inner.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ]));
+    frame.render_widget(Paragraph::new(header_line(ctx, wide)), head);
+
+    let list = List::new(items).highlight_style(t.selection);
+    let mut ls = state.selection.list_state(selected_row);
+    frame.render_stateful_widget(list, body, &mut ls);
     state
         .selection
-        .remember(&ts, area.height.saturating_sub(3) as usize);
+        .remember_offset(ls.offset(), body.height as usize);
     if alerts.is_empty() {
-        let inner = Rect {
-            x: area.x + 2,
-            y: area.y + 2,
-            width: area.width.saturating_sub(4),
-            height: 1,
-        };
         let msg = if state.filter.is_empty() {
             "no alerts: the fleet is quiet"
         } else {
             "no alert matches the filter (esc clears it)"
         };
-        frame.render_widget(Line::from(Span::styled(msg, t.muted)), inner);
+        frame.render_widget(Line::from(Span::styled(msg, t.muted)), body);
     }
 }
 
-fn alert_row<'a>(a: &Alert, ctx: &Context, wide: bool) -> Row<'a> {
+const CLUSTER_W: usize = 22;
+const AGE_W: usize = 6;
+const ACK_W: usize = 10;
+const PLACE_W: usize = 28;
+const SOURCE_W: usize = 12;
+
+fn header_line(ctx: &Context, wide: bool) -> Line<'static> {
+    let s = ctx.theme.title;
+    let mut cols = vec![Column::left("  CLUSTER", CLUSTER_W + 2, s)];
+    if wide {
+        cols.push(Column::left("ACCOUNT/REGION", PLACE_W, s));
+        cols.push(Column::left("SOURCE", SOURCE_W, s));
+    }
+    cols.extend([
+        Column::right("AGE", AGE_W, s),
+        Column::left("ACK", ACK_W, s),
+        Column::left("R", 1, s),
+        Column::rest("SUMMARY", s),
+    ]);
+    columns::line(cols, ctx.glyphs)
+}
+
+fn group_line(a: &Alert, alerts: &[&Alert], ctx: &Context) -> Line<'static> {
+    let t = ctx.theme;
+    if a.state == AlertState::Resolved {
+        let n = alerts
+            .iter()
+            .filter(|b| b.state == AlertState::Resolved)
+            .count();
+        return Line::from(Span::styled(
+            format!("RESOLVED in the last hour ({n})"),
+            t.muted,
+        ));
+    }
+    let count = alerts
+        .iter()
+        .filter(|b| (b.state, b.severity, &b.name) == (a.state, a.severity, &a.name))
+        .count();
+    let sev = match a.severity {
+        Severity::Critical => t.critical,
+        Severity::Warning => t.warning,
+        Severity::Info => t.info,
+    };
+    let unknown = if a.state == AlertState::Unknown {
+        " (insufficient data)"
+    } else {
+        ""
+    };
+    Line::from(vec![
+        Span::styled(format!("{} ", a.severity.as_str().to_uppercase()), sev),
+        Span::styled(format!("{}{unknown}", a.name), t.title),
+        Span::styled(format!(" ({count})"), t.muted),
+    ])
+}
+
+fn alert_line(a: &Alert, ctx: &Context, wide: bool) -> Line<'static> {
     let t = ctx.theme;
     let base = if a.state == AlertState::Resolved {
         t.muted
@@ -236,29 +255,30 @@ fn alert_row<'a>(a: &Alert, ctx: &Context, wide: bool) -> Row<'a> {
         _ => String::new(),
     };
     let has_runbook = !ctx.runbooks.matching(a).is_empty() || a.runbook_url.is_some();
-    let mut cells = vec![
-        Cell::from(format!("  {cluster}")).style(base),
-        Cell::from(format::age(
-            ctx.now,
-            if a.state == AlertState::Resolved {
-                a.last_change
-            } else {
-                a.first_seen
-            },
-        ))
-        .style(t.muted),
-        Cell::from(ack).style(t.accent),
-        Cell::from(if has_runbook { ctx.glyphs.runbook } else { "" }).style(t.accent),
-    ];
+    let since = if a.state == AlertState::Resolved {
+        a.last_change
+    } else {
+        a.first_seen
+    };
+    let mut cols = vec![Column::left(format!("  {cluster}"), CLUSTER_W + 2, base)];
     if wide {
         let place = a
             .cluster
             .as_ref()
             .map(|c| format!("{}/{}", c.account, c.region))
             .unwrap_or_default();
-        cells.insert(1, Cell::from(place).style(t.muted));
-        cells.insert(2, Cell::from(a.source.as_str()).style(t.muted));
+        cols.push(Column::left(place, PLACE_W, t.muted));
+        cols.push(Column::left(a.source.as_str(), SOURCE_W, t.muted));
     }
-    cells.push(Cell::from(a.summary.clone()).style(base));
-    Row::new(cells)
+    cols.extend([
+        Column::right(format::age(ctx.now, since), AGE_W, t.muted),
+        Column::left(ack, ACK_W, t.accent),
+        Column::left(
+            if has_runbook { ctx.glyphs.runbook } else { "" },
+            1,
+            t.accent,
+        ),
+        Column::rest(a.summary.clone(), base),
+    ]);
+    columns::line(cols, ctx.glyphs)
 }

@@ -13,6 +13,9 @@ use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::format;
 use crate::ui::{Context, Effect};
 
+/// One line of a chart: its label, its points (minutes before now, value), its style.
+type Series = (String, Vec<(f64, f64)>, Style);
+
 /// Minutes of history charted.
 const WINDOW: usize = 60;
 
@@ -161,46 +164,50 @@ fn render_charts(frame: &mut Frame, area: Rect, i: usize, ctx: &Context) {
     let [top, bottom] = area.layout(&Layout::vertical([Constraint::Fill(1); 2]));
     let [a, b, c] = top.layout(&Layout::horizontal([Constraint::Fill(1); 3]));
     let [d, e, f] = bottom.layout(&Layout::horizontal([Constraint::Fill(1); 3]));
-    let mut chart = |name: &str,
-                     lines: Vec<(String, Vec<(f64, f64)>, Style)>,
-                     unit: fn(f64) -> String,
-                     area: Rect,
-                     floor_max: f64| {
-        let max = lines
-            .iter()
-            .flat_map(|(_, pts, _)| pts.iter().map(|p| p.1))
-            .fold(floor_max, f64::max)
-            * 1.1;
-        let datasets = lines
-            .iter()
-            .map(|(label, pts, style)| {
-                Dataset::default()
-                    .name(label.clone())
-                    .marker(Marker::Braille)
-                    .graph_type(GraphType::Line)
-                    .style(*style)
-                    .data(pts)
-            })
-            .collect::<Vec<_>>();
-        let t = ctx.theme;
-        let chart = Chart::new(datasets)
-            .block(ctx.block(format!(" {name} "), None))
-            .x_axis(
-                Axis::default()
-                    .bounds([-(WINDOW as f64) + 1.0, 0.0])
-                    .labels(["-60m", "-30m", "now"])
-                    .style(t.muted),
-            )
-            .y_axis(
-                Axis::default()
-                    .bounds([0.0, max])
-                    .labels([unit(0.0), unit(max / 2.0), unit(max)])
-                    .style(t.muted),
-            )
-            .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
-            .hidden_legend_constraints((Constraint::Ratio(1, 1), Constraint::Ratio(1, 1)));
-        frame.render_widget(chart, area);
-    };
+    let mut chart =
+        |name: &str, lines: Vec<Series>, unit: fn(f64) -> String, area: Rect, floor_max: f64| {
+            let max = lines
+                .iter()
+                .flat_map(|(_, pts, _)| pts.iter().map(|p| p.1))
+                .fold(floor_max, f64::max)
+                * 1.1;
+            let datasets = lines
+                .iter()
+                .map(|(label, pts, style)| {
+                    Dataset::default()
+                        .name(label.clone())
+                        .marker(Marker::Braille)
+                        .graph_type(GraphType::Line)
+                        .style(*style)
+                        .data(pts)
+                })
+                .collect::<Vec<_>>();
+            let t = ctx.theme;
+            // Series are named in the title, in their colours: a legend box would hide data.
+            let mut title = vec![Span::styled(format!(" {name}"), t.title)];
+            if lines.len() > 1 {
+                for (label, _, style) in &lines {
+                    title.push(Span::styled(format!(" {label}"), *style));
+                }
+            }
+            title.push(Span::raw(" "));
+            let chart = Chart::new(datasets)
+                .block(ctx.block(String::new(), None).title(Line::from(title)))
+                .x_axis(
+                    Axis::default()
+                        .bounds([-(WINDOW as f64) + 1.0, 0.0])
+                        .labels(["-60m", "-30m", "now"])
+                        .style(t.muted),
+                )
+                .y_axis(
+                    Axis::default()
+                        .bounds([0.0, max])
+                        .labels([unit(0.0), unit(max / 2.0), unit(max)])
+                        .style(t.muted),
+                )
+                .legend_position(None);
+            frame.render_widget(chart, area);
+        };
     let c0 = ctx.theme.chart;
     chart(
         "requests/s",

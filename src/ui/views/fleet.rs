@@ -131,13 +131,13 @@ impl Col {
 
     fn width(self) -> Constraint {
         match self {
-            Col::Name => Constraint::Min(14),
+            Col::Name => Constraint::Min(21),
             Col::Account => Constraint::Length(16),
             Col::Region => Constraint::Length(14),
             Col::Env => Constraint::Length(7),
             Col::Version => Constraint::Length(4),
             Col::Status => Constraint::Length(8),
-            Col::Wave => Constraint::Length(17),
+            Col::Wave => Constraint::Length(16),
             Col::Alerts => Constraint::Length(4),
             Col::Rate => Constraint::Length(5),
             Col::Errors => Constraint::Length(5),
@@ -165,23 +165,22 @@ impl Col {
     }
 }
 
-/// Columns that fit: account and region from 120 cells, the trend sparkline from 150.
+/// Columns that fit: at 80 cells the health essentials with full cluster names; request
+/// rate and p99 from 100; account and region from 120; the trend sparkline from 150.
 fn columns(width: u16) -> Vec<Col> {
     let mut cols = vec![Col::Name];
     if width >= 120 {
         cols.extend([Col::Account, Col::Region]);
     }
-    cols.extend([
-        Col::Env,
-        Col::Version,
-        Col::Status,
-        Col::Wave,
-        Col::Alerts,
-        Col::Rate,
-        Col::Errors,
-        Col::P99,
-        Col::Etcd,
-    ]);
+    cols.extend([Col::Env, Col::Version, Col::Status, Col::Wave, Col::Alerts]);
+    if width >= 100 {
+        cols.push(Col::Rate);
+    }
+    cols.push(Col::Errors);
+    if width >= 100 {
+        cols.push(Col::P99);
+    }
+    cols.push(Col::Etcd);
     if width >= 150 {
         cols.push(Col::Trend);
     }

@@ -44,6 +44,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &HelpState, view: ViewId, ct
             Span::styled(b.help, t.text),
         ])
     };
+    if ctx.mode == Mode::Viewer {
+        lines.push(Line::from(Span::styled(
+            "VIEWER mode: read-only. Keys that change anything are not available.",
+            t.badge_viewer,
+        )));
+        lines.push(Line::default());
+    }
     let own: Vec<_> = bindings
         .iter()
         .filter(|b| b.scope != Scope::Global)
@@ -67,12 +74,6 @@ pub fn render(frame: &mut Frame, area: Rect, state: &HelpState, view: ViewId, ct
         t.text,
     )));
     lines.push(Line::default());
-    if ctx.mode == Mode::Viewer {
-        lines.push(Line::from(Span::styled(
-            "VIEWER mode: read-only. Keys that change anything are not available.",
-            t.badge_viewer,
-        )));
-    }
     frame.render_widget(
         Paragraph::new(lines)
             .block(ctx.block(format!(" help · {} ", view.title()), None))

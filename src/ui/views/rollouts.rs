@@ -4,14 +4,15 @@
 use std::collections::HashSet;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table};
+use ratatui::widgets::{List, ListItem, Paragraph};
 
 use crate::actions::{self, Action};
 use crate::model::{CellPhase, Environment, GateStatus, Rollout, Wave, WaveState};
 use crate::ui::keymap::KeyAction;
+use crate::ui::widgets::columns::{self, Column};
 use crate::ui::widgets::dialog::Dialog;
 use crate::ui::widgets::format;
 use crate::ui::widgets::selection::Selection;
@@ -184,134 +185,174 @@ pub fn render(
     env: Option<&Environment>,
 ) {
     let t = ctx.theme;
+    let g = ctx.glyphs;
     let keys = wave_keys(ctx);
     let selected = state.position(ctx, &keys);
     let wide = area.width >= 110;
-    let bar_width = if wide { 20 } else { 10 };
+    let widths = Widths::for_width(wide);
 
-    let mut rows: Vec<Row> = Vec::new();
+    let mut items: Vec<ListItem> = Vec::new();
     let mut selected_row = None;
     let mut k = 0;
     for rollout in ctx.store.rollouts() {
-        let gates = rollout
-            .gates
-            .iter()
-            .map(|g| match &g.status {
-                GateStatus::Ok => Span::styled(format!(" {} ok ", g.alarm), t.ok),
-                GateStatus::Firing { cluster } => Span::styled(
-                    format!(" {} FIRING on {} ", g.alarm, cluster.name),
-                    t.critical,
-                ),
-                GateStatus::Unknown => Span::styled(format!(" {} unknown ", g.alarm), t.unknown),
-            })
-            .collect::<Vec<_>>();
-        rows.push(Row::new([Cell::from(Line::from(vec![
+        items.push(ListItem::new(Line::from(vec![
             Span::styled(rollout.name.clone(), t.title),
             Span::styled(
                 format!(
-                    "  {:.0}% · {}/{} cells · {}",
+                    "  {:.0}% · {}/{} cells · {} · {}",
                     rollout.percent(),
                     rollout.cells_done(),
                     rollout.cells_total(),
+                    rollout.source,
                     rollout.description
                 ),
                 t.muted,
             ),
-        ]))]));
-        if !gates.is_empty() {
+        ])));
+        if !rollout.gates.is_empty() {
             let mut line = vec![Span::styled("  gates:", t.muted)];
-            line.extend(gates);
-            rows.push(Row::new([Cell::from(Line::from(line))]));
+            for (i, gate) in rollout.gates.iter().enumerate() {
+                if i > 0 {
+                    line.push(Span::styled(" ·", t.muted));
+                }
+                line.push(match &gate.status {
+                    GateStatus::Ok => Span::styled(format!(" {} ok", gate.alarm), t.ok),
+                    GateStatus::Firing { cluster } => Span::styled(
+                        format!(" {} FIRING on {}", gate.alarm, cluster.name),
+                        t.critical,
+                    ),
+                    GateStatus::Unknown => {
+                        Span::styled(format!(" {} unknown", gate.alarm), t.unknown)
+                    }
+                });
+            }
+            items.push(ListItem::new(Line::from(line)));
         }
         for (w, wave) in rollout.waves.iter().enumerate() {
             if selected == Some(k) {
-                selected_row = Some(rows.len());
+                selected_row = Some(items.len());
             }
             k += 1;
-            let key = (rollout.name.clone(), w);
-            let expanded = state.expanded.contains(&key);
-            let soak = match &wave.state {
-                WaveState::Soaking { until } => format!(
-                    "soak {}",
-                    format::countdown((*until - ctx.now).num_seconds())
-                ),
-                WaveState::Done => "soaked".into(),
-                _ => format!("soak {}", format::duration(wave.soak_secs)),
-            };
-            let note = match &wave.state {
-                WaveState::Paused { by, reason, at } => {
-                    format!("paused by {by} {} ago: {reason}", format::age(ctx.now, *at))
-                }
-                WaveState::Halted { alarm, cluster, at } => format!(
-                    "HALTED {} ago: {alarm} fired on {}",
-                    format::age(ctx.now, *at),
-                    cluster.name
-                ),
-                _ if wave.cells_in_flight() > 0 => format!("{} in flight", wave.cells_in_flight()),
-                _ => String::new(),
-            };
-            let note_style = if wave.state.is_held() {
-                state_style(&wave.state, ctx)
-            } else {
-                t.muted
-            };
-            let marker = if expanded {
-                ctx.glyphs.expanded
-            } else {
-                ctx.glyphs.collapsed
-            };
-            rows.push(Row::new([
-                Cell::from(Line::from(vec![
-                    Span::styled(format!(" {marker} "), t.muted),
-                    Span::styled(wave.name.clone(), ctx.env_style(&wave.environment)),
-                ])),
-                Cell::from(wave.state.name().to_uppercase()).style(state_style(&wave.state, ctx)),
-                Cell::from(format!("{:>3}/{:<3}", wave.cells_done(), wave.cells.len())),
-                Cell::from(format::bar(wave.progress(), bar_width, ctx.glyphs))
-                    .style(state_style(&wave.state, ctx)),
-                Cell::from(soak).style(t.muted),
-                Cell::from(note).style(note_style),
-            ]));
+            let expanded = state.expanded.contains(&(rollout.name.clone(), w));
+            items.push(ListItem::new(wave_line(wave, expanded, &widths, ctx)));
             if expanded {
                 for cell in &wave.cells {
-                    rows.push(Row::new([
-                        Cell::from(format!("     {}", cell.cluster.name)),
-                        Cell::from(cell.phase.as_str()).style(phase_style(cell.phase, ctx)),
-                        Cell::from(format::age(ctx.now, cell.since)).style(t.muted),
-                        Cell::from(""),
-                        Cell::from(""),
-                        Cell::from(cell.message.clone()).style(t.muted),
-                    ]));
+                    items.push(ListItem::new(columns::line(
+                        vec![
+                            Column::left(format!("     {}", cell.cluster.name), 29, t.text),
+                            Column::left(cell.phase.as_str(), 10, phase_style(cell.phase, ctx)),
+                            Column::right(format::age(ctx.now, cell.since), 6, t.muted),
+                            Column::rest(cell.message.clone(), t.muted),
+                        ],
+                        g,
+                    )));
                 }
             }
         }
     }
-    let widths = [
-        Constraint::Length(if wide { 28 } else { 16 }),
-        Constraint::Length(9),
-        Constraint::Length(8),
-        Constraint::Length(bar_width as u16),
-        Constraint::Length(12),
-        Constraint::Min(10),
-    ];
-    let header = Row::new(["WAVE", "STATE", "CELLS", "PROGRESS", "SOAK", "NOTE"]).style(t.title);
-    let table = Table::new(rows, widths)
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(t.selection)
-        .block(ctx.block(" rollouts ".into(), env));
-    let mut ts = state.selection.table_state(selected_row);
-    frame.render_stateful_widget(table, area, &mut ts);
+
+    let block = ctx.block(" rollouts ".into(), env);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [head, body] = inner.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ]));
+    let h = t.title;
+    frame.render_widget(
+        Paragraph::new(columns::line(
+            vec![
+                Column::left("WAVE", widths.wave + 3, h),
+                Column::left("STATE", widths.state, h),
+                Column::right("CELLS", widths.cells, h),
+                Column::left("PROGRESS", widths.bar, h),
+                Column::left("SOAK", widths.soak, h),
+                Column::rest("NOTE", h),
+            ],
+            g,
+        )),
+        head,
+    );
+    let list = List::new(items).highlight_style(t.selection);
+    let mut ls = state.selection.list_state(selected_row);
+    frame.render_stateful_widget(list, body, &mut ls);
     state
         .selection
-        .remember(&ts, area.height.saturating_sub(3) as usize);
+        .remember_offset(ls.offset(), body.height as usize);
     if ctx.store.rollouts().is_empty() {
-        let inner = Rect {
-            x: area.x + 2,
-            y: area.y + 2,
-            width: area.width.saturating_sub(4),
-            height: 1,
-        };
-        frame.render_widget(Line::from(Span::styled("no rollouts", t.muted)), inner);
+        frame.render_widget(Line::from(Span::styled("no rollouts", t.muted)), body);
     }
+}
+
+struct Widths {
+    wave: usize,
+    state: usize,
+    cells: usize,
+    bar: usize,
+    soak: usize,
+}
+
+impl Widths {
+    fn for_width(wide: bool) -> Self {
+        Self {
+            wave: if wide { 24 } else { 10 },
+            state: 8,
+            cells: 6,
+            bar: if wide { 20 } else { 10 },
+            soak: 11,
+        }
+    }
+}
+
+fn wave_line(wave: &Wave, expanded: bool, w: &Widths, ctx: &Context) -> Line<'static> {
+    let t = ctx.theme;
+    let soak = match &wave.state {
+        WaveState::Soaking { until } => format!(
+            "soak {}",
+            format::countdown((*until - ctx.now).num_seconds())
+        ),
+        WaveState::Done => "soaked".into(),
+        _ => format!("soak {}", format::duration(wave.soak_secs)),
+    };
+    let note = match &wave.state {
+        WaveState::Paused { by, reason, at } => {
+            format!("paused by {by} {} ago: {reason}", format::age(ctx.now, *at))
+        }
+        WaveState::Halted { alarm, cluster, at } => {
+            format!(
+                "HALTED {} ago: {alarm} fired on {}",
+                format::age(ctx.now, *at),
+                cluster.name
+            )
+        }
+        _ if wave.cells_in_flight() > 0 => format!("{} in flight", wave.cells_in_flight()),
+        _ => String::new(),
+    };
+    let style = state_style(&wave.state, ctx);
+    let note_style = if wave.state.is_held() { style } else { t.muted };
+    let marker = if expanded {
+        ctx.glyphs.expanded
+    } else {
+        ctx.glyphs.collapsed
+    };
+    columns::line(
+        vec![
+            Column::left(format!(" {marker}"), 2, t.muted),
+            Column::left(wave.name.clone(), w.wave, ctx.env_style(&wave.environment)),
+            Column::left(wave.state.name().to_uppercase(), w.state, style),
+            Column::right(
+                format!("{}/{}", wave.cells_done(), wave.cells.len()),
+                w.cells,
+                t.text,
+            ),
+            Column::left(
+                format::bar(wave.progress(), w.bar, ctx.glyphs),
+                w.bar,
+                style,
+            ),
+            Column::left(soak, w.soak, t.muted),
+            Column::rest(note, note_style),
+        ],
+        ctx.glyphs,
+    )
 }

@@ -13,16 +13,22 @@ use crate::ui::keymap::ViewId;
 pub fn render(frame: &mut Frame, area: Rect, active: ViewId, ctx: &Context) {
     let [top, tabs] = area.layout(&Layout::vertical([Constraint::Length(1); 2]));
     frame.render_widget(Paragraph::new(summary_line(ctx)).style(ctx.theme.bar), top);
+    let right = sources_line(ctx, tabs.width);
+    let [left_area, right_area] = tabs.layout(&Layout::horizontal([
+        Constraint::Min(0),
+        Constraint::Length(right.width() as u16),
+    ]));
     frame.render_widget(
         Paragraph::new(tabs_line(active, ctx)).style(ctx.theme.bar),
-        tabs,
+        left_area,
     );
+    frame.render_widget(Paragraph::new(right).style(ctx.theme.bar), right_area);
 }
 
 fn summary_line(ctx: &Context) -> Line<'static> {
     let t = ctx.theme;
     let s = ctx.store.summary();
-    let sep = || Span::styled(" │ ", t.muted);
+    let sep = || Span::styled(format!(" {} ", ctx.glyphs.separator), t.muted);
     let badge = match ctx.mode {
         Mode::Operator => t.badge_operator,
         Mode::Viewer => t.badge_viewer,
@@ -31,9 +37,6 @@ fn summary_line(ctx: &Context) -> Line<'static> {
         Span::styled(format!(" {} ", ctx.mode.badge()), badge),
         Span::raw(" "),
     ];
-    if ctx.demo {
-        spans.push(Span::styled("DEMO ", t.accent));
-    }
     spans.push(Span::styled(format!("{} clusters ", s.clusters), t.text));
     spans.push(Span::styled(format!("{} ok", s.healthy), t.ok));
     if s.warning > 0 {
@@ -74,23 +77,6 @@ fn summary_line(ctx: &Context) -> Line<'static> {
             spans.push(Span::styled(" HELD", t.warning));
         }
     }
-    for source in ctx.store.sources() {
-        spans.push(sep());
-        let age = source
-            .age_secs(ctx.now)
-            .map(format::duration)
-            .unwrap_or_else(|| "never".into());
-        if source.is_stale(ctx.now) {
-            spans.push(Span::styled(
-                format!("{} stale {age}", source.name),
-                t.warning,
-            ));
-        } else if !source.is_healthy(ctx.now) {
-            spans.push(Span::styled(format!("{} error", source.name), t.critical));
-        } else {
-            spans.push(Span::styled(format!("{} {age}", source.name), t.muted));
-        }
-    }
     Line::from(spans)
 }
 
@@ -110,9 +96,39 @@ fn tabs_line(active: ViewId, ctx: &Context) -> Line<'static> {
         spans.push(Span::styled(format!("› {}", active.title()), t.selection));
         spans.push(Span::raw("  "));
     }
-    spans.push(Span::styled(
-        ctx.now.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        t.muted,
-    ));
+    Line::from(spans)
+}
+
+/// Source freshness and the clock, right-aligned on the tabs line.
+fn sources_line(ctx: &Context, width: u16) -> Line<'static> {
+    let t = ctx.theme;
+    let mut spans = Vec::new();
+    for source in ctx.store.sources() {
+        let name = if ctx.demo && source.name == "demo" {
+            "DEMO".to_string()
+        } else {
+            source.name.clone()
+        };
+        let name_style = if ctx.demo { t.accent } else { t.muted };
+        let age = source
+            .age_secs(ctx.now)
+            .map(format::duration)
+            .unwrap_or_else(|| "never".into());
+        spans.push(Span::styled(name, name_style));
+        if source.is_stale(ctx.now) {
+            spans.push(Span::styled(format!(" stale {age}"), t.warning));
+        } else if !source.is_healthy(ctx.now) {
+            spans.push(Span::styled(" error", t.critical));
+        } else {
+            spans.push(Span::styled(format!(" {age}"), t.muted));
+        }
+        spans.push(Span::styled(format!(" {} ", ctx.glyphs.separator), t.muted));
+    }
+    let clock = if width >= 100 {
+        "%Y-%m-%d %H:%M:%S UTC "
+    } else {
+        "%H:%M:%SZ "
+    };
+    spans.push(Span::styled(ctx.now.format(clock).to_string(), t.muted));
     Line::from(spans)
 }

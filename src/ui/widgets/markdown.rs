@@ -145,7 +145,13 @@ impl<'t> Renderer<'t> {
                 let style = self.theme.muted;
                 self.push(t.trim_end_matches('\n').to_string(), style);
             }
-            Event::SoftBreak | Event::HardBreak => self.flush_line(),
+            // A soft break is a space, as in any Markdown renderer: the view wraps to the
+            // terminal's width, which is rarely the author's.
+            Event::SoftBreak => {
+                let style = self.style();
+                self.push(" ", style);
+            }
+            Event::HardBreak => self.flush_line(),
             Event::Rule => {
                 self.block_start();
                 let rule = if self.ascii { "-" } else { "─" }.repeat(40);
@@ -389,8 +395,7 @@ Stops the wave.
         let expected = Buffer::with_lines([
             "Etcd full",
             "",
-            "Writes fail at the 8 GiB quota.",
-            "See docs <https://docs.aws.amazon.com/eks>.",
+            "Writes fail at the 8 GiB quota. See docs <https://docs.aws.amazon.com/eks>.",
             "",
             "Steps",
             "",
@@ -451,7 +456,7 @@ Stops the wave.
         assert_eq!(h1.fg, theme.title.fg.unwrap());
         assert!(h1.modifier.contains(Modifier::BOLD | Modifier::UNDERLINED));
         // Level-2 heading: title style, not underlined.
-        let h2 = &buf[(0, 5)];
+        let h2 = &buf[(0, 4)];
         assert_eq!(h2.fg, theme.title.fg.unwrap());
         assert!(!h2.modifier.contains(Modifier::UNDERLINED));
         // Emphasis, inline code, code block, step header.
@@ -460,12 +465,12 @@ Stops the wave.
             "'fail' italic"
         );
         assert_eq!(buf[(19, 2)].fg, theme.accent.fg.unwrap(), "inline code");
-        assert_eq!(buf[(4, 12)].fg, theme.accent.fg.unwrap(), "code block");
+        assert_eq!(buf[(4, 11)].fg, theme.accent.fg.unwrap(), "code block");
         assert!(
-            buf[(0, 14)].modifier.contains(Modifier::BOLD),
+            buf[(0, 13)].modifier.contains(Modifier::BOLD),
             "step header"
         );
-        assert_eq!(buf[(0, 14)].fg, theme.accent.fg.unwrap());
+        assert_eq!(buf[(0, 13)].fg, theme.accent.fg.unwrap());
         // Body text uses the text slot.
         assert_eq!(buf[(0, 2)].fg, theme.text.fg.unwrap_or(Color::Reset));
     }

@@ -1,5 +1,6 @@
 //! Reusable pieces drawn by several views.
 
+pub mod columns;
 pub mod dialog;
 pub mod format;
 pub mod header;

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use ratatui::widgets::TableState;
+use ratatui::widgets::{ListState, TableState};
 
 use crate::ui::keymap::KeyAction;
 
@@ -90,9 +90,21 @@ impl<K: PartialEq + Clone> Selection<K> {
             .with_selected(selected)
     }
 
+    /// A list state for drawing, keeping the previous scroll offset.
+    pub fn list_state(&self, selected: Option<usize>) -> ListState {
+        ListState::default()
+            .with_offset(self.offset.get())
+            .with_selected(selected)
+    }
+
     /// Remembers the offset ratatui chose and the visible page height.
     pub fn remember(&self, state: &TableState, page: usize) {
-        self.offset.set(state.offset());
+        self.remember_offset(state.offset(), page);
+    }
+
+    /// Remembers a scroll offset and the visible page height.
+    pub fn remember_offset(&self, offset: usize, page: usize) {
+        self.offset.set(offset);
         self.page.set(page.max(1));
     }
 }
@@ -104,7 +116,7 @@ mod tests {
     #[test]
     fn selection_follows_its_item_when_rows_reorder() {
         let mut sel = Selection::new();
-        let rows = vec!["a", "b", "c"];
+        let rows = ["a", "b", "c"];
         sel.navigate(KeyAction::Down, 3, |i, k| rows[i] == *k, |i| rows[i]);
         assert_eq!(sel.key(), Some(&"b"));
         let reordered = ["c", "a", "b"];
