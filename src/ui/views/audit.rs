@@ -91,7 +91,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AuditState, ctx: &Context) 
         Constraint::Length(if wide { 19 } else { 11 }),
         Constraint::Length(10),
         Constraint::Length(11),
-        Constraint::Min(16),
+        if wide {
+            Constraint::Length(36)
+        } else {
+            Constraint::Min(16)
+        },
         Constraint::Length(10),
     ];
     let mut header = vec!["TIME (UTC)", "USER", "ACTION", "TARGET", "RESULT"];

@@ -314,7 +314,7 @@ fn wave_line(wave: &Wave, expanded: bool, w: &Widths, ctx: &Context) -> Line<'st
         WaveState::Done => "soaked".into(),
         _ => format!("soak {}", format::duration(wave.soak_secs)),
     };
-    let note = match &wave.state {
+    let mut note = match &wave.state {
         WaveState::Paused { by, reason, at } => {
             format!("paused by {by} {} ago: {reason}", format::age(ctx.now, *at))
         }
@@ -328,6 +328,13 @@ fn wave_line(wave: &Wave, expanded: bool, w: &Widths, ctx: &Context) -> Line<'st
         _ if wave.cells_in_flight() > 0 => format!("{} in flight", wave.cells_in_flight()),
         _ => String::new(),
     };
+    // A hold stops new cells only: say plainly that the ones already updating carry on.
+    if wave.state.is_held() && wave.cells_in_flight() > 0 {
+        note.push_str(&format!(
+            " · {} in flight will finish",
+            wave.cells_in_flight()
+        ));
+    }
     let style = state_style(&wave.state, ctx);
     let note_style = if wave.state.is_held() { style } else { t.muted };
     let marker = if expanded {
