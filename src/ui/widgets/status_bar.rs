@@ -40,3 +40,75 @@ pub fn render(frame: &mut Frame, area: Rect, ui: &UiState, ctx: &Context) {
     };
     frame.render_widget(Paragraph::new(line).style(t.bar), area);
 }
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::buffer::Buffer;
+
+    use super::*;
+    use crate::actions::Mode;
+    use crate::model::Store;
+    use crate::runbook::RunbookSet;
+    use crate::ui::Glyphs;
+    use crate::ui::keymap::ViewId;
+    use crate::ui::theme::Theme;
+
+    fn draw(ui: &UiState, mode: Mode, width: u16) -> Buffer {
+        let (store, theme, glyphs, runbooks) = (
+            Store::new(),
+            Theme::load("mono", None).expect("mono"),
+            Glyphs::ascii(),
+            RunbookSet::default(),
+        );
+        let ctx = Context {
+            store: &store,
+            theme: &theme,
+            glyphs: &glyphs,
+            now: chrono::DateTime::from_timestamp(0, 0).expect("epoch"),
+            mode,
+            runbooks: &runbooks,
+            demo: true,
+        };
+        let mut terminal = Terminal::new(TestBackend::new(width, 1)).expect("terminal");
+        terminal
+            .draw(|f| render(f, f.area(), ui, &ctx))
+            .expect("draw");
+        terminal.backend().buffer().clone()
+    }
+
+    fn text(buf: &Buffer) -> String {
+        buf.content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect::<String>()
+            .trim_end()
+            .to_string()
+    }
+
+    #[test]
+    fn hints_come_from_the_keymap_and_hide_writes_from_viewers() {
+        let mut ui = UiState::default();
+        ui.stack = vec![ViewId::Rollouts];
+        assert_eq!(
+            text(&draw(&ui, Mode::Operator, 80)),
+            "<enter>expand <p>pause <r>resume <?>help <:>cmd </>filter <q>quit"
+        );
+        assert_eq!(
+            text(&draw(&ui, Mode::Viewer, 80)),
+            "<enter>expand <?>help <:>cmd </>filter <q>quit"
+        );
+    }
+
+    #[test]
+    fn typing_shows_on_the_bottom_line() {
+        let mut ui = UiState::default();
+        ui.input = Some(Input::Command("cluster prod".into()));
+        let expected = Buffer::with_lines([":cluster prod_                          "]);
+        let buf = draw(&ui, Mode::Operator, 40);
+        assert_eq!(text(&buf), text(&expected));
+        ui.input = Some(Input::Filter("env:prod".into()));
+        assert!(text(&draw(&ui, Mode::Operator, 80)).starts_with("/env:prod_"));
+    }
+}
