@@ -89,8 +89,10 @@ mod tests {
 
     #[test]
     fn hints_come_from_the_keymap_and_hide_writes_from_viewers() {
-        let mut ui = UiState::default();
-        ui.stack = vec![ViewId::Rollouts];
+        let ui = UiState {
+            stack: vec![ViewId::Rollouts],
+            ..UiState::default()
+        };
         assert_eq!(
             text(&draw(&ui, Mode::Operator, 80)),
             "<enter>expand <p>pause <r>resume <?>help <:>cmd </>filter <q>quit"
@@ -103,8 +105,10 @@ mod tests {
 
     #[test]
     fn typing_shows_on_the_bottom_line() {
-        let mut ui = UiState::default();
-        ui.input = Some(Input::Command("cluster prod".into()));
+        let mut ui = UiState {
+            input: Some(Input::Command("cluster prod".into())),
+            ..UiState::default()
+        };
         let expected = Buffer::with_lines([":cluster prod_                          "]);
         let buf = draw(&ui, Mode::Operator, 40);
         assert_eq!(text(&buf), text(&expected));
