@@ -168,11 +168,7 @@ pub fn render(
     frame.render_widget(Paragraph::new(header_line(ctx, wide)), head);
 
     let list = List::new(items).highlight_style(t.selection);
-    let mut ls = state.selection.list_state(selected_row);
-    frame.render_stateful_widget(list, body, &mut ls);
-    state
-        .selection
-        .remember_offset(ls.offset(), body.height as usize);
+    state.selection.draw_list(frame, list, body, selected_row);
     if alerts.is_empty() {
         let msg = if state.filter.is_empty() {
             "no alerts: the fleet is quiet"

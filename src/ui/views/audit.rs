@@ -112,11 +112,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AuditState, ctx: &Context) 
         .column_spacing(1)
         .row_highlight_style(t.selection)
         .block(ctx.block(title, None));
-    let mut ts = state.selection.table_state(selected);
-    frame.render_stateful_widget(table, table_area, &mut ts);
     state
         .selection
-        .remember(&ts, table_area.height.saturating_sub(3) as usize);
+        .draw_table(frame, table, table_area, selected, 3);
 
     let mut detail: Vec<Line> = Vec::new();
     if let Some(err) = &state.load_error {

@@ -295,11 +295,7 @@ pub fn render(
         .column_spacing(1)
         .row_highlight_style(t.selection)
         .block(ctx.block(title, env));
-    let mut table_state = state.selection.table_state(selected);
-    frame.render_stateful_widget(table, area, &mut table_state);
-    state
-        .selection
-        .remember(&table_state, area.height.saturating_sub(3) as usize);
+    state.selection.draw_table(frame, table, area, selected, 3);
 
     if rows.is_empty() {
         let msg = if store.clusters().is_empty() {

@@ -274,11 +274,7 @@ pub fn render(
         head,
     );
     let list = List::new(items).highlight_style(t.selection);
-    let mut ls = state.selection.list_state(selected_row);
-    frame.render_stateful_widget(list, body, &mut ls);
-    state
-        .selection
-        .remember_offset(ls.offset(), body.height as usize);
+    state.selection.draw_list(frame, list, body, selected_row);
     if ctx.store.rollouts().is_empty() {
         frame.render_widget(Line::from(Span::styled("no rollouts", t.muted)), body);
     }

@@ -127,11 +127,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &RunbooksState, ctx: &Contex
     let table = Table::new(rows, [Constraint::Min(10)])
         .row_highlight_style(t.selection)
         .block(ctx.block(title, None));
-    let mut ts = state.selection.table_state(selected);
-    frame.render_stateful_widget(table, list_area, &mut ts);
     state
         .selection
-        .remember(&ts, list_area.height.saturating_sub(2) as usize);
+        .draw_table(frame, table, list_area, selected, 2);
     if let Some(body) = body_area {
         render_body(frame, body, state, ctx);
     }

@@ -3,7 +3,9 @@
 
 use std::cell::Cell;
 
-use ratatui::widgets::{ListState, TableState};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::widgets::{List, ListState, Table, TableState};
 
 use crate::ui::keymap::KeyAction;
 
@@ -83,29 +85,36 @@ impl<K: PartialEq + Clone> Selection<K> {
         true
     }
 
-    /// A table state for drawing, keeping the previous scroll offset.
-    pub fn table_state(&self, selected: Option<usize>) -> TableState {
-        TableState::default()
+    /// Draws `table` with row `selected` highlighted, keeping the scroll offset from the
+    /// last draw. `chrome` is the rows the table uses for borders and header.
+    pub fn draw_table(
+        &self,
+        frame: &mut Frame,
+        table: Table,
+        area: Rect,
+        selected: Option<usize>,
+        chrome: u16,
+    ) {
+        let mut state = TableState::default()
             .with_offset(self.offset.get())
-            .with_selected(selected)
+            .with_selected(selected);
+        frame.render_stateful_widget(table, area, &mut state);
+        self.remember(state.offset(), area.height.saturating_sub(chrome));
     }
 
-    /// A list state for drawing, keeping the previous scroll offset.
-    pub fn list_state(&self, selected: Option<usize>) -> ListState {
-        ListState::default()
+    /// Draws `list` with row `selected` highlighted, keeping the scroll offset.
+    pub fn draw_list(&self, frame: &mut Frame, list: List, area: Rect, selected: Option<usize>) {
+        let mut state = ListState::default()
             .with_offset(self.offset.get())
-            .with_selected(selected)
+            .with_selected(selected);
+        frame.render_stateful_widget(list, area, &mut state);
+        self.remember(state.offset(), area.height);
     }
 
-    /// Remembers the offset ratatui chose and the visible page height.
-    pub fn remember(&self, state: &TableState, page: usize) {
-        self.remember_offset(state.offset(), page);
-    }
-
-    /// Remembers a scroll offset and the visible page height.
-    pub fn remember_offset(&self, offset: usize, page: usize) {
+    /// Remembers the offset ratatui chose and the visible page height (presentation memo).
+    fn remember(&self, offset: usize, page: u16) {
         self.offset.set(offset);
-        self.page.set(page.max(1));
+        self.page.set(usize::from(page).max(1));
     }
 }
 
