@@ -149,6 +149,43 @@ pub struct Insight {
     pub category: String,
     pub status: InsightStatus,
     pub reason: String,
+    /// Fetched on demand (`DescribeInsight`) when the cluster is on screen.
+    pub detail: Option<InsightDetail>,
+}
+
+/// What `DescribeInsight` adds: the recommendation and who still calls deprecated APIs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsightDetail {
+    pub description: String,
+    pub recommendation: String,
+    pub deprecations: Vec<Deprecation>,
+}
+
+/// A deprecated API still in use, with the clients calling it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deprecation {
+    /// The deprecated resource, e.g. `/apis/flowcontrol.apiserver.k8s.io/v1beta3/flowschemas`.
+    pub usage: String,
+    pub replaced_with: Option<String>,
+    pub stop_serving_version: Option<String>,
+    /// `(user agent, requests in the last 30 days, last request)`.
+    pub clients: Vec<(String, i64, Option<Timestamp>)>,
+}
+
+/// Where a cluster stands on EKS version support.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Support {
+    /// `upgradePolicy.supportType`: STANDARD or EXTENDED.
+    pub policy: String,
+    /// The cluster's version is past standard support and billed as extended support.
+    pub in_extended: bool,
+    /// What extended support adds to the cluster's cost, US dollars per hour.
+    pub extra_usd_per_hour: f64,
+}
+
+impl Support {
+    /// Extended support costs $0.60 per cluster-hour against $0.10 standard.
+    pub const EXTENDED_EXTRA_USD_PER_HOUR: f64 = 0.50;
 }
 
 /// An in-flight or finished EKS update (version, add-on, config).
@@ -183,6 +220,8 @@ pub struct Cluster {
     pub insights: Vec<Insight>,
     pub updates: Vec<EksUpdate>,
     pub addons: Vec<Addon>,
+    /// Version support; `None` when the source does not know.
+    pub support: Option<Support>,
 }
 
 impl Cluster {

@@ -20,7 +20,7 @@ pub enum SourceEvent {
         clusters: Vec<Cluster>,
     },
     /// One cluster changed (status, version, insights, updates...).
-    ClusterChanged(Cluster),
+    ClusterChanged(Box<Cluster>),
     /// New or changed alerts (a resolved alert is sent with `state: Resolved`).
     Alerts(Vec<Alert>),
     /// Alerts the source no longer knows at all (not just resolved).

@@ -10,8 +10,8 @@ mod store;
 
 pub use alert::{Ack, Alert, AlertKey, AlertSource, AlertState, Severity};
 pub use cluster::{
-    Addon, Cluster, ClusterHealth, ClusterId, ClusterStatus, EksUpdate, Environment, HealthIssue,
-    Insight, InsightStatus,
+    Addon, Cluster, ClusterHealth, ClusterId, ClusterStatus, Deprecation, EksUpdate, Environment,
+    HealthIssue, Insight, InsightDetail, InsightStatus, Support,
 };
 pub use event::{MetricSample, SourceEvent};
 pub use metric::{ETCD_QUOTA_BYTES, MetricName, MetricRing};

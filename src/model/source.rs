@@ -14,6 +14,9 @@ pub struct SourceHealth {
     pub throttles: u64,
     /// How often the source means to refresh; data older than 3x this is stale.
     pub poll_interval_secs: u64,
+    /// What the source's API use costs, US dollars per hour, where the API is billed
+    /// (CloudWatch `GetMetricData`).
+    pub cost_usd_per_hour: Option<f64>,
 }
 
 impl SourceHealth {
@@ -27,6 +30,7 @@ impl SourceHealth {
             errors: 0,
             throttles: 0,
             poll_interval_secs,
+            cost_usd_per_hour: None,
         }
     }
 

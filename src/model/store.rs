@@ -196,7 +196,7 @@ impl Store {
                 self.replace_inventory(&source, clusters)
             }
             SourceEvent::ClusterChanged(cluster) => {
-                self.upsert_cluster("", cluster);
+                self.upsert_cluster("", *cluster);
             }
             SourceEvent::Alerts(alerts) => {
                 for alert in alerts {
@@ -637,6 +637,7 @@ mod tests {
             insights: vec![],
             updates: vec![],
             addons: vec![],
+            support: None,
         }
     }
 

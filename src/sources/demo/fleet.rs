@@ -7,7 +7,8 @@ use super::hash::{between, hash, tag, unit};
 use super::metrics::Profile;
 use crate::model::{
     Addon, Alert, AlertKey, AlertSource, AlertState, Cluster, ClusterId, ClusterStatus,
-    Environment, HealthIssue, Insight, InsightStatus, Severity, Timestamp,
+    Deprecation, Environment, HealthIssue, Insight, InsightDetail, InsightStatus, Severity,
+    Support, Timestamp,
 };
 
 /// One wave of the demo rollout, as planned for the 48-cluster fleet.
@@ -216,6 +217,16 @@ pub(super) fn build(seed: u64, n: usize) -> Inventory {
                 insights: insights(seed, c, wave, cell),
                 updates: Vec::new(),
                 addons: Vec::new(),
+                // 1.29 left standard support in March 2025: those clusters bill extended.
+                support: Some(Support {
+                    policy: "EXTENDED".into(),
+                    in_extended: from_minor == 29,
+                    extra_usd_per_hour: if from_minor == 29 {
+                        Support::EXTENDED_EXTRA_USD_PER_HOUR
+                    } else {
+                        0.0
+                    },
+                }),
             };
             cluster.addons = addons(seed, c, from_minor);
             clusters.push(cluster);
@@ -390,9 +401,35 @@ fn insights(seed: u64, c: usize, wave: usize, cell: usize) -> Vec<Insight> {
                 } else {
                     (*failing).into()
                 },
+                detail: (status != InsightStatus::Passing).then(|| insight_detail(name)),
             }
         })
         .collect()
+}
+
+/// What `DescribeInsight` would add for a failing demo insight.
+fn insight_detail(name: &str) -> InsightDetail {
+    if name.starts_with("Deprecated APIs") {
+        InsightDetail {
+            description: "Checks for usage of deprecated APIs that are scheduled for removal in Kubernetes v1.32.".into(),
+            recommendation: "Update manifests and API clients to use newer Kubernetes APIs if applicable before upgrading to Kubernetes v1.32.".into(),
+            deprecations: vec![Deprecation {
+                usage: "/apis/flowcontrol.apiserver.k8s.io/v1beta3/flowschemas".into(),
+                replaced_with: Some("/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas".into()),
+                stop_serving_version: Some("1.32".into()),
+                clients: vec![
+                    ("prometheus-operator/v0.68.0".into(), 1_104, None),
+                    ("kubectl/v1.27.4 (linux/amd64)".into(), 100, None),
+                ],
+            }],
+        }
+    } else {
+        InsightDetail {
+            description: format!("Checks for {name}."),
+            recommendation: "Upgrade the node groups to the control plane's minor version before the next control plane upgrade.".into(),
+            deprecations: vec![],
+        }
+    }
 }
 
 /// Labels every alert about a cluster carries.

@@ -452,7 +452,7 @@ impl DemoFleet {
         events.extend(
             out.clusters
                 .iter()
-                .map(|&c| SourceEvent::ClusterChanged(self.clusters[c].clone())),
+                .map(|&c| SourceEvent::ClusterChanged(Box::new(self.clusters[c].clone()))),
         );
         if out.rollout {
             events.push(SourceEvent::Rollout(self.rollout.clone()));

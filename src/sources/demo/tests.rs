@@ -615,7 +615,7 @@ fn resume_after_the_alarm_clears_lets_the_rollout_finish() {
     let changed: Vec<&Cluster> = later
         .iter()
         .filter_map(|(_, e)| match e {
-            SourceEvent::ClusterChanged(c) => Some(c),
+            SourceEvent::ClusterChanged(c) => Some(c.as_ref()),
             _ => None,
         })
         .collect();
