@@ -1,6 +1,7 @@
 //! `fleetdeck snapshot`: run the sources to their first complete picture, print it, exit.
 //! The JSON shape is documented in the README; later versions add keys, never remove them.
 
+use std::io::Write;
 use std::time::Duration;
 
 use color_eyre::eyre::{Result, bail};
@@ -21,6 +22,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Snapshot {
     pub generated_at: Timestamp,
     pub mode: &'static str,
+    /// The picture is the simulated demo fleet, not real systems.
+    pub demo: bool,
     pub clusters: Vec<ClusterRow>,
     pub alerts: Vec<AlertRow>,
     pub rollouts: Vec<RolloutRow>,
@@ -86,7 +89,13 @@ pub struct SourceRow {
 }
 
 /// Builds the snapshot document from a store.
-pub fn build(store: &Store, runbooks: &RunbookSet, mode: &'static str, now: Timestamp) -> Snapshot {
+pub fn build(
+    store: &Store,
+    runbooks: &RunbookSet,
+    mode: &'static str,
+    demo: bool,
+    now: Timestamp,
+) -> Snapshot {
     let clusters = store
         .clusters()
         .iter()
@@ -160,6 +169,7 @@ pub fn build(store: &Store, runbooks: &RunbookSet, mode: &'static str, now: Time
     Snapshot {
         generated_at: now,
         mode,
+        demo,
         clusters,
         alerts,
         rollouts,
@@ -192,24 +202,39 @@ pub async fn run(setup: Setup, format: Format) -> Result<()> {
         }
     }
     drop(handle);
-    let doc = build(&store, &setup.runbooks, setup.mode.as_str(), clock.now());
+    let doc = build(
+        &store,
+        &setup.runbooks,
+        setup.mode.as_str(),
+        setup.demo_mode,
+        clock.now(),
+    );
     let out = match format {
         Format::Json => serde_json::to_string_pretty(&doc)?,
         Format::Table => table(&doc),
     };
-    println!("{out}");
-    Ok(())
+    // `snapshot | head` closes the pipe early: that is the reader's choice, not an error.
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{out}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Plain-text tables for a terminal or a ticket.
 pub fn table(doc: &Snapshot) -> String {
-    use std::fmt::Write;
+    use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "fleetdeck snapshot {} ({})",
+        "fleetdeck snapshot {} ({}{})",
         doc.generated_at.format("%Y-%m-%d %H:%M:%S UTC"),
-        doc.mode
+        doc.mode,
+        if doc.demo {
+            ", SIMULATED DEMO FLEET"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(s, "\nCLUSTERS ({})", doc.clusters.len());
     let _ = writeln!(

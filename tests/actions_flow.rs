@@ -31,16 +31,17 @@ async fn live(mode: Mode) -> Live {
     let clock = Clock::Frozen(t0());
     let (events_tx, mut events) = mpsc::channel(1024);
     let handle = demo::spawn(options, clock.clone(), events_tx);
-    let exec = ExecContext {
+    // As in the real loop: viewers get no executor and never open the audit log.
+    let exec = (mode == Mode::Operator).then(|| ExecContext {
         audit: Arc::new(AuditLog::open(&audit_path).expect("audit log")),
-        sources: vec![handle],
+        sources: vec![handle.clone()],
         mode,
         os_user: "alice".into(),
         identity: "demo (simulated)".into(),
         clock: clock.clone(),
-    };
+    });
     let (tx, messages) = mpsc::channel(8);
-    let mut app = App::new(setup, clock, Some(exec), tx);
+    let mut app = App::new(setup, clock, vec![handle], exec, tx);
     let ready = vec![demo::SOURCE_NAME.to_string()];
     while !app.store.is_ready(&ready) {
         let event = tokio::time::timeout(Duration::from_secs(10), events.recv())

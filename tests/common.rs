@@ -31,7 +31,7 @@ pub fn demo_app(mode: Mode) -> DemoApp {
     let options = DemoOptions::default();
     let setup = Setup::for_demo(dir.path(), mode, options.clone()).expect("setup");
     let (tx, messages) = mpsc::channel(8);
-    let mut app = App::new(setup, Clock::Frozen(t0()), None, tx);
+    let mut app = App::new(setup, Clock::Frozen(t0()), vec![], None, tx);
     let mut fleet = DemoFleet::new(&options, t0());
     for event in fleet.initial_events() {
         app.apply(event);

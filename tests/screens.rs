@@ -165,7 +165,7 @@ fn header_shows_mode_badge_summary_and_source_freshness() {
     assert!(header.contains("VIEWER"), "{header}");
     assert!(header.contains("48 clusters"), "{header}");
     assert!(header.contains("rollout"), "{header}");
-    assert!(header.contains("DEMO 0s"), "source freshness:\n{header}");
+    assert!(header.contains("DEMO ok"), "source freshness:\n{header}");
 }
 
 #[test]
@@ -244,4 +244,50 @@ fn ascii_mode_draws_only_ascii() {
             "view {view} drew {bad:?} in ASCII mode:\n{screen}"
         );
     }
+}
+
+#[test]
+fn a_source_silent_for_three_poll_intervals_is_shown_stale() {
+    let mut d = demo_app(Mode::Operator);
+    d.app.clock = fleetdeck::clock::Clock::Frozen(common::t0() + chrono::TimeDelta::minutes(10));
+    let screen = draw(&d.app, 100, 30);
+    let header: String = screen.lines().take(2).collect();
+    assert!(header.contains("DEMO stale 10m"), "{header}");
+}
+
+#[test]
+fn a_breaker_trip_is_announced_and_the_header_says_halted() {
+    let mut d = demo_app(Mode::Operator);
+    let mut rollout = d.app.store.rollouts()[0].clone();
+    let cluster = rollout.waves[2].cells[0].cluster.clone();
+    rollout.waves[2].state = fleetdeck::model::WaveState::Halted {
+        alarm: "eks-apiserver-5xx-high".into(),
+        cluster: cluster.clone(),
+        at: common::t0(),
+    };
+    d.app.apply(fleetdeck::model::SourceEvent::Rollout(rollout));
+    let flash = d
+        .app
+        .ui
+        .flash
+        .as_ref()
+        .expect("a breaker trip is announced");
+    assert!(flash.error);
+    assert!(
+        flash.text.contains("HALTED") && flash.text.contains(&cluster.name),
+        "{}",
+        flash.text
+    );
+    let screen = draw(&d.app, 80, 24);
+    let header = screen.lines().next().expect("header");
+    assert!(
+        header.contains("HALTED staging"),
+        "visible at 80 columns: {header}"
+    );
+
+    // The resume dialog says what resuming really does.
+    key(&mut d.app, KeyCode::Char('3'));
+    key(&mut d.app, KeyCode::Char('r'));
+    let screen = draw(&d.app, 80, 24);
+    assert!(screen.contains("waiting in staging will start"), "{screen}");
 }

@@ -134,10 +134,7 @@ pub struct Denied {
 pub fn authorize(mode: Mode, action: Action) -> Result<Authorized, Denied> {
     match mode {
         Mode::Viewer => Err(Denied {
-            reason: format!(
-                "read-only viewer mode: {} is not allowed (start without --viewer to act)",
-                action.gerund()
-            ),
+            reason: format!("read-only viewer mode: {} is not allowed", action.gerund()),
         }),
         Mode::Operator => Ok(Authorized {
             action,

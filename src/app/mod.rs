@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 
 use crate::actions::{self, Action, ExecContext, Mode, Outcome};
 use crate::clock::Clock;
-use crate::model::{ClusterId, SourceEvent, Store, Timestamp};
+use crate::model::{ClusterId, SourceEvent, Store, Timestamp, WaveState};
 use crate::runbook::RunbookSet;
-use crate::sources::SourceCommand;
+use crate::sources::{SourceCommand, SourceHandle};
 use crate::ui::keymap::{self, KeyAction, ViewId};
 use crate::ui::theme::{ColorDepth, Theme};
 use crate::ui::widgets::dialog::DialogOutcome;
@@ -48,6 +48,7 @@ pub struct App {
     color_depth: ColorDepth,
     themes_dir: PathBuf,
     audit_path: PathBuf,
+    sources: Vec<SourceHandle>,
     exec: Option<ExecContext>,
     messages: mpsc::Sender<AppMessage>,
     focus_sent: Option<ClusterId>,
@@ -57,10 +58,12 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the app. `exec` is `None` when no write can be executed (tests of views).
+    /// Builds the app. `exec` is `None` when no write can be executed (viewer mode, tests
+    /// of views); `sources` are told which cluster is on screen.
     pub fn new(
         setup: Setup,
         clock: Clock,
+        sources: Vec<SourceHandle>,
         exec: Option<ExecContext>,
         messages: mpsc::Sender<AppMessage>,
     ) -> Self {
@@ -82,7 +85,8 @@ impl App {
             theme: setup.theme,
             glyphs: setup.glyphs,
             runbooks: setup.runbooks,
-            demo: true,
+            demo: setup.demo_mode,
+            sources,
             color_depth: setup.color_depth,
             themes_dir,
             audit_path: setup.audit_path,
@@ -118,12 +122,50 @@ impl App {
     /// Folds a source event into the store.
     pub fn apply(&mut self, event: SourceEvent) {
         let now = self.now();
+        let news = match &event {
+            SourceEvent::Rollout(rollout) => self.new_halts(rollout),
+            _ => Vec::new(),
+        };
         self.store.apply(event, now);
+        // A breaker trip must not wait for someone to look at the Rollouts view.
+        if let Some(text) = news.into_iter().next() {
+            self.flash(text, true);
+        }
         self.dirty = true;
+    }
+
+    /// Waves that `rollout` halts and the store does not yet know as halted.
+    fn new_halts(&self, rollout: &crate::model::Rollout) -> Vec<String> {
+        let before = self
+            .store
+            .rollouts()
+            .iter()
+            .find(|r| r.name == rollout.name);
+        rollout
+            .waves
+            .iter()
+            .enumerate()
+            .filter_map(|(i, wave)| match &wave.state {
+                WaveState::Halted { alarm, cluster, .. } => {
+                    let was = before
+                        .and_then(|r| r.waves.get(i))
+                        .is_some_and(|w| matches!(w.state, WaveState::Halted { .. }));
+                    (!was).then(|| {
+                        format!(
+                            "CIRCUIT BREAKER: {} wave {} HALTED: {alarm} fired on {}",
+                            rollout.name, wave.name, cluster.name
+                        )
+                    })
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// The 1 Hz tick: clocks, countdowns and expiring messages move.
     pub fn on_tick(&mut self) {
+        let now = self.now();
+        self.store.expire(now);
         if self
             .ui
             .flash
@@ -246,7 +288,7 @@ impl App {
             KeyAction::Quit => self.quit = true,
             KeyAction::Help => {
                 if self.ui.active() != ViewId::Help {
-                    self.ui.help.scroll = 0;
+                    self.ui.help.scroll.reset();
                     self.ui.stack.push(ViewId::Help);
                 }
             }
@@ -339,11 +381,9 @@ impl App {
             return;
         }
         self.focus_sent = want.clone();
-        if let Some(exec) = &self.exec {
-            for source in &exec.sources {
-                // A full queue only delays the cluster's charts; never block the UI for it.
-                let _ = source.commands.try_send(SourceCommand::Focus(want.clone()));
-            }
+        for source in &self.sources {
+            // A full queue only delays the cluster's charts; never block the UI for it.
+            let _ = source.commands.try_send(SourceCommand::Focus(want.clone()));
         }
     }
 

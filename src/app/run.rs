@@ -14,7 +14,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 use super::terminal::TerminalGuard;
 use super::{App, AppMessage, Setup};
-use crate::actions::{AuditLog, ExecContext};
+use crate::actions::{AuditLog, ExecContext, Mode};
 use crate::clock::Clock;
 use crate::sources::{self, EVENT_CHANNEL_CAPACITY};
 
@@ -28,18 +28,31 @@ pub async fn run(setup: Setup) -> Result<()> {
     let clock = Clock::simulated(chrono::Utc::now(), setup.demo.speed);
     let (events_tx, mut events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     let demo = sources::demo::spawn(setup.demo.clone(), clock.clone(), events_tx);
-    let audit = AuditLog::open(&setup.audit_path)
-        .wrap_err_with(|| format!("cannot open the audit log {}", setup.audit_path.display()))?;
-    let exec = ExecContext {
-        audit: Arc::new(audit),
-        sources: vec![demo],
-        mode: setup.mode,
-        os_user: setup.os_user.clone(),
-        identity: "demo (simulated)".into(),
-        clock: clock.clone(),
+    let sources = vec![demo];
+    // Viewers never write: no audit log is opened, so no data directory is needed.
+    let exec = match setup.mode {
+        Mode::Viewer => None,
+        Mode::Operator => {
+            let audit = AuditLog::open(&setup.audit_path).wrap_err_with(|| {
+                format!("cannot open the audit log {}", setup.audit_path.display())
+            })?;
+            Some(ExecContext {
+                audit: Arc::new(audit),
+                sources: sources.clone(),
+                mode: setup.mode,
+                os_user: setup.os_user.clone(),
+                identity: if setup.demo_mode {
+                    "demo (simulated)".into()
+                } else {
+                    "unknown".into()
+                },
+                // Audit records carry real time, even when the demo's clock runs fast.
+                clock: Clock::Wall,
+            })
+        }
     };
     let (messages_tx, mut messages) = mpsc::channel::<AppMessage>(64);
-    let mut app = App::new(setup, clock, Some(exec), messages_tx);
+    let mut app = App::new(setup, clock, sources, exec, messages_tx);
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;

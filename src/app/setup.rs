@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use color_eyre::eyre::{Result, WrapErr, eyre};
+use color_eyre::eyre::{Result, eyre};
 
 use crate::actions::Mode;
 use crate::cli::Cli;
@@ -26,8 +26,11 @@ pub struct Setup {
     pub notice: Option<String>,
     pub runbooks: RunbookSet,
     pub runbook_errors: Vec<RunbookError>,
+    /// Where operator actions are recorded. Viewers never open it.
     pub audit_path: PathBuf,
     pub os_user: String,
+    /// The data is the simulated demo fleet.
+    pub demo_mode: bool,
 }
 
 impl Setup {
@@ -65,7 +68,7 @@ impl Setup {
         let theme = Theme::load("default", None).map_err(|e| eyre!("{e}"))?;
         let (runbooks, runbook_errors) = RunbookSet::load(None);
         Ok(Setup {
-            audit_path: paths.data_dir.join("audit.jsonl"),
+            audit_path: paths.data_dir.join("audit-demo.jsonl"),
             paths,
             config: None,
             mode,
@@ -77,6 +80,7 @@ impl Setup {
             runbooks,
             runbook_errors,
             os_user: "tester".into(),
+            demo_mode: true,
         })
     }
 }
@@ -122,18 +126,15 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
     };
 
     let (runbooks, runbook_errors) = RunbookSet::load(Some(&paths.runbooks_dir()));
+    // Demo actions change nothing real: keep them out of the real audit trail.
+    let demo_mode = true;
     let audit_path = match &config {
+        _ if demo_mode => paths.data_dir.join("audit-demo.jsonl"),
         Some(c) => c.audit_file(&paths),
         None => paths.data_dir.join("audit.jsonl"),
     };
     let os_user =
         whoami::username().unwrap_or_else(|_| env("USER").unwrap_or_else(|| "unknown".into()));
-    std::fs::create_dir_all(&paths.data_dir).wrap_err_with(|| {
-        format!(
-            "cannot create the data directory {}",
-            paths.data_dir.display()
-        )
-    })?;
 
     Ok(Setup {
         paths,
@@ -148,6 +149,7 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
         runbook_errors,
         audit_path,
         os_user,
+        demo_mode,
     })
 }
 

@@ -334,6 +334,16 @@ impl Store {
         }
     }
 
+    /// Forgets resolved alerts past their retention. Called on the clock tick too, so a
+    /// quiet source does not keep old resolutions on screen.
+    pub fn expire(&mut self, now: Timestamp) {
+        let before = self.alerts.len();
+        self.expire_resolved(now);
+        if self.alerts.len() != before {
+            self.generation += 1;
+        }
+    }
+
     fn expire_resolved(&mut self, now: Timestamp) {
         let mut resolved: Vec<(Timestamp, AlertKey)> = self
             .alerts

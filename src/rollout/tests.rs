@@ -693,3 +693,34 @@ impl WithAt for WaveState {
         }
     }
 }
+
+#[test]
+fn a_halt_during_soak_restarts_the_soak_on_resume() {
+    let mut r = rollout();
+    let w = &mut r.waves[1];
+    for c in &mut w.cells {
+        c.phase = CellPhase::Soaking;
+        c.since = t(0);
+    }
+    refresh_state(w, t(1));
+    assert_eq!(w.state, WaveState::Soaking { until: t(20) });
+
+    trip_breaker(&mut r, FIVE_XX, &cluster("stg-1"), t(5)).expect("halts staging");
+    // The alarm clears after the original soak end; the operator resumes.
+    resume(&mut r, 1, t(40), &[]).expect("cleared");
+    assert_eq!(
+        r.waves[1].state,
+        WaveState::Soaking { until: t(60) },
+        "the soak starts over: time soaked before or during the halt proved nothing"
+    );
+    assert!(
+        r.waves[1]
+            .cells
+            .iter()
+            .all(|c| c.message.contains("soak restarted"))
+    );
+    assert_eq!(cells_to_start(&r), None, "prod-1 waits for the new soak");
+    tick(&mut r, t(61));
+    assert_eq!(r.waves[1].state, WaveState::Done);
+    assert_eq!(r.waves[2].state, WaveState::Running, "then prod-1 starts");
+}

@@ -49,8 +49,9 @@ pub fn pause(
 }
 
 /// Releases a paused or halted wave. Refused while any of `firing_gates` (gate alarm,
-/// cluster) fires on a cluster of this or an earlier wave. The wave's state is then
-/// derived again from its cells, so a wave whose soak ended while it was held is done.
+/// cluster) fires on a cluster of this or an earlier wave. After a pause the wave's state
+/// is derived again from its cells, so a wave whose soak ended while paused is done. After
+/// a halt the soak starts over: an alarm during the soak means it did not pass.
 pub fn resume(
     rollout: &mut Rollout,
     wave: usize,
@@ -73,6 +74,18 @@ pub fn resume(
         });
     }
     let w = &mut rollout.waves[wave];
+    // A gate alarm fired during this wave: whatever soak time passed before or during the
+    // halt proved nothing. Resuming restarts the soak for every cell already updated.
+    if let WaveState::Halted { alarm, cluster, .. } = &w.state {
+        let message = format!(
+            "soak restarted on resume after {alarm} fired on {}",
+            cluster.name
+        );
+        for cell in w.cells.iter_mut().filter(|c| c.phase == CellPhase::Soaking) {
+            cell.since = now;
+            cell.message = message.clone();
+        }
+    }
     // Clear the hold first: `refresh_state` deliberately leaves held waves alone.
     w.state = WaveState::Running;
     refresh_state(w, now);

@@ -329,6 +329,22 @@ pub fn lookup(view: ViewId, event: &KeyEvent) -> Option<KeyAction> {
     find(View(view)).or_else(|| find(Global))
 }
 
+/// Whether a global action does something in `view` (the help and hints list only those).
+fn does_something(view: ViewId, action: KeyAction) -> bool {
+    match action {
+        A::Filter => matches!(
+            view,
+            ViewId::Fleet | ViewId::Alerts | ViewId::Runbooks | ViewId::Audit
+        ),
+        A::Enter => matches!(
+            view,
+            ViewId::Fleet | ViewId::Alerts | ViewId::Rollouts | ViewId::Runbooks
+        ),
+        A::Up | A::Down | A::PageUp | A::PageDown | A::Top | A::Bottom => view != ViewId::Cluster,
+        _ => true,
+    }
+}
+
 /// The bindings usable in `view` in `mode`, view-specific first: what help shows.
 pub fn bindings_for(view: ViewId, mode: Mode) -> Vec<&'static Binding> {
     let usable = |b: &&Binding| mode == Mode::Operator || !b.action.is_write();
@@ -340,7 +356,7 @@ pub fn bindings_for(view: ViewId, mode: Mode) -> Vec<&'static Binding> {
     };
     let global = BINDINGS
         .iter()
-        .filter(|b| b.scope == Global && !shadowed(b));
+        .filter(|b| b.scope == Global && !shadowed(b) && does_something(view, b.action));
     own.iter().copied().chain(global).filter(usable).collect()
 }
 

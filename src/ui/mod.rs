@@ -33,6 +33,8 @@ pub struct Glyphs {
     pub up: &'static str,
     pub down: &'static str,
     pub runbook: &'static str,
+    /// The alert only links to a runbook elsewhere.
+    pub link: &'static str,
     pub expanded: &'static str,
     pub collapsed: &'static str,
     pub separator: &'static str,
@@ -63,6 +65,7 @@ impl Glyphs {
             up: "▲",
             down: "▼",
             runbook: "▤",
+            link: "↗",
             expanded: "▾",
             collapsed: "▸",
             separator: "│",
@@ -82,6 +85,7 @@ impl Glyphs {
             up: "^",
             down: "v",
             runbook: "R",
+            link: "L",
             expanded: "-",
             collapsed: "+",
             separator: "|",
@@ -110,6 +114,17 @@ impl Context<'_> {
             Environment::Staging => self.theme.env_staging,
             Environment::Prod => self.theme.env_prod,
             Environment::Other(_) => self.theme.muted,
+        }
+    }
+
+    /// The alert's runbook marker: a local runbook (`b` opens it), only a link, or none.
+    pub fn runbook_marker(&self, alert: &crate::model::Alert) -> &'static str {
+        if !self.runbooks.matching(alert).is_empty() {
+            self.glyphs.runbook
+        } else if alert.runbook_url.is_some() {
+            self.glyphs.link
+        } else {
+            ""
         }
     }
 

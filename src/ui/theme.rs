@@ -938,7 +938,13 @@ mod tests {
         }
         assert!(t.selection.add_modifier.contains(Modifier::REVERSED));
         assert!(t.critical.add_modifier.contains(Modifier::BOLD));
-        assert!(t.env_prod.add_modifier.contains(Modifier::REVERSED));
+        // Production stands out without looking like the selection bar.
+        assert!(
+            t.env_prod
+                .add_modifier
+                .contains(Modifier::BOLD | Modifier::UNDERLINED)
+        );
+        assert_ne!(t.env_prod, t.selection);
     }
 
     #[test]

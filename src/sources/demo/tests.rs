@@ -574,7 +574,8 @@ fn resume_after_the_alarm_clears_lets_the_rollout_finish() {
         WaveState::Halted { .. }
     ));
 
-    // Allowed after it cleared: prod-1's soak was over, so it is done and prod-2 starts.
+    // Allowed after it cleared. The alarm fired during prod-1's soak, so the soak starts
+    // over at the resume: prod-2 waits for it.
     assert!(cleared < 180.0);
     let resumed = demo
         .resume_wave(ROLLOUT, PROD1, "alice", at(180.0))
@@ -586,12 +587,22 @@ fn resume_after_the_alarm_clears_lets_the_rollout_finish() {
             _ => None,
         })
         .expect("resume sends the rollout");
-    assert_eq!(rollout.waves[PROD1].state, WaveState::Done);
-    assert_eq!(rollout.waves[PROD2].state, WaveState::Running);
+    let soak = chrono::TimeDelta::seconds(rollout.waves[PROD1].soak_secs);
     assert_eq!(
-        rollout.waves[PROD2].cells_in_flight(),
-        rollout.waves[PROD2].max_parallel
+        rollout.waves[PROD1].state,
+        WaveState::Soaking {
+            until: at(180.0) + soak
+        }
     );
+    assert_eq!(rollout.waves[PROD2].state, WaveState::Pending);
+    let after_soak = run(
+        &mut demo,
+        at(180.0) + soak + chrono::TimeDelta::seconds(90),
+        60,
+    );
+    drop(after_soak);
+    assert_eq!(demo.rollout.waves[PROD1].state, WaveState::Done);
+    assert_eq!(demo.rollout.waves[PROD2].state, WaveState::Running);
 
     let later = run(&mut demo, at(330.0), 60);
     assert!(

@@ -250,7 +250,6 @@ fn alert_line(a: &Alert, ctx: &Context, wide: bool) -> Line<'static> {
         Some(ack) if a.is_acked(ctx.now) => ack.by.clone(),
         _ => String::new(),
     };
-    let has_runbook = !ctx.runbooks.matching(a).is_empty() || a.runbook_url.is_some();
     let since = if a.state == AlertState::Resolved {
         a.last_change
     } else {
@@ -268,12 +267,8 @@ fn alert_line(a: &Alert, ctx: &Context, wide: bool) -> Line<'static> {
     }
     cols.extend([
         Column::right(format::age(ctx.now, since), AGE_W, t.muted),
-        Column::left(ack, ACK_W, t.accent),
-        Column::left(
-            if has_runbook { ctx.glyphs.runbook } else { "" },
-            1,
-            t.accent,
-        ),
+        Column::left(ack, ACK_W, t.muted),
+        Column::left(ctx.runbook_marker(a), 1, t.accent),
         Column::rest(a.summary.clone(), base),
     ]);
     columns::line(cols, ctx.glyphs)

@@ -83,7 +83,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AuditState, ctx: &Context) 
             Cell::from(result).style(style),
         ];
         if wide {
-            cells.push(Cell::from(e.action.reason().unwrap_or("").to_string()).style(t.muted));
+            // Why it was done, or for a failure, why it failed.
+            let why = match &e.outcome {
+                Some(o) if !o.ok => Cell::from(o.message.clone()).style(t.critical),
+                _ => Cell::from(e.action.reason().unwrap_or("").to_string()).style(t.muted),
+            };
+            cells.push(why);
         }
         Row::new(cells)
     });
@@ -101,7 +106,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AuditState, ctx: &Context) 
     let mut header = vec!["TIME (UTC)", "USER", "ACTION", "TARGET", "RESULT"];
     if wide {
         widths.push(Constraint::Min(20));
-        header.push("REASON");
+        header.push("REASON / ERROR");
     }
     let title = format!(" audit ({} actions) · {} ", list.len(), state.path);
     let selected = state

@@ -117,7 +117,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &ClusterState, ctx: &Context
             }
         )
     });
-    let info = Line::from(vec![
+    let mut first = vec![
         Span::styled(format!("v{} ", cluster.version), t.text),
         Span::styled(format!("{} ", cluster.platform_version), t.muted),
         Span::styled(cluster.status.to_string(), t.accent),
@@ -129,11 +129,31 @@ pub fn render(frame: &mut Frame, area: Rect, state: &ClusterState, ctx: &Context
                 .unwrap_or_default(),
             t.muted,
         ),
-        Span::styled(
-            format!(" · {}", wave.unwrap_or_else(|| "in no rollout".into())),
+    ];
+    if let Some(support) = cluster.support.as_ref().filter(|s| s.in_extended) {
+        first.push(Span::styled(
+            format!(" · EXTENDED SUPPORT +${:.2}/h", support.extra_usd_per_hour),
+            t.warning,
+        ));
+    }
+    for update in &cluster.updates {
+        first.push(Span::styled(
+            format!(
+                " · {} {} {}",
+                update.kind,
+                update.status,
+                format::age(ctx.now, update.started)
+            ),
+            t.info,
+        ));
+    }
+    let info = vec![
+        Line::from(first),
+        Line::from(Span::styled(
+            wave.unwrap_or_else(|| "in no rollout".into()),
             t.text,
-        ),
-    ]);
+        )),
+    ];
     let big = inner.width >= 120 && inner.height >= 34 && !ctx.glyphs.ascii;
     let metrics_height = if big {
         inner.height.saturating_sub(12)
@@ -141,8 +161,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &ClusterState, ctx: &Context
         10
     };
     let [info_area, metrics_area, findings_area] = inner.layout(&Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(metrics_height.min(inner.height.saturating_sub(1))),
+        Constraint::Length(2),
+        Constraint::Length(metrics_height.min(inner.height.saturating_sub(2))),
         Constraint::Min(0),
     ]));
     frame.render_widget(Paragraph::new(info), info_area);
@@ -186,8 +206,9 @@ fn render_charts(frame: &mut Frame, area: Rect, i: usize, ctx: &Context) {
             // Series are named in the title, in their colours: a legend box would hide data.
             let mut title = vec![Span::styled(format!(" {name}"), t.title)];
             if lines.len() > 1 {
-                for (label, _, style) in &lines {
-                    title.push(Span::styled(format!(" {label}"), *style));
+                for (k, (label, _, style)) in lines.iter().enumerate() {
+                    title.push(Span::styled(if k == 0 { ": " } else { " · " }, t.muted));
+                    title.push(Span::styled(label.clone(), *style));
                 }
             }
             title.push(Span::raw(" "));
@@ -320,13 +341,22 @@ fn render_charts(frame: &mut Frame, area: Rect, i: usize, ctx: &Context) {
 fn render_compact(frame: &mut Frame, area: Rect, i: usize, ctx: &Context) {
     let t = ctx.theme;
     let store = ctx.store;
-    let spark_width = (area.width as usize).saturating_sub(34).clamp(8, WINDOW);
+    // Label 14 + value up to 24 ("7.3 GiB of 8 GiB (91%)"): the sparkline gets the rest.
+    let spark_width = (area.width as usize).saturating_sub(39).clamp(8, WINDOW);
     let latest = |m| store.latest(i, m).map(f64::from);
     let row = |label: &str, metric: MetricName, value: String, style: Style| {
         Line::from(vec![
             Span::styled(format!("{label:<14}"), t.muted),
             Span::styled(
-                format::sparkline(&values(store, i, metric, spark_width), ctx.glyphs),
+                {
+                    let v = values(store, i, metric, spark_width);
+                    // etcd is drawn against its quota: the height says how close to full.
+                    if metric == MetricName::StorageSizeBytes {
+                        format::sparkline_to(&v, ETCD_QUOTA_BYTES as f32, ctx.glyphs)
+                    } else {
+                        format::sparkline(&v, ctx.glyphs)
+                    }
+                },
                 style,
             ),
             Span::styled(format!(" {value}"), t.text),
@@ -349,7 +379,7 @@ fn render_compact(frame: &mut Frame, area: Rect, i: usize, ctx: &Context) {
             )
         })
         .collect::<Vec<_>>()
-        .join("  ");
+        .join(" ");
     let c = t.chart;
     let lines = vec![
         row(
@@ -460,11 +490,7 @@ fn render_findings(frame: &mut Frame, area: Rect, i: usize, id: &ClusterId, ctx:
             (true, crate::model::Severity::Warning) => t.warning,
             (true, crate::model::Severity::Info) => t.info,
         };
-        let rb = if ctx.runbooks.matching(a).is_empty() && a.runbook_url.is_none() {
-            ""
-        } else {
-            ctx.glyphs.runbook
-        };
+        let rb = ctx.runbook_marker(a);
         lines.push(Line::from(vec![
             Span::styled(format!("  {} {} ", a.state.as_str(), a.name), style),
             Span::styled(format!("{} ", format::age(ctx.now, a.first_seen)), t.muted),
@@ -508,6 +534,35 @@ fn render_findings(frame: &mut Frame, area: Rect, i: usize, id: &ClusterId, ctx:
             format!("  {} {}: {}", ins.status.as_str(), ins.name, ins.reason),
             style,
         )));
+        // DescribeInsight's detail arrives while the cluster is on screen.
+        if let Some(detail) = &ins.detail {
+            lines.push(Line::from(vec![
+                Span::styled("    recommendation: ", t.muted),
+                Span::styled(detail.recommendation.clone(), t.text),
+            ]));
+            for dep in &detail.deprecations {
+                let replaced = dep
+                    .replaced_with
+                    .as_ref()
+                    .map(|r| format!(" -> {r}"))
+                    .unwrap_or_default();
+                let removed = dep
+                    .stop_serving_version
+                    .as_ref()
+                    .map(|v| format!(" (removed in {v})"))
+                    .unwrap_or_default();
+                lines.push(Line::from(Span::styled(
+                    format!("    {}{replaced}{removed}", dep.usage),
+                    t.text,
+                )));
+                for (agent, requests, _) in &dep.clients {
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("      {requests:>6} calls/30d  "), t.muted),
+                        Span::styled(agent.clone(), t.accent),
+                    ]));
+                }
+            }
+        }
     }
     if !cluster.addons.is_empty() {
         let addons = cluster

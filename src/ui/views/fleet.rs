@@ -1,7 +1,7 @@
 //! Fleet: every cluster in one table, sortable and filterable.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Flex, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
@@ -129,9 +129,9 @@ impl Col {
         }
     }
 
-    fn width(self) -> Constraint {
+    fn width(self, name: u16) -> Constraint {
         match self {
-            Col::Name => Constraint::Min(21),
+            Col::Name => Constraint::Length(name),
             Col::Account => Constraint::Length(16),
             Col::Region => Constraint::Length(14),
             Col::Env => Constraint::Length(7),
@@ -198,6 +198,13 @@ pub fn render(
     let store = ctx.store;
     let rows = state.rows(ctx);
     let cols = columns(area.width);
+    // As wide as the longest name shown (so data sits next to it), at least 21.
+    let name_width = rows
+        .iter()
+        .map(|&i| store.clusters()[i].id.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(21, 40) as u16;
     let arrow = if state.descending {
         ctx.glyphs.down
     } else {
@@ -290,9 +297,10 @@ pub fn render(
     let selected = state
         .selection
         .position(rows.len(), |i, k| store.clusters()[rows[i]].id == *k);
-    let table = Table::new(body, cols.iter().map(|c| c.width()))
+    let table = Table::new(body, cols.iter().map(|c| c.width(name_width)))
         .header(header)
         .column_spacing(1)
+        .flex(Flex::Start)
         .row_highlight_style(t.selection)
         .block(ctx.block(title, env));
     state.selection.draw_table(frame, table, area, selected, 3);

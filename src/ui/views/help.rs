@@ -7,22 +7,21 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::actions::Mode;
 use crate::ui::keymap::{self, KeyAction, Scope, ViewId};
+use crate::ui::widgets::scroll::Scroll;
 use crate::ui::{Context, Effect};
 
 #[derive(Default)]
 pub struct HelpState {
-    pub scroll: u16,
+    pub scroll: Scroll,
 }
 
 impl HelpState {
     pub fn handle(&mut self, action: KeyAction) -> Effect {
-        match action {
-            KeyAction::Up => self.scroll = self.scroll.saturating_sub(1),
-            KeyAction::Down => self.scroll = self.scroll.saturating_add(1),
-            KeyAction::Top => self.scroll = 0,
-            _ => return Effect::Ignored,
+        if self.scroll.handle(action) {
+            Effect::None
+        } else {
+            Effect::Ignored
         }
-        Effect::None
     }
 }
 
@@ -74,11 +73,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &HelpState, view: ViewId, ct
         t.text,
     )));
     lines.push(Line::default());
+    let lines_len = lines.len();
     frame.render_widget(
         Paragraph::new(lines)
             .block(ctx.block(format!(" help · {} ", view.title()), None))
             .wrap(Wrap { trim: false })
-            .scroll((state.scroll, 0)),
+            .scroll((state.scroll.at(lines_len, area.height.saturating_sub(2)), 0)),
         area,
     );
 }

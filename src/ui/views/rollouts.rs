@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
-use ratatui::text::{Line, Span};
+use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{List, ListItem, Paragraph};
 
 use crate::actions::{self, Action};
@@ -144,12 +144,51 @@ impl RolloutsState {
                             wave_name: wave.name.clone(),
                             environment: wave.environment.clone(),
                             held,
+                            consequence: resume_consequence(rollout, w, ctx),
                         })
                     }
                     _ => Effect::Error(format!("wave {} is not paused or halted", wave.name)),
                 }
             }
             _ => Effect::Ignored,
+        }
+    }
+}
+
+/// What resuming wave `w` sets moving, so the operator confirms the real consequence.
+fn resume_consequence(rollout: &Rollout, w: usize, ctx: &Context) -> String {
+    let wave = &rollout.waves[w];
+    let waiting = wave
+        .cells
+        .iter()
+        .filter(|c| c.phase == CellPhase::Pending)
+        .count();
+    let next = match rollout.waves.get(w + 1) {
+        Some(n) => format!("then wave {} ({} clusters) starts", n.name, n.cells.len()),
+        None => "then the rollout is complete".into(),
+    };
+    let soak = format::duration(wave.soak_secs);
+    if waiting > 0 {
+        return format!(
+            "{waiting} cluster(s) waiting in {} will start updating, {} at a time; after them a {soak} soak, {next}.",
+            wave.name, wave.max_parallel
+        );
+    }
+    match (&wave.state, crate::rollout::soak_end(wave)) {
+        (WaveState::Halted { .. }, _) => {
+            format!("The alarm fired during this wave, so the {soak} soak starts over; {next}.")
+        }
+        (_, Some(end)) if end > ctx.now => format!(
+            "The soak goes on for {}; {next}.",
+            format::countdown((end - ctx.now).num_seconds())
+        ),
+        _ => {
+            let mut s = next.replacen("then ", "", 1);
+            s.push_str(" now.");
+            let mut c = s.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect())
+                .unwrap_or(s)
         }
     }
 }
@@ -194,7 +233,11 @@ pub fn render(
     let mut items: Vec<ListItem> = Vec::new();
     let mut selected_row = None;
     let mut k = 0;
+    // The rows that must be on screen with the selected wave: its rollout's title (for
+    // the first wave) and its cells when expanded.
+    let mut must_show = None;
     for rollout in ctx.store.rollouts() {
+        let title_row = items.len();
         items.push(ListItem::new(Line::from(vec![
             Span::styled(rollout.name.clone(), t.title),
             Span::styled(
@@ -210,7 +253,7 @@ pub fn render(
             ),
         ])));
         if !rollout.gates.is_empty() {
-            let mut line = vec![Span::styled("  gates:", t.muted)];
+            let mut line = vec![Span::styled("  gates so far:", t.muted)];
             for (i, gate) in rollout.gates.iter().enumerate() {
                 if i > 0 {
                     line.push(Span::styled(" ·", t.muted));
@@ -229,11 +272,14 @@ pub fn render(
             items.push(ListItem::new(Line::from(line)));
         }
         for (w, wave) in rollout.waves.iter().enumerate() {
+            let expanded = state.expanded.contains(&(rollout.name.clone(), w));
             if selected == Some(k) {
                 selected_row = Some(items.len());
+                let first = if w == 0 { title_row } else { items.len() };
+                let last = items.len() + if expanded { wave.cells.len() } else { 0 };
+                must_show = Some((first, last));
             }
             k += 1;
-            let expanded = state.expanded.contains(&(rollout.name.clone(), w));
             items.push(ListItem::new(wave_line(wave, expanded, &widths, ctx)));
             if expanded {
                 for cell in &wave.cells {
@@ -273,6 +319,11 @@ pub fn render(
         )),
         head,
     );
+    if let (Some((first, last)), Some(sel)) = (must_show, selected_row) {
+        state
+            .selection
+            .keep_in_view(first, last, sel, usize::from(body.height));
+    }
     let list = List::new(items).highlight_style(t.selection);
     state.selection.draw_list(frame, list, body, selected_row);
     if ctx.store.rollouts().is_empty() {
@@ -300,7 +351,9 @@ impl Widths {
     }
 }
 
-fn wave_line(wave: &Wave, expanded: bool, w: &Widths, ctx: &Context) -> Line<'static> {
+/// A wave's row; a held wave gets a second, full-width line saying who or what holds it
+/// and why, so nothing that matters is cut at 80 columns.
+fn wave_line(wave: &Wave, expanded: bool, w: &Widths, ctx: &Context) -> Text<'static> {
     let t = ctx.theme;
     let soak = match &wave.state {
         WaveState::Soaking { until } => format!(
@@ -310,35 +363,42 @@ fn wave_line(wave: &Wave, expanded: bool, w: &Widths, ctx: &Context) -> Line<'st
         WaveState::Done => "soaked".into(),
         _ => format!("soak {}", format::duration(wave.soak_secs)),
     };
-    let mut note = match &wave.state {
-        WaveState::Paused { by, reason, at } => {
-            format!("paused by {by} {} ago: {reason}", format::age(ctx.now, *at))
-        }
-        WaveState::Halted { alarm, cluster, at } => {
-            format!(
-                "HALTED {} ago: {alarm} fired on {}",
-                format::age(ctx.now, *at),
-                cluster.name
-            )
-        }
-        _ if wave.cells_in_flight() > 0 => format!("{} in flight", wave.cells_in_flight()),
-        _ => String::new(),
+    let mut hold = match &wave.state {
+        WaveState::Paused { by, reason, at } => Some(format!(
+            "paused by {by} {} ago: {reason}",
+            format::age(ctx.now, *at)
+        )),
+        WaveState::Halted { alarm, cluster, at } => Some(format!(
+            "circuit breaker {} ago: {alarm} fired on {} ({}/{})",
+            format::age(ctx.now, *at),
+            cluster.name,
+            cluster.account,
+            cluster.region
+        )),
+        _ => None,
     };
     // A hold stops new cells only: say plainly that the ones already updating carry on.
-    if wave.state.is_held() && wave.cells_in_flight() > 0 {
-        note.push_str(&format!(
+    if let Some(h) = hold.as_mut()
+        && wave.cells_in_flight() > 0
+    {
+        h.push_str(&format!(
             " · {} in flight will finish",
             wave.cells_in_flight()
         ));
     }
+    let note = if hold.is_none() && wave.cells_in_flight() > 0 {
+        format!("{} in flight", wave.cells_in_flight())
+    } else {
+        String::new()
+    };
     let style = state_style(&wave.state, ctx);
-    let note_style = if wave.state.is_held() { style } else { t.muted };
+    let note_style = t.muted;
     let marker = if expanded {
         ctx.glyphs.expanded
     } else {
         ctx.glyphs.collapsed
     };
-    columns::line(
+    let row = columns::line(
         vec![
             Column::left(format!(" {marker}"), 2, t.muted),
             Column::left(wave.name.clone(), w.wave, ctx.env_style(&wave.environment)),
@@ -357,5 +417,10 @@ fn wave_line(wave: &Wave, expanded: bool, w: &Widths, ctx: &Context) -> Line<'st
             Column::rest(note, note_style),
         ],
         ctx.glyphs,
-    )
+    );
+    let mut text = Text::from(row);
+    if let Some(h) = hold {
+        text.push_line(Line::from(vec![Span::raw("     "), Span::styled(h, style)]));
+    }
+    text
 }

@@ -8,6 +8,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use crate::runbook::{Runbook, RunbookError};
 use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::markdown::markdown_text;
+use crate::ui::widgets::scroll::Scroll;
 use crate::ui::widgets::selection::Selection;
 use crate::ui::{Context, Effect};
 
@@ -17,7 +18,7 @@ pub struct RunbooksState {
     pub filter: String,
     /// Narrow terminals: the selected runbook fills the view.
     pub open: bool,
-    pub scroll: u16,
+    pub scroll: Scroll,
     /// Files that failed to load: listed, never dropped silently.
     pub errors: Vec<RunbookError>,
 }
@@ -48,21 +49,21 @@ impl RunbooksState {
     pub fn show(&mut self, id: String) {
         self.selection.select(id);
         self.open = true;
-        self.scroll = 0;
+        self.scroll.reset();
     }
 
     pub fn handle(&mut self, action: KeyAction, ctx: &Context) -> Effect {
         if self.open {
-            match action {
-                KeyAction::Up => self.scroll = self.scroll.saturating_sub(1),
-                KeyAction::Down => self.scroll = self.scroll.saturating_add(1),
-                KeyAction::PageUp => self.scroll = self.scroll.saturating_sub(10),
-                KeyAction::PageDown => self.scroll = self.scroll.saturating_add(10),
-                KeyAction::Top => self.scroll = 0,
-                KeyAction::Back => self.open = false,
-                _ => return Effect::Ignored,
+            if self.scroll.handle(action) {
+                return Effect::None;
             }
-            return Effect::None;
+            return match action {
+                KeyAction::Back => {
+                    self.open = false;
+                    Effect::None
+                }
+                _ => Effect::Ignored,
+            };
         }
         let list = self.listed(ctx);
         if self.selection.navigate(
@@ -71,13 +72,13 @@ impl RunbooksState {
             |i, k| list[i].id == *k,
             |i| list[i].id.clone(),
         ) {
-            self.scroll = 0;
+            self.scroll.reset();
             return Effect::None;
         }
         match action {
             KeyAction::Enter if !list.is_empty() => {
                 self.open = true;
-                self.scroll = 0;
+                self.scroll.reset();
                 Effect::None
             }
             KeyAction::Back if !self.filter.is_empty() => {
@@ -152,11 +153,18 @@ fn render_body(frame: &mut Frame, area: Rect, state: &RunbooksState, ctx: &Conte
         )),
     );
     let title = format!(" {} ", rb.title);
+    let inner_width = usize::from(area.width.saturating_sub(2)).max(1);
+    let wrapped: usize = text
+        .lines
+        .iter()
+        .map(|l| l.width().div_ceil(inner_width).max(1))
+        .sum();
+    let scroll = state.scroll.at(wrapped, area.height.saturating_sub(2));
     frame.render_widget(
         Paragraph::new(text)
             .block(ctx.block(title, None))
             .wrap(Wrap { trim: false })
-            .scroll((state.scroll, 0)),
+            .scroll((scroll, 0)),
         area,
     );
 }

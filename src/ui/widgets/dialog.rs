@@ -30,6 +30,8 @@ pub enum Dialog {
         wave_name: String,
         environment: Environment,
         held: String,
+        /// What resuming will set moving, in plain words.
+        consequence: String,
     },
 }
 
@@ -147,6 +149,7 @@ impl Dialog {
                 wave_name,
                 environment,
                 held,
+                consequence,
                 ..
             } => (
                 "resume wave",
@@ -158,10 +161,7 @@ impl Dialog {
                         Span::styled(format!(" of {rollout}?"), t.text),
                     ]),
                     Line::from(Span::styled(format!("Held: {held}"), t.muted)),
-                    Line::from(Span::styled(
-                        "New clusters in this wave will start updating.",
-                        t.warning,
-                    )),
+                    Line::from(Span::styled(consequence.clone(), t.warning)),
                     Line::default(),
                     Line::from(Span::styled("y resume · n / esc cancel", t.muted)),
                 ],
@@ -230,6 +230,7 @@ mod tests {
             wave_name: "dev".into(),
             environment: Environment::Dev,
             held: "paused by alice".into(),
+            consequence: "2 clusters waiting in dev will start updating.".into(),
         };
         assert_eq!(press(&mut r, KeyCode::Char('x')), DialogOutcome::Open);
         assert_eq!(press(&mut r, KeyCode::Char('n')), DialogOutcome::Cancelled);

@@ -35,7 +35,7 @@ pub fn count(v: f64) -> String {
         x if x >= 1e6 => format!("{:.1}M", v / 1e6),
         x if x >= 1e4 => format!("{:.0}k", v / 1e3),
         x if x >= 1e3 => format!("{:.1}k", v / 1e3),
-        x if x >= 10.0 => format!("{v:.0}"),
+        x if x >= 10.0 || v.fract() == 0.0 => format!("{v:.0}"),
         _ => format!("{v:.1}"),
     }
 }
@@ -73,19 +73,24 @@ pub fn bar(fraction: f64, width: usize, glyphs: &Glyphs) -> String {
     s
 }
 
-/// A one-line sparkline of the values (oldest first), scaled to their own min..max;
-/// missing points are blank.
+/// A one-line sparkline of the values (oldest first), scaled from zero to their maximum so
+/// that small noise on a steady rate looks steady; missing points are blank.
 pub fn sparkline(values: &[Option<f32>], glyphs: &Glyphs) -> String {
-    let present = values.iter().flatten();
-    let (lo, hi) = present.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-        (lo.min(v), hi.max(v))
-    });
+    let hi = values.iter().flatten().fold(0.0_f32, |hi, &v| hi.max(v));
+    sparkline_to(values, hi, glyphs)
+}
+
+/// A sparkline scaled from zero to `hi` (a limit such as etcd's quota, so the height reads
+/// as "how close to the limit").
+pub fn sparkline_to(values: &[Option<f32>], hi: f32, glyphs: &Glyphs) -> String {
+    let lo = 0.0_f32;
     let levels = glyphs.spark.len();
     values
         .iter()
         .map(|v| match v {
             None => ' ',
             Some(v) if hi > lo => {
+                let v = v.max(lo);
                 let level = ((v - lo) / (hi - lo) * (levels - 1) as f32).round() as usize;
                 glyphs.spark[level.min(levels - 1)]
             }
@@ -127,6 +132,8 @@ mod tests {
         assert_eq!(count(45_000.0), "45k");
         assert_eq!(count(3_400_000.0), "3.4M");
         assert_eq!(count(2.25), "2.2");
+        assert_eq!(count(3.0), "3");
+        assert_eq!(count(0.0), "0");
         assert_eq!(bytes(5.5 * 1024.0 * 1024.0 * 1024.0), "5.5 GiB");
         assert_eq!(latency(0.412), "412ms");
         assert_eq!(latency(1.8), "1.80s");
@@ -140,7 +147,9 @@ mod tests {
         let a = Glyphs::ascii();
         assert_eq!(bar(0.25, 4, &a), "#---");
         assert_eq!(sparkline(&[Some(0.0), None, Some(10.0)], &g), "▁ █");
-        assert_eq!(sparkline(&[Some(3.0), Some(3.0)], &a), "__");
+        // Scaled from zero: a steady rate with a little noise stays near the top.
+        assert_eq!(sparkline(&[Some(95.0), Some(100.0)], &g), "██");
+        assert_eq!(sparkline(&[Some(0.0), Some(0.0)], &a), "__");
         assert_eq!(truncate("prod-euw1-payments", 8, &a), "prod-eu~");
     }
 }

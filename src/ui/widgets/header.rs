@@ -7,6 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::format;
 use crate::actions::Mode;
+use crate::model::WaveState;
 use crate::ui::Context;
 use crate::ui::keymap::ViewId;
 
@@ -19,7 +20,7 @@ pub fn render(frame: &mut Frame, area: Rect, active: ViewId, ctx: &Context) {
         Constraint::Length(right.width() as u16),
     ]));
     frame.render_widget(
-        Paragraph::new(tabs_line(active, ctx)).style(ctx.theme.bar),
+        Paragraph::new(tabs_line(active, ctx, tabs.width)).style(ctx.theme.bar),
         left_area,
     );
     frame.render_widget(Paragraph::new(right).style(ctx.theme.bar), right_area);
@@ -37,6 +38,22 @@ fn summary_line(ctx: &Context) -> Line<'static> {
         Span::styled(format!(" {} ", ctx.mode.badge()), badge),
         Span::raw(" "),
     ];
+    // A stopped rollout is the first thing to see, before anything can truncate it.
+    for rollout in ctx.store.rollouts() {
+        for wave in &rollout.waves {
+            match &wave.state {
+                WaveState::Halted { .. } => {
+                    spans.push(Span::styled(format!("HALTED {}", wave.name), t.critical));
+                    spans.push(sep());
+                }
+                WaveState::Paused { .. } => {
+                    spans.push(Span::styled(format!("PAUSED {}", wave.name), t.warning));
+                    spans.push(sep());
+                }
+                _ => {}
+            }
+        }
+    }
     spans.push(Span::styled(format!("{} clusters ", s.clusters), t.text));
     spans.push(Span::styled(format!("{} ok", s.healthy), t.ok));
     if s.warning > 0 {
@@ -68,20 +85,13 @@ fn summary_line(ctx: &Context) -> Line<'static> {
     if let Some(p) = s.rollout_percent {
         spans.push(sep());
         spans.push(Span::styled(format!("rollout {p:.0}%"), t.text));
-        if ctx
-            .store
-            .rollouts()
-            .iter()
-            .any(|r| r.waves.iter().any(|w| w.state.is_held()))
-        {
-            spans.push(Span::styled(" HELD", t.warning));
-        }
     }
     Line::from(spans)
 }
 
-fn tabs_line(active: ViewId, ctx: &Context) -> Line<'static> {
+fn tabs_line(active: ViewId, ctx: &Context, width: u16) -> Line<'static> {
     let t = ctx.theme;
+    let gap = if width >= 100 { "  " } else { " " };
     let mut spans = vec![Span::raw(" ")];
     for (i, view) in ViewId::MAIN.iter().enumerate() {
         let style = if *view == active {
@@ -90,45 +100,84 @@ fn tabs_line(active: ViewId, ctx: &Context) -> Line<'static> {
             t.muted
         };
         spans.push(Span::styled(format!("{} {}", i + 1, view.title()), style));
-        spans.push(Span::raw("  "));
+        spans.push(Span::raw(gap));
     }
     if !ViewId::MAIN.contains(&active) {
         spans.push(Span::styled(format!("› {}", active.title()), t.selection));
-        spans.push(Span::raw("  "));
+        spans.push(Span::raw(gap));
     }
     Line::from(spans)
 }
 
-/// Source freshness and the clock, right-aligned on the tabs line.
+/// Source freshness and the clock, right-aligned on the tabs line. Sources of one kind
+/// (`eks:prod/us-east-1`, `eks:prod/eu-west-1`) are summed up as `eks 5/6 ok`; the Sources
+/// view has each one.
 fn sources_line(ctx: &Context, width: u16) -> Line<'static> {
     let t = ctx.theme;
     let mut spans = Vec::new();
+    let mut kinds: Vec<(String, Vec<&crate::model::SourceHealth>)> = Vec::new();
     for source in ctx.store.sources() {
-        let name = if ctx.demo && source.name == "demo" {
-            "DEMO".to_string()
-        } else {
-            source.name.clone()
-        };
-        let name_style = if ctx.demo { t.accent } else { t.muted };
-        let age = source
-            .age_secs(ctx.now)
-            .map(format::duration)
-            .unwrap_or_else(|| "never".into());
-        spans.push(Span::styled(name, name_style));
-        if source.is_stale(ctx.now) {
-            spans.push(Span::styled(format!(" stale {age}"), t.warning));
-        } else if !source.is_healthy(ctx.now) {
-            spans.push(Span::styled(" error", t.critical));
-        } else {
-            spans.push(Span::styled(format!(" {age}"), t.muted));
+        let kind = source
+            .name
+            .split(':')
+            .next()
+            .unwrap_or(&source.name)
+            .to_string();
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, members)) => members.push(source),
+            None => kinds.push((kind, vec![source])),
         }
-        spans.push(Span::styled(format!(" {} ", ctx.glyphs.separator), t.muted));
     }
+    let sep = || Span::styled(format!(" {} ", ctx.glyphs.separator), t.muted);
+    for (kind, members) in &kinds {
+        if let [source] = members.as_slice() {
+            let name = if ctx.demo && source.name == "demo" {
+                "DEMO".to_string()
+            } else {
+                source.name.clone()
+            };
+            let age = source.age_secs(ctx.now);
+            let ago = age.map(format::duration).unwrap_or_else(|| "never".into());
+            spans.push(Span::styled(
+                name,
+                if ctx.demo { t.accent } else { t.muted },
+            ));
+            if source.is_stale(ctx.now) {
+                spans.push(Span::styled(format!(" stale {ago}"), t.warning));
+            } else if !source.is_healthy(ctx.now) {
+                spans.push(Span::styled(" error", t.critical));
+            } else if age.is_some_and(|a| a <= source.poll_interval_secs as i64) {
+                spans.push(Span::styled(" ok", t.ok));
+            } else {
+                spans.push(Span::styled(format!(" {ago} ago"), t.muted));
+            }
+        } else {
+            let stale = members.iter().filter(|s| s.is_stale(ctx.now)).count();
+            let failing = members
+                .iter()
+                .filter(|s| !s.is_stale(ctx.now) && !s.is_healthy(ctx.now))
+                .count();
+            let ok = members.len() - stale - failing;
+            spans.push(Span::styled(
+                format!("{kind} {ok}/{} ok", members.len()),
+                t.muted,
+            ));
+            if stale > 0 {
+                spans.push(Span::styled(format!(" {stale} stale"), t.warning));
+            }
+            if failing > 0 {
+                spans.push(Span::styled(format!(" {failing} failing"), t.critical));
+            }
+        }
+        spans.push(sep());
+    }
+    // The demo runs on a simulated clock: say so rather than pass it off as UTC.
+    let zone = if ctx.demo { "sim" } else { "UTC" };
     let clock = if width >= 100 {
-        "%Y-%m-%d %H:%M:%S UTC "
+        ctx.now.format("%Y-%m-%d %H:%M:%S").to_string()
     } else {
-        "%H:%M:%SZ "
+        ctx.now.format("%H:%M").to_string()
     };
-    spans.push(Span::styled(ctx.now.format(clock).to_string(), t.muted));
+    spans.push(Span::styled(format!("{clock} {zone} "), t.muted));
     Line::from(spans)
 }

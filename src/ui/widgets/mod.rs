@@ -5,6 +5,7 @@ pub mod dialog;
 pub mod format;
 pub mod header;
 pub mod markdown;
+pub mod scroll;
 pub mod selection;
 pub mod status_bar;
 

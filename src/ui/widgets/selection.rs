@@ -111,6 +111,22 @@ impl<K: PartialEq + Clone> Selection<K> {
         self.remember(state.offset(), area.height);
     }
 
+    /// Scrolls so that rows `first..=last` are visible where the page allows, never
+    /// scrolling `selected` out of view. For a selection that carries rows with it (a
+    /// group title above, expanded details below).
+    pub fn keep_in_view(&self, first: usize, last: usize, selected: usize, page: usize) {
+        let page = page.max(1);
+        let mut offset = self.offset.get();
+        if last >= offset + page {
+            offset = last + 1 - page;
+        }
+        if first < offset {
+            offset = first;
+        }
+        offset = offset.min(selected);
+        self.offset.set(offset);
+    }
+
     /// Remembers the offset ratatui chose and the visible page height (presentation memo).
     fn remember(&self, offset: usize, page: u16) {
         self.offset.set(offset);
@@ -156,5 +172,27 @@ mod tests {
         sel.navigate(KeyAction::Bottom, 4, |i, k| rows[i] == *k, |i| rows[i]);
         let fewer = ["a", "b"];
         assert_eq!(sel.position(2, |i, k| fewer[i] == *k), Some(1));
+    }
+}
+
+#[cfg(test)]
+mod view_tests {
+    use super::*;
+
+    #[test]
+    fn keep_in_view_shows_the_title_above_and_details_below() {
+        let sel: Selection<u32> = Selection::new();
+        sel.offset.set(5);
+        // First wave selected at row 7; its rollout title is row 5 -> stays.
+        sel.keep_in_view(5, 7, 7, 10);
+        assert_eq!(sel.offset.get(), 5);
+        // Back at the top: the title (row 0) comes back into view.
+        sel.keep_in_view(0, 2, 2, 10);
+        assert_eq!(sel.offset.get(), 0);
+        // Expanded wave at row 3 with 20 cells: scroll to show them, but not past the wave.
+        sel.keep_in_view(3, 23, 3, 10);
+        assert_eq!(sel.offset.get(), 3);
+        sel.keep_in_view(3, 8, 3, 10);
+        assert_eq!(sel.offset.get(), 3);
     }
 }

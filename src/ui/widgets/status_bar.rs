@@ -95,11 +95,11 @@ mod tests {
         };
         assert_eq!(
             text(&draw(&ui, Mode::Operator, 80)),
-            "<enter>expand <p>pause <r>resume <?>help <:>cmd </>filter <q>quit"
+            "<enter>expand <p>pause <r>resume <?>help <:>cmd <q>quit"
         );
         assert_eq!(
             text(&draw(&ui, Mode::Viewer, 80)),
-            "<enter>expand <?>help <:>cmd </>filter <q>quit"
+            "<enter>expand <?>help <:>cmd <q>quit"
         );
     }
 
