@@ -291,3 +291,41 @@ fn a_breaker_trip_is_announced_and_the_header_says_halted() {
     let screen = draw(&d.app, 80, 24);
     assert!(screen.contains("waiting in staging will start"), "{screen}");
 }
+
+#[test]
+fn cluster_command_takes_a_unique_part_of_a_name_and_suggests_otherwise() {
+    let mut d = demo_app(Mode::Operator);
+    d.app.run_command("cluster sbx-use1");
+    assert_eq!(d.app.ui.active(), fleetdeck::ui::keymap::ViewId::Cluster);
+    assert_eq!(
+        d.app.ui.cluster.cluster.as_ref().map(|c| c.name.as_str()),
+        Some("sbx-use1-data-01")
+    );
+    d.app.run_command("cluster prod-use1");
+    let flash = d.app.ui.flash.as_ref().expect("suggestions");
+    assert!(
+        flash.text.contains("matches") && flash.text.contains("more"),
+        "{}",
+        flash.text
+    );
+    d.app.run_command("cluster nothing-like-it");
+    assert!(
+        d.app
+            .ui
+            .flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("no cluster named"))
+    );
+}
+
+#[test]
+fn sources_view_lists_each_source_with_its_counters() {
+    let mut d = demo_app(Mode::Operator);
+    key(&mut d.app, KeyCode::Char('6'));
+    let screen = draw(&d.app, 120, 30);
+    assert!(screen.contains("sources (1)"), "{screen}");
+    assert!(
+        screen.contains("demo") && screen.contains("THROTTLES") && screen.contains("COST/h"),
+        "{screen}"
+    );
+}

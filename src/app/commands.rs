@@ -17,17 +17,43 @@ impl App {
             "rollouts" | "rollout" | "waves" => self.show(ViewId::Rollouts),
             "runbooks" | "runbook" => self.show(ViewId::Runbooks),
             "audit" => self.show(ViewId::Audit),
+            "sources" | "source" => self.show(ViewId::Sources),
             "help" => self.dispatch(crate::ui::keymap::KeyAction::Help),
             "cluster" if arg.is_empty() => self.flash("usage: :cluster NAME", true),
-            "cluster" => match self.store.find_cluster(&arg) {
-                Some(i) => {
-                    let id = self.store.clusters()[i].id.clone();
-                    self.ui.stack = vec![ViewId::Fleet];
-                    self.ui.fleet.selection.select(id.clone());
-                    self.apply_effect(Effect::OpenCluster(id));
+            "cluster" => {
+                // An exact name (or account/region/name) first; else a unique partial match.
+                let needle = arg.to_lowercase();
+                let partial: Vec<usize> = (0..self.store.clusters().len())
+                    .filter(|&i| self.store.clusters()[i].id.name.to_lowercase().contains(&needle))
+                    .collect();
+                match self.store.find_cluster(&arg).or(match partial.as_slice() {
+                    [only] => Some(*only),
+                    _ => None,
+                }) {
+                    Some(i) => {
+                        let id = self.store.clusters()[i].id.clone();
+                        self.ui.stack = vec![ViewId::Fleet];
+                        self.ui.fleet.selection.select(id.clone());
+                        self.apply_effect(Effect::OpenCluster(id));
+                    }
+                    None if partial.is_empty() => {
+                        self.flash(format!("no cluster named '{arg}'"), true)
+                    }
+                    None => {
+                        let names: Vec<&str> = partial
+                            .iter()
+                            .take(3)
+                            .map(|&i| self.store.clusters()[i].id.name.as_str())
+                            .collect();
+                        let more = partial.len().saturating_sub(3);
+                        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                        self.flash(
+                            format!("'{arg}' matches {}{more}: be more precise", names.join(", ")),
+                            true,
+                        )
+                    }
                 }
-                None => self.flash(format!("no cluster named '{arg}'"), true),
-            },
+            }
             "theme" if arg.is_empty() => {
                 let names = crate::ui::theme::Theme::builtin_names().join(", ");
                 self.flash(format!("usage: :theme NAME (built-in: {names})"), true)

@@ -319,6 +319,7 @@ impl App {
                         ViewId::Rollouts => self.ui.rollouts.handle(other, &ctx),
                         ViewId::Runbooks => self.ui.runbooks.handle(other, &ctx),
                         ViewId::Audit => self.ui.audit.handle(other, &ctx),
+                        ViewId::Sources => self.ui.sources.handle(other, &ctx),
                         ViewId::Help => self.ui.help.handle(other),
                     }
                 };

@@ -14,17 +14,19 @@ pub enum ViewId {
     Rollouts,
     Runbooks,
     Audit,
+    Sources,
     Help,
 }
 
 impl ViewId {
-    /// The main views, in the order of their number keys `1` to `5`.
-    pub const MAIN: [ViewId; 5] = [
+    /// The main views, in the order of their number keys `1` to `6`.
+    pub const MAIN: [ViewId; 6] = [
         ViewId::Fleet,
         ViewId::Alerts,
         ViewId::Rollouts,
         ViewId::Runbooks,
         ViewId::Audit,
+        ViewId::Sources,
     ];
 
     pub fn title(self) -> &'static str {
@@ -35,6 +37,7 @@ impl ViewId {
             Self::Rollouts => "rollouts",
             Self::Runbooks => "runbooks",
             Self::Audit => "audit",
+            Self::Sources => "sources",
             Self::Help => "help",
         }
     }
@@ -150,7 +153,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[ch(':')],
         scope: Global,
         action: A::CommandLine,
-        help: "command line (:fleet :alerts :rollouts :runbooks :audit :cluster NAME :theme NAME :q)",
+        help: "command line (:fleet :alerts :rollouts :runbooks :audit :sources :cluster NAME :theme NAME :q)",
     },
     Binding {
         keys: &[ch('/')],
@@ -235,6 +238,12 @@ pub const BINDINGS: &[Binding] = &[
         scope: Global,
         action: A::Show(ViewId::Audit),
         help: "audit log view",
+    },
+    Binding {
+        keys: &[ch('6')],
+        scope: Global,
+        action: A::Show(ViewId::Sources),
+        help: "sources view: health, calls, throttles, errors, API cost",
     },
     Binding {
         keys: &[ch('q'), ctrl('c')],

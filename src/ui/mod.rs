@@ -185,6 +185,7 @@ pub struct UiState {
     pub rollouts: views::rollouts::RolloutsState,
     pub runbooks: views::runbooks::RunbooksState,
     pub audit: views::audit::AuditState,
+    pub sources: views::sources::SourcesState,
     pub help: views::help::HelpState,
     pub input: Option<Input>,
     pub dialog: Option<Dialog>,
@@ -201,6 +202,7 @@ impl Default for UiState {
             rollouts: Default::default(),
             runbooks: Default::default(),
             audit: Default::default(),
+            sources: Default::default(),
             help: Default::default(),
             input: None,
             dialog: None,
@@ -278,6 +280,7 @@ fn render_view(frame: &mut Frame, area: Rect, ui: &UiState, ctx: &Context) {
         ViewId::Rollouts => views::rollouts::render(frame, area, &ui.rollouts, ctx, env.as_ref()),
         ViewId::Runbooks => views::runbooks::render(frame, area, &ui.runbooks, ctx),
         ViewId::Audit => views::audit::render(frame, area, &ui.audit, ctx),
+        ViewId::Sources => views::sources::render(frame, area, &ui.sources, ctx),
         ViewId::Help => {
             let under = ui
                 .stack

@@ -7,3 +7,4 @@ pub mod fleet;
 pub mod help;
 pub mod rollouts;
 pub mod runbooks;
+pub mod sources;

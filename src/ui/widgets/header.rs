@@ -20,7 +20,7 @@ pub fn render(frame: &mut Frame, area: Rect, active: ViewId, ctx: &Context) {
         Constraint::Length(right.width() as u16),
     ]));
     frame.render_widget(
-        Paragraph::new(tabs_line(active, ctx, tabs.width)).style(ctx.theme.bar),
+        Paragraph::new(tabs_line(active, ctx, left_area.width)).style(ctx.theme.bar),
         left_area,
     );
     frame.render_widget(Paragraph::new(right).style(ctx.theme.bar), right_area);
@@ -91,15 +91,33 @@ fn summary_line(ctx: &Context) -> Line<'static> {
 
 fn tabs_line(active: ViewId, ctx: &Context, width: u16) -> Line<'static> {
     let t = ctx.theme;
-    let gap = if width >= 100 { "  " } else { " " };
+    // Full names when they fit beside the sources; else only the view on screen is named.
+    let full: usize = ViewId::MAIN
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("{} {}", i + 1, v.title()).len() + 1)
+        .sum::<usize>()
+        + if ViewId::MAIN.contains(&active) {
+            1
+        } else {
+            active.title().len() + 4
+        };
+    let narrow = full > usize::from(width);
+    let gap = if narrow || width < 110 { " " } else { "  " };
     let mut spans = vec![Span::raw(" ")];
     for (i, view) in ViewId::MAIN.iter().enumerate() {
+        // Narrow terminals name only the view on screen; the others are their key.
+        let label = if *view == active || !narrow {
+            format!("{} {}", i + 1, view.title())
+        } else {
+            (i + 1).to_string()
+        };
         let style = if *view == active {
             t.selection
         } else {
             t.muted
         };
-        spans.push(Span::styled(format!("{} {}", i + 1, view.title()), style));
+        spans.push(Span::styled(label, style));
         spans.push(Span::raw(gap));
     }
     if !ViewId::MAIN.contains(&active) {
