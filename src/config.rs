@@ -29,6 +29,11 @@
 //! cluster_label = "cluster"
 //! sigv4 = { region = "us-east-1", profile = "prod-readonly" }   # optional
 //!
+//! [cloudwatch]                   # optional; these are the defaults
+//! cluster_tag = "eks:cluster-name"   # alarm tag naming the cluster (no ClusterName dimension)
+//! severity_tag = "severity"          # alarm tag: critical, warning or info
+//! summary_interval_secs = 300        # fleet-wide summary metrics, 60 to 3600
+//!
 //! [audit]
 //! file = "/var/log/fleetdeck/audit.jsonl"   # optional; relative to the config file
 //! ```
@@ -148,6 +153,8 @@ pub struct Config {
     pub hub: Option<Hub>,
     /// Alertmanager (or Amazon Managed Prometheus) endpoints to read alerts from.
     pub alertmanagers: Vec<AlertmanagerConfig>,
+    /// How CloudWatch alarms map to clusters and how often fleet metrics are read.
+    pub cloudwatch: Cloudwatch,
     /// Where the audit log goes.
     pub audit: Audit,
 }
@@ -248,6 +255,37 @@ pub struct Sigv4 {
     /// AWS profile for the signing credentials.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+}
+
+/// `[cloudwatch]`: how alarms are tied to clusters, and the fleet-wide metric cadence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Cloudwatch {
+    /// The alarm tag naming its cluster, for alarms without a `ClusterName` dimension.
+    pub cluster_tag: String,
+    /// The alarm tag holding its severity (`critical`, `warning` or `info`).
+    pub severity_tag: String,
+    /// Seconds between reads of the summary metrics of every cluster. Each read is billed
+    /// per metric, so this is the main cost knob on a large fleet.
+    pub summary_interval_secs: u64,
+}
+
+impl Cloudwatch {
+    /// The default summary cadence: five minutes.
+    pub const DEFAULT_SUMMARY_INTERVAL_SECS: u64 = 300;
+    /// CloudWatch's EKS metrics have 1-minute resolution: reading faster buys nothing.
+    pub const MIN_SUMMARY_INTERVAL_SECS: u64 = 60;
+    /// Sparklines show the last hour; a slower cadence would leave them mostly empty.
+    pub const MAX_SUMMARY_INTERVAL_SECS: u64 = 3600;
+}
+
+impl Default for Cloudwatch {
+    fn default() -> Self {
+        Self {
+            cluster_tag: "eks:cluster-name".into(),
+            severity_tag: "severity".into(),
+            summary_interval_secs: Self::DEFAULT_SUMMARY_INTERVAL_SECS,
+        }
+    }
 }
 
 /// `[audit]`.
@@ -379,6 +417,7 @@ struct RawConfig {
     hub: Option<RawHub>,
     #[serde(default)]
     alertmanagers: Vec<Spanned<RawAlertmanager>>,
+    cloudwatch: Option<RawCloudwatch>,
     audit: Option<RawAudit>,
 }
 
@@ -420,6 +459,15 @@ struct RawAlertmanager {
 struct RawSigv4 {
     region: Spanned<String>,
     profile: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCloudwatch {
+    cluster_tag: Option<Spanned<String>>,
+    severity_tag: Option<Spanned<String>>,
+    /// Signed so that a negative number gets our message rather than serde's.
+    summary_interval_secs: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -846,6 +894,59 @@ impl Validator<'_> {
             });
         }
 
+        // [cloudwatch]
+        let cloudwatch = match raw.cloudwatch {
+            None => Cloudwatch::default(),
+            Some(c) => {
+                let defaults = Cloudwatch::default();
+                let mut tag = |value: Option<Spanned<String>>, field: &str, default: String| {
+                    let Some(value) = value else {
+                        return default;
+                    };
+                    if value.get_ref().trim().is_empty() {
+                        self.issue(
+                            value.span(),
+                            &[key("cloudwatch"), key(field)],
+                            &[],
+                            format!("expected the name of an alarm tag, such as '{default}'"),
+                        );
+                    }
+                    value.into_inner()
+                };
+                let cluster_tag = tag(c.cluster_tag, "cluster_tag", defaults.cluster_tag);
+                let severity_tag = tag(c.severity_tag, "severity_tag", defaults.severity_tag);
+                let summary_interval_secs = match c.summary_interval_secs {
+                    None => defaults.summary_interval_secs,
+                    Some(secs) => {
+                        let range = Cloudwatch::MIN_SUMMARY_INTERVAL_SECS
+                            ..=Cloudwatch::MAX_SUMMARY_INTERVAL_SECS;
+                        match u64::try_from(*secs.get_ref()) {
+                            Ok(v) if range.contains(&v) => v,
+                            _ => {
+                                self.issue(
+                                    secs.span(),
+                                    &[key("cloudwatch"), key("summary_interval_secs")],
+                                    &[],
+                                    format!(
+                                        "expected seconds from {} to {} (CloudWatch's EKS metrics are per minute; sparklines show an hour), found {}",
+                                        range.start(),
+                                        range.end(),
+                                        secs.get_ref()
+                                    ),
+                                );
+                                defaults.summary_interval_secs
+                            }
+                        }
+                    }
+                };
+                Cloudwatch {
+                    cluster_tag,
+                    severity_tag,
+                    summary_interval_secs,
+                }
+            }
+        };
+
         // [audit]
         let audit = Audit {
             file: raw.audit.and_then(|a| a.file).map(|f| {
@@ -877,6 +978,7 @@ impl Validator<'_> {
             clusters,
             hub,
             alertmanagers,
+            cloudwatch,
             audit,
         }
     }
@@ -960,6 +1062,11 @@ name = "amp-prod"
 url = "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/alertmanager"
 sigv4 = { region = "us-east-1", profile = "prod-readonly" }
 
+[cloudwatch]
+cluster_tag = "cluster"
+severity_tag = "sev"
+summary_interval_secs = 600
+
 [audit]
 file = "audit/log.jsonl"
 "#;
@@ -1011,6 +1118,14 @@ file = "audit/log.jsonl"
             "us-east-1"
         );
         assert_eq!(
+            c.cloudwatch,
+            Cloudwatch {
+                cluster_tag: "cluster".into(),
+                severity_tag: "sev".into(),
+                summary_interval_secs: 600,
+            }
+        );
+        assert_eq!(
             c.audit.file.as_deref(),
             Some(Path::new("/home/a/.config/fleetdeck/audit/log.jsonl"))
         );
@@ -1038,6 +1153,9 @@ file = "audit/log.jsonl"
                 .includes(&ClusterId::new("a", "us-east-1", "anything"))
         );
         assert!(!c.has_real_sources());
+        assert_eq!(c.cloudwatch.cluster_tag, "eks:cluster-name");
+        assert_eq!(c.cloudwatch.severity_tag, "severity");
+        assert_eq!(c.cloudwatch.summary_interval_secs, 300);
         let paths = Paths::discover_with(Some(origin()), |_| None).unwrap();
         assert_eq!(c.audit_file(&paths), paths.data_dir.join("audit.jsonl"));
     }
@@ -1100,6 +1218,56 @@ file = "audit/log.jsonl"
         assert_eq!(
             e,
             "config.toml:5: field 'region' of sigv4 in [[alertmanagers]] 'am': expected an AWS region like 'us-east-1', found 'moon'"
+        );
+    }
+
+    #[test]
+    fn cloudwatch_fields_left_out_take_their_defaults() {
+        let c =
+            Config::from_toml("[cloudwatch]\nseverity_tag = \"priority\"\n", &origin()).unwrap();
+        assert_eq!(
+            c.cloudwatch,
+            Cloudwatch {
+                severity_tag: "priority".into(),
+                ..Cloudwatch::default()
+            }
+        );
+        let c = Config::from_toml("[cloudwatch]\nsummary_interval_secs = 60\n", &origin()).unwrap();
+        assert_eq!(c.cloudwatch.summary_interval_secs, 60);
+        assert_eq!(c.cloudwatch.cluster_tag, "eks:cluster-name");
+    }
+
+    #[test]
+    fn cloudwatch_interval_out_of_range_and_empty_tag_are_reported() {
+        for (value, shown) in [("59", "59"), ("-300", "-300"), ("7200", "7200")] {
+            let e = err(&format!("[cloudwatch]\nsummary_interval_secs = {value}\n"));
+            assert_eq!(
+                e,
+                format!(
+                    "config.toml:2: field 'summary_interval_secs' in [cloudwatch]: expected seconds from 60 to 3600 (CloudWatch's EKS metrics are per minute; sparklines show an hour), found {shown}"
+                )
+            );
+        }
+        let e = err("[cloudwatch]\ncluster_tag = \" \"\nseverity_tag = \"\"\n");
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "config.toml:2: field 'cluster_tag' in [cloudwatch]: expected the name of an alarm tag, such as 'eks:cluster-name'",
+                "config.toml:3: field 'severity_tag' in [cloudwatch]: expected the name of an alarm tag, such as 'severity'",
+            ]
+        );
+        let e = err("[cloudwatch]\nsummary_interval = 300\n");
+        assert!(
+            e.starts_with("config.toml:2: field 'summary_interval' in [cloudwatch]: unknown field 'summary_interval', expected one of"),
+            "{e}"
+        );
+        let e = err("[cloudwatch]\nsummary_interval_secs = \"5m\"\n");
+        assert!(
+            e.starts_with(
+                "config.toml:2: field 'summary_interval_secs' in [cloudwatch]: invalid type: string"
+            ),
+            "{e}"
         );
     }
 

@@ -3,6 +3,7 @@
 //! UI state.
 
 pub mod aws;
+pub mod cloudwatch;
 pub mod demo;
 
 use tokio::sync::{mpsc, oneshot};

@@ -16,7 +16,8 @@ const MAX_ATTEMPTS: u32 = 4;
 const BASE_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Error codes AWS services use for "slow down".
+/// Error codes AWS services use for "slow down" (the SDK's own list, `aws-runtime`'s
+/// `THROTTLING_ERRORS`).
 const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
@@ -24,10 +25,18 @@ const THROTTLING_CODES: &[&str] = &[
     "RequestThrottled",
     "RequestThrottledException",
     "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
     "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
     "SlowDown",
-    "PriorValidationFailed",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
 ];
+
+/// Error codes for a request that timed out on the service's side: worth another try.
+const TRANSIENT_CODES: &[&str] = &["RequestTimeout", "RequestTimeoutException"];
 
 /// Error codes that mean the credentials or permissions are wrong: retrying won't help.
 const AUTH_CODES: &[&str] = &[
@@ -103,7 +112,7 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
                 (CallKind::Auth, false, text)
             } else if code == "ResourceNotFoundException" || status == 404 {
                 (CallKind::NotFound, false, text)
-            } else if status >= 500 {
+            } else if status >= 500 || TRANSIENT_CODES.contains(&code) {
                 (CallKind::Unavailable, true, text)
             } else {
                 (CallKind::Other, false, text)
@@ -206,7 +215,40 @@ where
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
     use super::*;
+
+    fn service_error(status: u16, code: &str) -> SdkError<DescribeAlarmsError, HttpResponse> {
+        let err =
+            DescribeAlarmsError::generic(ErrorMetadata::builder().code(code).message("m").build());
+        let status = StatusCode::try_from(status).expect("a valid status");
+        SdkError::service_error(err, HttpResponse::new(status, SdkBody::empty()))
+    }
+
+    #[test]
+    fn classifies_throttling_auth_and_transient_codes() {
+        let kind = |status, code| {
+            let (kind, retry, _) = classify(&service_error(status, code));
+            (kind, retry)
+        };
+        assert_eq!(kind(400, "Throttling"), (CallKind::Throttled, true));
+        assert_eq!(
+            kind(400, "PriorRequestNotComplete"),
+            (CallKind::Throttled, true)
+        );
+        assert_eq!(kind(429, ""), (CallKind::Throttled, true));
+        assert_eq!(kind(400, "AccessDenied"), (CallKind::Auth, false));
+        assert_eq!(kind(400, "RequestTimeout"), (CallKind::Unavailable, true));
+        assert_eq!(
+            kind(503, "ServiceUnavailable"),
+            (CallKind::Unavailable, true)
+        );
+        assert_eq!(kind(400, "ValidationError"), (CallKind::Other, false));
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {
