@@ -179,29 +179,53 @@ pub fn build(
 
 /// Runs the sources until each has sent its first complete picture, then prints.
 pub async fn run(setup: Setup, format: Format) -> Result<()> {
-    let clock = Clock::simulated(chrono::Utc::now(), setup.demo.speed);
+    let clock = if setup.demo_mode {
+        Clock::simulated(chrono::Utc::now(), setup.demo.speed)
+    } else {
+        Clock::Wall
+    };
     let (tx, mut rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-    let handle = sources::demo::spawn(setup.demo.clone(), clock.clone(), tx);
-    let expected = vec![handle.name.clone()];
+    let running = sources::start(&setup, clock.clone(), tx).await;
+    let expected = running.names();
     let mut store = Store::new();
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     while !store.is_ready(&expected) {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(event)) => store.apply(event, clock.now()),
             Ok(None) => bail!("the sources stopped before their first complete picture"),
-            Err(_) => bail!(
-                "no complete picture within {}s; sources not ready: {}",
-                READY_TIMEOUT.as_secs(),
-                expected
+            Err(_) => {
+                // A region that never answers must not hide the others: print what the rest
+                // said, and report the silent sources as such.
+                let silent: Vec<String> = expected
                     .iter()
                     .filter(|s| !store.is_ready(std::slice::from_ref(s)))
                     .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+                    .collect();
+                eprintln!(
+                    "fleetdeck: no answer within {}s from: {}",
+                    READY_TIMEOUT.as_secs(),
+                    silent.join(", ")
+                );
+                for name in silent {
+                    let mut health = crate::model::SourceHealth::new(&name, 60);
+                    health.last_error = Some(format!(
+                        "no complete picture within {}s",
+                        READY_TIMEOUT.as_secs()
+                    ));
+                    health.last_error_at = Some(clock.now());
+                    if let Some(known) = store.sources().find(|s| s.name == name) {
+                        health.calls = known.calls;
+                        health.errors = known.errors;
+                        health.throttles = known.throttles;
+                        health.last_ok = known.last_ok;
+                    }
+                    store.apply(crate::model::SourceEvent::Health(health), clock.now());
+                }
+                break;
+            }
         }
     }
-    drop(handle);
+    drop(running);
     let doc = build(
         &store,
         &setup.runbooks,

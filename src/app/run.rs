@@ -25,10 +25,14 @@ const DRAIN_BATCH: usize = 4096;
 
 /// Starts the sources and runs the console until the user quits or the terminal goes away.
 pub async fn run(setup: Setup) -> Result<()> {
-    let clock = Clock::simulated(chrono::Utc::now(), setup.demo.speed);
+    let clock = if setup.demo_mode {
+        Clock::simulated(chrono::Utc::now(), setup.demo.speed)
+    } else {
+        Clock::Wall
+    };
     let (events_tx, mut events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-    let demo = sources::demo::spawn(setup.demo.clone(), clock.clone(), events_tx);
-    let sources = vec![demo];
+    let running = sources::start(&setup, clock.clone(), events_tx).await;
+    let sources = running.handles;
     // Viewers never write: no audit log is opened, so no data directory is needed.
     let exec = match setup.mode {
         Mode::Viewer => None,

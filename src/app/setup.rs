@@ -113,9 +113,14 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
         Glyphs::unicode()
     };
 
+    // The demo runs when asked for, or when the config names no AWS account to read.
+    let demo_mode = cli.demo || config.as_ref().is_none_or(|c| c.accounts.is_empty());
     let notice = match &config {
-        Some(c) if c.has_real_sources() && !cli.demo => Some(
-            "the config names real sources, but this build has no AWS/Kubernetes source yet: showing the demo fleet".to_string(),
+        Some(c) if demo_mode && c.has_real_sources() && !cli.demo => Some(
+            "the config names a hub or Alertmanagers but no AWS account; those sources are not in this build yet: showing the demo fleet".to_string(),
+        ),
+        Some(c) if !demo_mode && (c.hub.is_some() || !c.alertmanagers.is_empty()) => Some(
+            "[hub] and [[alertmanagers]] are read but not yet used by this build; showing AWS data".to_string(),
         ),
         _ => None,
     };
@@ -127,7 +132,6 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
 
     let (runbooks, runbook_errors) = RunbookSet::load(Some(&paths.runbooks_dir()));
     // Demo actions change nothing real: keep them out of the real audit trail.
-    let demo_mode = true;
     let audit_path = match &config {
         _ if demo_mode => paths.data_dir.join("audit-demo.jsonl"),
         Some(c) => c.audit_file(&paths),

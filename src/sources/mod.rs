@@ -45,3 +45,62 @@ pub struct SourceHandle {
     pub name: String,
     pub commands: mpsc::Sender<SourceCommand>,
 }
+
+/// The sources a session runs, and the names each will report `Ready` under.
+pub struct Running {
+    pub handles: Vec<SourceHandle>,
+}
+
+impl Running {
+    /// The names of every source, for waiting on their first complete picture.
+    pub fn names(&self) -> Vec<String> {
+        self.handles.iter().map(|h| h.name.clone()).collect()
+    }
+}
+
+/// Starts the real sources the config names: for every account and region, an EKS source
+/// and a CloudWatch source sharing one request budget, the CloudWatch source following the
+/// EKS source's cluster list.
+pub async fn start_real(
+    config: &crate::config::Config,
+    clock: crate::clock::Clock,
+    events: mpsc::Sender<crate::model::SourceEvent>,
+) -> Running {
+    let mut handles = Vec::new();
+    for account in &config.accounts {
+        for region in &account.regions {
+            let sdk = aws::sdk_config(account, region).await;
+            let scope = aws::AwsScope {
+                account: account.clone(),
+                region: region.clone(),
+                sdk,
+                budget: std::sync::Arc::new(aws::RequestBudget::default()),
+                clusters: config.clusters.clone(),
+                clock: clock.clone(),
+            };
+            let (inventory_tx, inventory_rx) = tokio::sync::watch::channel(Vec::new());
+            handles.push(eks::spawn(scope.clone(), events.clone(), inventory_tx));
+            handles.push(cloudwatch::spawn(
+                scope,
+                config.cloudwatch.clone(),
+                events.clone(),
+                inventory_rx,
+            ));
+        }
+    }
+    Running { handles }
+}
+
+/// Starts what the setup asks for: the demo fleet, or the real sources of the config.
+pub async fn start(
+    setup: &crate::app::Setup,
+    clock: crate::clock::Clock,
+    events: mpsc::Sender<crate::model::SourceEvent>,
+) -> Running {
+    match (&setup.config, setup.demo_mode) {
+        (Some(config), false) => start_real(config, clock, events).await,
+        _ => Running {
+            handles: vec![demo::spawn(setup.demo.clone(), clock, events)],
+        },
+    }
+}
