@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod demo;
+pub mod eks;
 
 use tokio::sync::{mpsc, oneshot};
 
