@@ -39,7 +39,9 @@
 //! - `DescribeCluster` failing on one cluster: that cluster keeps its last picture (or shows
 //!   as UNKNOWN if never read); the others are unaffected. A failing detail aspect keeps its
 //!   previous picture and alerts. Both show as the source's `last_error`, naming the
-//!   cluster, while the source stays healthy (its inventory is current).
+//!   cluster, while the source stays healthy (its inventory is current). If *no* cluster
+//!   can be described (ListClusters allowed, DescribeCluster denied), the source is
+//!   unhealthy, though the clusters still show.
 //! - An endpoint that does not serve an operation at all (a bare HTTP 404, as moto answers
 //!   for insights, updates, add-ons and cluster versions): logged once, not reported as the
 //!   source's error, and tried again an hour later. Without `DescribeClusterVersions` no

@@ -241,9 +241,20 @@ impl Poller {
             }
         }
         let now = self.clock.now();
-        self.health.inventory_ok = true;
-        self.health.last_ok = Some(now);
-        self.health.partial(errors, now);
+        if !ids.is_empty() && errors.len() == ids.len() {
+            // Listing allowed but describing refused everywhere (a common policy mistake):
+            // the clusters still show, as they were or UNKNOWN, but the source is unhealthy.
+            let more = errors.len() - 1;
+            let mut error = errors.swap_remove(0);
+            if more > 0 {
+                error.push_str(&format!(" (and {more} more)"));
+            }
+            self.health.inventory_failed(error, now);
+        } else {
+            self.health.inventory_ok = true;
+            self.health.last_ok = Some(now);
+            self.health.partial(errors, now);
+        }
         alerts
     }
 

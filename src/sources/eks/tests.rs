@@ -365,6 +365,25 @@ async fn one_cluster_that_cannot_be_described_does_not_drop_the_others() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_region_where_no_cluster_can_be_described_is_unhealthy_but_still_shown() {
+    let listing = list_clusters(&["alpha", "bravo"]);
+    let denied = mock!(Client::describe_cluster)
+        .then_http_response(|| http_error(403, "AccessDeniedException", "not allowed"));
+    let mut s = scope();
+    s.clock = Clock::simulated(t0(), 1000.0);
+    let mut p = poller_in(&s, &[&listing, &denied]);
+    let events = p.poll_inventory().await;
+    let clusters = inventory(&events).expect("an inventory");
+    assert_eq!(names(&clusters), ["alpha", "bravo"]);
+    let h = health(&events);
+    assert_eq!(
+        h.last_error.as_deref(),
+        Some("alpha: eks:DescribeCluster: AccessDeniedException: not allowed (and 1 more)")
+    );
+    assert!(!h.is_healthy(s.clock.now()));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_cluster_described_before_keeps_its_picture_when_describe_fails() {
     let listing = list_clusters(&["alpha"]);
     let describe_rule = mock!(Client::describe_cluster)
