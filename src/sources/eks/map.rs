@@ -1,6 +1,6 @@
 //! Pure conversions from EKS API shapes to the domain model, and the alerts they raise.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aws_sdk_eks::types as eks;
 
@@ -311,8 +311,13 @@ pub(super) fn health_alerts(cluster: &Cluster, now: Timestamp) -> Vec<Alert> {
         .collect()
 }
 
-/// Insights in ERROR (critical) or WARNING (warning).
-pub(super) fn insight_alerts(cluster: &Cluster, now: Timestamp) -> Vec<Alert> {
+/// Insights in ERROR (critical) or WARNING (warning), first seen when AWS says the insight
+/// last changed status (`since`, by insight id), else `now`.
+pub(super) fn insight_alerts(
+    cluster: &Cluster,
+    since: &HashMap<String, Timestamp>,
+    now: Timestamp,
+) -> Vec<Alert> {
     cluster
         .insights
         .iter()
@@ -329,7 +334,7 @@ pub(super) fn insight_alerts(cluster: &Cluster, now: Timestamp) -> Vec<Alert> {
                 &i.id,
                 severity,
                 format!("{}: {}", i.status.as_str(), i.reason),
-                now,
+                since.get(&i.id).copied().unwrap_or(now),
                 &[
                     ("category", &i.category),
                     ("insight_id", &i.id),

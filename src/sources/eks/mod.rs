@@ -58,8 +58,9 @@
 //! | `eks-nodegroup-degraded` | eks-health | node group | DEGRADED / issues warning, *_FAILED critical |
 //!
 //! An alert no longer reported (insight passing again, add-on healthy, cluster deleted) is
-//! sent once more as resolved. `first_seen` is when this source first saw it, or when AWS
-//! created the update for a failed update.
+//! sent once more as resolved. `first_seen` is AWS's own time where there is one (a failed
+//! update's `createdAt`, an insight's `lastTransitionTime`), else when this source first
+//! saw the alert; it is kept across polls.
 
 mod alerts;
 mod api;

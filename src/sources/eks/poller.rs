@@ -429,7 +429,11 @@ impl Poller {
             t.insight_details.insert(id, (refreshed, detail));
         }
         t.cluster.insights = insights;
-        let current = map::insight_alerts(&t.cluster, now);
+        let since: HashMap<String, Timestamp> = summaries
+            .iter()
+            .filter_map(|s| Some((s.id.clone()?, map::time(s.last_transition_time.as_ref())?)))
+            .collect();
+        let current = map::insight_alerts(&t.cluster, &since, now);
         alerts.extend(self.alerts.settle(name, Aspect::Insights, current, now));
     }
 

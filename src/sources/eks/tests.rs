@@ -726,6 +726,7 @@ fn insight(
         .name(name)
         .category(eks::Category::UpgradeReadiness)
         .last_refresh_time(sdk_time(t0()))
+        .last_transition_time(sdk_time(t0() - chrono::TimeDelta::days(2)))
         .insight_status(
             eks::InsightStatus::builder()
                 .status(status)
@@ -826,6 +827,13 @@ async fn insights_map_to_statuses_and_error_and_warning_alert() {
                 "WARNING: Node kubelet versions lag the control plane"
             ),
         ]
+    );
+    // AWS says since when the insight is in this status.
+    let since = t0() - chrono::TimeDelta::days(2);
+    assert!(
+        fired
+            .iter()
+            .all(|a| a.first_seen == since && a.last_change == since)
     );
 }
 
