@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod cloudwatch;
 pub mod demo;
+pub mod eks;
 
 use tokio::sync::{mpsc, oneshot};
 

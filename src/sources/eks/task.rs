@@ -1,0 +1,102 @@
+//! The EKS source as a task: a `Poller` driven by the inventory tick, the detail schedule
+//! and the app's commands.
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::MissedTickBehavior;
+
+use super::POLL_INTERVAL;
+use super::poller::Poller;
+use crate::model::{ClusterId, SourceEvent};
+use crate::sources::aws::AwsScope;
+use crate::sources::{SourceCommand, SourceHandle};
+
+/// Commands are rare (a key press); a small queue is plenty.
+const COMMAND_CAPACITY: usize = 16;
+
+/// Spawns the EKS source for one account and region: inventory every minute, details per
+/// cluster every five (every minute for the focused one). `inventory` receives the cluster
+/// list after each successful inventory. Exits when the events channel is closed.
+pub fn spawn(
+    scope: AwsScope,
+    events: mpsc::Sender<SourceEvent>,
+    inventory: watch::Sender<Vec<ClusterId>>,
+) -> SourceHandle {
+    let client = aws_sdk_eks::Client::new(&scope.sdk);
+    spawn_with_client(client, &scope, events, inventory)
+}
+
+/// [`spawn`] with the client given, for tests.
+pub(super) fn spawn_with_client(
+    client: aws_sdk_eks::Client,
+    scope: &AwsScope,
+    events: mpsc::Sender<SourceEvent>,
+    inventory: watch::Sender<Vec<ClusterId>>,
+) -> SourceHandle {
+    let (commands, inbox) = mpsc::channel(COMMAND_CAPACITY);
+    let poller = Poller::new(client, scope);
+    let name = super::source_name(scope);
+    tokio::spawn(run(poller, events, inventory, inbox));
+    SourceHandle { name, commands }
+}
+
+async fn run(
+    mut poller: Poller,
+    events: mpsc::Sender<SourceEvent>,
+    inventory: watch::Sender<Vec<ClusterId>>,
+    mut inbox: mpsc::Receiver<SourceCommand>,
+) {
+    let mut tick = tokio::time::interval(POLL_INTERVAL);
+    // A slow cycle (a big fleet under the budget) delays the next one instead of
+    // starting a burst of catch-up cycles.
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut inbox_open = true;
+    loop {
+        let detail_due = poller.next_detail_due();
+        let batch = tokio::select! {
+            // Commands first: a focus change should not wait behind a detail poll.
+            biased;
+            () = events.closed() => return,
+            command = inbox.recv(), if inbox_open => match command {
+                Some(SourceCommand::Focus(id)) => poller.focus(id).await,
+                Some(command) => {
+                    refuse(command);
+                    Vec::new()
+                }
+                None => {
+                    inbox_open = false;
+                    Vec::new()
+                }
+            },
+            _ = tick.tick() => {
+                let batch = poller.poll_inventory().await;
+                if batch.iter().any(|e| matches!(e, SourceEvent::ClusterInventory { .. })) {
+                    inventory.send_replace(poller.cluster_ids());
+                }
+                batch
+            }
+            () = sleep_until(detail_due), if detail_due.is_some() => poller.poll_due_detail().await,
+        };
+        for event in batch {
+            if events.send(event).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// EKS has no waves to pause or resume: those commands belong to a rollout source.
+fn refuse(command: SourceCommand) {
+    let reply = match command {
+        SourceCommand::PauseWave { reply, .. } | SourceCommand::ResumeWave { reply, .. } => reply,
+        SourceCommand::Focus(_) => return,
+    };
+    // The requester may have stopped waiting.
+    let _ = reply.send(Err("the EKS source runs no rollouts".into()));
+}

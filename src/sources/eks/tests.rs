@@ -1,0 +1,1406 @@
+//! Unit tests of the EKS source against the SDK's own mocks (`aws-smithy-mocks`).
+//!
+//! Each test lists the rules it cares about first; `defaults()` answers everything else
+//! with an empty, healthy region, so a test reads as the one thing it is about.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_eks::Client;
+use aws_sdk_eks::config::retry::RetryConfig;
+use aws_sdk_eks::operation::describe_addon::DescribeAddonOutput;
+use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
+use aws_sdk_eks::operation::describe_cluster_versions::DescribeClusterVersionsOutput;
+use aws_sdk_eks::operation::describe_insight::DescribeInsightOutput;
+use aws_sdk_eks::operation::describe_nodegroup::DescribeNodegroupOutput;
+use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
+use aws_sdk_eks::operation::list_addons::ListAddonsOutput;
+use aws_sdk_eks::operation::list_clusters::ListClustersOutput;
+use aws_sdk_eks::operation::list_insights::ListInsightsOutput;
+use aws_sdk_eks::operation::list_nodegroups::ListNodegroupsOutput;
+use aws_sdk_eks::operation::list_updates::ListUpdatesOutput;
+use aws_sdk_eks::types as eks;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::DateTime;
+use aws_smithy_types::body::SdkBody;
+use tokio::sync::{mpsc, watch};
+
+use super::poller::Poller;
+use crate::clock::Clock;
+use crate::config::{Account, Clusters};
+use crate::model::{
+    Alert, AlertKey, AlertSource, AlertState, Cluster, ClusterId, ClusterStatus, Environment,
+    InsightStatus, Severity, SourceEvent, SourceHealth, Store, Support, Timestamp,
+};
+use crate::sources::aws::{AwsScope, RequestBudget};
+
+// ---- fixtures ----
+
+fn t0() -> Timestamp {
+    chrono::DateTime::parse_from_rfc3339("2026-11-21T02:10:00Z")
+        .expect("valid time")
+        .with_timezone(&chrono::Utc)
+}
+
+fn sdk_time(t: Timestamp) -> DateTime {
+    DateTime::from_secs(t.timestamp())
+}
+
+fn scope_with(include: &[&str], environment_tag: &str) -> AwsScope {
+    AwsScope {
+        account: Account {
+            name: "prod".into(),
+            profile: None,
+            regions: vec!["us-east-1".into()],
+            role_arn: None,
+            endpoint_url: None,
+        },
+        region: "us-east-1".into(),
+        sdk: aws_config::SdkConfig::builder().build(),
+        budget: Arc::new(RequestBudget::default()),
+        clusters: Clusters::new(
+            include.iter().map(|s| s.to_string()).collect(),
+            environment_tag.into(),
+        )
+        .expect("valid globs"),
+        clock: Clock::Frozen(t0()),
+    }
+}
+
+fn scope() -> AwsScope {
+    scope_with(&["*"], "env")
+}
+
+fn id(name: &str) -> ClusterId {
+    ClusterId::new("prod", "us-east-1", name)
+}
+
+/// A client answering with `rules` first, then with `defaults()`. The SDK's own retries
+/// are off, as in `sdk_config`: `call` does the retrying.
+fn client(rules: &[&Rule]) -> Client {
+    let defaults = defaults();
+    let all: Vec<&Rule> = rules.iter().copied().chain(defaults.iter()).collect();
+    mock_client!(aws_sdk_eks, RuleMode::MatchAny, all, |c| c
+        .retry_config(RetryConfig::disabled()))
+}
+
+fn poller(rules: &[&Rule]) -> Poller {
+    poller_in(&scope(), rules)
+}
+
+fn poller_in(scope: &AwsScope, rules: &[&Rule]) -> Poller {
+    Poller::new(client(rules), scope)
+}
+
+/// One ACTIVE 1.31 cluster tagged env=prod, team=payments.
+fn eks_cluster(name: &str) -> eks::Cluster {
+    eks::Cluster::builder()
+        .name(name)
+        .arn(format!("arn:aws:eks:us-east-1:111111111111:cluster/{name}"))
+        .version("1.31")
+        .platform_version("eks.12")
+        .status(eks::ClusterStatus::Active)
+        .tags("env", "prod")
+        .tags("team", "payments")
+        .build()
+}
+
+fn describe(c: eks::Cluster) -> DescribeClusterOutput {
+    DescribeClusterOutput::builder().cluster(c).build()
+}
+
+/// An empty, healthy region: no clusters, no insights, add-ons, updates or node groups;
+/// any cluster described is `eks_cluster(name)`.
+fn defaults() -> Vec<Rule> {
+    vec![
+        mock!(Client::list_clusters).then_output(|| ListClustersOutput::builder().build()),
+        mock!(Client::describe_cluster)
+            .then_compute_output(|req| describe(eks_cluster(req.name().unwrap_or_default()))),
+        mock!(Client::describe_cluster_versions)
+            .then_output(|| DescribeClusterVersionsOutput::builder().build()),
+        mock!(Client::list_insights).then_output(|| ListInsightsOutput::builder().build()),
+        mock!(Client::list_addons).then_output(|| ListAddonsOutput::builder().build()),
+        mock!(Client::list_updates).then_output(|| ListUpdatesOutput::builder().build()),
+        mock!(Client::list_nodegroups).then_output(|| ListNodegroupsOutput::builder().build()),
+    ]
+}
+
+fn list_clusters(names: &'static [&'static str]) -> Rule {
+    mock!(Client::list_clusters).then_output(move || {
+        ListClustersOutput::builder()
+            .set_clusters(Some(names.iter().map(|s| s.to_string()).collect()))
+            .build()
+    })
+}
+
+/// An error response as EKS (restJson1) sends it.
+fn http_error(status: u16, code: &'static str, message: &'static str) -> HttpResponse {
+    let mut response = HttpResponse::new(
+        StatusCode::try_from(status).expect("valid status"),
+        SdkBody::from(format!(r#"{{"message":"{message}"}}"#)),
+    );
+    response.headers_mut().insert("x-amzn-errortype", code);
+    response
+        .headers_mut()
+        .insert("content-type", "application/json");
+    response
+}
+
+const DENIED: &str =
+    "User: arn:aws:iam::111111111111:user/oncall is not authorized to perform: eks:ListClusters";
+
+fn health(events: &[SourceEvent]) -> SourceHealth {
+    events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            SourceEvent::Health(h) => Some(h.clone()),
+            _ => None,
+        })
+        .expect("a Health event")
+}
+
+fn inventory(events: &[SourceEvent]) -> Option<Vec<Cluster>> {
+    events.iter().find_map(|e| match e {
+        SourceEvent::ClusterInventory { source, clusters } => {
+            assert_eq!(source, "eks:prod/us-east-1");
+            Some(clusters.clone())
+        }
+        _ => None,
+    })
+}
+
+fn names(clusters: &[Cluster]) -> Vec<&str> {
+    clusters.iter().map(|c| c.id.name.as_str()).collect()
+}
+
+fn alerts(events: &[SourceEvent]) -> Vec<Alert> {
+    events
+        .iter()
+        .flat_map(|e| match e {
+            SourceEvent::Alerts(a) => a.clone(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+fn changed(events: &[SourceEvent]) -> Cluster {
+    events
+        .iter()
+        .find_map(|e| match e {
+            SourceEvent::ClusterChanged(c) => Some((**c).clone()),
+            _ => None,
+        })
+        .expect("a ClusterChanged event")
+}
+
+fn is_ready(events: &[SourceEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, SourceEvent::Ready { source } if source == "eks:prod/us-east-1"))
+}
+
+fn key(source: AlertSource, cluster: &str, name: &str, fingerprint: &str) -> AlertKey {
+    AlertKey::new(source, Some(&id(cluster)), name, fingerprint)
+}
+
+/// Inventory then the detail poll of `name`, as the task would run them.
+async fn inventory_then_detail(p: &mut Poller, name: &str) -> (Vec<SourceEvent>, Vec<SourceEvent>) {
+    let inv = p.poll_inventory().await;
+    // A single new cluster's first detail poll is due at once.
+    let detail = p.poll_due_detail().await;
+    assert!(
+        detail
+            .iter()
+            .any(|e| matches!(e, SourceEvent::ClusterChanged(c) if c.id.name == name)),
+        "the detail poll of {name} ran"
+    );
+    (inv, detail)
+}
+
+// ---- inventory ----
+
+#[tokio::test(start_paused = true)]
+async fn list_clusters_follows_every_page() {
+    let page1 = mock!(Client::list_clusters)
+        .match_requests(|r| r.next_token().is_none())
+        .then_output(|| {
+            ListClustersOutput::builder()
+                .clusters("alpha")
+                .clusters("bravo")
+                .next_token("page-2")
+                .build()
+        });
+    let page2 = mock!(Client::list_clusters)
+        .match_requests(|r| r.next_token() == Some("page-2"))
+        .then_output(|| {
+            ListClustersOutput::builder()
+                .clusters("charlie")
+                .next_token("page-3")
+                .build()
+        });
+    let page3 = mock!(Client::list_clusters)
+        .match_requests(|r| r.next_token() == Some("page-3"))
+        .then_output(|| ListClustersOutput::builder().clusters("delta").build());
+    let mut p = poller(&[&page1, &page2, &page3]);
+    let events = p.poll_inventory().await;
+    let clusters = inventory(&events).expect("an inventory");
+    assert_eq!(names(&clusters), ["alpha", "bravo", "charlie", "delta"]);
+    assert_eq!(
+        (page1.num_calls(), page2.num_calls(), page3.num_calls()),
+        (1, 1, 1)
+    );
+    let c = &clusters[0];
+    assert_eq!(c.id, id("alpha"));
+    assert_eq!(c.version, "1.31");
+    assert_eq!(c.platform_version, "eks.12");
+    assert_eq!(c.status, ClusterStatus::Active);
+    assert_eq!(c.arn, "arn:aws:eks:us-east-1:111111111111:cluster/alpha");
+    // 3 pages + DescribeClusterVersions + 4 DescribeCluster.
+    let h = health(&events);
+    assert_eq!((h.calls, h.errors, h.throttles), (8, 0, 0));
+    assert_eq!(h.last_ok, Some(t0()));
+    assert_eq!(h.poll_interval_secs, 60);
+    assert!(is_ready(&events));
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_is_retried_counted_and_the_data_delivered() {
+    let throttled = mock!(Client::list_clusters)
+        .sequence()
+        .http_response(|| http_error(400, "ThrottlingException", "Rate exceeded"))
+        .times(2)
+        .output(|| ListClustersOutput::builder().clusters("alpha").build())
+        .build();
+    let mut p = poller(&[&throttled]);
+    let events = p.poll_inventory().await;
+    assert_eq!(names(&inventory(&events).expect("an inventory")), ["alpha"]);
+    let h = health(&events);
+    assert_eq!(h.throttles, 2);
+    assert_eq!(h.errors, 0);
+    assert_eq!(h.last_error, None);
+    assert!(h.is_healthy(t0()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn access_denied_reports_the_error_keeps_the_inventory_and_still_says_ready() {
+    let listing = mock!(Client::list_clusters)
+        .sequence()
+        .output(|| ListClustersOutput::builder().clusters("alpha").build())
+        .http_response(|| http_error(403, "AccessDeniedException", DENIED))
+        .build();
+    // A clock that moves, so that the failure comes after the success.
+    let mut s = scope();
+    s.clock = Clock::simulated(t0(), 1000.0);
+    let mut p = poller_in(&s, &[&listing]);
+    let mut store = Store::new();
+    for e in p.poll_inventory().await {
+        store.apply(e, t0());
+    }
+    let events = p.poll_inventory().await;
+    assert!(
+        inventory(&events).is_none(),
+        "a failed listing sends no inventory: {events:?}"
+    );
+    let h = health(&events);
+    assert_eq!(
+        h.last_error.as_deref(),
+        Some(format!("eks:ListClusters: AccessDeniedException: {DENIED}").as_str())
+    );
+    assert!(h.last_error_at > h.last_ok, "{h:?}");
+    assert_eq!(h.errors, 1);
+    assert!(!h.is_healthy(s.clock.now()));
+    for e in events {
+        store.apply(e, t0());
+    }
+    assert!(
+        store.cluster(&id("alpha")).is_some(),
+        "the last inventory stands"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_inventory_that_fails_still_sends_ready_and_recovers_by_itself() {
+    let listing = mock!(Client::list_clusters)
+        .sequence()
+        .http_response(|| http_error(403, "AccessDeniedException", DENIED))
+        .output(|| ListClustersOutput::builder().clusters("alpha").build())
+        .build();
+    let mut p = poller(&[&listing]);
+    let first = p.poll_inventory().await;
+    assert!(is_ready(&first));
+    assert!(inventory(&first).is_none());
+    assert!(health(&first).last_error.is_some());
+    let second = p.poll_inventory().await;
+    assert!(!is_ready(&second), "Ready is sent once");
+    assert_eq!(names(&inventory(&second).expect("an inventory")), ["alpha"]);
+    assert!(health(&second).is_healthy(t0()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_cluster_that_cannot_be_described_does_not_drop_the_others() {
+    let listing = list_clusters(&["alpha", "bravo", "charlie"]);
+    let denied = mock!(Client::describe_cluster)
+        .match_requests(|r| r.name() == Some("bravo"))
+        .then_http_response(|| http_error(403, "AccessDeniedException", "not allowed"));
+    let mut p = poller(&[&listing, &denied]);
+    let events = p.poll_inventory().await;
+    let clusters = inventory(&events).expect("an inventory");
+    assert_eq!(names(&clusters), ["alpha", "bravo", "charlie"]);
+    assert_eq!(clusters[0].status, ClusterStatus::Active);
+    assert_eq!(
+        clusters[1].status,
+        ClusterStatus::Unknown,
+        "a cluster we cannot read is shown, as UNKNOWN"
+    );
+    assert_eq!(clusters[2].status, ClusterStatus::Active);
+    let h = health(&events);
+    assert_eq!(
+        h.last_error.as_deref(),
+        Some("bravo: eks:DescribeCluster: AccessDeniedException: not allowed")
+    );
+    assert!(h.is_healthy(t0()), "the inventory itself is current");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_region_where_no_cluster_can_be_described_is_unhealthy_but_still_shown() {
+    let listing = list_clusters(&["alpha", "bravo"]);
+    let denied = mock!(Client::describe_cluster)
+        .then_http_response(|| http_error(403, "AccessDeniedException", "not allowed"));
+    let mut s = scope();
+    s.clock = Clock::simulated(t0(), 1000.0);
+    let mut p = poller_in(&s, &[&listing, &denied]);
+    let events = p.poll_inventory().await;
+    let clusters = inventory(&events).expect("an inventory");
+    assert_eq!(names(&clusters), ["alpha", "bravo"]);
+    let h = health(&events);
+    assert_eq!(
+        h.last_error.as_deref(),
+        Some("alpha: eks:DescribeCluster: AccessDeniedException: not allowed (and 1 more)")
+    );
+    assert!(!h.is_healthy(s.clock.now()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_described_before_keeps_its_picture_when_describe_fails() {
+    let listing = list_clusters(&["alpha"]);
+    let describe_rule = mock!(Client::describe_cluster)
+        .sequence()
+        .output(|| describe(eks_cluster("alpha")))
+        .http_response(|| http_error(500, "ServerException", "boom"))
+        .times(4)
+        .build();
+    let mut p = poller(&[&listing, &describe_rule]);
+    p.poll_inventory().await;
+    let events = p.poll_inventory().await;
+    let clusters = inventory(&events).expect("an inventory");
+    assert_eq!(clusters[0].status, ClusterStatus::Active);
+    assert_eq!(clusters[0].version, "1.31");
+}
+
+#[tokio::test(start_paused = true)]
+async fn include_globs_pick_the_clusters_and_the_others_are_not_described() {
+    let listing = list_clusters(&["prod-api", "prod-batch", "dev-api", "sandbox-1"]);
+    let describe_rule = mock!(Client::describe_cluster)
+        .then_compute_output(|r| describe(eks_cluster(r.name().unwrap_or_default())));
+    let scope = scope_with(&["prod-*", "prod/us-east-1/sandbox-*"], "env");
+    let mut p = poller_in(&scope, &[&listing, &describe_rule]);
+    let events = p.poll_inventory().await;
+    assert_eq!(
+        names(&inventory(&events).expect("an inventory")),
+        ["prod-api", "prod-batch", "sandbox-1"]
+    );
+    assert_eq!(describe_rule.num_calls(), 3);
+    assert_eq!(
+        p.cluster_ids(),
+        vec![id("prod-api"), id("prod-batch"), id("sandbox-1")]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_environment_comes_from_the_configured_tag_and_the_team_from_team() {
+    let listing = list_clusters(&["a", "b", "c", "d"]);
+    let describe_rule = mock!(Client::describe_cluster).then_compute_output(|r| {
+        let name = r.name().unwrap_or_default();
+        let c = eks::Cluster::builder()
+            .name(name)
+            .status(eks::ClusterStatus::Active);
+        describe(
+            match name {
+                "a" => c.tags("environment", "production").tags("team", "payments"),
+                "b" => c.tags("environment", "stage"),
+                "c" => c.tags("environment", "perf-lab").tags("env", "prod"),
+                _ => c.tags("env", "prod"),
+            }
+            .build(),
+        )
+    });
+    let scope = scope_with(&["*"], "environment");
+    let mut p = poller_in(&scope, &[&listing, &describe_rule]);
+    let clusters = inventory(&p.poll_inventory().await).expect("an inventory");
+    let envs: Vec<(&str, Environment, Option<&str>)> = clusters
+        .iter()
+        .map(|c| (c.id.name.as_str(), c.environment.clone(), c.team.as_deref()))
+        .collect();
+    assert_eq!(
+        envs,
+        [
+            ("a", Environment::Prod, Some("payments")),
+            ("b", Environment::Staging, None),
+            ("c", Environment::Other("perf-lab".into()), None),
+            ("d", Environment::Other("untagged".into()), None),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn statuses_map_and_a_new_one_is_unknown() {
+    let listing = list_clusters(&["a", "b", "c"]);
+    let describe_rule = mock!(Client::describe_cluster).then_compute_output(|r| {
+        let name = r.name().unwrap_or_default();
+        let status = match name {
+            "a" => eks::ClusterStatus::Updating,
+            "b" => eks::ClusterStatus::Failed,
+            _ => eks::ClusterStatus::from("HIBERNATING"),
+        };
+        describe(eks::Cluster::builder().name(name).status(status).build())
+    });
+    let mut p = poller(&[&listing, &describe_rule]);
+    let clusters = inventory(&p.poll_inventory().await).expect("an inventory");
+    let statuses: Vec<ClusterStatus> = clusters.iter().map(|c| c.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            ClusterStatus::Updating,
+            ClusterStatus::Failed,
+            ClusterStatus::Unknown
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn health_issues_raise_one_critical_alert_per_code_and_resolve_when_gone() {
+    let listing = list_clusters(&["alpha"]);
+    let sick = mock!(Client::describe_cluster)
+        .sequence()
+        .output(|| {
+            let mut c = eks_cluster("alpha");
+            c.health = Some(
+                eks::ClusterHealth::builder()
+                    .issues(
+                        eks::ClusterIssue::builder()
+                            .code(eks::ClusterIssueCode::Ec2SubnetNotFound)
+                            .message("subnet-1 not found")
+                            .build(),
+                    )
+                    .issues(
+                        eks::ClusterIssue::builder()
+                            .code(eks::ClusterIssueCode::Ec2SubnetNotFound)
+                            .message("subnet-2 not found")
+                            .build(),
+                    )
+                    .issues(
+                        eks::ClusterIssue::builder()
+                            .code(eks::ClusterIssueCode::KmsKeyDisabled)
+                            .message("key disabled")
+                            .build(),
+                    )
+                    .build(),
+            );
+            describe(c)
+        })
+        .times(2)
+        .build();
+    let mut p = poller(&[&listing, &sick]);
+    let first = p.poll_inventory().await;
+    let cluster = &inventory(&first).expect("an inventory")[0];
+    assert_eq!(cluster.health_issues.len(), 3);
+    assert_eq!(cluster.health_issues[2].code, "KmsKeyDisabled");
+    let fired = alerts(&first);
+    assert_eq!(fired.len(), 2, "{fired:#?}");
+    let subnet = &fired[0];
+    assert_eq!(
+        subnet.key,
+        key(
+            AlertSource::EksHealth,
+            "alpha",
+            "eks-cluster-health",
+            "Ec2SubnetNotFound"
+        )
+    );
+    assert_eq!(subnet.severity, Severity::Critical);
+    assert_eq!(subnet.state, AlertState::Firing);
+    assert_eq!(
+        subnet.summary,
+        "Ec2SubnetNotFound: subnet-1 not found; subnet-2 not found"
+    );
+    assert_eq!(subnet.labels["environment"], "prod");
+    assert_eq!(subnet.labels["team"], "payments");
+
+    // Still the same: nothing new to send.
+    let second = p.poll_inventory().await;
+    assert!(alerts(&second).is_empty(), "{:#?}", alerts(&second));
+
+    // Fixed: both resolve.
+    let third = p.poll_inventory().await;
+    let resolved = alerts(&third);
+    assert_eq!(resolved.len(), 2);
+    assert!(
+        resolved
+            .iter()
+            .all(|a| a.state == AlertState::Resolved && a.last_change == t0())
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deleted_cluster_leaves_the_inventory_and_its_alerts_resolve() {
+    let listing = mock!(Client::list_clusters)
+        .sequence()
+        .output(|| {
+            ListClustersOutput::builder()
+                .clusters("alpha")
+                .clusters("bravo")
+                .build()
+        })
+        .output(|| ListClustersOutput::builder().clusters("alpha").build())
+        .build();
+    let sick = mock!(Client::describe_cluster)
+        .match_requests(|r| r.name() == Some("bravo"))
+        .then_output(|| {
+            let mut c = eks_cluster("bravo");
+            c.health = Some(
+                eks::ClusterHealth::builder()
+                    .issues(
+                        eks::ClusterIssue::builder()
+                            .code(eks::ClusterIssueCode::IamRoleNotFound)
+                            .message("role gone")
+                            .build(),
+                    )
+                    .build(),
+            );
+            describe(c)
+        });
+    let mut p = poller(&[&listing, &sick]);
+    let mut store = Store::new();
+    for e in p.poll_inventory().await {
+        store.apply(e, t0());
+    }
+    let k = key(
+        AlertSource::EksHealth,
+        "bravo",
+        "eks-cluster-health",
+        "IamRoleNotFound",
+    );
+    assert_eq!(store.alert(&k).map(|a| a.state), Some(AlertState::Firing));
+    let events = p.poll_inventory().await;
+    assert_eq!(names(&inventory(&events).expect("an inventory")), ["alpha"]);
+    for e in events {
+        store.apply(e, t0());
+    }
+    assert!(store.cluster(&id("bravo")).is_none());
+    assert_eq!(store.alert(&k).map(|a| a.state), Some(AlertState::Resolved));
+}
+
+// ---- extended support ----
+
+fn versions() -> DescribeClusterVersionsOutput {
+    DescribeClusterVersionsOutput::builder()
+        .cluster_versions(
+            eks::ClusterVersionInformation::builder()
+                .cluster_version("1.29")
+                .version_status(eks::VersionStatus::ExtendedSupport)
+                .build(),
+        )
+        .cluster_versions(
+            eks::ClusterVersionInformation::builder()
+                .cluster_version("1.30")
+                // Only the older, deprecated field says so.
+                .status(eks::ClusterVersionStatus::ExtendedSupport)
+                .build(),
+        )
+        .cluster_versions(
+            eks::ClusterVersionInformation::builder()
+                .cluster_version("1.31")
+                .version_status(eks::VersionStatus::StandardSupport)
+                .build(),
+        )
+        .build()
+}
+
+fn on_version(name: &str, version: &str, policy: eks::SupportType) -> eks::Cluster {
+    let mut c = eks_cluster(name);
+    c.version = Some(version.into());
+    c.upgrade_policy = Some(
+        eks::UpgradePolicyResponse::builder()
+            .support_type(policy)
+            .build(),
+    );
+    c
+}
+
+#[tokio::test(start_paused = true)]
+async fn clusters_on_extended_support_versions_are_flagged_with_their_extra_cost() {
+    let listing = list_clusters(&["old", "older", "current"]);
+    let versions_rule = mock!(Client::describe_cluster_versions).then_output(versions);
+    let describe_rule = mock!(Client::describe_cluster).then_compute_output(|r| {
+        describe(match r.name().unwrap_or_default() {
+            "old" => on_version("old", "1.30", eks::SupportType::Extended),
+            "older" => on_version("older", "1.29", eks::SupportType::Extended),
+            _ => on_version("current", "1.31", eks::SupportType::Standard),
+        })
+    });
+    let mut p = poller(&[&listing, &versions_rule, &describe_rule]);
+    let clusters = inventory(&p.poll_inventory().await).expect("an inventory");
+    let support: HashMap<&str, Option<Support>> = clusters
+        .iter()
+        .map(|c| (c.id.name.as_str(), c.support.clone()))
+        .collect();
+    let extended = Some(Support {
+        policy: "EXTENDED".into(),
+        in_extended: true,
+        extra_usd_per_hour: Support::EXTENDED_EXTRA_USD_PER_HOUR,
+    });
+    assert_eq!(support["old"], extended);
+    assert_eq!(support["older"], extended);
+    assert_eq!(
+        support["current"],
+        Some(Support {
+            policy: "STANDARD".into(),
+            in_extended: false,
+            extra_usd_per_hour: 0.0,
+        })
+    );
+    // Read once an hour, not every minute.
+    p.poll_inventory().await;
+    assert_eq!(versions_rule.num_calls(), 1);
+    tokio::time::advance(super::VERSIONS_TTL).await;
+    p.poll_inventory().await;
+    assert_eq!(versions_rule.num_calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_cluster_versions_nothing_is_flagged_and_the_source_stays_healthy() {
+    let listing = list_clusters(&["old"]);
+    let versions_rule = mock!(Client::describe_cluster_versions).then_http_response(|| {
+        HttpResponse::new(
+            StatusCode::try_from(404).expect("valid status"),
+            SdkBody::from("<!doctype html><title>404 Not Found</title>"),
+        )
+    });
+    let describe_rule = mock!(Client::describe_cluster)
+        .then_output(|| describe(on_version("old", "1.29", eks::SupportType::Extended)));
+    let mut p = poller(&[&listing, &versions_rule, &describe_rule]);
+    let events = p.poll_inventory().await;
+    let clusters = inventory(&events).expect("an inventory");
+    assert_eq!(
+        clusters[0].support,
+        Some(Support {
+            policy: "EXTENDED".into(),
+            in_extended: false,
+            extra_usd_per_hour: 0.0,
+        })
+    );
+    let h = health(&events);
+    assert_eq!(h.last_error, None);
+    assert!(h.is_healthy(t0()));
+    p.poll_inventory().await;
+    assert_eq!(
+        versions_rule.num_calls(),
+        1,
+        "not asked again within the hour"
+    );
+}
+
+// ---- insights ----
+
+fn insight(
+    id: &str,
+    name: &str,
+    status: eks::InsightStatusValue,
+    reason: &str,
+) -> eks::InsightSummary {
+    eks::InsightSummary::builder()
+        .id(id)
+        .name(name)
+        .category(eks::Category::UpgradeReadiness)
+        .last_refresh_time(sdk_time(t0()))
+        .last_transition_time(sdk_time(t0() - chrono::TimeDelta::days(2)))
+        .insight_status(
+            eks::InsightStatus::builder()
+                .status(status)
+                .reason(reason)
+                .build(),
+        )
+        .build()
+}
+
+fn four_insights() -> ListInsightsOutput {
+    ListInsightsOutput::builder()
+        .insights(insight(
+            "i-err",
+            "Deprecated APIs removed in Kubernetes v1.32",
+            eks::InsightStatusValue::Error,
+            "Deprecated API usage detected within last 30 days",
+        ))
+        .insights(insight(
+            "i-warn",
+            "Kubelet version skew",
+            eks::InsightStatusValue::Warning,
+            "Node kubelet versions lag the control plane",
+        ))
+        .insights(insight(
+            "i-unknown",
+            "Cluster health issues",
+            eks::InsightStatusValue::UnknownValue,
+            "Not evaluated yet",
+        ))
+        .insights(insight(
+            "i-pass",
+            "EKS add-on version compatibility",
+            eks::InsightStatusValue::Passing,
+            "No issues",
+        ))
+        .build()
+}
+
+#[tokio::test(start_paused = true)]
+async fn insights_map_to_statuses_and_error_and_warning_alert() {
+    let listing = list_clusters(&["alpha"]);
+    let insights_rule = mock!(Client::list_insights)
+        .match_requests(|r| {
+            let categories = r.filter().map(|f| f.categories()).unwrap_or_default();
+            r.cluster_name() == Some("alpha")
+                && categories.contains(&eks::Category::UpgradeReadiness)
+                && categories.contains(&eks::Category::Misconfiguration)
+        })
+        .then_output(four_insights);
+    let mut p = poller(&[&listing, &insights_rule]);
+    let (_, detail) = inventory_then_detail(&mut p, "alpha").await;
+    let cluster = changed(&detail);
+    let statuses: Vec<(&str, InsightStatus)> = cluster
+        .insights
+        .iter()
+        .map(|i| (i.id.as_str(), i.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("i-err", InsightStatus::Error),
+            ("i-warn", InsightStatus::Warning),
+            ("i-unknown", InsightStatus::Unknown),
+            ("i-pass", InsightStatus::Passing),
+        ]
+    );
+    assert_eq!(cluster.insights[0].category, "UPGRADE_READINESS");
+    assert!(
+        cluster.insights.iter().all(|i| i.detail.is_none()),
+        "no detail until focused"
+    );
+    let fired = alerts(&detail);
+    let summary: Vec<(AlertKey, Severity, &str)> = fired
+        .iter()
+        .map(|a| (a.key.clone(), a.severity, a.summary.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                key(
+                    AlertSource::EksInsight,
+                    "alpha",
+                    "Deprecated APIs removed in Kubernetes v1.32",
+                    "i-err"
+                ),
+                Severity::Critical,
+                "ERROR: Deprecated API usage detected within last 30 days"
+            ),
+            (
+                key(
+                    AlertSource::EksInsight,
+                    "alpha",
+                    "Kubelet version skew",
+                    "i-warn"
+                ),
+                Severity::Warning,
+                "WARNING: Node kubelet versions lag the control plane"
+            ),
+        ]
+    );
+    // AWS says since when the insight is in this status.
+    let since = t0() - chrono::TimeDelta::days(2);
+    assert!(
+        fired
+            .iter()
+            .all(|a| a.first_seen == since && a.last_change == since)
+    );
+}
+
+#[test]
+fn an_insight_status_added_later_is_unknown() {
+    use super::map::insight_status;
+    assert_eq!(
+        insight_status(Some(&eks::InsightStatusValue::from("CRITICAL"))),
+        InsightStatus::Unknown
+    );
+    assert_eq!(
+        insight_status(Some(&eks::InsightStatusValue::UnknownValue)),
+        InsightStatus::Unknown
+    );
+    assert_eq!(insight_status(None), InsightStatus::Unknown);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_insight_passing_again_is_sent_resolved() {
+    let listing = list_clusters(&["alpha"]);
+    let insights_rule = mock!(Client::list_insights)
+        .sequence()
+        .output(four_insights)
+        .output(|| {
+            ListInsightsOutput::builder()
+                .insights(insight(
+                    "i-err",
+                    "Deprecated APIs removed in Kubernetes v1.32",
+                    eks::InsightStatusValue::Passing,
+                    "No deprecated API usage",
+                ))
+                .insights(insight(
+                    "i-warn",
+                    "Kubelet version skew",
+                    eks::InsightStatusValue::Warning,
+                    "Node kubelet versions lag the control plane",
+                ))
+                .build()
+        })
+        .build();
+    let mut p = poller(&[&listing, &insights_rule]);
+    let (_, first) = inventory_then_detail(&mut p, "alpha").await;
+    let first_seen = alerts(&first)[0].first_seen;
+
+    tokio::time::advance(super::DETAIL_INTERVAL * 2).await;
+    let second = p.poll_due_detail().await;
+    let sent = alerts(&second);
+    assert_eq!(sent.len(), 1, "only the change is sent: {sent:#?}");
+    assert_eq!(
+        sent[0].key.0,
+        "eks-insight:prod/us-east-1/alpha:Deprecated APIs removed in Kubernetes v1.32:i-err"
+    );
+    assert_eq!(sent[0].state, AlertState::Resolved);
+    assert_eq!(sent[0].last_change, t0());
+    assert_eq!(sent[0].first_seen, first_seen);
+}
+
+#[tokio::test(start_paused = true)]
+async fn focusing_a_cluster_describes_its_insights_that_are_not_passing() {
+    let listing = list_clusters(&["alpha"]);
+    let insights_rule = mock!(Client::list_insights).then_output(four_insights);
+    let described = mock!(Client::describe_insight)
+        .match_requests(|r| r.cluster_name() == Some("alpha"))
+        .then_compute_output(|r| {
+            let id = r.id().unwrap_or_default();
+            let mut i = eks::Insight::builder()
+                .id(id)
+                .description(format!("description of {id}"))
+                .recommendation(format!("recommendation for {id}"));
+            if id == "i-err" {
+                i = i.category_specific_summary(
+                    eks::InsightCategorySpecificSummary::builder()
+                        .deprecation_details(
+                            eks::DeprecationDetail::builder()
+                                .usage("/apis/flowcontrol.apiserver.k8s.io/v1beta3/flowschemas")
+                                .replaced_with("/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas")
+                                .stop_serving_version("1.32")
+                                .client_stats(
+                                    eks::ClientStat::builder()
+                                        .user_agent("kube-state-metrics/v2.8.0")
+                                        .number_of_requests_last30_days(1234)
+                                        .last_request_time(sdk_time(t0()))
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                );
+            }
+            DescribeInsightOutput::builder().insight(i.build()).build()
+        });
+    let mut p = poller(&[&listing, &insights_rule, &described]);
+    inventory_then_detail(&mut p, "alpha").await;
+    assert_eq!(described.num_calls(), 0, "not described until focused");
+
+    let events = p.focus(Some(id("alpha"))).await;
+    let cluster = changed(&events);
+    assert_eq!(described.num_calls(), 3, "the three insights not passing");
+    let err = &cluster.insights[0];
+    let detail = err.detail.as_ref().expect("detail filled");
+    assert_eq!(detail.description, "description of i-err");
+    assert_eq!(detail.recommendation, "recommendation for i-err");
+    assert_eq!(detail.deprecations.len(), 1);
+    let d = &detail.deprecations[0];
+    assert_eq!(
+        d.usage,
+        "/apis/flowcontrol.apiserver.k8s.io/v1beta3/flowschemas"
+    );
+    assert_eq!(
+        d.replaced_with.as_deref(),
+        Some("/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas")
+    );
+    assert_eq!(d.stop_serving_version.as_deref(), Some("1.32"));
+    assert_eq!(
+        d.clients,
+        vec![("kube-state-metrics/v2.8.0".to_string(), 1234, Some(t0()))]
+    );
+    assert!(
+        cluster.insights[3].detail.is_none(),
+        "a passing insight is not described"
+    );
+
+    // Focused: polled again a minute later; unchanged insights are not described again.
+    tokio::time::advance(super::FOCUS_DETAIL_INTERVAL).await;
+    let again = p.poll_due_detail().await;
+    assert!(changed(&again).insights[0].detail.is_some());
+    assert_eq!(described.num_calls(), 3);
+
+    // Another account's cluster is not ours: nothing happens.
+    assert!(
+        p.focus(Some(ClusterId::new("dev", "us-east-1", "alpha")))
+            .await
+            .is_empty()
+    );
+}
+
+// ---- updates ----
+
+fn update(
+    id: &str,
+    status: eks::UpdateStatus,
+    kind: eks::UpdateType,
+    at: Timestamp,
+) -> eks::Update {
+    eks::Update::builder()
+        .id(id)
+        .status(status)
+        .r#type(kind)
+        .created_at(sdk_time(at))
+        .build()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_update_alerts_and_one_in_progress_shows_on_the_cluster() {
+    let listing = list_clusters(&["alpha"]);
+    let ids = mock!(Client::list_updates)
+        .match_requests(|r| r.addon_name().is_none())
+        .then_output(|| {
+            ListUpdatesOutput::builder()
+                .update_ids("u-failed")
+                .update_ids("u-running")
+                .update_ids("u-old-failure")
+                .build()
+        });
+    let started = t0() - chrono::TimeDelta::minutes(40);
+    let describe_rule = mock!(Client::describe_update).then_compute_output(move |r| {
+        let u = match r.update_id().unwrap_or_default() {
+            "u-failed" => {
+                let mut u = update(
+                    "u-failed",
+                    eks::UpdateStatus::Failed,
+                    eks::UpdateType::VersionUpdate,
+                    started,
+                );
+                u.params = Some(vec![
+                    eks::UpdateParam::builder()
+                        .r#type(eks::UpdateParamType::Version)
+                        .value("1.32")
+                        .build(),
+                ]);
+                u.errors = Some(vec![
+                    eks::ErrorDetail::builder()
+                        .error_code(eks::ErrorCode::SubnetNotFound)
+                        .error_message("subnet-0abc does not exist")
+                        .build(),
+                ]);
+                u
+            }
+            "u-running" => {
+                let mut u = update(
+                    "u-running",
+                    eks::UpdateStatus::InProgress,
+                    eks::UpdateType::ConfigUpdate,
+                    started,
+                );
+                u.params = Some(vec![
+                    eks::UpdateParam::builder()
+                        .r#type(eks::UpdateParamType::ClusterLogging)
+                        .value("api")
+                        .build(),
+                ]);
+                u
+            }
+            _ => update(
+                "u-old-failure",
+                eks::UpdateStatus::Failed,
+                eks::UpdateType::VersionUpdate,
+                t0() - chrono::TimeDelta::days(3),
+            ),
+        };
+        DescribeUpdateOutput::builder().update(u).build()
+    });
+    let mut p = poller(&[&listing, &ids, &describe_rule]);
+    let (_, detail) = inventory_then_detail(&mut p, "alpha").await;
+    let cluster = changed(&detail);
+    assert_eq!(cluster.updates.len(), 1);
+    let running = &cluster.updates[0];
+    assert_eq!(
+        (
+            running.id.as_str(),
+            running.kind.as_str(),
+            running.status.as_str()
+        ),
+        ("u-running", "ConfigUpdate", "InProgress")
+    );
+    assert_eq!(running.detail, "ClusterLogging=api");
+    assert_eq!(running.started, started);
+
+    let fired = alerts(&detail);
+    assert_eq!(
+        fired.len(),
+        1,
+        "the 3-day-old failure does not alert: {fired:#?}"
+    );
+    let a = &fired[0];
+    assert_eq!(
+        a.key,
+        key(
+            AlertSource::EksHealth,
+            "alpha",
+            "eks-update-failed",
+            "u-failed"
+        )
+    );
+    assert_eq!(a.severity, Severity::Critical);
+    assert_eq!(a.first_seen, started, "AWS's own time");
+    assert_eq!(
+        a.summary,
+        "VersionUpdate (Version=1.32) failed: SubnetNotFound: subnet-0abc does not exist"
+    );
+
+    // Finished updates are described once; the running one again.
+    tokio::time::advance(super::DETAIL_INTERVAL * 2).await;
+    p.poll_due_detail().await;
+    assert_eq!(describe_rule.num_calls(), 4);
+}
+
+// ---- add-ons and node groups ----
+
+fn addon(
+    name: &str,
+    status: eks::AddonStatus,
+    issues: &[(eks::AddonIssueCode, &str)],
+) -> eks::Addon {
+    let mut health = eks::AddonHealth::builder();
+    for (code, message) in issues {
+        health = health.issues(
+            eks::AddonIssue::builder()
+                .code(code.clone())
+                .message(*message)
+                .build(),
+        );
+    }
+    eks::Addon::builder()
+        .addon_name(name)
+        .addon_version("v1.18.3-eksbuild.1")
+        .status(status)
+        .health(health.build())
+        .modified_at(sdk_time(t0() - chrono::TimeDelta::days(30)))
+        .build()
+}
+
+#[tokio::test(start_paused = true)]
+async fn degraded_and_failed_add_ons_alert_and_their_updates_are_looked_at() {
+    let listing = list_clusters(&["alpha"]);
+    let names = mock!(Client::list_addons).then_output(|| {
+        ListAddonsOutput::builder()
+            .addons("vpc-cni")
+            .addons("coredns")
+            .addons("kube-proxy")
+            .build()
+    });
+    let describe_rule = mock!(Client::describe_addon).then_compute_output(|r| {
+        let a = match r.addon_name().unwrap_or_default() {
+            "vpc-cni" => addon(
+                "vpc-cni",
+                eks::AddonStatus::Degraded,
+                &[(
+                    eks::AddonIssueCode::InsufficientNumberOfReplicas,
+                    "The add-on is unhealthy because it doesn't have the desired number of replicas.",
+                )],
+            ),
+            "coredns" => addon(
+                "coredns",
+                eks::AddonStatus::UpdateFailed,
+                &[(eks::AddonIssueCode::ConfigurationConflict, "Conflicts found")],
+            ),
+            name => addon(name, eks::AddonStatus::Active, &[]),
+        };
+        DescribeAddonOutput::builder().addon(a).build()
+    });
+    let addon_updates = mock!(Client::list_updates)
+        .match_requests(|r| r.addon_name().is_some())
+        .then_compute_output(|r| {
+            let b = ListUpdatesOutput::builder();
+            match r.addon_name() {
+                Some("coredns") => b.update_ids("u-coredns").build(),
+                _ => b.build(),
+            }
+        });
+    let describe_update = mock!(Client::describe_update)
+        .match_requests(|r| r.addon_name() == Some("coredns"))
+        .then_output(|| {
+            let mut u = update(
+                "u-coredns",
+                eks::UpdateStatus::Failed,
+                eks::UpdateType::AddonUpdate,
+                t0() - chrono::TimeDelta::hours(2),
+            );
+            u.params = Some(vec![
+                eks::UpdateParam::builder()
+                    .r#type(eks::UpdateParamType::AddonVersion)
+                    .value("v1.11.4-eksbuild.2")
+                    .build(),
+            ]);
+            u.errors = Some(vec![
+                eks::ErrorDetail::builder()
+                    .error_code(eks::ErrorCode::ConfigurationConflict)
+                    .error_message("Conflicts found when trying to apply")
+                    .build(),
+            ]);
+            DescribeUpdateOutput::builder().update(u).build()
+        });
+    let mut p = poller(&[
+        &listing,
+        &names,
+        &describe_rule,
+        &addon_updates,
+        &describe_update,
+    ]);
+    let (_, detail) = inventory_then_detail(&mut p, "alpha").await;
+    let cluster = changed(&detail);
+    let addons: Vec<(&str, &str)> = cluster
+        .addons
+        .iter()
+        .map(|a| (a.name.as_str(), a.status.as_str()))
+        .collect();
+    assert_eq!(
+        addons,
+        [
+            ("vpc-cni", "DEGRADED"),
+            ("coredns", "UPDATE_FAILED"),
+            ("kube-proxy", "ACTIVE")
+        ]
+    );
+    assert_eq!(cluster.addons[0].version, "v1.18.3-eksbuild.1");
+    // Only the two add-ons not ACTIVE have their updates listed.
+    assert_eq!(addon_updates.num_calls(), 2);
+
+    let fired = alerts(&detail);
+    let by_key: HashMap<String, &Alert> = fired.iter().map(|a| (a.key.0.clone(), a)).collect();
+    let cni = by_key["eks-health:prod/us-east-1/alpha:eks-addon-degraded:vpc-cni"];
+    assert_eq!(cni.severity, Severity::Warning);
+    assert_eq!(
+        cni.summary,
+        "vpc-cni is DEGRADED: InsufficientNumberOfReplicas: The add-on is unhealthy because it doesn't have the desired number of replicas."
+    );
+    let dns = by_key["eks-health:prod/us-east-1/alpha:eks-addon-degraded:coredns"];
+    assert_eq!(dns.severity, Severity::Critical);
+    assert_eq!(
+        dns.summary,
+        "coredns is UPDATE_FAILED: ConfigurationConflict: Conflicts found"
+    );
+    let failed = by_key["eks-health:prod/us-east-1/alpha:eks-update-failed:u-coredns"];
+    assert_eq!(
+        failed.summary,
+        "AddonUpdate (coredns: AddonVersion=v1.11.4-eksbuild.2) failed: ConfigurationConflict: Conflicts found when trying to apply"
+    );
+    assert_eq!(failed.labels["addon"], "coredns");
+    assert_eq!(fired.len(), 3, "{fired:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn degraded_node_groups_alert_naming_their_issues() {
+    let listing = list_clusters(&["alpha"]);
+    let names = mock!(Client::list_nodegroups).then_output(|| {
+        ListNodegroupsOutput::builder()
+            .nodegroups("general")
+            .nodegroups("gpu")
+            .nodegroups("spot")
+            .build()
+    });
+    let describe_rule = mock!(Client::describe_nodegroup).then_compute_output(|r| {
+        let name = r.nodegroup_name().unwrap_or_default();
+        let ng = eks::Nodegroup::builder().nodegroup_name(name);
+        let ng = match name {
+            "gpu" => ng.status(eks::NodegroupStatus::Degraded).health(
+                eks::NodegroupHealth::builder()
+                    .issues(
+                        eks::Issue::builder()
+                            .code(eks::NodegroupIssueCode::AsgInstanceLaunchFailures)
+                            .message("Could not launch On-Demand Instances. InsufficientInstanceCapacity")
+                            .build(),
+                    )
+                    .build(),
+            ),
+            "spot" => ng.status(eks::NodegroupStatus::CreateFailed),
+            _ => ng.status(eks::NodegroupStatus::Active),
+        };
+        DescribeNodegroupOutput::builder().nodegroup(ng.build()).build()
+    });
+    let mut p = poller(&[&listing, &names, &describe_rule]);
+    let (_, detail) = inventory_then_detail(&mut p, "alpha").await;
+    let fired: Vec<(String, Severity, String)> = alerts(&detail)
+        .into_iter()
+        .map(|a| (a.key.0, a.severity, a.summary))
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            (
+                "eks-health:prod/us-east-1/alpha:eks-nodegroup-degraded:gpu".to_string(),
+                Severity::Warning,
+                "node group gpu is DEGRADED: AsgInstanceLaunchFailures: Could not launch On-Demand Instances. InsufficientInstanceCapacity".to_string()
+            ),
+            (
+                "eks-health:prod/us-east-1/alpha:eks-nodegroup-degraded:spot".to_string(),
+                Severity::Critical,
+                "node group spot is CREATE_FAILED".to_string()
+            ),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn operations_the_endpoint_does_not_serve_are_skipped_without_an_error() {
+    let listing = list_clusters(&["alpha"]);
+    let not_served = || {
+        HttpResponse::new(
+            StatusCode::try_from(404).expect("valid status"),
+            SdkBody::from("<!doctype html><title>404 Not Found</title>"),
+        )
+    };
+    let insights_rule = mock!(Client::list_insights).then_http_response(not_served);
+    let addons_rule = mock!(Client::list_addons).then_http_response(not_served);
+    let mut p = poller(&[&listing, &insights_rule, &addons_rule]);
+    let (_, detail) = inventory_then_detail(&mut p, "alpha").await;
+    let h = health(&detail);
+    assert_eq!(h.last_error, None);
+    assert!(h.is_healthy(t0()));
+    tokio::time::advance(super::DETAIL_INTERVAL * 2).await;
+    p.poll_due_detail().await;
+    assert_eq!(
+        (insights_rule.num_calls(), addons_rule.num_calls()),
+        (1, 1),
+        "not asked again within the hour"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_detail_failure_names_the_cluster_and_keeps_the_previous_alerts() {
+    let listing = list_clusters(&["alpha"]);
+    let insights_rule = mock!(Client::list_insights)
+        .sequence()
+        .output(four_insights)
+        .http_response(|| http_error(403, "AccessDeniedException", "no insights for you"))
+        .build();
+    let mut p = poller(&[&listing, &insights_rule]);
+    inventory_then_detail(&mut p, "alpha").await;
+    tokio::time::advance(super::DETAIL_INTERVAL * 2).await;
+    let events = p.poll_due_detail().await;
+    assert!(
+        alerts(&events).is_empty(),
+        "nothing resolved on a failed poll"
+    );
+    assert_eq!(
+        changed(&events).insights.len(),
+        4,
+        "the last insights stand"
+    );
+    assert_eq!(
+        health(&events).last_error.as_deref(),
+        Some("alpha: eks:ListInsights: AccessDeniedException: no insights for you")
+    );
+}
+
+// ---- the task ----
+
+#[tokio::test(start_paused = true)]
+async fn the_task_sends_ready_on_a_failing_region_and_stops_when_the_channel_closes() {
+    let denied = mock!(Client::list_clusters)
+        .then_http_response(|| http_error(403, "AccessDeniedException", DENIED));
+    let (tx, mut rx) = mpsc::channel(64);
+    let (inv_tx, inv_rx) = watch::channel(vec![id("stale")]);
+    let handle = super::task::spawn_with_client(client(&[&denied]), &scope(), tx, inv_tx);
+    assert_eq!(handle.name, "eks:prod/us-east-1");
+    let mut seen = Vec::new();
+    while let Some(e) = rx.recv().await {
+        let ready = matches!(e, SourceEvent::Ready { .. });
+        seen.push(e);
+        if ready {
+            break;
+        }
+    }
+    assert!(health(&seen).last_error.is_some());
+    assert_eq!(
+        *inv_rx.borrow(),
+        vec![id("stale")],
+        "a failed inventory does not blank the CloudWatch source's list"
+    );
+    drop(rx);
+    // The task notices the closed channel and ends: the command channel closes with it.
+    tokio::time::timeout(std::time::Duration::from_secs(5), handle.commands.closed())
+        .await
+        .expect("the task ended");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_task_publishes_the_inventory_and_answers_focus() {
+    let listing = list_clusters(&["alpha", "bravo"]);
+    let insights_rule = mock!(Client::list_insights).then_output(four_insights);
+    let described = mock!(Client::describe_insight).then_compute_output(|r| {
+        DescribeInsightOutput::builder()
+            .insight(
+                eks::Insight::builder()
+                    .id(r.id().unwrap_or_default())
+                    .build(),
+            )
+            .build()
+    });
+    let (tx, mut rx) = mpsc::channel(256);
+    let (inv_tx, mut inv_rx) = watch::channel(Vec::new());
+    let handle = super::task::spawn_with_client(
+        client(&[&listing, &insights_rule, &described]),
+        &scope(),
+        tx,
+        inv_tx,
+    );
+    inv_rx.changed().await.expect("an inventory");
+    assert_eq!(*inv_rx.borrow(), vec![id("alpha"), id("bravo")]);
+    handle
+        .commands
+        .send(crate::sources::SourceCommand::Focus(Some(id("bravo"))))
+        .await
+        .expect("the task listens");
+    let mut store = Store::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    while described.num_calls() < 3
+        || store
+            .cluster(&id("bravo"))
+            .is_none_or(|c| c.insights.first().is_none_or(|i| i.detail.is_none()))
+    {
+        let e = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("focus answered in time")
+            .expect("the task runs");
+        store.apply(e, t0());
+    }
+    assert!(store.is_ready(&["eks:prod/us-east-1".to_string()]));
+}
