@@ -16,7 +16,7 @@ pub use cluster::{
 pub use event::{MetricSample, SourceEvent};
 pub use metric::{ETCD_QUOTA_BYTES, MetricName, MetricRing};
 pub use rollout::{Cell, CellPhase, Gate, GateStatus, Rollout, Wave, WaveState};
-pub use source::SourceHealth;
+pub use source::{SourceHealth, SourceStatus};
 pub use store::{ClusterFilter, FleetSummary, SortKey, Store};
 
 /// All times in the domain are UTC instants; the clock is always passed in, never read.

@@ -2,6 +2,16 @@ use serde::Serialize;
 
 use super::Timestamp;
 
+/// A source at a glance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceStatus {
+    Ok,
+    /// Its data is older than three poll intervals.
+    Stale,
+    /// Its last call failed.
+    Failing,
+}
+
 /// What a source reports about itself, so the UI can be honest about freshness.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SourceHealth {
@@ -44,6 +54,23 @@ impl SourceHealth {
         match self.age_secs(now) {
             None => true,
             Some(age) => age > 3 * self.poll_interval_secs as i64,
+        }
+    }
+
+    /// Failing when the last thing that happened was an error; else stale when its data
+    /// is old (or it never succeeded); else ok.
+    pub fn status(&self, now: Timestamp) -> SourceStatus {
+        let error_last = match (self.last_error_at, self.last_ok) {
+            (Some(err), Some(ok)) => err > ok,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if error_last {
+            SourceStatus::Failing
+        } else if self.is_stale(now) {
+            SourceStatus::Stale
+        } else {
+            SourceStatus::Ok
         }
     }
 

@@ -102,7 +102,7 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
             let code = ctx.err().code().unwrap_or_default();
             let message = ctx.err().message().unwrap_or_default();
             let text = if code.is_empty() {
-                format!("HTTP {status} {message}")
+                format!("HTTP {status} {message}").trim_end().to_string()
             } else {
                 format!("{code}: {message}")
             };

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
 
 use crate::model::ETCD_QUOTA_BYTES;
-use crate::model::{ClusterId, Environment, InsightStatus, MetricName, Store};
+use crate::model::{ClusterId, Environment, InsightStatus, MetricName, SourceStatus, Store};
 use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::format;
 use crate::ui::{Context, Effect};
@@ -166,12 +166,41 @@ pub fn render(frame: &mut Frame, area: Rect, state: &ClusterState, ctx: &Context
         Constraint::Min(0),
     ]));
     frame.render_widget(Paragraph::new(info), info_area);
-    if big {
+    if end_minute(ctx.store, i).is_none() {
+        render_no_metrics(frame, metrics_area, &cluster.id, ctx);
+    } else if big {
         render_charts(frame, metrics_area, i, ctx);
     } else {
         render_compact(frame, metrics_area, i, ctx);
     }
     render_findings(frame, findings_area, i, &cluster.id, ctx);
+}
+
+/// No metric at all for this cluster: say why, naming the source that should have them.
+fn render_no_metrics(frame: &mut Frame, area: Rect, id: &ClusterId, ctx: &Context) {
+    let t = ctx.theme;
+    let name = format!("cloudwatch:{}/{}", id.account, id.region);
+    let why = match ctx.store.sources().find(|s| s.name == name) {
+        Some(s) => match (&s.last_error, s.status(ctx.now)) {
+            (Some(e), SourceStatus::Failing | SourceStatus::Stale) => Line::from(vec![
+                Span::styled(format!("{name} is failing: "), t.warning),
+                Span::styled(e.clone(), t.critical),
+            ]),
+            _ => Line::from(Span::styled(
+                format!("waiting for {name} (the full set is fetched while this view is open)"),
+                t.muted,
+            )),
+        },
+        None => Line::from(Span::styled(
+            "no source provides metrics for this cluster",
+            t.muted,
+        )),
+    };
+    let lines = vec![
+        Line::from(Span::styled("no control-plane metrics yet", t.title)),
+        why,
+    ];
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
 }
 
 /// Large terminals: six charts of the last hour.
@@ -516,8 +545,14 @@ fn render_findings(frame: &mut Frame, area: Rect, i: usize, id: &ClusterId, ctx:
             t.warning,
         )));
     }
+    // No insight at all is "none reported", never a reassuring PASSING.
+    let insights = if cluster.insights.is_empty() {
+        "none reported".to_string()
+    } else {
+        cluster.insight_summary().as_str().to_string()
+    };
     lines.push(Line::from(Span::styled(
-        format!("upgrade insights: {}", cluster.insight_summary().as_str()),
+        format!("upgrade insights: {insights}"),
         t.title,
     )));
     for ins in cluster

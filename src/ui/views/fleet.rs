@@ -227,11 +227,23 @@ pub fn render(
             Col::Account => Cell::from(c.id.account.clone()).style(t.muted),
             Col::Region => Cell::from(c.id.region.clone()).style(t.muted),
             Col::Env => Cell::from(c.environment.to_string()).style(ctx.env_style(&c.environment)),
-            Col::Version => Cell::from(c.version.clone()),
+            // Extended support costs money every hour: the version says so in warning colour.
+            Col::Version => match &c.support {
+                Some(sup) if sup.in_extended => Cell::from(c.version.clone()).style(t.warning),
+                _ => Cell::from(c.version.clone()),
+            },
             Col::Status => Cell::from(c.status.to_string()).style(status_style(c.status, ctx)),
-            Col::Wave => {
-                Cell::from(store.wave_label(&c.id).unwrap_or_else(|| "-".into())).style(t.muted)
-            }
+            // The rollout cell, else an EKS update in flight, as progress.
+            Col::Wave => match (store.wave_label(&c.id), c.updates.first()) {
+                (Some(label), _) => Cell::from(label).style(t.muted),
+                (None, Some(u)) => Cell::from(format!(
+                    "eks {} {}",
+                    u.kind.trim_end_matches("Update").to_lowercase(),
+                    format::age(ctx.now, u.started)
+                ))
+                .style(t.info),
+                (None, None) => Cell::from("-").style(t.muted),
+            },
             Col::Alerts => {
                 let [crit, warn, info] = store.firing_counts(i);
                 let (n, style) = match (crit, warn, info) {
@@ -286,13 +298,29 @@ pub fn render(
     } else {
         format!(" · filter: {}", state.filter)
     };
+    let extended: Vec<f64> = store
+        .clusters()
+        .iter()
+        .filter_map(|c| c.support.as_ref().filter(|s| s.in_extended))
+        .map(|s| s.extra_usd_per_hour)
+        .collect();
+    let extended = if extended.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " · {} in extended support +${:.2}/h",
+            extended.len(),
+            extended.iter().sum::<f64>()
+        )
+    };
     let title = format!(
-        " fleet ({} of {}) · sort {}{}{} ",
+        " fleet ({} of {}) · sort {}{}{}{} ",
         rows.len(),
         store.clusters().len(),
         state.sort.label(),
         arrow,
-        filter
+        filter,
+        extended
     );
     let selected = state
         .selection

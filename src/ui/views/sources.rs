@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use crate::model::SourceHealth;
+use crate::model::{SourceHealth, SourceStatus};
 use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::format;
 use crate::ui::widgets::selection::Selection;
@@ -33,12 +33,10 @@ impl SourcesState {
 }
 
 fn state(s: &SourceHealth, ctx: &Context) -> (&'static str, ratatui::style::Style) {
-    if s.is_stale(ctx.now) {
-        ("STALE", ctx.theme.warning)
-    } else if !s.is_healthy(ctx.now) {
-        ("ERROR", ctx.theme.critical)
-    } else {
-        ("ok", ctx.theme.ok)
+    match s.status(ctx.now) {
+        SourceStatus::Failing => ("ERROR", ctx.theme.critical),
+        SourceStatus::Stale => ("STALE", ctx.theme.warning),
+        SourceStatus::Ok => ("ok", ctx.theme.ok),
     }
 }
 

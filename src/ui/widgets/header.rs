@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::format;
 use crate::actions::Mode;
-use crate::model::WaveState;
+use crate::model::{SourceStatus, WaveState};
 use crate::ui::Context;
 use crate::ui::keymap::ViewId;
 
@@ -160,26 +160,26 @@ fn sources_line(ctx: &Context, width: u16) -> Line<'static> {
                 name,
                 if ctx.demo { t.accent } else { t.muted },
             ));
-            if source.is_stale(ctx.now) {
-                spans.push(Span::styled(format!(" stale {ago}"), t.warning));
-            } else if !source.is_healthy(ctx.now) {
-                spans.push(Span::styled(" error", t.critical));
-            } else if age.is_some_and(|a| a <= source.poll_interval_secs as i64) {
-                spans.push(Span::styled(" ok", t.ok));
-            } else {
-                spans.push(Span::styled(format!(" {ago} ago"), t.muted));
+            match source.status(ctx.now) {
+                SourceStatus::Failing => spans.push(Span::styled(" error", t.critical)),
+                SourceStatus::Stale => spans.push(Span::styled(format!(" stale {ago}"), t.warning)),
+                SourceStatus::Ok if age.is_some_and(|a| a <= source.poll_interval_secs as i64) => {
+                    spans.push(Span::styled(" ok", t.ok))
+                }
+                SourceStatus::Ok => spans.push(Span::styled(format!(" {ago} ago"), t.muted)),
             }
         } else {
-            let stale = members.iter().filter(|s| s.is_stale(ctx.now)).count();
-            let failing = members
-                .iter()
-                .filter(|s| !s.is_stale(ctx.now) && !s.is_healthy(ctx.now))
-                .count();
+            let count = |want| members.iter().filter(|s| s.status(ctx.now) == want).count();
+            let (stale, failing) = (count(SourceStatus::Stale), count(SourceStatus::Failing));
             let ok = members.len() - stale - failing;
             spans.push(Span::styled(
                 format!("{kind} {ok}/{} ok", members.len()),
                 t.muted,
             ));
+            let throttles: u64 = members.iter().map(|s| s.throttles).sum();
+            if throttles > 0 {
+                spans.push(Span::styled(format!(" {throttles} throttled"), t.warning));
+            }
             if stale > 0 {
                 spans.push(Span::styled(format!(" {stale} stale"), t.warning));
             }
