@@ -222,6 +222,10 @@ pub struct Cluster {
     pub addons: Vec<Addon>,
     /// Version support; `None` when the source does not know.
     pub support: Option<Support>,
+    /// The API server endpoint and its CA bundle (base64 PEM), from `DescribeCluster`:
+    /// what a native connection needs.
+    pub endpoint: Option<String>,
+    pub certificate_authority: Option<String>,
 }
 
 impl Cluster {

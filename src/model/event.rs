@@ -1,4 +1,7 @@
-use super::{Alert, AlertKey, Cluster, ClusterId, MetricName, Rollout, SourceHealth};
+use super::{
+    Alert, AlertKey, ApplicationSet, ArgoApp, Cluster, ClusterId, KubeSignals, MetricName,
+    PermissionCheck, Rollout, SourceHealth,
+};
 
 /// One point of one metric.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -32,6 +35,25 @@ pub enum SourceEvent {
     },
     /// A rollout's whole state, replacing the previous one of that name.
     Rollout(Rollout),
+    /// What a cluster's API server says now (replaces the previous picture).
+    KubeSignals {
+        cluster: ClusterId,
+        signals: Box<KubeSignals>,
+    },
+    /// The complete set of Argo CD Applications a hub source sees.
+    Applications { source: String, apps: Vec<ArgoApp> },
+    /// The complete set of Argo CD ApplicationSets a hub source sees.
+    ApplicationSets {
+        source: String,
+        sets: Vec<ApplicationSet>,
+    },
+    /// What the user may do, as the API server of `cluster` (or of the hub, when `None`)
+    /// answered; replaces that source's previous checks.
+    Permissions {
+        source: String,
+        cluster: Option<ClusterId>,
+        checks: Vec<PermissionCheck>,
+    },
     /// The source's own health counters.
     Health(SourceHealth),
     /// The source has delivered its first complete picture.

@@ -3,6 +3,7 @@
 mod alert;
 mod cluster;
 mod event;
+mod kube;
 mod metric;
 mod rollout;
 mod source;
@@ -14,6 +15,10 @@ pub use cluster::{
     HealthIssue, Insight, InsightDetail, InsightStatus, Support,
 };
 pub use event::{MetricSample, SourceEvent};
+pub use kube::{
+    AppStepStatus, ApplicationSet, ArgoApp, BlockingPdb, Connection, CrashingPod, KubeSignals,
+    NotReadyNode, PermissionCheck, SyncStep, WarningEvent, WorkloadRef,
+};
 pub use metric::{ETCD_QUOTA_BYTES, MetricName, MetricRing};
 pub use rollout::{Cell, CellPhase, Gate, GateStatus, Rollout, Wave, WaveState};
 pub use source::{SourceHealth, SourceStatus};

@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::metric::ETCD_QUOTA_BYTES;
 use super::{
-    Alert, AlertKey, AlertState, Cell, Cluster, ClusterHealth, ClusterId, ClusterStatus,
-    MetricName, MetricRing, Rollout, Severity, SourceEvent, SourceHealth, Timestamp,
+    Alert, AlertKey, AlertState, ApplicationSet, ArgoApp, Cell, Cluster, ClusterHealth, ClusterId,
+    ClusterStatus, KubeSignals, MetricName, MetricRing, PermissionCheck, Rollout, Severity,
+    SourceEvent, SourceHealth, Timestamp,
 };
 
 /// Resolved alerts are kept this long so the Alerts view can show what just cleared.
@@ -179,6 +180,10 @@ pub struct Store {
     cells: HashMap<ClusterId, CellRef>,
     sources: BTreeMap<String, SourceHealth>,
     ready: Vec<String>,
+    kube: HashMap<ClusterId, KubeSignals>,
+    apps: BTreeMap<String, Vec<ArgoApp>>,
+    app_sets: BTreeMap<String, Vec<ApplicationSet>>,
+    permissions: BTreeMap<(String, Option<ClusterId>), Vec<PermissionCheck>>,
     /// Bumped on every change, so views can tell when to recompute.
     generation: u64,
 }
@@ -227,6 +232,22 @@ impl Store {
                     None => self.rollouts.push(rollout),
                 }
                 self.reindex_cells();
+            }
+            SourceEvent::KubeSignals { cluster, signals } => {
+                self.kube.insert(cluster, *signals);
+            }
+            SourceEvent::Applications { source, apps } => {
+                self.apps.insert(source, apps);
+            }
+            SourceEvent::ApplicationSets { source, sets } => {
+                self.app_sets.insert(source, sets);
+            }
+            SourceEvent::Permissions {
+                source,
+                cluster,
+                checks,
+            } => {
+                self.permissions.insert((source, cluster), checks);
             }
             SourceEvent::Health(health) => {
                 self.sources.insert(health.name.clone(), health);
@@ -505,6 +526,41 @@ impl Store {
         Some(format!("{}/{}", wave.name, cell.phase))
     }
 
+    /// What the cluster's API server said last, if fleetdeck has talked to it.
+    pub fn kube_signals(&self, cluster: &ClusterId) -> Option<&KubeSignals> {
+        self.kube.get(cluster)
+    }
+
+    /// Every Argo CD Application the hub sources report.
+    pub fn applications(&self) -> impl Iterator<Item = &ArgoApp> {
+        self.apps.values().flatten()
+    }
+
+    /// Every Argo CD ApplicationSet the hub sources report.
+    pub fn application_sets(&self) -> impl Iterator<Item = &ApplicationSet> {
+        self.app_sets.values().flatten()
+    }
+
+    /// The Applications deployed to `cluster`.
+    pub fn applications_on(&self, cluster: &ClusterId) -> Vec<&ArgoApp> {
+        self.applications()
+            .filter(|a| a.cluster.as_ref() == Some(cluster))
+            .collect()
+    }
+
+    /// Permission checks for `action`: on `cluster`'s API server, or the hub's (`None`).
+    pub fn permission(
+        &self,
+        action: &str,
+        cluster: Option<&ClusterId>,
+    ) -> Option<&PermissionCheck> {
+        self.permissions
+            .iter()
+            .filter(|((_, c), _)| c.as_ref() == cluster)
+            .flat_map(|(_, checks)| checks)
+            .find(|c| c.action == action)
+    }
+
     pub fn sources(&self) -> impl Iterator<Item = &SourceHealth> {
         self.sources.values()
     }
@@ -648,6 +704,8 @@ mod tests {
             updates: vec![],
             addons: vec![],
             support: None,
+            endpoint: None,
+            certificate_authority: None,
         }
     }
 

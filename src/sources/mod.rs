@@ -18,11 +18,28 @@ pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
 /// The outcome of a write a source performed: a short human message either way.
 pub type WriteResult = Result<String, String>;
 
+/// A cluster as the Kubernetes and Argo CD sources need to know it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterTarget {
+    pub id: ClusterId,
+    pub arn: String,
+    /// API server endpoint and CA (base64 PEM), from `DescribeCluster`.
+    pub endpoint: Option<String>,
+    pub certificate_authority: Option<String>,
+    pub production: bool,
+}
+
 /// What the app can ask a source to do.
 #[derive(Debug)]
 pub enum SourceCommand {
     /// The cluster now on screen (its full metric set is wanted), or none.
     Focus(Option<ClusterId>),
+    /// The fleet as known now, and the clusters whose insides matter (on screen, with
+    /// firing alerts, or in an active wave). Sent when either changes.
+    Targets {
+        fleet: Vec<ClusterTarget>,
+        interest: Vec<ClusterId>,
+    },
     /// Hold wave `wave` (index) of `rollout`: no new cell starts.
     PauseWave {
         rollout: String,

@@ -136,6 +136,8 @@ async fn run(
                     }
                     out
                 }
+                // The cluster list comes from the EKS source; the app's targets add nothing.
+                Some(SourceCommand::Targets { .. }) => Vec::new(),
                 Some(SourceCommand::PauseWave { reply, .. })
                 | Some(SourceCommand::ResumeWave { reply, .. }) => {
                     // The requester may have given up; nothing to undo either way.

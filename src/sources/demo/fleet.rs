@@ -227,6 +227,11 @@ pub(super) fn build(seed: u64, n: usize) -> Inventory {
                         0.0
                     },
                 }),
+                endpoint: Some(format!(
+                    "https://{:032X}.gr7.{region_name}.eks.amazonaws.com",
+                    hash(seed, &[tag::INSIGHT, c as i64, 7]) as u128
+                )),
+                certificate_authority: None,
             };
             cluster.addons = addons(seed, c, from_minor);
             clusters.push(cluster);

@@ -62,6 +62,7 @@ pub fn spawn(
 fn handle(fleet: &mut DemoFleet, command: SourceCommand, clock: &Clock) -> Vec<SourceEvent> {
     match command {
         SourceCommand::Focus(cluster) => fleet.focus(cluster, clock.now()),
+        SourceCommand::Targets { .. } => Vec::new(),
         SourceCommand::PauseWave {
             rollout,
             wave,

@@ -110,6 +110,11 @@ pub(super) fn cluster(
             })
             .collect(),
         support: support(c, extended),
+        endpoint: c.endpoint.clone(),
+        certificate_authority: c
+            .certificate_authority
+            .as_ref()
+            .and_then(|ca| ca.data.clone()),
         id,
         insights: Vec::new(),
         updates: Vec::new(),
@@ -133,6 +138,8 @@ pub(super) fn placeholder(id: ClusterId) -> Cluster {
         updates: Vec::new(),
         addons: Vec::new(),
         support: None,
+        endpoint: None,
+        certificate_authority: None,
     }
 }
 

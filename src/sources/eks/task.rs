@@ -95,7 +95,7 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 fn refuse(command: SourceCommand) {
     let reply = match command {
         SourceCommand::PauseWave { reply, .. } | SourceCommand::ResumeWave { reply, .. } => reply,
-        SourceCommand::Focus(_) => return,
+        SourceCommand::Focus(_) | SourceCommand::Targets { .. } => return,
     };
     // The requester may have stopped waiting.
     let _ = reply.send(Err("the EKS source runs no rollouts".into()));
