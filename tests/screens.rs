@@ -329,3 +329,54 @@ fn sources_view_lists_each_source_with_its_counters() {
         "{screen}"
     );
 }
+
+#[test]
+fn an_action_the_api_server_refuses_is_shown_unavailable_with_its_reason() {
+    let mut d = demo_app(Mode::Operator);
+    d.app.apply(fleetdeck::model::SourceEvent::Permissions {
+        source: "argocd:hub".into(),
+        cluster: None,
+        checks: vec![fleetdeck::model::PermissionCheck {
+            action: "pause-wave".into(),
+            checked: "patch applicationsets.argoproj.io in argocd".into(),
+            namespace: Some("argocd".into()),
+            allowed: false,
+            reason: "RBAC: access denied".into(),
+        }],
+    });
+    key(&mut d.app, KeyCode::Char('3'));
+    key(&mut d.app, KeyCode::Char('p'));
+    assert!(
+        d.app.ui.dialog.is_none(),
+        "no dialog for an action the server refuses"
+    );
+    let flash = d.app.ui.flash.as_ref().expect("the refusal is explained");
+    assert!(
+        flash.text.contains("unavailable") && flash.text.contains("RBAC: access denied"),
+        "{}",
+        flash.text
+    );
+}
+
+#[test]
+fn the_demo_shows_kubernetes_and_argo_cd_signals_in_the_cluster_view() {
+    let mut d = demo_app(Mode::Operator);
+    // The cluster with unschedulable pods also has pods crashing and scheduling warnings.
+    let alert = d
+        .app
+        .store
+        .alerts_sorted()
+        .into_iter()
+        .find(|a| a.name == "eks-pending-pods-high" && a.is_firing())
+        .expect("the demo starts with a pending-pods alarm")
+        .clone();
+    let cluster = alert.cluster.clone().expect("on a cluster");
+    for event in d.fleet.focus(Some(cluster.clone()), common::t0()) {
+        d.app.apply(event);
+    }
+    d.app.run_command(&format!("cluster {}", cluster.name));
+    let screen = draw(&d.app, 160, 48);
+    assert!(screen.contains("CrashLoopBackOff"), "{screen}");
+    assert!(screen.contains("FailedScheduling"), "{screen}");
+    assert!(screen.contains("argo cd: 2 applications"), "{screen}");
+}

@@ -212,7 +212,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("audit").join("audit.jsonl");
         let log = AuditLog::open(&path).expect("open");
-        let action = authorize(Mode::Operator, pause()).expect("operator");
+        let action = authorize(Mode::Operator, None, pause()).expect("operator");
         let id = log
             .intent(&action, Mode::Operator, "alice", "demo", t(0))
             .expect("intent");
@@ -240,7 +240,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(&path).expect("open");
-        let a = authorize(Mode::Operator, pause()).expect("operator");
+        let a = authorize(Mode::Operator, None, pause()).expect("operator");
         log.intent(&a, Mode::Operator, "alice", "demo", t(0))
             .expect("1");
         drop(log);

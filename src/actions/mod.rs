@@ -10,6 +10,8 @@ pub use executor::{ExecContext, execute};
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::PermissionCheck;
+
 /// Operator may act; viewer sees everything and can change nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,17 +132,33 @@ pub struct Denied {
 }
 
 /// The one place that decides whether an action may run. Viewer mode denies every write
-/// here, once, for all views.
-pub fn authorize(mode: Mode, action: Action) -> Result<Authorized, Denied> {
-    match mode {
-        Mode::Viewer => Err(Denied {
+/// here, once, for all views; and an action the API server said this user may not do
+/// (`permission`, from a SelfSubjectAccessReview) is unavailable, with the server's reason,
+/// rather than tried and failed.
+pub fn authorize(
+    mode: Mode,
+    permission: Option<&PermissionCheck>,
+    action: Action,
+) -> Result<Authorized, Denied> {
+    if mode == Mode::Viewer {
+        return Err(Denied {
             reason: format!("read-only viewer mode: {} is not allowed", action.gerund()),
-        }),
-        Mode::Operator => Ok(Authorized {
-            action,
-            _sealed: (),
-        }),
+        });
     }
+    if let Some(check) = permission.filter(|c| !c.allowed) {
+        return Err(Denied {
+            reason: format!(
+                "unavailable: {} needs {} ({})",
+                action.gerund(),
+                check.checked,
+                check.reason
+            ),
+        });
+    }
+    Ok(Authorized {
+        action,
+        _sealed: (),
+    })
 }
 
 #[cfg(test)]
@@ -151,15 +169,46 @@ mod tests {
     fn viewer_mode_denies_every_write_action() {
         for action in Action::examples() {
             let denied =
-                authorize(Mode::Viewer, action.clone()).expect_err("viewer must be denied");
+                authorize(Mode::Viewer, None, action.clone()).expect_err("viewer must be denied");
             assert!(denied.reason.contains("read-only viewer mode"), "{denied}");
         }
     }
 
     #[test]
+    fn an_action_the_api_server_refuses_is_unavailable_with_its_reason() {
+        let refused = PermissionCheck {
+            action: "pause-wave".into(),
+            checked: "patch applicationsets.argoproj.io".into(),
+            namespace: Some("argocd".into()),
+            allowed: false,
+            reason: "RBAC: no rule allows it".into(),
+        };
+        for action in Action::examples() {
+            let denied = authorize(Mode::Operator, Some(&refused), action).expect_err("refused");
+            assert!(denied.reason.starts_with("unavailable:"), "{denied}");
+            assert!(
+                denied.reason.contains("RBAC: no rule allows it"),
+                "{denied}"
+            );
+        }
+        let allowed = PermissionCheck {
+            allowed: true,
+            ..refused
+        };
+        assert!(
+            authorize(
+                Mode::Operator,
+                Some(&allowed),
+                Action::examples()[0].clone()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn operator_mode_authorizes_every_action_unchanged() {
         for action in Action::examples() {
-            let ok = authorize(Mode::Operator, action.clone()).expect("operator may act");
+            let ok = authorize(Mode::Operator, None, action.clone()).expect("operator may act");
             assert_eq!(ok.action(), &action);
         }
     }

@@ -20,7 +20,7 @@ use crate::actions::{self, Action, ExecContext, Mode, Outcome};
 use crate::clock::Clock;
 use crate::model::{ClusterId, SourceEvent, Store, Timestamp, WaveState};
 use crate::runbook::RunbookSet;
-use crate::sources::{SourceCommand, SourceHandle};
+use crate::sources::{ClusterTarget, SourceCommand, SourceHandle};
 use crate::ui::keymap::{self, KeyAction, ViewId};
 use crate::ui::theme::{ColorDepth, Theme};
 use crate::ui::widgets::dialog::DialogOutcome;
@@ -52,6 +52,10 @@ pub struct App {
     exec: Option<ExecContext>,
     messages: mpsc::Sender<AppMessage>,
     focus_sent: Option<ClusterId>,
+    /// What the sources were last told about the fleet and the clusters of interest.
+    targets_sent: Option<(Vec<ClusterTarget>, Vec<ClusterId>)>,
+    /// Store generation and focus the targets were computed from (skip recomputing).
+    targets_from: Option<(u64, Option<ClusterId>)>,
     /// Something changed since the last draw.
     pub dirty: bool,
     pub quit: bool,
@@ -93,6 +97,8 @@ impl App {
             exec,
             messages,
             focus_sent: None,
+            targets_sent: None,
+            targets_from: None,
             dirty: true,
             quit: false,
         }
@@ -166,6 +172,7 @@ impl App {
     pub fn on_tick(&mut self) {
         let now = self.now();
         self.store.expire(now);
+        self.sync_targets();
         if self
             .ui
             .flash
@@ -386,11 +393,80 @@ impl App {
             // A full queue only delays the cluster's charts; never block the UI for it.
             let _ = source.commands.try_send(SourceCommand::Focus(want.clone()));
         }
+        self.sync_targets();
+    }
+
+    /// The clusters whose insides matter now: the one on screen, those with firing alerts,
+    /// and those in a rollout's current wave.
+    pub fn interest(&self) -> Vec<ClusterId> {
+        let mut ids: Vec<ClusterId> = Vec::new();
+        if self.ui.active() == ViewId::Cluster
+            && let Some(id) = &self.ui.cluster.cluster
+        {
+            ids.push(id.clone());
+        }
+        for (i, c) in self.store.clusters().iter().enumerate() {
+            if self.store.firing_total(i) > 0 {
+                ids.push(c.id.clone());
+            }
+        }
+        for rollout in self.store.rollouts() {
+            if let Some(w) = rollout.current_wave() {
+                let wave = &rollout.waves[w];
+                if !matches!(wave.state, WaveState::Pending) {
+                    ids.extend(wave.cells.iter().map(|c| c.cluster.clone()));
+                }
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Tells the sources the fleet and the clusters of interest, when either changed.
+    fn sync_targets(&mut self) {
+        let from = (self.store.generation(), self.focus_sent.clone());
+        if self.targets_from.as_ref() == Some(&from) {
+            return;
+        }
+        let fleet: Vec<ClusterTarget> = self
+            .store
+            .clusters()
+            .iter()
+            .map(|c| ClusterTarget {
+                id: c.id.clone(),
+                arn: c.arn.clone(),
+                endpoint: c.endpoint.clone(),
+                certificate_authority: c.certificate_authority.clone(),
+                production: c.environment.is_production(),
+            })
+            .collect();
+        let interest = self.interest();
+        let now = (fleet, interest);
+        if self.targets_sent.as_ref() == Some(&now) {
+            return;
+        }
+        for source in &self.sources {
+            // A full queue only delays the change; the next tick sends it again.
+            if source
+                .commands
+                .try_send(SourceCommand::Targets {
+                    fleet: now.0.clone(),
+                    interest: now.1.clone(),
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+        self.targets_sent = Some(now);
+        self.targets_from = Some(from);
     }
 
     /// Authorizes and starts a write. The result comes back as `AppMessage::ActionDone`.
     pub fn submit(&mut self, action: Action) {
-        let authorized = match actions::authorize(self.mode, action) {
+        let permission = self.store.permission(action.kind(), None);
+        let authorized = match actions::authorize(self.mode, permission, action) {
             Ok(a) => a,
             Err(denied) => {
                 self.flash(denied.reason, true);

@@ -554,13 +554,20 @@ impl Store {
         action: &str,
         cluster: Option<&ClusterId>,
     ) -> Option<&PermissionCheck> {
-        self.permissions
+        let checks: Vec<&PermissionCheck> = self
+            .permissions
             .iter()
             .filter(|((_, c), _)| c.as_ref() == cluster)
             .flat_map(|(_, checks)| checks)
-            .find(|c| c.action == action)
+            .filter(|c| c.action == action)
+            .collect();
+        // Where sources disagree, the refusal wins: better unavailable than tried and failed.
+        checks
+            .iter()
+            .find(|c| !c.allowed)
+            .or(checks.first())
+            .copied()
     }
-
     pub fn sources(&self) -> impl Iterator<Item = &SourceHealth> {
         self.sources.values()
     }

@@ -14,6 +14,7 @@ mod alarms;
 mod driver;
 mod fleet;
 mod hash;
+mod kube;
 mod metrics;
 mod task;
 #[cfg(test)]
@@ -180,6 +181,21 @@ impl DemoFleet {
         }));
         events.push(SourceEvent::Alerts(alerts));
         events.push(SourceEvent::Rollout(self.rollout.clone()));
+        events.push(self.applications_event());
+        events.push(SourceEvent::Permissions {
+            source: SOURCE_NAME.into(),
+            cluster: None,
+            checks: ["pause-wave", "resume-wave"]
+                .into_iter()
+                .map(|action| crate::model::PermissionCheck {
+                    action: action.into(),
+                    checked: "demo rollout".into(),
+                    namespace: None,
+                    allowed: true,
+                    reason: "the demo allows every action".into(),
+                })
+                .collect(),
+        });
         let mut samples = Vec::new();
         for c in 0..self.clusters.len() {
             let metrics: &[MetricName] = if self.focus == Some(c) {
@@ -206,7 +222,13 @@ impl DemoFleet {
     pub fn advance_to(&mut self, now: Timestamp) -> Vec<SourceEvent> {
         let mut out = Outbox::default();
         self.run_until(now, &mut out);
-        self.flush(out)
+        let alerts_changed = !out.alerts.is_empty();
+        let mut events = self.flush(out);
+        if alerts_changed {
+            events.push(self.applications_event());
+            events.extend(self.focus_signals());
+        }
+        events
     }
 
     /// The cluster on screen: backfills the last 60 minutes of every metric for it, and
@@ -222,7 +244,44 @@ impl DemoFleet {
             self.backfill(c, &MetricName::ALL, &mut samples);
             *out.samples(c, n) = samples;
         }
-        self.flush(out)
+        let mut events = self.flush(out);
+        events.extend(self.focus_signals());
+        events
+    }
+
+    /// The focused cluster's inside, as its API server would tell it.
+    fn focus_signals(&self) -> Option<SourceEvent> {
+        let c = self.focus?;
+        let firing: Vec<&str> = self
+            .firing
+            .keys()
+            .filter(|(fc, _)| *fc == c)
+            .map(|(_, alarm)| alarm.name())
+            .collect();
+        Some(SourceEvent::KubeSignals {
+            cluster: self.clusters[c].id.clone(),
+            signals: Box::new(kube::signals(
+                self.seed,
+                c,
+                &self.clusters[c],
+                &firing,
+                self.now,
+            )),
+        })
+    }
+
+    /// The demo hub's Applications; the ones on clusters answering 5xx are degraded.
+    fn applications_event(&self) -> SourceEvent {
+        let failing: Vec<usize> = self
+            .firing
+            .keys()
+            .filter(|(_, alarm)| alarm.name().starts_with("eks-apiserver-5xx"))
+            .map(|(c, _)| *c)
+            .collect();
+        SourceEvent::Applications {
+            source: SOURCE_NAME.into(),
+            apps: kube::applications(self.seed, &self.clusters, &failing),
+        }
     }
 
     /// Pauses wave `wave` (index) of `rollout` at `now` (after catching up to it).

@@ -8,7 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
 
 use crate::model::ETCD_QUOTA_BYTES;
-use crate::model::{ClusterId, Environment, InsightStatus, MetricName, SourceStatus, Store};
+use crate::model::{
+    ClusterId, Connection, Environment, InsightStatus, MetricName, SourceStatus, Store,
+};
 use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::format;
 use crate::ui::{Context, Effect};
@@ -527,6 +529,7 @@ fn render_findings(frame: &mut Frame, area: Rect, i: usize, id: &ClusterId, ctx:
             Span::styled(a.summary.clone(), t.text),
         ]));
     }
+    kube_lines(&mut lines, id, ctx);
     let issues = cluster.health_issues.len();
     lines.push(Line::from(Span::styled(
         format!(
@@ -623,4 +626,115 @@ fn render_findings(frame: &mut Frame, area: Rect, i: usize, id: &ClusterId, ctx:
         ]));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+/// What the cluster's API server and the Argo CD hub say about it.
+fn kube_lines(lines: &mut Vec<Line<'static>>, id: &ClusterId, ctx: &Context) {
+    let t = ctx.theme;
+    match ctx.store.kube_signals(id) {
+        None => lines.push(Line::from(Span::styled(
+            "kubernetes: not connected (connects while the cluster is on screen, has firing alerts or is in an active wave)",
+            t.muted,
+        ))),
+        Some(k) => match &k.connection {
+            Connection::Idle => lines.push(Line::from(Span::styled(
+                "kubernetes: idle (not of interest now)",
+                t.muted,
+            ))),
+            Connection::Unavailable { reason } => lines.push(Line::from(vec![
+                Span::styled("kubernetes: unavailable: ", t.title),
+                Span::styled(reason.clone(), t.critical),
+            ])),
+            Connection::Connected => {
+                // Only what is wrong is counted; a healthy cluster reads as one short line.
+                let mut parts = vec![format!("{} nodes", k.nodes_total)];
+                let counts = [
+                    (k.not_ready_nodes.len(), "NotReady"),
+                    (k.crashing_pods.len(), "crashing pods"),
+                    (k.blocking_pdbs.len(), "PDBs blocking drains"),
+                    (k.warning_events.len(), "warning events"),
+                ];
+                parts.extend(counts.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}")));
+                if parts.len() == 1 {
+                    parts.push("all healthy".into());
+                }
+                let summary = format!("kubernetes: {}", parts.join(" · "));
+                lines.push(Line::from(Span::styled(summary, t.title)));
+                for n in &k.not_ready_nodes {
+                    let since = n
+                        .since
+                        .map(|s| format!(" for {}", format::age(ctx.now, s)))
+                        .unwrap_or_default();
+                    lines.push(Line::from(Span::styled(
+                        format!("  node {} NotReady{since}: {}", n.name, n.reason),
+                        t.critical,
+                    )));
+                }
+                for p in &k.crashing_pods {
+                    lines.push(Line::from(Span::styled(
+                        format!("  pod {}/{} {} ({} restarts)", p.namespace, p.name, p.reason, p.restarts),
+                        t.warning,
+                    )));
+                }
+                for p in &k.blocking_pdbs {
+                    lines.push(Line::from(Span::styled(
+                        format!(
+                            "  PDB {}/{} allows 0 disruptions ({}/{} healthy): drains will hang",
+                            p.namespace, p.name, p.current_healthy, p.desired_healthy
+                        ),
+                        t.warning,
+                    )));
+                }
+                for w in &k.single_replica {
+                    lines.push(Line::from(Span::styled(
+                        format!("  deployment {}/{} has a single replica", w.namespace, w.name),
+                        t.info,
+                    )));
+                }
+                for e in k.warning_events.iter().take(5) {
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("  {} ×{} ", e.reason, e.count), t.warning),
+                        Span::styled(format!("{} {}: ", e.namespace, e.object), t.muted),
+                        Span::styled(e.message.clone(), t.text),
+                    ]));
+                }
+            }
+        },
+    }
+    let apps = ctx.store.applications_on(id);
+    if !apps.is_empty() {
+        let unhealthy: Vec<_> = apps.iter().filter(|a| a.health != "Healthy").collect();
+        lines.push(Line::from(Span::styled(
+            if unhealthy.is_empty() {
+                format!("argo cd: {} applications, all healthy", apps.len())
+            } else {
+                format!(
+                    "argo cd: {} applications, {} not healthy",
+                    apps.len(),
+                    unhealthy.len()
+                )
+            },
+            t.title,
+        )));
+        for a in unhealthy {
+            let style = if a.health == "Degraded" {
+                t.critical
+            } else {
+                t.warning
+            };
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "  {} {} {}{}",
+                    a.name,
+                    a.health,
+                    a.sync,
+                    a.message
+                        .as_ref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                ),
+                style,
+            )));
+        }
+    }
 }

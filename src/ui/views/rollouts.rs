@@ -94,7 +94,9 @@ impl RolloutsState {
                     wave_name: wave.name.clone(),
                     reason: String::new(),
                 };
-                if let Err(denied) = actions::authorize(ctx.mode, draft) {
+                if let Err(denied) =
+                    actions::authorize(ctx.mode, ctx.store.permission(draft.kind(), None), draft)
+                {
                     return Effect::Error(denied.reason);
                 }
                 match &wave.state {
@@ -126,7 +128,9 @@ impl RolloutsState {
                     wave: w,
                     wave_name: wave.name.clone(),
                 };
-                if let Err(denied) = actions::authorize(ctx.mode, draft) {
+                if let Err(denied) =
+                    actions::authorize(ctx.mode, ctx.store.permission(draft.kind(), None), draft)
+                {
                     return Effect::Error(denied.reason);
                 }
                 match (&wave.state, wave.state.reason()) {
