@@ -1,23 +1,15 @@
 //! The binary as a user runs it: help, snapshot, and clear errors for bad input.
 
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-/// The binary with config, data and state directories inside `home`, and no colour or
-/// config variables leaking in from the machine running the tests.
 fn fleetdeck(home: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("fleetdeck").expect("binary built");
-    cmd.env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("LANG", "C.UTF-8")
-        .timeout(std::time::Duration::from_secs(60));
-    cmd
+    common::binary(home)
 }
 
 fn config_dir(home: &Path) -> std::path::PathBuf {

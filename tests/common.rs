@@ -67,3 +67,18 @@ pub fn buffer(app: &App, width: u16, height: u16) -> ratatui::buffer::Buffer {
     terminal.draw(|f| app.render(f)).expect("draw");
     terminal.backend().buffer().clone()
 }
+
+/// The fleetdeck binary with everything it reads or writes inside `home` and nothing
+/// leaking in from the machine running the tests (config, colour, credentials).
+pub fn binary(home: &std::path::Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("fleetdeck").expect("binary built");
+    cmd.env_clear()
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("LANG", "C.UTF-8")
+        .timeout(std::time::Duration::from_secs(60));
+    cmd
+}

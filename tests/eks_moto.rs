@@ -7,6 +7,7 @@
 //! updates, add-ons or DescribeClusterVersions (it answers those with a bare 404): those
 //! paths are covered by the unit tests against the SDK's mocks.
 
+mod common;
 mod moto;
 
 use std::path::Path;
@@ -309,17 +310,10 @@ async fn an_unreachable_account_is_reported_and_does_not_hold_up_the_others() {
 
 // ---- the binary: `fleetdeck snapshot --format json` ----
 
-/// The binary with everything it reads inside `home` and moto's test credentials.
+/// The isolated binary, with moto's test credentials.
 fn fleetdeck(home: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("fleetdeck").expect("binary built");
-    cmd.env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("LANG", "C.UTF-8")
-        .env("AWS_ACCESS_KEY_ID", "testing")
+    let mut cmd = common::binary(home);
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .timeout(Duration::from_secs(120));
