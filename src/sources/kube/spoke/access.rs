@@ -1,13 +1,17 @@
 //! What each watch's errors say about the connection: credentials rejected, a resource
 //! this user may not read, or an API server that cannot be reached.
 //!
-//! kube-runtime's watcher reports errors but not recoveries (a watch that restarts
-//! cleanly emits nothing until an object changes), so a problem clears when the API
-//! server is next heard from: any object or completed list from this watch clears its
-//! own problem, and from any watch clears credential and network problems, which are
-//! shared by every watch on the one client.
+//! kube-runtime's watcher reports errors but not recoveries: a re-list that succeeds
+//! says so, but a watch that restarts cleanly emits nothing until an object changes. So
+//! a watch's problem clears when that watch next delivers, or when it has not been
+//! reported again for [`PROBLEM_TTL`]: a failing watch retries (and fails again, and
+//! reports again) at least that often. Answers from other watches prove nothing: their
+//! streams may have been opened before the token expired or the network broke.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use kube::runtime::watcher;
 
@@ -92,10 +96,21 @@ fn by_status(status: &kube::core::Status, now: Timestamp) -> Verdict {
     }
 }
 
+/// How long a problem stands without being reported again. kube-runtime's default
+/// backoff retries at least every 60 s (30 s, doubled at most by jitter); a request that
+/// fails may take a client timeout more to say so.
+pub(super) const PROBLEM_TTL: Duration = Duration::from_secs(150);
+
+/// A watch's problem and when it was last reported.
+struct Failing {
+    problem: Problem,
+    reported: Instant,
+}
+
 /// The problem of every watch that has one.
 #[derive(Default)]
 pub(super) struct Access {
-    watches: BTreeMap<Kind, Option<Problem>>,
+    watches: BTreeMap<Kind, Option<Failing>>,
 }
 
 impl Access {
@@ -104,34 +119,44 @@ impl Access {
         self.watches.insert(kind, None);
     }
 
-    /// `kind` has a problem; true if what the user sees changes.
-    pub(super) fn failed(&mut self, kind: Kind, problem: Problem) -> bool {
+    /// `kind` reported `problem` at `at`; true if what the user sees changes.
+    pub(super) fn failed(&mut self, kind: Kind, problem: Problem, at: Instant) -> bool {
         let Some(slot) = self.watches.get_mut(&kind) else {
             return false;
         };
-        let changed = match (&*slot, &problem) {
+        let changed = match (slot.as_ref().map(|f| &f.problem), &problem) {
             // A repeated refusal keeps its first time.
             (Some(Problem::Forbidden { message: old, .. }), Problem::Forbidden { message, .. }) => {
                 old != message
             }
-            (old, new) => old.as_ref() != Some(new),
+            (old, new) => old != Some(new),
         };
-        if changed {
-            *slot = Some(problem);
+        match slot {
+            Some(failing) if !changed => failing.reported = at,
+            _ => {
+                *slot = Some(Failing {
+                    problem,
+                    reported: at,
+                })
+            }
         }
         changed
     }
 
-    /// The API server answered `kind` with data; true if a problem cleared.
+    /// The API server answered `kind`; true if its problem cleared.
     pub(super) fn heard(&mut self, kind: Kind) -> bool {
+        self.watches.get_mut(&kind).and_then(Option::take).is_some()
+    }
+
+    /// Clears the problems not reported again since `PROBLEM_TTL` before `now`: their
+    /// watches recovered silently. True if any cleared.
+    pub(super) fn expire(&mut self, now: Instant) -> bool {
         let mut changed = false;
-        for (k, slot) in &mut self.watches {
-            let clears = match slot {
-                None => false,
-                Some(Problem::Unauthorized | Problem::Unreachable(_)) => true,
-                Some(Problem::Forbidden { .. }) => *k == kind,
-            };
-            if clears {
+        for slot in self.watches.values_mut() {
+            if slot
+                .as_ref()
+                .is_some_and(|f| now.duration_since(f.reported) >= PROBLEM_TTL)
+            {
                 *slot = None;
                 changed = true;
             }
@@ -139,11 +164,15 @@ impl Access {
         changed
     }
 
+    fn problems(&self) -> impl Iterator<Item = &Problem> {
+        self.watches.values().flatten().map(|f| &f.problem)
+    }
+
     /// The connection as the cluster view shows it: rejected credentials affect every
     /// watch, so they always show; otherwise the connection is only unavailable when no
     /// watch delivers at all.
     pub(super) fn connection(&self) -> Connection {
-        let problems: Vec<&Problem> = self.watches.values().flatten().collect();
+        let problems: Vec<&Problem> = self.problems().collect();
         if problems.contains(&&Problem::Unauthorized) {
             return Connection::Unavailable {
                 reason: "credentials rejected (401)".into(),
@@ -175,7 +204,7 @@ impl Access {
         }
         self.watches
             .iter()
-            .filter_map(|(kind, p)| match p {
+            .filter_map(|(kind, f)| match f.as_ref().map(|f| &f.problem) {
                 Some(Problem::Forbidden { message, since }) => Some(WarningEvent {
                     namespace: String::new(),
                     object: format!("fleetdeck/watch-{}", kind.plural()),
@@ -210,10 +239,11 @@ mod tests {
         let mut a = Access::default();
         a.watching(Kind::Nodes);
         a.watching(Kind::Pods);
-        assert!(a.failed(Kind::Pods, forbidden("pods is forbidden")));
+        let at = Instant::now();
+        assert!(a.failed(Kind::Pods, forbidden("pods is forbidden"), at));
         assert_eq!(a.connection(), Connection::Connected);
         assert_eq!(a.notes().len(), 1);
-        assert!(a.failed(Kind::Nodes, forbidden("nodes is forbidden")));
+        assert!(a.failed(Kind::Nodes, forbidden("nodes is forbidden"), at));
         assert_eq!(
             a.connection(),
             Connection::Unavailable {
@@ -231,7 +261,30 @@ mod tests {
     fn repeated_refusal_is_not_a_change() {
         let mut a = Access::default();
         a.watching(Kind::Pods);
-        assert!(a.failed(Kind::Pods, forbidden("no")));
-        assert!(!a.failed(Kind::Pods, forbidden("no")));
+        let at = Instant::now();
+        assert!(a.failed(Kind::Pods, forbidden("no"), at));
+        assert!(!a.failed(Kind::Pods, forbidden("no"), at + PROBLEM_TTL / 2));
+        // Reported again halfway: it stands a whole TTL from then.
+        assert!(!a.expire(at + PROBLEM_TTL));
+        assert!(a.expire(at + PROBLEM_TTL / 2 + PROBLEM_TTL));
+        assert_eq!(a.notes(), vec![]);
+    }
+
+    #[test]
+    fn another_watch_answering_does_not_clear_rejected_credentials() {
+        let mut a = Access::default();
+        a.watching(Kind::Nodes);
+        a.watching(Kind::Pods);
+        assert!(a.failed(Kind::Nodes, Problem::Unauthorized, Instant::now()));
+        // The pods stream was opened with the old token and still delivers.
+        assert!(!a.heard(Kind::Pods));
+        assert_eq!(
+            a.connection(),
+            Connection::Unavailable {
+                reason: "credentials rejected (401)".into()
+            }
+        );
+        assert!(a.heard(Kind::Nodes));
+        assert_eq!(a.connection(), Connection::Connected);
     }
 }

@@ -298,7 +298,7 @@ impl Spoke {
             }
             Err(error) => match access::classify(&error, self.clock.now()) {
                 Verdict::Problem(problem) => {
-                    if self.access.failed(kind, problem) {
+                    if self.access.failed(kind, problem, Instant::now()) {
                         tracing::warn!(cluster = %self.target.id, watch = kind.plural(), %error, "watch failing; retrying with backoff");
                         self.dirty = true;
                     } else {
@@ -319,6 +319,7 @@ impl Spoke {
     /// and alerts that changed. On `refresh`, events older than an hour are dropped.
     fn flush(&mut self, refresh: bool) -> Vec<SourceEvent> {
         let now = self.clock.now();
+        self.dirty |= self.access.expire(Instant::now());
         if refresh {
             let oldest = now - EVENT_MAX_AGE;
             self.dirty |= self

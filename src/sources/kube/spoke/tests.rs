@@ -706,6 +706,40 @@ async fn forbidden_pods_leave_a_note_and_the_other_watches_run() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_refused_watch_that_recovers_silently_loses_its_note() {
+    let (api, client) = MockApi::start();
+    api.lists(
+        PDBS,
+        [list_of(
+            PDBS,
+            "40",
+            vec![pdb("kube-system", "coredns", 0, 1, 1, 2)],
+        )],
+    );
+    // RBAC changed between the list and the watch; then it is fixed, and the resumed
+    // watch stays quiet (nothing changes), as watches do.
+    api.watches(PDBS, [mock::forbidden("poddisruptionbudgets", "policy")]);
+
+    let mut run = start(client, false);
+    run.until("the note", |r| {
+        has_picture(r, |s| {
+            s.warning_events.iter().any(|e| e.reason == "Forbidden")
+        })
+    })
+    .await;
+    let noted = tokio::time::Instant::now();
+    run.until("the note gone", |r| {
+        has_picture(r, |s| s.warning_events.is_empty())
+    })
+    .await;
+    assert!(noted.elapsed() >= access::PROBLEM_TTL - Duration::from_secs(2));
+    // What was listed before the refusal still stands, and the watch resumed from it.
+    assert_eq!(run.picture().blocking_pdbs.len(), 1);
+    assert!(api.seen(PDBS, true)[1].query.contains("resourceVersion=40"));
+    assert_eq!(api.seen(PDBS, false).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn nothing_watchable_makes_the_cluster_unavailable() {
     let (api, client) = MockApi::start();
     api.lists(NODES, [mock::forbidden("nodes", "")]);
