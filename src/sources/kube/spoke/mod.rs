@@ -3,10 +3,13 @@
 //! a watch that resumes from its resourceVersion and re-lists on 410 Gone).
 //!
 //! Memory stays bounded: every object is reduced to a compact summary as it arrives and
-//! the object dropped ([`summary`]); only what is wrong is kept (crashing pods, blocking
+//! the object dropped (`summary.rs`); only what is wrong is kept (crashing pods, blocking
 //! PDBs...), except nodes, which keep a tiny summary each to be counted. Warning events
 //! are capped at [`EVENTS_TRACKED`] and aged out after [`EVENT_MAX_AGE`]. Pages of the
 //! initial lists are small, so a re-list of a large cluster never holds many objects.
+//! The API server filters what it can: finished pods, non-Warning events and
+//! `kube-system` deployments are never sent. Metadata-only watches would not do: every
+//! signal here lives in `status` or `spec`.
 //!
 //! What it sends: `SourceEvent::KubeSignals` (the whole picture, replacing the previous
 //! one) when it changed, coalesced to at most one a second, and once a minute regardless
@@ -19,7 +22,8 @@
 //! delivers (every watch forbidden or unreachable) or the credentials were rejected
 //! (401). Every watch retries with kube-runtime's default backoff (0.8 s doubling to
 //! 30 s, with jitter), so a refused, timed-out or reset watch recovers by itself when
-//! the API server does; the connection layer refreshes tokens behind the client.
+//! the API server does; the connection layer refreshes tokens behind the client. How a
+//! problem clears is in `access.rs`.
 
 mod access;
 mod alerts;

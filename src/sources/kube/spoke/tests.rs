@@ -528,6 +528,38 @@ async fn first_lists_become_one_picture_and_its_alerts() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn nodes_are_listed_in_small_pages() {
+    let (api, client) = MockApi::start();
+    let mut first = mock::list("NodeList", "v1", "", (1..=3).map(ready_node).collect());
+    first["metadata"] =
+        json!({"continue": "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6NTAwfQ", "remainingItemCount": 2});
+    api.lists(
+        NODES,
+        [
+            Reply::Json(first),
+            list_of(NODES, "500", (4..=5).map(ready_node).collect()),
+        ],
+    );
+    let mut run = start(client, false);
+    run.until("both pages", |r| has_picture(r, |s| s.nodes_total == 5))
+        .await;
+    // One picture: the first page alone was never shown as the whole fleet.
+    assert_eq!(run.pictures, 1);
+    let pages = api.seen(NODES, false);
+    assert!(pages[0].query.contains("limit=100"), "{}", pages[0].query);
+    assert!(
+        pages[1].query.contains("continue=eyJ2Ijoi"),
+        "{}",
+        pages[1].query
+    );
+    assert!(
+        api.seen(NODES, true)[0]
+            .query
+            .contains("resourceVersion=500")
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn recovered_and_deleted_pods_resolve_their_alerts() {
     let (api, client) = MockApi::start();
     api.lists(
