@@ -1,0 +1,3 @@
+//! Kubernetes: what fleetdeck watches inside each cluster.
+
+pub mod spoke;
