@@ -27,6 +27,8 @@ const COMMAND_CAPACITY: usize = 16;
 /// Watch events waiting for the hub loop. Bounded so a huge re-list waits for the loop
 /// instead of piling up in memory.
 const UPDATE_CAPACITY: usize = 256;
+/// Skipped objects named in one health report.
+const MAX_SKIPS_NAMED: usize = 3;
 
 /// The two kinds the source watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +73,8 @@ impl Kind {
 /// What a watcher task tells the hub loop.
 #[derive(Debug)]
 pub(super) enum Update {
-    Event(Kind, watcher::Event<DynamicObject>),
+    /// Boxed: objects are large and most channel slots hold small events.
+    Event(Kind, Box<watcher::Event<DynamicObject>>),
     Failed(Kind, String),
 }
 
@@ -221,7 +224,7 @@ async fn watch(
         let update = match item {
             Ok(event) => {
                 backoff = tuning.retry_min;
-                Update::Event(kind, event)
+                Update::Event(kind, Box::new(event))
             }
             // The watch fell too far behind: the watcher re-lists by itself, at once.
             Err(watcher::Error::WatchError(status)) if status.code == 410 => {
@@ -396,6 +399,8 @@ struct HubState {
     /// A failure or skipped object to report.
     health_dirty: bool,
     skipped: u64,
+    /// Objects skipped since the last health report.
+    new_skips: Vec<String>,
     last_error: Option<(Timestamp, String)>,
     last_ok: Option<Timestamp>,
     health_sent: Option<SourceHealth>,
@@ -417,6 +422,7 @@ impl HubState {
             alerts_dirty: false,
             health_dirty: false,
             skipped: 0,
+            new_skips: Vec::new(),
             last_error: None,
             last_ok: None,
             health_sent: None,
@@ -441,7 +447,7 @@ impl HubState {
             Update::Event(Kind::Applications, event) => {
                 let index = &self.index;
                 let namespace = self.namespace.clone();
-                let skipped = self.apps.apply(event, &self.namespace, |obj| {
+                let skipped = self.apps.apply(*event, &self.namespace, |obj| {
                     let mut parsed = parse::application(obj, &namespace)?;
                     parsed.app.cluster =
                         index.cluster_for(parsed.server.as_deref(), parsed.dest_name.as_deref());
@@ -451,7 +457,7 @@ impl HubState {
             }
             Update::Event(Kind::ApplicationSets, event) => {
                 let namespace = self.namespace.clone();
-                let skipped = self.sets.apply(event, &self.namespace, |obj| {
+                let skipped = self.sets.apply(*event, &self.namespace, |obj| {
                     parse::application_set(obj, &namespace)
                 });
                 (Kind::ApplicationSets, skipped)
@@ -460,19 +466,36 @@ impl HubState {
         for (key, why) in skipped {
             tracing::warn!(source = %self.source, object = %key, "skipped malformed {}: {why}", kind.kind());
             self.skipped += 1;
-            // Dated when the answer carrying it arrived: the hub answered fine, so this
-            // must not make the source look failing.
-            let at = self
-                .meter
-                .counts()
-                .last_ok
-                .unwrap_or_else(|| self.clock.now());
-            self.last_error = Some((
-                at,
-                format!("skipped malformed {} {key}: {why}", kind.kind()),
-            ));
+            self.new_skips
+                .push(format!("skipped malformed {} {key}: {why}", kind.kind()));
             self.health_dirty = true;
         }
+    }
+
+    /// Puts the objects skipped since the last report into the last error, naming up to
+    /// three (a list with many bad objects must not make an unreadable line).
+    fn report_skips(&mut self) {
+        if self.new_skips.is_empty() {
+            return;
+        }
+        let skips = std::mem::take(&mut self.new_skips);
+        let mut message = skips
+            .iter()
+            .take(MAX_SKIPS_NAMED)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
+        if skips.len() > MAX_SKIPS_NAMED {
+            message.push_str(&format!("; and {} more", skips.len() - MAX_SKIPS_NAMED));
+        }
+        // Dated when the answer carrying them arrived: the hub answered fine, so skipped
+        // objects must not make the source look failing.
+        let at = self
+            .meter
+            .counts()
+            .last_ok
+            .unwrap_or_else(|| self.clock.now());
+        self.last_error = Some((at, message));
     }
 
     /// Re-maps every Application to the new fleet.
@@ -567,6 +590,7 @@ impl HubState {
 
     /// The source's health, when it differs from what was last sent.
     fn health_event(&mut self) -> Option<SourceEvent> {
+        self.report_skips();
         let counts = self.meter.counts();
         for (picture_failure, kind) in [
             (&mut self.apps.failure, Kind::Applications),
