@@ -1187,3 +1187,39 @@ async fn wave_commands_are_refused_not_dropped() {
     let answer = answer.await.expect("answered");
     assert!(answer.is_err());
 }
+
+#[tokio::test]
+async fn a_burst_of_changes_is_sent_as_few_complete_sets() {
+    let mut tuning = tuning();
+    tuning.flush_interval = Duration::from_millis(300);
+    let mut hub = start(standard(), tuning);
+    hub.ready().await;
+    let before = hub.seen.len();
+    // Twenty status updates in a row, as a controller reconciling hard would write them.
+    let burst = (0..20)
+        .map(|i| {
+            watch_event(
+                "MODIFIED",
+                payments_prod_1(
+                    &format!("{}", 12500 + i),
+                    degraded_status(&format!(
+                        "Deployment \"payments-api\" has {i}/6 ready replicas"
+                    )),
+                ),
+            )
+        })
+        .collect();
+    hub.fake.push(Res::Apps, burst);
+    let apps = hub
+        .apps_where(|apps| {
+            find(apps, "payments-prod-1").message.as_deref()
+                == Some("Deployment \"payments-api\" has 19/6 ready replicas")
+        })
+        .await;
+    assert_eq!(apps.len(), 4);
+    let sends = hub.seen[before..]
+        .iter()
+        .filter(|e| matches!(e, SourceEvent::Applications { .. }))
+        .count();
+    assert!(sends <= 2, "{sends} Applications events for one burst");
+}
