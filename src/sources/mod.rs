@@ -6,6 +6,7 @@ pub mod aws;
 pub mod cloudwatch;
 pub mod demo;
 pub mod eks;
+pub mod kube;
 
 use tokio::sync::{mpsc, oneshot};
 
