@@ -1,4 +1,7 @@
 //! The Kubernetes source: connections to the spokes of interest.
 
+pub mod connect;
 pub mod spoke;
+#[cfg(test)]
+mod testing;
 pub mod token;
