@@ -1,6 +1,8 @@
 //! The Kubernetes source: connections to the spokes of interest.
 
 pub mod connect;
+pub mod contexts;
+pub mod pool;
 pub mod spoke;
 #[cfg(test)]
 mod testing;
