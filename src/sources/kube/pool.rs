@@ -60,6 +60,13 @@ impl<T> Pool<T> {
         self.slots.is_empty()
     }
 
+    /// The clusters with a slot.
+    pub fn ids(&self) -> Vec<ClusterId> {
+        let mut ids: Vec<ClusterId> = self.slots.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
     /// Whether `id` has a slot.
     pub fn contains(&self, id: &ClusterId) -> bool {
         self.slots.contains_key(id)
@@ -80,7 +87,10 @@ impl<T> Pool<T> {
     /// their idle countdown.
     pub fn set_interest(&mut self, interest: &[ClusterId], now: Instant) {
         for slot in self.slots.values_mut() {
-            slot.rank = None;
+            // Of interest until now: its idle countdown starts now.
+            if slot.rank.take().is_some() {
+                slot.last_interest = now;
+            }
         }
         for (rank, id) in interest.iter().enumerate() {
             if let Some(slot) = self.slots.get_mut(id) {
@@ -227,10 +237,13 @@ mod tests {
         // A minute later only the first five still matter.
         let t1 = t0 + Duration::from_secs(60);
         pool.set_interest(&all[..5], t1);
-        assert_eq!(pool.next_expiry(), Some(t0 + IDLE));
-        assert!(pool.expire(t0 + IDLE - Duration::from_secs(1)).is_empty());
+        // The countdown starts when interest ends, not when it last began.
+        assert_eq!(pool.next_expiry(), Some(t1 + IDLE));
+        pool.set_interest(&all[..5], t1 + Duration::from_secs(30));
+        assert_eq!(pool.next_expiry(), Some(t1 + IDLE));
+        assert!(pool.expire(t1 + IDLE - Duration::from_secs(1)).is_empty());
         let closed: Vec<ClusterId> = pool
-            .expire(t0 + IDLE)
+            .expire(t1 + IDLE)
             .into_iter()
             .map(|(id, ())| id)
             .collect();
@@ -252,7 +265,7 @@ mod tests {
             pool.set_interest(std::slice::from_ref(id), at);
             pool.admit(id.clone(), i, 0, at).unwrap();
         }
-        // Interest moved on: c00 was last interesting at t0, c01 at t0+1s, c02 at t0+2s.
+        // Interest moved on: c00 was last of interest at t0+1s, c01 at t0+2s, c02 at t1.
         let t1 = t0 + Duration::from_secs(10);
         pool.set_interest(&all[3..], t1);
         let evicted = pool.admit(all[3].clone(), 3, 0, t1).unwrap();
