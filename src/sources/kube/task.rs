@@ -201,6 +201,7 @@ impl<D: Dial> Source<D> {
         for (id, spoke) in self.pool.expire(now) {
             self.close(id, spoke, Connection::Idle);
         }
+        self.free_ended_watchers(now);
         let pool_full = unavailable(&format!(
             "not connected: {} clusters are connected already ([kubernetes] pool_size)",
             self.pool.capacity()
@@ -265,6 +266,31 @@ impl<D: Dial> Source<D> {
             self.show(&id, Connection::Idle).await?;
         }
         Ok(())
+    }
+
+    /// A watcher that ended by itself (it reported why) frees its slot; its cluster is
+    /// dialed again after a backoff, as after a failed connection.
+    fn free_ended_watchers(&mut self, now: Instant) {
+        for id in self.pool.ids() {
+            let ended = matches!(
+                self.pool.get_mut(&id),
+                Some(Spoke::Watching { task, .. }) if task.is_finished()
+            );
+            if !ended {
+                continue;
+            }
+            self.pool.remove(&id);
+            let failures = self.backoff.get(&id).map_or(0, |b| b.failures) + 1;
+            let wait = backoff_after(failures, true);
+            tracing::info!(cluster = %id, retry_in_secs = wait.as_secs(), "watcher ended");
+            self.backoff.insert(
+                id,
+                Backoff {
+                    failures,
+                    retry_at: now + wait,
+                },
+            );
+        }
     }
 
     async fn outcome(&mut self, outcome: Outcome) -> Result<(), Closed> {

@@ -415,3 +415,53 @@ async fn waves_are_refused_and_the_source_exits_with_the_app() {
         .await
         .unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_real_source_without_kubeconfig_or_credentials_says_why_it_cannot_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Kubernetes {
+        kubeconfig: Some(dir.path().join("missing")),
+        ..Kubernetes::default()
+    };
+    let (tx, mut events) = mpsc::channel(64);
+    let handle = super::spawn(
+        settings,
+        Vec::new(),
+        Clock::Frozen(chrono::DateTime::UNIX_EPOCH),
+        tx,
+    );
+    assert_eq!(handle.name, "kubernetes");
+    let target = testing::target("prod", "us-east-1", "api-01");
+    handle
+        .commands
+        .send(SourceCommand::Targets {
+            fleet: vec![target.clone()],
+            interest: vec![target.id.clone()],
+        })
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(1), events.recv()).await {
+        seen.push(event);
+    }
+    assert!(matches!(seen[0], SourceEvent::Ready { .. }), "{seen:?}");
+    let SourceEvent::Health(health) = &seen[1] else {
+        panic!("{seen:?}");
+    };
+    assert_eq!(health.errors, 0, "a missing kubeconfig is not an error");
+    let signals = seen
+        .iter()
+        .find_map(|e| match e {
+            SourceEvent::KubeSignals { cluster, signals } if *cluster == target.id => {
+                Some(signals.connection.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        signals,
+        Connection::Unavailable {
+            reason: NO_ROUTE.into()
+        }
+    );
+}
