@@ -112,6 +112,14 @@ pub fn classify(cluster: &str, url: &str, err: &kube::Error) -> ConnectError {
                 source: token.clone(),
             };
         }
+        // The kubeconfig's own authentication (an exec plugin, a token file) failed: not a
+        // network problem, whatever the transport says.
+        if e.is::<kube::client::AuthError>() {
+            return ConnectError::Setup {
+                cluster,
+                detail: format!("kubeconfig credentials failed: {}", error_chain(e)),
+            };
+        }
         let timed_out = e.is::<NoResponse>()
             || e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
@@ -580,6 +588,41 @@ mod tests {
         );
         drop(client);
         assert!(server.next_request().await.is_none());
+    }
+
+    #[test]
+    fn transport_errors_say_timeout_or_what_failed() {
+        let timed_out = kube::Error::Service(Box::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        )));
+        assert_eq!(
+            classify("api-01", URL, &timed_out).to_string(),
+            format!("api-01: timed out connecting to {URL}")
+        );
+        let refused = kube::Error::Service(Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "tcp connect error: Connection refused (os error 111)",
+        )));
+        let e = classify("api-01", URL, &refused);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "api-01: cannot reach {URL}: ServiceError: tcp connect error: Connection refused (os error 111)"
+            )
+        );
+        assert!(e.is_transient());
+        let exec = kube::Error::Auth(kube::client::AuthError::AuthExecStart(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file or directory (os error 2)",
+        )));
+        let e = classify("api-01", URL, &exec);
+        assert!(
+            e.to_string()
+                .starts_with("api-01: kubeconfig credentials failed: "),
+            "{e}"
+        );
+        assert!(!e.is_transient());
     }
 
     #[test]
