@@ -82,10 +82,12 @@ impl<T> Pool<T> {
         self.slots.remove(id).map(|s| s.value)
     }
 
-    /// Records the clusters of interest now, most important first (the focused cluster at
-    /// the head). Open clusters in the list are refreshed; the others start (or continue)
-    /// their idle countdown.
-    pub fn set_interest(&mut self, interest: &[ClusterId], now: Instant) {
+    /// Records the clusters of interest now, most important first, with the focused
+    /// cluster at the head when `focused`. Open clusters in the list are refreshed; the
+    /// others start (or continue) their idle countdown.
+    pub fn set_interest(&mut self, interest: &[ClusterId], focused: bool, now: Instant) {
+        // Rank 0 is the focused cluster's alone.
+        let first = usize::from(!focused);
         for slot in self.slots.values_mut() {
             // Of interest until now: its idle countdown starts now.
             if slot.rank.take().is_some() {
@@ -96,7 +98,7 @@ impl<T> Pool<T> {
             if let Some(slot) = self.slots.get_mut(id) {
                 // The first mention ranks it.
                 if slot.rank.is_none() {
-                    slot.rank = Some(rank);
+                    slot.rank = Some(first + rank);
                 }
                 slot.last_interest = now;
             }
@@ -211,7 +213,7 @@ mod tests {
         let t0 = Instant::now();
         let mut pool = Pool::new(20, IDLE);
         let all = ids(25);
-        pool.set_interest(&all, t0);
+        pool.set_interest(&all, false, t0);
         let mut refused = Vec::new();
         for (rank, id) in all.iter().enumerate() {
             match pool.admit(id.clone(), rank, rank + 1, t0) {
@@ -230,16 +232,16 @@ mod tests {
         let t0 = Instant::now();
         let mut pool = Pool::new(20, IDLE);
         let all = ids(20);
-        pool.set_interest(&all, t0);
+        pool.set_interest(&all, false, t0);
         for (rank, id) in all.iter().enumerate() {
             pool.admit(id.clone(), (), rank, t0).unwrap();
         }
         // A minute later only the first five still matter.
         let t1 = t0 + Duration::from_secs(60);
-        pool.set_interest(&all[..5], t1);
+        pool.set_interest(&all[..5], false, t1);
         // The countdown starts when interest ends, not when it last began.
         assert_eq!(pool.next_expiry(), Some(t1 + IDLE));
-        pool.set_interest(&all[..5], t1 + Duration::from_secs(30));
+        pool.set_interest(&all[..5], false, t1 + Duration::from_secs(30));
         assert_eq!(pool.next_expiry(), Some(t1 + IDLE));
         assert!(pool.expire(t1 + IDLE - Duration::from_secs(1)).is_empty());
         let closed: Vec<ClusterId> = pool
@@ -251,7 +253,7 @@ mod tests {
         assert_eq!(pool.len(), 5);
         assert_eq!(pool.next_expiry(), None);
         // Still of interest much later: still open.
-        pool.set_interest(&all[..5], t0 + 10 * IDLE);
+        pool.set_interest(&all[..5], false, t0 + 10 * IDLE);
         assert!(pool.expire(t0 + 10 * IDLE).is_empty());
     }
 
@@ -262,13 +264,13 @@ mod tests {
         let all = ids(4);
         for (i, id) in all[..3].iter().enumerate() {
             let at = t0 + Duration::from_secs(i as u64);
-            pool.set_interest(std::slice::from_ref(id), at);
-            pool.admit(id.clone(), i, 0, at).unwrap();
+            pool.set_interest(std::slice::from_ref(id), false, at);
+            pool.admit(id.clone(), i, 1, at).unwrap();
         }
         // Interest moved on: c00 was last of interest at t0+1s, c01 at t0+2s, c02 at t1.
         let t1 = t0 + Duration::from_secs(10);
-        pool.set_interest(&all[3..], t1);
-        let evicted = pool.admit(all[3].clone(), 3, 0, t1).unwrap();
+        pool.set_interest(&all[3..], false, t1);
+        let evicted = pool.admit(all[3].clone(), 3, 1, t1).unwrap();
         assert_eq!(evicted, [(all[0].clone(), 0)]);
         assert_eq!(pool.len(), 3);
     }
@@ -285,7 +287,7 @@ mod tests {
             all[1].clone(),
             all[2].clone(),
         ];
-        pool.set_interest(&interest, t0);
+        pool.set_interest(&interest, true, t0);
         for (i, id) in all[..3].iter().enumerate() {
             pool.admit(id.clone(), i, i + 1, t0).unwrap();
         }

@@ -168,11 +168,18 @@ impl<D: Dial> Source<D> {
         }
     }
 
+    /// The focused cluster, if it is one of the fleet.
+    fn focused(&self) -> Option<&ClusterId> {
+        self.focus
+            .as_ref()
+            .filter(|id| self.fleet.contains_key(*id))
+    }
+
     /// The clusters to connect, most important first: the focused one, then the interest
     /// list in the app's order. Only clusters of the fleet: others have no target.
     fn wanted(&self) -> Vec<ClusterId> {
         let mut wanted: Vec<ClusterId> = Vec::new();
-        for id in self.focus.iter().chain(&self.interest) {
+        for id in self.focused().into_iter().chain(&self.interest) {
             if self.fleet.contains_key(id) && !wanted.contains(id) {
                 wanted.push(id.clone());
             }
@@ -184,7 +191,8 @@ impl<D: Dial> Source<D> {
     async fn reconcile(&mut self) -> Result<(), Closed> {
         let now = Instant::now();
         let wanted = self.wanted();
-        self.pool.set_interest(&wanted, now);
+        let focused = self.focused().is_some();
+        self.pool.set_interest(&wanted, focused, now);
 
         // Clusters gone from the fleet close at once; idle ones at their deadline.
         let gone: Vec<ClusterId> = self
@@ -207,7 +215,9 @@ impl<D: Dial> Source<D> {
             self.pool.capacity()
         ));
 
-        for (rank, id) in wanted.iter().enumerate() {
+        for (position, id) in wanted.iter().enumerate() {
+            // Rank 0 is the focused cluster's alone, as in the pool.
+            let rank = position + usize::from(!focused);
             if self.pool.contains(id) {
                 continue;
             }

@@ -300,6 +300,22 @@ async fn the_focused_cluster_is_always_connected() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn without_focus_no_cluster_of_interest_pushes_out_another() {
+    let mut h = Harness::start(2);
+    let all = fleet("api", 3);
+    h.targets(&all, &all[..2]).await;
+    h.settle().await;
+    // A new cluster at the head of the interest list waits for a slot.
+    let interest = [all[2].clone(), all[0].clone(), all[1].clone()];
+    h.targets(&all, &interest).await;
+    h.settle().await;
+    assert_eq!(h.state(&all[2]), Some(&pool_full(2)));
+    assert_eq!(h.state(&all[0]), Some(&Connection::Connected));
+    assert_eq!(h.state(&all[1]), Some(&Connection::Connected));
+    assert_eq!(h.dial.total(), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_failed_connection_is_reported_and_retried_only_after_a_backoff() {
     let mut h = Harness::start(20);
     let ok = testing::target("prod", "us-east-1", "api-01");
