@@ -15,10 +15,13 @@ use crate::model::PermissionCheck;
 pub struct Write {
     /// fleetdeck's name for it.
     pub action: &'static str,
+    /// The Kubernetes verb: `patch`, `create`...
     pub verb: &'static str,
     /// API group; empty for the core group.
     pub group: &'static str,
+    /// The resource, plural: `deployments`, `pods`, `nodes`.
     pub resource: &'static str,
+    /// A subresource such as `eviction`.
     pub subresource: Option<&'static str>,
     /// `None`: in every namespace (or cluster-scoped).
     pub namespace: Option<&'static str>,
