@@ -34,6 +34,15 @@
 //! severity_tag = "severity"          # alarm tag: critical, warning or info
 //! summary_interval_secs = 300        # fleet-wide summary metrics, 60 to 3600
 //!
+//! [kubernetes]                   # optional; these are the defaults
+//! # kubeconfig = "~/.kube/fleet"     # default $KUBECONFIG or ~/.kube/config; missing = none
+//! native_auth = true                 # reach EKS clusters without kubeconfig (endpoint + STS token)
+//! pool_size = 20                     # clusters connected at once, 1 to 200
+//! idle_secs = 300                    # close a connection this long after interest ends, >= 30
+//!
+//! [kubernetes.contexts]              # optional: kubeconfig context -> account/region/name
+//! "prod-use1" = "prod/us-east-1/prod-use1-api-01"
+//!
 //! [audit]
 //! file = "/var/log/fleetdeck/audit.jsonl"   # optional; relative to the config file
 //! ```
@@ -41,7 +50,7 @@
 //! Unknown keys are errors everywhere (a typo must not be silently ignored), and every
 //! error names the file, the line and the field, and says what was expected.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -155,6 +164,8 @@ pub struct Config {
     pub alertmanagers: Vec<AlertmanagerConfig>,
     /// How CloudWatch alarms map to clusters and how often fleet metrics are read.
     pub cloudwatch: Cloudwatch,
+    /// How the clusters' API servers are reached.
+    pub kubernetes: Kubernetes,
     /// Where the audit log goes.
     pub audit: Audit,
 }
@@ -288,6 +299,58 @@ impl Default for Cloudwatch {
     }
 }
 
+/// `[kubernetes]`: how fleetdeck reaches the API servers of the clusters of interest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Kubernetes {
+    /// The kubeconfig file; `None` means `$KUBECONFIG` or `~/.kube/config`. A missing file
+    /// means no contexts, not an error. Relative paths are resolved against the config
+    /// file's directory when loaded; a leading `~/` is the home directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Reach EKS clusters with no kubeconfig context through their endpoint, CA and a
+    /// bearer token signed with the account's AWS credentials.
+    pub native_auth: bool,
+    /// How many clusters may be connected (and watched) at once.
+    pub pool_size: usize,
+    /// Seconds a connection stays open after its cluster stops being of interest.
+    pub idle_secs: u64,
+    /// kubeconfig context name -> the cluster it reaches, for contexts that cannot be
+    /// matched by the EKS ARN or the endpoint.
+    #[serde(serialize_with = "cluster_ids_as_strings")]
+    pub contexts: BTreeMap<String, ClusterId>,
+}
+
+impl Kubernetes {
+    /// The default pool: a screenful of clusters plus those with alerts or in a wave.
+    pub const DEFAULT_POOL_SIZE: usize = 20;
+    /// Each connection holds a few watches; beyond this a laptop and the API servers suffer.
+    pub const MAX_POOL_SIZE: usize = 200;
+    /// Five minutes: flicking between clusters does not reconnect each time.
+    pub const DEFAULT_IDLE_SECS: u64 = 300;
+    /// Shorter than this, moving the cursor over a cluster would churn connections.
+    pub const MIN_IDLE_SECS: u64 = 30;
+}
+
+impl Default for Kubernetes {
+    fn default() -> Self {
+        Self {
+            kubeconfig: None,
+            native_auth: true,
+            pool_size: Self::DEFAULT_POOL_SIZE,
+            idle_secs: Self::DEFAULT_IDLE_SECS,
+            contexts: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[kubernetes.contexts]` is written as `"ctx" = "account/region/name"`.
+fn cluster_ids_as_strings<S: serde::Serializer>(
+    contexts: &BTreeMap<String, ClusterId>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(contexts.iter().map(|(k, v)| (k, v.to_string())))
+}
+
 /// `[audit]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Audit {
@@ -418,6 +481,7 @@ struct RawConfig {
     #[serde(default)]
     alertmanagers: Vec<Spanned<RawAlertmanager>>,
     cloudwatch: Option<RawCloudwatch>,
+    kubernetes: Option<RawKubernetes>,
     audit: Option<RawAudit>,
 }
 
@@ -468,6 +532,18 @@ struct RawCloudwatch {
     severity_tag: Option<Spanned<String>>,
     /// Signed so that a negative number gets our message rather than serde's.
     summary_interval_secs: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKubernetes {
+    kubeconfig: Option<Spanned<String>>,
+    native_auth: Option<bool>,
+    /// Signed so that a negative number gets our message rather than serde's.
+    pool_size: Option<Spanned<i64>>,
+    idle_secs: Option<Spanned<i64>>,
+    #[serde(default)]
+    contexts: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -947,6 +1023,11 @@ impl Validator<'_> {
             }
         };
 
+        let kubernetes = match raw.kubernetes {
+            None => Kubernetes::default(),
+            Some(k) => self.kubernetes(k, origin),
+        };
+
         // [audit]
         let audit = Audit {
             file: raw.audit.and_then(|a| a.file).map(|f| {
@@ -979,9 +1060,133 @@ impl Validator<'_> {
             hub,
             alertmanagers,
             cloudwatch,
+            kubernetes,
             audit,
         }
     }
+
+    /// `[kubernetes]`, with defaults for what is left out.
+    fn kubernetes(&mut self, k: RawKubernetes, origin: &Path) -> Kubernetes {
+        let key = |k: &str| Seg::Key(k.to_string());
+        let defaults = Kubernetes::default();
+        let kubeconfig = k.kubeconfig.map(|f| {
+            if f.get_ref().trim().is_empty() {
+                self.issue(
+                    f.span(),
+                    &[key("kubernetes"), key("kubeconfig")],
+                    &[],
+                    "expected a kubeconfig file path (leave it out for $KUBECONFIG or ~/.kube/config)"
+                        .into(),
+                );
+            }
+            let path = PathBuf::from(f.into_inner());
+            // Relative to the config file; `~/...` is expanded when the file is read.
+            match origin.parent() {
+                Some(dir)
+                    if path.is_relative()
+                        && !path.starts_with("~")
+                        && !dir.as_os_str().is_empty() =>
+                {
+                    dir.join(path)
+                }
+                _ => path,
+            }
+        });
+        let mut number = |value: Option<Spanned<i64>>,
+                          field: &str,
+                          range: std::ops::RangeInclusive<u64>,
+                          expected: &str,
+                          default: u64| {
+            let Some(value) = value else {
+                return default;
+            };
+            match u64::try_from(*value.get_ref()) {
+                Ok(v) if range.contains(&v) => v,
+                _ => {
+                    self.issue(
+                        value.span(),
+                        &[key("kubernetes"), key(field)],
+                        &[],
+                        format!("{expected}, found {}", value.get_ref()),
+                    );
+                    default
+                }
+            }
+        };
+        let pool_size = number(
+            k.pool_size,
+            "pool_size",
+            1..=Kubernetes::MAX_POOL_SIZE as u64,
+            &format!(
+                "expected how many clusters to connect to at once, from 1 to {}",
+                Kubernetes::MAX_POOL_SIZE
+            ),
+            defaults.pool_size as u64,
+        );
+        let idle_secs = number(
+            k.idle_secs,
+            "idle_secs",
+            Kubernetes::MIN_IDLE_SECS..=u64::MAX,
+            &format!(
+                "expected seconds of at least {} (shorter would reconnect as the cursor moves)",
+                Kubernetes::MIN_IDLE_SECS
+            ),
+            defaults.idle_secs,
+        );
+        let mut contexts = BTreeMap::new();
+        let mut mapped: HashMap<ClusterId, String> = HashMap::new();
+        for (context, target) in k.contexts {
+            let path = [key("kubernetes"), key("contexts"), key(&context)];
+            let Some(id) = parse_cluster_id(target.get_ref()) else {
+                self.issue(
+                    target.span(),
+                    &path,
+                    &[],
+                    format!(
+                        "expected the cluster as 'account/region/name', like 'prod/us-east-1/api-01', found '{}'",
+                        target.get_ref()
+                    ),
+                );
+                continue;
+            };
+            if let Some(first) = mapped.get(&id) {
+                self.issue(
+                    target.span(),
+                    &path,
+                    &[],
+                    format!("cluster '{id}' is already reached through context '{first}'; expected one context per cluster"),
+                );
+                continue;
+            }
+            mapped.insert(id.clone(), context.clone());
+            contexts.insert(context, id);
+        }
+        Kubernetes {
+            kubeconfig,
+            native_auth: k.native_auth.unwrap_or(defaults.native_auth),
+            pool_size: usize::try_from(pool_size).unwrap_or(defaults.pool_size),
+            idle_secs,
+            contexts,
+        }
+    }
+}
+
+/// `account/region/name`, as `ClusterId` displays it: an account name without '/', an AWS
+/// region, and an EKS cluster name (letters, digits, '-' and '_', up to 100).
+fn parse_cluster_id(s: &str) -> Option<ClusterId> {
+    let [account, region, name] = s.split('/').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let name_ok = name.len() <= 100
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    (!account.trim().is_empty() && is_aws_region(region) && name_ok)
+        .then(|| ClusterId::new(account, region, name))
 }
 
 /// `us-east-1`, `us-gov-west-1`, `ap-southeast-7`, `cn-north-1`...
@@ -1067,6 +1272,16 @@ cluster_tag = "cluster"
 severity_tag = "sev"
 summary_interval_secs = 600
 
+[kubernetes]
+kubeconfig = "kube/fleet.yaml"
+native_auth = false
+pool_size = 50
+idle_secs = 120
+
+[kubernetes.contexts]
+"prod-use1" = "prod/us-east-1/prod-use1-api-01"
+"arn:aws:eks:eu-west-1:123456789012:cluster/edge" = "prod/eu-west-1/edge"
+
 [audit]
 file = "audit/log.jsonl"
 "#;
@@ -1126,6 +1341,25 @@ file = "audit/log.jsonl"
             }
         );
         assert_eq!(
+            c.kubernetes,
+            Kubernetes {
+                kubeconfig: Some("/home/a/.config/fleetdeck/kube/fleet.yaml".into()),
+                native_auth: false,
+                pool_size: 50,
+                idle_secs: 120,
+                contexts: BTreeMap::from([
+                    (
+                        "prod-use1".to_string(),
+                        ClusterId::new("prod", "us-east-1", "prod-use1-api-01")
+                    ),
+                    (
+                        "arn:aws:eks:eu-west-1:123456789012:cluster/edge".to_string(),
+                        ClusterId::new("prod", "eu-west-1", "edge")
+                    ),
+                ]),
+            }
+        );
+        assert_eq!(
             c.audit.file.as_deref(),
             Some(Path::new("/home/a/.config/fleetdeck/audit/log.jsonl"))
         );
@@ -1156,6 +1390,11 @@ file = "audit/log.jsonl"
         assert_eq!(c.cloudwatch.cluster_tag, "eks:cluster-name");
         assert_eq!(c.cloudwatch.severity_tag, "severity");
         assert_eq!(c.cloudwatch.summary_interval_secs, 300);
+        assert_eq!(c.kubernetes, Kubernetes::default());
+        assert_eq!(c.kubernetes.pool_size, 20);
+        assert_eq!(c.kubernetes.idle_secs, 300);
+        assert!(c.kubernetes.native_auth);
+        assert_eq!(c.kubernetes.kubeconfig, None);
         let paths = Paths::discover_with(Some(origin()), |_| None).unwrap();
         assert_eq!(c.audit_file(&paths), paths.data_dir.join("audit.jsonl"));
     }
@@ -1269,6 +1508,91 @@ file = "audit/log.jsonl"
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn kubernetes_fields_left_out_take_their_defaults() {
+        let c = Config::from_toml("[kubernetes]\npool_size = 1\n", &origin()).unwrap();
+        assert_eq!(
+            c.kubernetes,
+            Kubernetes {
+                pool_size: 1,
+                ..Kubernetes::default()
+            }
+        );
+        let c =
+            Config::from_toml("[kubernetes]\nkubeconfig = \"~/.kube/fleet\"\n", &origin()).unwrap();
+        assert_eq!(
+            c.kubernetes.kubeconfig.as_deref(),
+            Some(Path::new("~/.kube/fleet")),
+            "a home-relative path is not made relative to the config file"
+        );
+    }
+
+    #[test]
+    fn kubernetes_out_of_range_and_bad_contexts_are_reported() {
+        for (value, shown) in [("0", "0"), ("-1", "-1"), ("201", "201")] {
+            let e = err(&format!("[kubernetes]\npool_size = {value}\n"));
+            assert_eq!(
+                e,
+                format!(
+                    "config.toml:2: field 'pool_size' in [kubernetes]: expected how many clusters to connect to at once, from 1 to 200, found {shown}"
+                )
+            );
+        }
+        let e = err("[kubernetes]\nidle_secs = 29\n");
+        assert_eq!(
+            e,
+            "config.toml:2: field 'idle_secs' in [kubernetes]: expected seconds of at least 30 (shorter would reconnect as the cursor moves), found 29"
+        );
+        let e = err(
+            "[kubernetes]\nkubeconfig = \"\"\n\n[kubernetes.contexts]\nhub = \"prod/us-east-1/a\"\nprod = \"prod-use1-api-01\"\nstage = \"stage/mars-1/a\"\nagain = \"prod/us-east-1/a\"\n",
+        );
+        let lines: Vec<&str> = e.lines().collect();
+        // Contexts are checked in name order.
+        assert_eq!(
+            lines,
+            [
+                "config.toml:2: field 'kubeconfig' in [kubernetes]: expected a kubeconfig file path (leave it out for $KUBECONFIG or ~/.kube/config)",
+                "config.toml:5: field 'hub' of contexts in [kubernetes]: cluster 'prod/us-east-1/a' is already reached through context 'again'; expected one context per cluster",
+                "config.toml:6: field 'prod' of contexts in [kubernetes]: expected the cluster as 'account/region/name', like 'prod/us-east-1/api-01', found 'prod-use1-api-01'",
+                "config.toml:7: field 'stage' of contexts in [kubernetes]: expected the cluster as 'account/region/name', like 'prod/us-east-1/api-01', found 'stage/mars-1/a'",
+            ]
+        );
+        let e = err("[kubernetes]\npool = 5\n");
+        assert!(
+            e.starts_with(
+                "config.toml:2: field 'pool' in [kubernetes]: unknown field 'pool', expected one of"
+            ),
+            "{e}"
+        );
+        let e = err("[kubernetes]\nnative_auth = \"yes\"\n");
+        assert!(
+            e.starts_with(
+                "config.toml:2: field 'native_auth' in [kubernetes]: invalid type: string"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cluster_ids_parse_only_in_their_written_shape() {
+        assert_eq!(
+            parse_cluster_id("prod/us-east-1/api_01"),
+            Some(ClusterId::new("prod", "us-east-1", "api_01"))
+        );
+        for bad in [
+            "",
+            "prod/us-east-1",
+            "prod/us-east-1/a/b",
+            "/us-east-1/a",
+            "prod/us-east-1/",
+            "prod/us-east-1/-a",
+            "prod/us-east-1/a.b",
+            "prod/useast1/a",
+        ] {
+            assert_eq!(parse_cluster_id(bad), None, "{bad}");
+        }
     }
 
     #[test]

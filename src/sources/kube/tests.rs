@@ -1,0 +1,483 @@
+//! The source end to end against fake API servers, on paused time.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use http::{Request, Response};
+use http_body_util::BodyExt as _;
+use kube::client::Body;
+use tokio::sync::mpsc;
+use tower::{BoxError, Service};
+
+use super::connect::ConnectError;
+use super::dial::{Dial, NO_ROUTE, Route};
+use super::testing::{self, UNAUTHORIZED, VERSION, json};
+use super::{SOURCE_NAME, spawn_with};
+use crate::clock::Clock;
+use crate::config::Kubernetes;
+use crate::model::{ClusterId, Connection, SourceEvent};
+use crate::sources::{ClusterTarget, SourceCommand, SourceHandle};
+
+/// An API server that answers `/version` and allows every review, or refuses every
+/// token.
+#[derive(Clone)]
+struct FakeApiServer {
+    reject: bool,
+}
+
+impl Service<Request<Body>> for FakeApiServer {
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response<Body>, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let reject = self.reject;
+        Box::pin(async move {
+            if reject {
+                return Ok(json(401, UNAUTHORIZED));
+            }
+            let path = request.uri().path().to_string();
+            match (request.method().as_str(), path.as_str()) {
+                ("GET", "/version") => Ok(json(200, VERSION)),
+                ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
+                    let body = request.into_body().collect().await?.to_bytes();
+                    let mut review: serde_json::Value = serde_json::from_slice(&body)?;
+                    review["status"] = serde_json::json!({
+                        "allowed": true,
+                        "reason": "RBAC: allowed by ClusterRoleBinding \"oncall\" of ClusterRole \"cluster-admin\" to Group \"oncall\"",
+                    });
+                    Ok(json(201, &review.to_string()))
+                }
+                _ => Ok(json(
+                    404,
+                    &testing::status(
+                        404,
+                        "NotFound",
+                        "the server could not find the requested resource",
+                    ),
+                )),
+            }
+        })
+    }
+}
+
+/// Dials fake API servers: clusters named `noroute-*` have no route, `reject-*` refuse
+/// the token. Counts the dials per cluster.
+#[derive(Default)]
+struct FakeDial {
+    dials: Mutex<HashMap<ClusterId, usize>>,
+}
+
+impl FakeDial {
+    fn dials(&self, id: &ClusterId) -> usize {
+        self.dials.lock().unwrap().get(id).copied().unwrap_or(0)
+    }
+
+    fn total(&self) -> usize {
+        self.dials.lock().unwrap().values().sum()
+    }
+}
+
+impl Dial for FakeDial {
+    fn route(&self, target: &ClusterTarget) -> Option<Route> {
+        (!target.id.name.starts_with("noroute")).then_some(Route::Native)
+    }
+
+    fn dial(
+        &self,
+        target: &ClusterTarget,
+        _route: Route,
+    ) -> BoxFuture<'static, Result<(kube::Client, String), ConnectError>> {
+        *self
+            .dials
+            .lock()
+            .unwrap()
+            .entry(target.id.clone())
+            .or_default() += 1;
+        let server = FakeApiServer {
+            reject: target.id.name.starts_with("reject"),
+        };
+        let url = target.endpoint.clone().unwrap_or_default();
+        Box::pin(async move { Ok((kube::Client::new(server, "default"), url)) })
+    }
+}
+
+/// The source under test and what it told the app.
+struct Harness {
+    dial: Arc<FakeDial>,
+    handle: SourceHandle,
+    events: mpsc::Receiver<SourceEvent>,
+    /// The latest connection state of each cluster.
+    connection: HashMap<ClusterId, Connection>,
+    /// The most clusters ever connected at once.
+    most_connected: usize,
+    all: Vec<SourceEvent>,
+}
+
+impl Harness {
+    fn start(pool_size: usize) -> Self {
+        let dial = Arc::new(FakeDial::default());
+        let settings = Kubernetes {
+            pool_size,
+            ..Kubernetes::default()
+        };
+        let (tx, events) = mpsc::channel(1024);
+        let clock = Clock::Frozen(chrono::DateTime::UNIX_EPOCH);
+        let handle = spawn_with(dial.clone(), &settings, clock, tx);
+        Self {
+            dial,
+            handle,
+            events,
+            connection: HashMap::new(),
+            most_connected: 0,
+            all: Vec::new(),
+        }
+    }
+
+    async fn send(&self, command: SourceCommand) {
+        self.handle.commands.send(command).await.unwrap();
+    }
+
+    async fn targets(&self, fleet: &[ClusterTarget], interest: &[ClusterTarget]) {
+        self.send(SourceCommand::Targets {
+            fleet: fleet.to_vec(),
+            interest: interest.iter().map(|t| t.id.clone()).collect(),
+        })
+        .await;
+    }
+
+    /// Takes every event until none comes for a (virtual) second.
+    async fn settle(&mut self) {
+        while let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_secs(1), self.events.recv()).await
+        {
+            if let SourceEvent::KubeSignals { cluster, signals } = &event {
+                self.connection
+                    .insert(cluster.clone(), signals.connection.clone());
+                let connected = self
+                    .connection
+                    .values()
+                    .filter(|c| **c == Connection::Connected)
+                    .count();
+                self.most_connected = self.most_connected.max(connected);
+            }
+            self.all.push(event);
+        }
+    }
+
+    fn state(&self, target: &ClusterTarget) -> Option<&Connection> {
+        self.connection.get(&target.id)
+    }
+
+    fn count(&self, wanted: &Connection) -> usize {
+        self.connection.values().filter(|c| *c == wanted).count()
+    }
+
+    fn last_health(&self) -> crate::model::SourceHealth {
+        self.all
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                SourceEvent::Health(h) => Some(h.clone()),
+                _ => None,
+            })
+            .unwrap()
+    }
+}
+
+fn fleet(prefix: &str, n: usize) -> Vec<ClusterTarget> {
+    (0..n)
+        .map(|i| testing::target("prod", "us-east-1", &format!("{prefix}-{i:02}")))
+        .collect()
+}
+
+fn pool_full(n: usize) -> Connection {
+    Connection::Unavailable {
+        reason: format!(
+            "not connected: {n} clusters are connected already ([kubernetes] pool_size)"
+        ),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn ready_at_once_with_healthy_counters() {
+    let mut h = Harness::start(20);
+    h.settle().await;
+    assert_eq!(
+        h.all[0],
+        SourceEvent::Ready {
+            source: SOURCE_NAME.into()
+        }
+    );
+    let health = h.last_health();
+    assert_eq!(health.name, "kubernetes");
+    assert_eq!((health.calls, health.errors), (0, 0));
+    assert!(health.last_ok.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_most_pool_size_connected_and_idle_ones_close_at_the_deadline() {
+    let mut h = Harness::start(20);
+    let all = fleet("api", 25);
+    h.targets(&all, &all).await;
+    h.settle().await;
+
+    assert_eq!(h.most_connected, 20);
+    assert_eq!(h.count(&Connection::Connected), 20);
+    assert_eq!(h.count(&pool_full(20)), 5);
+    for t in &all[20..] {
+        assert_eq!(h.state(t), Some(&pool_full(20)), "{}", t.id);
+    }
+    assert_eq!(h.dial.total(), 20, "no dial without a slot");
+    let permissions = h
+        .all
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                SourceEvent::Permissions {
+                    cluster: Some(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(permissions, 20);
+    // /version and three reviews per connection.
+    assert_eq!(h.last_health().calls, 80);
+
+    // Interest drops to five: the waiting ones are idle at once, the open ones keep
+    // their watchers until the idle deadline.
+    h.targets(&all, &all[..5]).await;
+    h.settle().await;
+    for t in &all[20..] {
+        assert_eq!(h.state(t), Some(&Connection::Idle), "{}", t.id);
+    }
+    tokio::time::advance(Duration::from_secs(297)).await;
+    h.settle().await;
+    assert_eq!(h.count(&Connection::Connected), 20, "not before 300 s");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    h.settle().await;
+    for t in &all[5..20] {
+        assert_eq!(h.state(t), Some(&Connection::Idle), "{}", t.id);
+    }
+    for t in &all[..5] {
+        assert_eq!(h.state(t), Some(&Connection::Connected), "{}", t.id);
+    }
+    assert!(h.most_connected <= 20);
+
+    // Freed slots: the rest can connect again.
+    h.targets(&all, &all[5..25]).await;
+    h.settle().await;
+    assert_eq!(h.count(&Connection::Connected), 20);
+    assert!(h.most_connected <= 20);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_focused_cluster_is_always_connected() {
+    let mut h = Harness::start(2);
+    let all = fleet("api", 3);
+    h.targets(&all, &all[..2]).await;
+    h.settle().await;
+    assert_eq!(h.count(&Connection::Connected), 2);
+
+    h.send(SourceCommand::Focus(Some(all[2].id.clone()))).await;
+    h.settle().await;
+    assert_eq!(h.state(&all[2]), Some(&Connection::Connected));
+    assert_eq!(h.state(&all[0]), Some(&Connection::Connected));
+    // The lowest-ranked cluster of interest gave up its slot.
+    assert_eq!(h.state(&all[1]), Some(&pool_full(2)));
+    assert!(h.most_connected <= 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_focus_no_cluster_of_interest_pushes_out_another() {
+    let mut h = Harness::start(2);
+    let all = fleet("api", 3);
+    h.targets(&all, &all[..2]).await;
+    h.settle().await;
+    // A new cluster at the head of the interest list waits for a slot.
+    let interest = [all[2].clone(), all[0].clone(), all[1].clone()];
+    h.targets(&all, &interest).await;
+    h.settle().await;
+    assert_eq!(h.state(&all[2]), Some(&pool_full(2)));
+    assert_eq!(h.state(&all[0]), Some(&Connection::Connected));
+    assert_eq!(h.state(&all[1]), Some(&Connection::Connected));
+    assert_eq!(h.dial.total(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_connection_is_reported_and_retried_only_after_a_backoff() {
+    let mut h = Harness::start(20);
+    let ok = testing::target("prod", "us-east-1", "api-01");
+    let bad = testing::target("prod", "us-east-1", "reject-01");
+    let both = [ok.clone(), bad.clone()];
+    h.targets(&both, &both).await;
+    h.settle().await;
+    assert_eq!(
+        h.state(&bad),
+        Some(&Connection::Unavailable {
+            reason: "reject-01: API server rejected the credentials (401 Unauthorized)".into()
+        })
+    );
+    assert_eq!(h.state(&ok), Some(&Connection::Connected));
+    let health = h.last_health();
+    assert_eq!(health.errors, 1);
+    assert_eq!(
+        health.last_error.as_deref(),
+        Some("reject-01: API server rejected the credentials (401 Unauthorized)")
+    );
+    // One failing cluster of two: the source itself is still healthy.
+    assert!(health.last_ok >= health.last_error_at);
+
+    // New targets (the app re-sends them often) do not bring the retry forward.
+    for _ in 0..5 {
+        h.targets(&both, &both).await;
+        tokio::time::advance(Duration::from_secs(15)).await;
+        h.settle().await;
+    }
+    assert_eq!(h.dial.dials(&bad.id), 1, "no retry within 90 s");
+    // Credentials problems wait 2 min (± 20 %: at most 144 s; we are at about 152 s)...
+    tokio::time::advance(Duration::from_secs(70)).await;
+    h.settle().await;
+    assert_eq!(h.dial.dials(&bad.id), 2);
+    // ...then twice that (at least 192 s; at most about 157 s have passed since).
+    tokio::time::advance(Duration::from_secs(100)).await;
+    h.settle().await;
+    assert_eq!(h.dial.dials(&bad.id), 2, "the second wait is longer");
+    assert_eq!(
+        h.dial.dials(&ok.id),
+        1,
+        "a connected cluster is not redialed"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_route_is_said_and_leaving_interest_makes_it_idle() {
+    let mut h = Harness::start(20);
+    let lost = testing::target("prod", "us-east-1", "noroute-01");
+    h.targets(std::slice::from_ref(&lost), std::slice::from_ref(&lost))
+        .await;
+    h.settle().await;
+    assert_eq!(
+        h.state(&lost),
+        Some(&Connection::Unavailable {
+            reason: NO_ROUTE.into()
+        })
+    );
+    assert_eq!(NO_ROUTE, "no kubeconfig context and no EKS endpoint for it");
+    assert_eq!(h.dial.total(), 0);
+    let reports = h
+        .all
+        .iter()
+        .filter(|e| matches!(e, SourceEvent::KubeSignals { .. }))
+        .count();
+    h.targets(std::slice::from_ref(&lost), std::slice::from_ref(&lost))
+        .await;
+    h.settle().await;
+    let again = h
+        .all
+        .iter()
+        .filter(|e| matches!(e, SourceEvent::KubeSignals { .. }))
+        .count();
+    assert_eq!(again, reports, "the same state is not reported twice");
+
+    h.targets(std::slice::from_ref(&lost), &[]).await;
+    h.settle().await;
+    assert_eq!(h.state(&lost), Some(&Connection::Idle));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_leaving_the_fleet_closes_at_once() {
+    let mut h = Harness::start(20);
+    let all = fleet("api", 2);
+    h.targets(&all, &all).await;
+    h.settle().await;
+    h.targets(&all[..1], &all[..1]).await;
+    h.settle().await;
+    assert_eq!(h.state(&all[1]), Some(&Connection::Idle));
+    assert_eq!(h.state(&all[0]), Some(&Connection::Connected));
+}
+
+#[tokio::test(start_paused = true)]
+async fn waves_are_refused_and_the_source_exits_with_the_app() {
+    let mut h = Harness::start(20);
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    h.send(SourceCommand::PauseWave {
+        rollout: "r".into(),
+        wave: 0,
+        by: "jo".into(),
+        reason: "x".into(),
+        reply,
+    })
+    .await;
+    assert_eq!(
+        answer.await.unwrap(),
+        Err("the Kubernetes source runs no rollouts".into())
+    );
+    h.settle().await;
+    let Harness { handle, events, .. } = h;
+    drop(events);
+    tokio::time::timeout(Duration::from_secs(5), handle.commands.closed())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_real_source_without_kubeconfig_or_credentials_says_why_it_cannot_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Kubernetes {
+        kubeconfig: Some(dir.path().join("missing")),
+        ..Kubernetes::default()
+    };
+    let (tx, mut events) = mpsc::channel(64);
+    let handle = super::spawn(
+        settings,
+        Vec::new(),
+        Clock::Frozen(chrono::DateTime::UNIX_EPOCH),
+        tx,
+    );
+    assert_eq!(handle.name, "kubernetes");
+    let target = testing::target("prod", "us-east-1", "api-01");
+    handle
+        .commands
+        .send(SourceCommand::Targets {
+            fleet: vec![target.clone()],
+            interest: vec![target.id.clone()],
+        })
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(1), events.recv()).await {
+        seen.push(event);
+    }
+    assert!(matches!(seen[0], SourceEvent::Ready { .. }), "{seen:?}");
+    let SourceEvent::Health(health) = &seen[1] else {
+        panic!("{seen:?}");
+    };
+    assert_eq!(health.errors, 0, "a missing kubeconfig is not an error");
+    let signals = seen
+        .iter()
+        .find_map(|e| match e {
+            SourceEvent::KubeSignals { cluster, signals } if *cluster == target.id => {
+                Some(signals.connection.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        signals,
+        Connection::Unavailable {
+            reason: NO_ROUTE.into()
+        }
+    );
+}
