@@ -114,14 +114,14 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
     };
 
     // The demo runs when asked for, or when the config names no AWS account to read.
-    let demo_mode = cli.demo || config.as_ref().is_none_or(|c| c.accounts.is_empty());
+    let demo_mode = cli.demo
+        || config
+            .as_ref()
+            .is_none_or(|c| c.accounts.is_empty() && c.hub.is_none());
     let notice = match &config {
-        Some(c) if demo_mode && c.has_real_sources() && !cli.demo => Some(
-            "the config names a hub or Alertmanagers but no AWS account; those sources are not in this build yet: showing the demo fleet".to_string(),
-        ),
-        Some(c) if !demo_mode && (c.hub.is_some() || !c.alertmanagers.is_empty()) => Some(
-            "[hub] and [[alertmanagers]] are read but not yet used by this build; showing AWS data".to_string(),
-        ),
+        Some(c) if !c.alertmanagers.is_empty() => {
+            Some("[[alertmanagers]] is read but not yet used by this build".to_string())
+        }
         _ => None,
     };
     let demo = DemoOptions {

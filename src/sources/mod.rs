@@ -80,16 +80,20 @@ impl Running {
 
 /// Starts the real sources the config names: for every account and region, an EKS source
 /// and a CloudWatch source sharing one request budget, the CloudWatch source following the
-/// EKS source's cluster list.
+/// EKS source's cluster list; the Kubernetes source for the clusters of interest; and the
+/// Argo CD hub, if the config names one.
 pub async fn start_real(
     config: &crate::config::Config,
     clock: crate::clock::Clock,
     events: mpsc::Sender<crate::model::SourceEvent>,
 ) -> Running {
+    kube::connect::install_crypto_provider();
     let mut handles = Vec::new();
+    let mut sdks = Vec::new();
     for account in &config.accounts {
         for region in &account.regions {
             let sdk = aws::sdk_config(account, region).await;
+            sdks.push((account.name.clone(), region.clone(), sdk.clone()));
             let scope = aws::AwsScope {
                 account: account.clone(),
                 region: region.clone(),
@@ -108,7 +112,46 @@ pub async fn start_real(
             ));
         }
     }
+    handles.push(kube::spawn(
+        config.kubernetes.clone(),
+        sdks,
+        clock.clone(),
+        events.clone(),
+    ));
+    if let Some(hub) = &config.hub {
+        match hub_client(config, hub).await {
+            Ok(client) => handles.push(argocd::spawn(client, hub.clone(), clock, events)),
+            Err(reason) => {
+                // Shown as a failing source, never silently missing.
+                let mut health = crate::model::SourceHealth::new(argocd::source_name(hub), 60);
+                health.last_error = Some(reason);
+                health.last_error_at = Some(clock.now());
+                health.errors = 1;
+                let _ = events.send(crate::model::SourceEvent::Health(health)).await;
+            }
+        }
+    }
     Running { handles }
+}
+
+/// A client for the hub from its kubeconfig context.
+async fn hub_client(
+    config: &crate::config::Config,
+    hub: &crate::config::Hub,
+) -> Result<::kube::Client, String> {
+    let kubeconfig = kube::contexts::load_kubeconfig(config.kubernetes.kubeconfig.as_deref())
+        .map_err(|e| format!("hub context {}: {e}", hub.context))?;
+    let target = ClusterTarget {
+        id: ClusterId::new("hub", "", hub.context.clone()),
+        arn: String::new(),
+        endpoint: None,
+        certificate_authority: None,
+        production: false,
+    };
+    kube::connect::kubeconfig_client(&kubeconfig, &hub.context, &target)
+        .await
+        .map(|(client, _)| client)
+        .map_err(|e| e.to_string())
 }
 
 /// Starts what the setup asks for: the demo fleet, or the real sources of the config.

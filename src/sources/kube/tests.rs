@@ -46,6 +46,31 @@ impl Service<Request<Body>> for FakeApiServer {
                 return Ok(json(401, UNAUTHORIZED));
             }
             let path = request.uri().path().to_string();
+            let watching = request
+                .uri()
+                .query()
+                .is_some_and(|q| q.contains("watch=true"));
+            // The spoke watchers' resources: empty lists, and watches that stay open and
+            // quiet, as on a healthy cluster where nothing changes.
+            let list_kind = match path.as_str() {
+                "/api/v1/nodes" => Some(("v1", "NodeList")),
+                "/api/v1/pods" => Some(("v1", "PodList")),
+                "/api/v1/events" => Some(("v1", "EventList")),
+                "/apis/policy/v1/poddisruptionbudgets" => {
+                    Some(("policy/v1", "PodDisruptionBudgetList"))
+                }
+                "/apis/apps/v1/deployments" => Some(("apps/v1", "DeploymentList")),
+                _ => None,
+            };
+            if let Some((api_version, kind)) = list_kind {
+                if watching {
+                    return futures::future::pending().await;
+                }
+                let body = format!(
+                    r#"{{"kind":"{kind}","apiVersion":"{api_version}","metadata":{{"resourceVersion":"1"}},"items":[]}}"#
+                );
+                return Ok(json(200, &body));
+            }
             match (request.method().as_str(), path.as_str()) {
                 ("GET", "/version") => Ok(json(200, VERSION)),
                 ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
@@ -157,8 +182,9 @@ impl Harness {
 
     /// Takes every event until none comes for a (virtual) second.
     async fn settle(&mut self) {
+        // The watchers coalesce their reports over a second: wait for a longer silence.
         while let Ok(Some(event)) =
-            tokio::time::timeout(Duration::from_secs(1), self.events.recv()).await
+            tokio::time::timeout(Duration::from_secs(3), self.events.recv()).await
         {
             if let SourceEvent::KubeSignals { cluster, signals } = &event {
                 self.connection
@@ -262,10 +288,11 @@ async fn at_most_pool_size_connected_and_idle_ones_close_at_the_deadline() {
     for t in &all[20..] {
         assert_eq!(h.state(t), Some(&Connection::Idle), "{}", t.id);
     }
-    tokio::time::advance(Duration::from_secs(297)).await;
+    // Each settle waits out 3 s of silence: 3 + 290 + 3 s is still before the deadline.
+    tokio::time::advance(Duration::from_secs(290)).await;
     h.settle().await;
     assert_eq!(h.count(&Connection::Connected), 20, "not before 300 s");
-    tokio::time::advance(Duration::from_secs(2)).await;
+    tokio::time::advance(Duration::from_secs(5)).await;
     h.settle().await;
     for t in &all[5..20] {
         assert_eq!(h.state(t), Some(&Connection::Idle), "{}", t.id);
