@@ -109,7 +109,7 @@ pub fn build(
             status: c.status.to_string(),
             wave: store.wave_label(&c.id),
             alerts_firing: store.firing_total(i),
-            health: store.health(i).as_str().into(),
+            health: store.health(i, now).as_str().into(),
             arn: c.arn.clone(),
         })
         .collect();

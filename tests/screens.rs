@@ -380,3 +380,63 @@ fn the_demo_shows_kubernetes_and_argo_cd_signals_in_the_cluster_view() {
     assert!(screen.contains("FailedScheduling"), "{screen}");
     assert!(screen.contains("argo cd: 2 applications"), "{screen}");
 }
+
+#[test]
+fn a_failing_alarm_source_makes_health_and_alerts_unknown_not_healthy() {
+    let mut d = demo_app(Mode::Operator);
+    // A cluster with no critical alert: only the missing source can make it not healthy.
+    let i = (0..d.app.store.clusters().len())
+        .find(|&i| d.app.store.firing_counts(i) == [0, 0, 0])
+        .expect("most demo clusters are quiet");
+    let c = d.app.store.clusters()[i].id.clone();
+    assert_eq!(
+        d.app.store.health(i, common::t0()),
+        fleetdeck::model::ClusterHealth::Healthy
+    );
+    let mut down =
+        fleetdeck::model::SourceHealth::new(format!("cloudwatch:{}/{}", c.account, c.region), 60);
+    down.last_error =
+        Some("cloudwatch:DescribeAlarms: AccessDeniedException: not authorized".into());
+    down.last_error_at = Some(common::t0());
+    down.errors = 1;
+    d.app.apply(fleetdeck::model::SourceEvent::Health(down));
+    let i = d.app.store.cluster_index(&c).expect("present");
+    if d.app.store.firing_counts(i)[0] == 0 {
+        assert_eq!(
+            d.app.store.health(i, common::t0()),
+            fleetdeck::model::ClusterHealth::Unknown
+        );
+    }
+    let screen = draw(&d.app, 160, 48);
+    let header = screen.lines().next().expect("header");
+    assert!(header.contains("UNKNOWN (1/1 sources down)"), "{header}");
+    assert!(!header.contains("none firing"), "{header}");
+}
+
+#[test]
+fn resume_is_refused_up_front_while_a_gate_alarm_fires() {
+    let mut d = demo_app(Mode::Operator);
+    let mut rollout = d.app.store.rollouts()[0].clone();
+    let cluster = rollout.waves[2].cells[0].cluster.clone();
+    rollout.waves[2].state = fleetdeck::model::WaveState::Halted {
+        alarm: "eks-apiserver-5xx-high".into(),
+        cluster: cluster.clone(),
+        at: common::t0(),
+    };
+    rollout.gates[0].status = fleetdeck::model::GateStatus::Firing {
+        cluster: cluster.clone(),
+    };
+    d.app.apply(fleetdeck::model::SourceEvent::Rollout(rollout));
+    key(&mut d.app, KeyCode::Char('3'));
+    key(&mut d.app, KeyCode::Char('r'));
+    assert!(
+        d.app.ui.dialog.is_none(),
+        "no y/n for a resume that would be refused"
+    );
+    let flash = d.app.ui.flash.as_ref().expect("explained");
+    assert!(
+        flash.text.contains("resume blocked") && flash.text.contains(&cluster.name),
+        "{}",
+        flash.text
+    );
+}

@@ -345,6 +345,7 @@ impl App {
             Effect::None | Effect::Ignored => {}
             Effect::OpenCluster(id) => {
                 self.ui.cluster.cluster = Some(id);
+                self.ui.cluster.scroll.reset();
                 self.push(ViewId::Cluster);
             }
             Effect::OpenRunbook(id) => {

@@ -465,16 +465,45 @@ impl Store {
         self.firing_counts(cluster).iter().sum()
     }
 
-    pub fn health(&self, cluster: usize) -> ClusterHealth {
+    /// How the cluster looks at a glance at `now`. Unknown when a source that watches it
+    /// (its account and region's EKS or CloudWatch source) is failing or stale: silence
+    /// from a broken source must never read as health.
+    pub fn health(&self, cluster: usize, now: Timestamp) -> ClusterHealth {
         let c = &self.clusters[cluster];
         let [crit, warn, _] = self.firing_counts(cluster);
         match c.status {
             ClusterStatus::Failed => ClusterHealth::Critical,
-            ClusterStatus::Unknown => ClusterHealth::Unknown,
             _ if crit > 0 => ClusterHealth::Critical,
+            ClusterStatus::Unknown => ClusterHealth::Unknown,
+            _ if !self.covered(&c.id, now) => ClusterHealth::Unknown,
             _ if warn > 0 || !c.health_issues.is_empty() => ClusterHealth::Warning,
             _ => ClusterHealth::Healthy,
         }
+    }
+
+    /// Whether every source watching this cluster's account and region is answering.
+    pub fn covered(&self, cluster: &ClusterId, now: Timestamp) -> bool {
+        let scope = format!("{}/{}", cluster.account, cluster.region);
+        ["eks", "cloudwatch"].iter().all(|kind| {
+            self.sources
+                .get(&format!("{kind}:{scope}"))
+                .is_none_or(|s| s.status(now) == super::SourceStatus::Ok)
+        })
+    }
+
+    /// Alert sources (CloudWatch alarms and, later, Alertmanagers) not answering now, and
+    /// how many there are: while any is down, "no alert firing" is not known.
+    pub fn alert_sources_down(&self, now: Timestamp) -> (usize, usize) {
+        let alerting: Vec<&SourceHealth> = self
+            .sources
+            .values()
+            .filter(|s| s.name.starts_with("cloudwatch:") || s.name.starts_with("alertmanager:"))
+            .collect();
+        let down = alerting
+            .iter()
+            .filter(|s| s.status(now) != super::SourceStatus::Ok)
+            .count();
+        (down, alerting.len())
     }
 
     /// All alerts, in no particular order.
@@ -577,13 +606,13 @@ impl Store {
         sources.iter().all(|s| self.ready.contains(s))
     }
 
-    pub fn summary(&self) -> FleetSummary {
+    pub fn summary(&self, now: Timestamp) -> FleetSummary {
         let mut s = FleetSummary {
             clusters: self.clusters.len(),
             ..FleetSummary::default()
         };
         for i in 0..self.clusters.len() {
-            match self.health(i) {
+            match self.health(i, now) {
                 ClusterHealth::Healthy => s.healthy += 1,
                 ClusterHealth::Warning => s.warning += 1,
                 ClusterHealth::Critical => s.critical += 1,
@@ -788,7 +817,7 @@ mod tests {
             ]),
             t(10),
         );
-        let sum = s.summary();
+        let sum = s.summary(t(10));
         assert_eq!(
             (sum.clusters, sum.healthy, sum.warning, sum.critical),
             (4, 2, 1, 1)
@@ -808,7 +837,7 @@ mod tests {
         );
         let i = s.find_cluster("prod-a").expect("present");
         assert_eq!(s.firing_total(i), 0);
-        assert_eq!(s.summary().critical, 0);
+        assert_eq!(s.summary(t(20)).critical, 0);
     }
 
     #[test]
@@ -970,7 +999,7 @@ mod tests {
         );
         let id = ClusterId::new("acct", "eu-west-1", "prod-a");
         assert_eq!(s.wave_label(&id).as_deref(), Some("prod-1/updating"));
-        assert_eq!(s.summary().rollout_percent, Some(50.0));
+        assert_eq!(s.summary(t(0)).rollout_percent, Some(50.0));
         let rows = s.cluster_rows(&ClusterFilter::parse("wave:prod-1"), SortKey::Name, false);
         assert_eq!(names(&s, &rows), ["prod-a", "prod-b"]);
     }

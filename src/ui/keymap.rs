@@ -349,7 +349,6 @@ fn does_something(view: ViewId, action: KeyAction) -> bool {
             view,
             ViewId::Fleet | ViewId::Alerts | ViewId::Rollouts | ViewId::Runbooks
         ),
-        A::Up | A::Down | A::PageUp | A::PageDown | A::Top | A::Bottom => view != ViewId::Cluster,
         _ => true,
     }
 }

@@ -842,7 +842,7 @@ fn feeding_the_events_into_the_store_gives_a_consistent_picture() {
         store.apply(e, start());
     }
     let check = |store: &Store, demo: &DemoFleet, now: Timestamp| {
-        let summary = store.summary();
+        let summary = store.summary(chrono::DateTime::UNIX_EPOCH);
         assert_eq!(summary.clusters, 48);
         let firing_clusters = demo.firing.len() + demo.eks_alerts.len();
         assert_eq!(

@@ -24,6 +24,8 @@ const WINDOW: usize = 60;
 #[derive(Default)]
 pub struct ClusterState {
     pub cluster: Option<ClusterId>,
+    /// Scroll of the findings below the metrics (alerts, Kubernetes, insights...).
+    pub scroll: crate::ui::widgets::scroll::Scroll,
 }
 
 impl ClusterState {
@@ -37,6 +39,9 @@ impl ClusterState {
     }
 
     pub fn handle(&mut self, action: KeyAction, ctx: &Context) -> Effect {
+        if self.scroll.handle(action) {
+            return Effect::None;
+        }
         match action {
             KeyAction::OpenRunbook => {
                 let Some(id) = &self.cluster else {
@@ -175,7 +180,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &ClusterState, ctx: &Context
     } else {
         render_compact(frame, metrics_area, i, ctx);
     }
-    render_findings(frame, findings_area, i, &cluster.id, ctx);
+    render_findings(frame, findings_area, i, &cluster.id, &state.scroll, ctx);
 }
 
 /// No metric at all for this cluster: say why, naming the source that should have them.
@@ -501,7 +506,14 @@ fn render_compact(frame: &mut Frame, area: Rect, i: usize, ctx: &Context) {
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-fn render_findings(frame: &mut Frame, area: Rect, i: usize, id: &ClusterId, ctx: &Context) {
+fn render_findings(
+    frame: &mut Frame,
+    area: Rect,
+    i: usize,
+    id: &ClusterId,
+    scroll: &crate::ui::widgets::scroll::Scroll,
+    ctx: &Context,
+) {
     if area.height == 0 {
         return;
     }
@@ -550,7 +562,7 @@ fn render_findings(frame: &mut Frame, area: Rect, i: usize, id: &ClusterId, ctx:
     }
     // No insight at all is "none reported", never a reassuring PASSING.
     let insights = if cluster.insights.is_empty() {
-        "none reported".to_string()
+        format!("none reported{}", eks_caveat(id, ctx))
     } else {
         cluster.insight_summary().as_str().to_string()
     };
@@ -602,7 +614,12 @@ fn render_findings(frame: &mut Frame, area: Rect, i: usize, id: &ClusterId, ctx:
             }
         }
     }
-    if !cluster.addons.is_empty() {
+    if cluster.addons.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!("add-ons: none reported{}", eks_caveat(id, ctx)),
+            t.title,
+        )));
+    } else {
         let addons = cluster
             .addons
             .iter()
@@ -625,7 +642,29 @@ fn render_findings(frame: &mut Frame, area: Rect, i: usize, id: &ClusterId, ctx:
             Span::styled(addons, t.muted),
         ]));
     }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+    // j/k and page keys scroll these; a marker says when more lies below.
+    let width = usize::from(area.width).max(1);
+    let wrapped: usize = lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
+    let top = scroll.at(wrapped, area.height);
+    let more = wrapped > usize::from(top) + usize::from(area.height);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((top, 0)),
+        area,
+    );
+    if more && area.height > 0 {
+        let marker = Rect {
+            x: area.x + area.width.saturating_sub(14),
+            y: area.y + area.height - 1,
+            width: 14.min(area.width),
+            height: 1,
+        };
+        frame.render_widget(
+            Paragraph::new(format!("{} more (j)", ctx.glyphs.down)).style(t.accent),
+            marker,
+        );
+    }
 }
 
 /// What the cluster's API server and the Argo CD hub say about it.
@@ -702,6 +741,23 @@ fn kube_lines(lines: &mut Vec<Line<'static>>, id: &ClusterId, ctx: &Context) {
         },
     }
     let apps = ctx.store.applications_on(id);
+    for hub in ctx
+        .store
+        .sources()
+        .filter(|s| s.name.starts_with("argocd:"))
+    {
+        if hub.status(ctx.now) != SourceStatus::Ok {
+            lines.push(Line::from(vec![
+                Span::styled(format!("argo cd: {} is not answering: ", hub.name), t.title),
+                Span::styled(
+                    hub.last_error
+                        .clone()
+                        .unwrap_or_else(|| "no data yet".into()),
+                    t.critical,
+                ),
+            ]));
+        }
+    }
     if !apps.is_empty() {
         let unhealthy: Vec<_> = apps.iter().filter(|a| a.health != "Healthy").collect();
         lines.push(Line::from(Span::styled(
@@ -736,5 +792,22 @@ fn kube_lines(lines: &mut Vec<Line<'static>>, id: &ClusterId, ctx: &Context) {
                 style,
             )));
         }
+    }
+}
+
+/// When the cluster's EKS source has had errors, "none reported" may mean "could not be
+/// read": say so, and point at the Sources view.
+fn eks_caveat(id: &ClusterId, ctx: &Context) -> String {
+    let name = format!("eks:{}/{}", id.account, id.region);
+    match ctx.store.sources().find(|s| s.name == name) {
+        Some(s) if s.errors > 0 => format!(
+            " (but {name} has had {} failed calls{}: see Sources, 6)",
+            s.errors,
+            s.last_error
+                .as_ref()
+                .map(|e| format!(", last: {e}"))
+                .unwrap_or_default()
+        ),
+        _ => String::new(),
     }
 }

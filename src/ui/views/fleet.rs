@@ -334,13 +334,21 @@ pub fn render(
     state.selection.draw_table(frame, table, area, selected, 3);
 
     if rows.is_empty() {
-        let msg = if store.clusters().is_empty() {
-            "waiting for the first inventory…".to_string()
-        } else {
+        let inventory: Vec<_> = store
+            .sources()
+            .filter(|s| s.name == "demo" || s.name.starts_with("eks:"))
+            .collect();
+        let msg = if !store.clusters().is_empty() {
             format!(
                 "no cluster matches '{}' (esc clears the filter)",
                 state.filter
             )
+        } else if inventory.is_empty() {
+            "no source lists clusters: name AWS accounts in the config ([[accounts]])".to_string()
+        } else if inventory.iter().any(|s| s.last_ok.is_some()) {
+            "the configured accounts and regions have no clusters (or none match [clusters] include)".to_string()
+        } else {
+            "waiting for the first inventory… (sources: 6)".to_string()
         };
         let inner = Rect {
             x: area.x + 2,

@@ -117,6 +117,7 @@ impl RolloutsState {
                         wave_name: wave.name.clone(),
                         environment: wave.environment.clone(),
                         in_flight: wave.cells_in_flight(),
+                        effect: pause_effect(rollout, w),
                         reason: String::new(),
                         error: None,
                     }),
@@ -132,6 +133,15 @@ impl RolloutsState {
                     actions::authorize(ctx.mode, ctx.store.permission(draft.kind(), None), draft)
                 {
                     return Effect::Error(denied.reason);
+                }
+                // Refused up front, not after a y: resume waits for the gate to clear.
+                if wave.state.is_held()
+                    && let Some((alarm, cluster)) = firing_gate(rollout, w)
+                {
+                    return Effect::Error(format!(
+                        "resume blocked: gate alarm {alarm} is still firing on {}; resume when it clears",
+                        cluster.name
+                    ));
                 }
                 match (&wave.state, wave.state.reason()) {
                     (state, Some(reason)) if state.is_held() => {
@@ -159,6 +169,36 @@ impl RolloutsState {
     }
 }
 
+/// A gate alarm firing on a cluster of wave `w` or an earlier one, if any.
+fn firing_gate(rollout: &Rollout, w: usize) -> Option<(String, crate::model::ClusterId)> {
+    rollout.gates.iter().find_map(|g| match &g.status {
+        GateStatus::Firing { cluster }
+            if crate::rollout::wave_of(rollout, cluster).is_some_and(|cw| cw <= w) =>
+        {
+            Some((g.alarm.clone(), cluster.clone()))
+        }
+        _ => None,
+    })
+}
+
+/// What pausing wave `w` holds, in plain words.
+fn pause_effect(rollout: &Rollout, w: usize) -> String {
+    let wave = &rollout.waves[w];
+    let next = rollout
+        .waves
+        .get(w + 1)
+        .map(|n| format!("wave {}", n.name))
+        .unwrap_or_else(|| "the end of the rollout".into());
+    if wave.cells.iter().all(|c| c.phase.is_updated()) {
+        format!(
+            "Every cluster of {} is updated: the pause holds {next} from starting until you resume. The soak clock keeps running.",
+            wave.name
+        )
+    } else {
+        "No new cluster in this wave will start. Clusters already updating finish: an EKS update can't be stopped mid-flight.".into()
+    }
+}
+
 /// What resuming wave `w` sets moving, so the operator confirms the real consequence.
 fn resume_consequence(rollout: &Rollout, w: usize, ctx: &Context) -> String {
     let wave = &rollout.waves[w];
@@ -168,6 +208,11 @@ fn resume_consequence(rollout: &Rollout, w: usize, ctx: &Context) -> String {
         .filter(|c| c.phase == CellPhase::Pending)
         .count();
     let next = match rollout.waves.get(w + 1) {
+        Some(n) if n.state.is_held() => format!(
+            "wave {} stays held ({}) until it is resumed too",
+            n.name,
+            n.state.name()
+        ),
         Some(n) => format!("then wave {} ({} clusters) starts", n.name, n.cells.len()),
         None => "then the rollout is complete".into(),
     };
@@ -359,12 +404,19 @@ impl Widths {
 /// and why, so nothing that matters is cut at 80 columns.
 fn wave_line(wave: &Wave, expanded: bool, w: &Widths, ctx: &Context) -> Text<'static> {
     let t = ctx.theme;
-    let soak = match &wave.state {
-        WaveState::Soaking { until } => format!(
+    // A held wave whose clusters are all updated keeps soaking: show the real clock.
+    let soak_end = crate::rollout::soak_end(wave);
+    let soak = match (&wave.state, soak_end) {
+        (WaveState::Soaking { until }, _) => format!(
             "soak {}",
             format::countdown((*until - ctx.now).num_seconds())
         ),
-        WaveState::Done => "soaked".into(),
+        (WaveState::Done, _) => "soaked".into(),
+        // A halt voids the soak: it starts over on resume.
+        (WaveState::Halted { .. }, Some(_)) => "soak reset".into(),
+        (state, Some(end)) if state.is_held() => {
+            format!("soak {}", format::countdown((end - ctx.now).num_seconds()))
+        }
         _ => format!("soak {}", format::duration(wave.soak_secs)),
     };
     let mut hold = match &wave.state {

@@ -100,11 +100,13 @@ pub fn render(frame: &mut Frame, area: Rect, state_: &SourcesState, ctx: &Contex
         widths.push(Constraint::Min(20));
         header.push("LAST ERROR");
     }
-    let cost: f64 = sources.iter().filter_map(|s| s.cost_usd_per_hour).sum();
-    let title = format!(
-        " sources ({}) · API cost about ${cost:.4}/h ",
-        sources.len()
-    );
+    let costs: Vec<f64> = sources.iter().filter_map(|s| s.cost_usd_per_hour).collect();
+    let cost = if costs.is_empty() {
+        "no billed API calls".to_string()
+    } else {
+        format!("API cost about ${:.4}/h", costs.iter().sum::<f64>())
+    };
+    let title = format!(" sources ({}) · {cost} ", sources.len());
     let selected = state_
         .selection
         .position(sources.len(), |i, k| sources[i].name == *k);

@@ -20,6 +20,8 @@ pub enum Dialog {
         wave_name: String,
         environment: Environment,
         in_flight: usize,
+        /// What the pause will hold, in plain words.
+        effect: String,
         reason: String,
         error: Option<String>,
     },
@@ -107,6 +109,7 @@ impl Dialog {
                 wave_name,
                 environment,
                 in_flight,
+                effect,
                 reason,
                 error,
                 ..
@@ -117,11 +120,7 @@ impl Dialog {
                         Span::styled(wave_name.clone(), ctx.env_style(environment)),
                         Span::styled(format!(" of {rollout}"), t.text),
                     ]),
-                    Line::from(Span::styled(
-                        "No new cluster in this wave will start. Clusters already updating \
-                         finish: an EKS update can't be stopped mid-flight.",
-                        t.muted,
-                    )),
+                    Line::from(Span::styled(effect.clone(), t.muted)),
                 ];
                 if *in_flight > 0 {
                     lines.push(Line::from(Span::styled(
@@ -196,6 +195,7 @@ mod tests {
             wave_name: "prod-1".into(),
             environment: Environment::Prod,
             in_flight: 2,
+            effect: "No new cluster in this wave will start.".into(),
             reason: String::new(),
             error: None,
         }

@@ -28,7 +28,8 @@ pub fn render(frame: &mut Frame, area: Rect, active: ViewId, ctx: &Context) {
 
 fn summary_line(ctx: &Context) -> Line<'static> {
     let t = ctx.theme;
-    let s = ctx.store.summary();
+    let s = ctx.store.summary(ctx.now);
+    let (alerts_down, alert_sources) = ctx.store.alert_sources_down(ctx.now);
     let sep = || Span::styled(format!(" {} ", ctx.glyphs.separator), t.muted);
     let badge = match ctx.mode {
         Mode::Operator => t.badge_operator,
@@ -38,21 +39,31 @@ fn summary_line(ctx: &Context) -> Line<'static> {
         Span::styled(format!(" {} ", ctx.mode.badge()), badge),
         Span::raw(" "),
     ];
-    // A stopped rollout is the first thing to see, before anything can truncate it.
-    for rollout in ctx.store.rollouts() {
-        for wave in &rollout.waves {
-            match &wave.state {
-                WaveState::Halted { .. } => {
-                    spans.push(Span::styled(format!("HALTED {}", wave.name), t.critical));
-                    spans.push(sep());
-                }
-                WaveState::Paused { .. } => {
-                    spans.push(Span::styled(format!("PAUSED {}", wave.name), t.warning));
-                    spans.push(sep());
-                }
-                _ => {}
-            }
+    // A stopped rollout is the first thing to see, before anything can truncate it: the
+    // first held wave by name (halts before pauses), the others as a count.
+    let mut held: Vec<(bool, &str)> = ctx
+        .store
+        .rollouts()
+        .iter()
+        .flat_map(|r| &r.waves)
+        .filter_map(|w| match &w.state {
+            WaveState::Halted { .. } => Some((true, w.name.as_str())),
+            WaveState::Paused { .. } => Some((false, w.name.as_str())),
+            _ => None,
+        })
+        .collect();
+    held.sort_by_key(|(halted, _)| !*halted);
+    if let Some((halted, name)) = held.first() {
+        let (word, style) = if *halted {
+            ("HALTED", t.critical)
+        } else {
+            ("PAUSED", t.warning)
+        };
+        spans.push(Span::styled(format!("{word} {name}"), style));
+        if held.len() > 1 {
+            spans.push(Span::styled(format!(" +{} held", held.len() - 1), style));
         }
+        spans.push(sep());
     }
     spans.push(Span::styled(format!("{} clusters ", s.clusters), t.text));
     spans.push(Span::styled(format!("{} ok", s.healthy), t.ok));
@@ -67,8 +78,17 @@ fn summary_line(ctx: &Context) -> Line<'static> {
     }
     spans.push(sep());
     spans.push(Span::styled("alerts ", t.text));
+    if alerts_down > 0 {
+        // Some alarms can't be read: "none firing" would be a guess.
+        spans.push(Span::styled(
+            format!("UNKNOWN ({alerts_down}/{alert_sources} sources down) "),
+            t.warning,
+        ));
+    }
     if s.firing_critical + s.firing_warning + s.firing_info == 0 {
-        spans.push(Span::styled("none firing", t.ok));
+        if alerts_down == 0 {
+            spans.push(Span::styled("none firing", t.ok));
+        }
     } else {
         spans.push(Span::styled(
             format!("{} crit", s.firing_critical),
@@ -147,6 +167,30 @@ fn sources_line(ctx: &Context, width: u16) -> Line<'static> {
         }
     }
     let sep = || Span::styled(format!(" {} ", ctx.glyphs.separator), t.muted);
+    let total: usize = kinds.iter().map(|(_, m)| m.len()).sum();
+    if total > 1 && width < 120 {
+        // Narrow terminals: one count for all sources; the Sources view (6) has each.
+        let count = |want| {
+            kinds
+                .iter()
+                .flat_map(|(_, m)| m)
+                .filter(|s| s.status(ctx.now) == want)
+                .count()
+        };
+        let (stale, failing) = (count(SourceStatus::Stale), count(SourceStatus::Failing));
+        spans.push(Span::styled(
+            format!("src {}/{total} ok", total - stale - failing),
+            t.muted,
+        ));
+        if failing > 0 {
+            spans.push(Span::styled(format!(" {failing} failing"), t.critical));
+        }
+        if stale > 0 {
+            spans.push(Span::styled(format!(" {stale} stale"), t.warning));
+        }
+        spans.push(sep());
+        kinds.clear();
+    }
     for (kind, members) in &kinds {
         if let [source] = members.as_slice() {
             let name = if ctx.demo && source.name == "demo" {
