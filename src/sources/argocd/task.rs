@@ -223,7 +223,11 @@ async fn watch(
     while let Some(item) = stream.next().await {
         let update = match item {
             Ok(event) => {
-                backoff = tuning.retry_min;
+                // `Init` comes before every (re-)list, including ones about to fail: only
+                // an answer from the hub proves it is back, so only that resets the backoff.
+                if !matches!(event, watcher::Event::Init) {
+                    backoff = tuning.retry_min;
+                }
                 Update::Event(kind, Box::new(event))
             }
             // The watch fell too far behind: the watcher re-lists by itself, at once.

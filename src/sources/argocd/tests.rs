@@ -1223,3 +1223,30 @@ async fn a_burst_of_changes_is_sent_as_few_complete_sets() {
         .count();
     assert!(sends <= 2, "{sends} Applications events for one burst");
 }
+
+#[tokio::test]
+async fn a_failing_hub_is_retried_with_growing_backoff_not_hammered() {
+    // A hub that answers every list with 503: the watcher's Init before each re-list must
+    // not reset the backoff, or the hub is called as fast as it fails.
+    let unavailable = status(
+        503,
+        "ServiceUnavailable",
+        "the server is currently unable to handle the request",
+    );
+    let script =
+        standard()
+            .list(Res::Apps, 503, unavailable.clone())
+            .list(Res::Sets, 503, unavailable);
+    let tuning = Tuning {
+        retry_min: Duration::from_millis(100),
+        retry_max: Duration::from_secs(10),
+        ..tuning()
+    };
+    let mut hub = start(script, tuning);
+    hub.ready().await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    // Waits of 0.1, 0.2, 0.4, 0.8, 1.6 s: at most 6 lists in 3.1 s (kube's own retries of a
+    // 503 may add a few), where a reset backoff would make about 30.
+    let lists = hub.fake.count(is_list(Res::Apps));
+    assert!((3..=12).contains(&lists), "{lists} lists in 3.1 s");
+}
