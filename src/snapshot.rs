@@ -225,6 +225,11 @@ pub async fn run(setup: Setup, format: Format) -> Result<()> {
             }
         }
     }
+    // Whatever is already queued belongs to the picture too (a source that failed to
+    // start reports that before anything else).
+    while let Ok(event) = rx.try_recv() {
+        store.apply(event, clock.now());
+    }
     drop(running);
     let doc = build(
         &store,

@@ -290,3 +290,31 @@ fn an_explicit_config_that_does_not_exist_is_an_error() {
         .code(2)
         .stderr(predicate::str::contains("/nonexistent/fleetdeck.toml"));
 }
+
+#[test]
+fn a_hub_context_that_does_not_exist_is_reported_by_name_not_hidden() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = config_dir(home.path()).join("config.toml");
+    std::fs::write(&file, "[hub]\ncontext = \"nope\"\n").expect("write config");
+    let out = fleetdeck(home.path())
+        .args(["snapshot", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let doc: Value = serde_json::from_slice(&out).expect("valid JSON");
+    assert_eq!(doc["demo"], false);
+    let hub = doc["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .find(|s| s["name"] == "argocd:nope")
+        .expect("the hub is listed as a source");
+    assert_eq!(hub["healthy"], false);
+    let error = hub["last_error"].as_str().expect("an error");
+    assert!(
+        error.contains("'nope'") && error.contains("kubeconfig"),
+        "{error}"
+    );
+}

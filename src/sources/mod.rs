@@ -141,6 +141,34 @@ async fn hub_client(
 ) -> Result<::kube::Client, String> {
     let kubeconfig = kube::contexts::load_kubeconfig(config.kubernetes.kubeconfig.as_deref())
         .map_err(|e| format!("hub context {}: {e}", hub.context))?;
+    // Say which file was read and what it has, not just "failed to load current context".
+    if !kubeconfig.contexts.iter().any(|c| c.name == hub.context) {
+        let file = match (
+            &config.kubernetes.kubeconfig,
+            std::env::var_os("KUBECONFIG"),
+        ) {
+            (Some(path), _) => path.display().to_string(),
+            (None, Some(env)) => format!("$KUBECONFIG ({})", env.to_string_lossy()),
+            (None, None) => "~/.kube/config".into(),
+        };
+        let known: Vec<&str> = kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        return Err(if known.is_empty() {
+            format!(
+                "hub context '{}': no kubeconfig contexts found in {file} (missing or empty)",
+                hub.context
+            )
+        } else {
+            format!(
+                "hub context '{}' is not in {file}; it has: {}",
+                hub.context,
+                known.join(", ")
+            )
+        });
+    }
     let target = ClusterTarget {
         id: ClusterId::new("hub", "", hub.context.clone()),
         arn: String::new(),
