@@ -2,6 +2,7 @@
 //! task, owns its client, and sends `SourceEvent`s over a bounded channel. None touches
 //! UI state.
 
+pub mod alert_diff;
 pub mod argocd;
 pub mod aws;
 pub mod cloudwatch;

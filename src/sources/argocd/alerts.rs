@@ -14,6 +14,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::sources::alert_diff;
+
 use crate::model::{Alert, AlertKey, AlertSource, AlertState, ArgoApp, Severity, Timestamp};
 
 /// The alert's name.
@@ -99,12 +101,7 @@ impl AlertBook {
         for (app, mut alert) in current {
             match previous.remove(&app) {
                 Some(old) => {
-                    alert.first_seen = old.first_seen;
-                    alert.last_change = if old.severity == alert.severity {
-                        old.last_change
-                    } else {
-                        now
-                    };
+                    alert_diff::carry_over(&old, &mut alert, now);
                     if old.key != alert.key {
                         changes.gone.push(old.key.clone());
                         changes.alerts.push(alert.clone());
@@ -118,11 +115,7 @@ impl AlertBook {
         }
         changes
             .alerts
-            .extend(previous.into_values().map(|mut alert| {
-                alert.state = AlertState::Resolved;
-                alert.last_change = now;
-                alert
-            }));
+            .extend(previous.into_values().map(|a| alert_diff::resolved(a, now)));
         changes
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Alert, AlertKey, AlertState, Timestamp};
+use crate::model::{Alert, AlertKey, Timestamp};
 
 /// Which poll raised an alert. A successful poll of one aspect settles that aspect's alerts
 /// only: a failed add-on poll must not resolve the insight alerts, or the other way round.
@@ -37,30 +37,11 @@ impl AlertBook {
         current: Vec<Alert>,
         now: Timestamp,
     ) -> Vec<Alert> {
-        let mut previous = self
+        let previous = self
             .firing
             .remove(&(cluster.to_string(), aspect))
             .unwrap_or_default();
-        let mut out = Vec::new();
-        let mut next = BTreeMap::new();
-        for mut alert in current {
-            match previous.remove(&alert.key) {
-                Some(old) => {
-                    alert.first_seen = old.first_seen;
-                    alert.last_change = if old.severity == alert.severity {
-                        old.last_change
-                    } else {
-                        now
-                    };
-                    if alert != old {
-                        out.push(alert.clone());
-                    }
-                }
-                None => out.push(alert.clone()),
-            }
-            next.insert(alert.key.clone(), alert);
-        }
-        out.extend(previous.into_values().map(|a| resolved(a, now)));
+        let (out, next) = alert_diff::settle(previous, current, now);
         if !next.is_empty() {
             self.firing.insert((cluster.to_string(), aspect), next);
         }
@@ -83,8 +64,4 @@ impl AlertBook {
     }
 }
 
-fn resolved(mut alert: Alert, now: Timestamp) -> Alert {
-    alert.state = AlertState::Resolved;
-    alert.last_change = now;
-    alert
-}
+use crate::sources::alert_diff::{self, resolved};

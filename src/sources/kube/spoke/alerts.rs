@@ -225,31 +225,10 @@ impl AlertBook {
     /// (keeping first-seen, and last-change unless the severity moved), and those no
     /// longer raised, resolved at `now`. Unchanged alerts are not sent again.
     pub(super) fn settle(&mut self, current: Vec<Alert>, now: Timestamp) -> Vec<Alert> {
-        let mut previous = std::mem::take(&mut self.firing);
-        let mut out = Vec::new();
-        for mut alert in current {
-            match previous.remove(&alert.key) {
-                Some(old) => {
-                    alert.first_seen = old.first_seen;
-                    alert.last_change = if old.severity == alert.severity {
-                        old.last_change
-                    } else {
-                        now
-                    };
-                    if alert != old {
-                        out.push(alert.clone());
-                    }
-                }
-                None => out.push(alert.clone()),
-            }
-            self.firing.insert(alert.key.clone(), alert);
-        }
-        out.extend(previous.into_values().map(|mut a| {
-            a.state = AlertState::Resolved;
-            a.last_change = now;
-            a
-        }));
-        out
+        let (send, firing) =
+            crate::sources::alert_diff::settle(std::mem::take(&mut self.firing), current, now);
+        self.firing = firing;
+        send
     }
 
     /// The keys of everything firing, when the watch ends.
