@@ -10,7 +10,6 @@ use tokio::sync::mpsc;
 
 use crate::app::Setup;
 use crate::cli::Format;
-use crate::clock::Clock;
 use crate::model::{Store, Timestamp};
 use crate::runbook::RunbookSet;
 use crate::sources::{self, EVENT_CHANNEL_CAPACITY};
@@ -179,11 +178,7 @@ pub fn build(
 
 /// Runs the sources until each has sent its first complete picture, then prints.
 pub async fn run(setup: Setup, format: Format) -> Result<()> {
-    let clock = if setup.demo_mode {
-        Clock::simulated(chrono::Utc::now(), setup.demo.speed)
-    } else {
-        Clock::Wall
-    };
+    let clock = setup.clock();
     let (tx, mut rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     let running = sources::start(&setup, clock.clone(), tx).await;
     let expected = running.names();

@@ -25,11 +25,7 @@ const DRAIN_BATCH: usize = 4096;
 
 /// Starts the sources and runs the console until the user quits or the terminal goes away.
 pub async fn run(setup: Setup) -> Result<()> {
-    let clock = if setup.demo_mode {
-        Clock::simulated(chrono::Utc::now(), setup.demo.speed)
-    } else {
-        Clock::Wall
-    };
+    let clock = setup.clock();
     let (events_tx, mut events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     let running = sources::start(&setup, clock.clone(), events_tx).await;
     let sources = running.handles;

@@ -55,6 +55,16 @@ pub fn locale_is_utf8(get_env: impl Fn(&str) -> Option<String>) -> bool {
 }
 
 impl Setup {
+    /// The session's clock: the demo runs on a simulated clock at its speed, real sources
+    /// on the wall clock.
+    pub fn clock(&self) -> crate::clock::Clock {
+        if self.demo_mode {
+            crate::clock::Clock::simulated(chrono::Utc::now(), self.demo.speed)
+        } else {
+            crate::clock::Clock::Wall
+        }
+    }
+
     /// A fixed setup for tests and benches: demo fleet, built-in theme and runbooks,
     /// Unicode glyphs, files under `dir`. Reads no environment and no config file.
     pub fn for_demo(dir: &std::path::Path, mode: Mode, demo: DemoOptions) -> Result<Setup> {

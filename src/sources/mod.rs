@@ -60,6 +60,25 @@ pub enum SourceCommand {
     },
 }
 
+/// Sleeps until `at`, or forever when there is nothing scheduled (a `select!` branch).
+pub async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Answers a wave command sent to a source that runs no rollouts; other commands are
+/// ignored here.
+pub fn refuse_wave(command: SourceCommand, source: &str) {
+    if let SourceCommand::PauseWave { reply, .. } | SourceCommand::ResumeWave { reply, .. } =
+        command
+    {
+        // The requester may have stopped waiting.
+        let _ = reply.send(Err(format!("{source} runs no rollouts")));
+    }
+}
+
 /// A running source: its name and the way to send it commands.
 #[derive(Clone, Debug)]
 pub struct SourceHandle {

@@ -150,7 +150,7 @@ async fn run(
             // Flushing before reading more updates: a long re-list must not starve sends.
             biased;
             () = events.closed() => return,
-            () = sleep_until(flush_at) => {
+            () = crate::sources::sleep_until(flush_at) => {
                 flush_at = None;
                 last_flush = Some(Instant::now());
                 state.flush()
@@ -159,7 +159,7 @@ async fn run(
                 match command {
                     Some(SourceCommand::Targets { fleet, .. }) => state.retarget(fleet),
                     Some(SourceCommand::Focus(_)) => {}
-                    Some(command) => refuse(command),
+                    Some(command) => crate::sources::refuse_wave(command, "the Argo CD hub source"),
                     None => inbox_open = false,
                 }
                 Vec::new()
@@ -184,26 +184,6 @@ async fn run(
             flush_at = Some(last_flush.map_or(now, |t| (t + tuning.flush_interval).max(now)));
         }
     }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Pausing and resuming waves is the rollout adapter's job; this source only reports
-/// whether the user may.
-fn refuse(command: SourceCommand) {
-    let reply = match command {
-        SourceCommand::PauseWave { reply, .. } | SourceCommand::ResumeWave { reply, .. } => reply,
-        SourceCommand::Focus(_) | SourceCommand::Targets { .. } => return,
-    };
-    // The requester may have stopped waiting.
-    let _ = reply.send(Err(
-        "the Argo CD hub source does not pause or resume waves itself".into(),
-    ));
 }
 
 /// Runs the kube-runtime watcher for one kind, forwarding its events, and waits between

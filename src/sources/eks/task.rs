@@ -59,7 +59,7 @@ async fn run(
             command = inbox.recv(), if inbox_open => match command {
                 Some(SourceCommand::Focus(id)) => poller.focus(id).await,
                 Some(command) => {
-                    refuse(command);
+                    crate::sources::refuse_wave(command, "the EKS source");
                     Vec::new()
                 }
                 None => {
@@ -74,7 +74,7 @@ async fn run(
                 }
                 batch
             }
-            () = sleep_until(detail_due), if detail_due.is_some() => poller.poll_due_detail().await,
+            () = crate::sources::sleep_until(detail_due), if detail_due.is_some() => poller.poll_due_detail().await,
         };
         for event in batch {
             if events.send(event).await.is_err() {
@@ -82,21 +82,4 @@ async fn run(
             }
         }
     }
-}
-
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// EKS has no waves to pause or resume: those commands belong to a rollout source.
-fn refuse(command: SourceCommand) {
-    let reply = match command {
-        SourceCommand::PauseWave { reply, .. } | SourceCommand::ResumeWave { reply, .. } => reply,
-        SourceCommand::Focus(_) | SourceCommand::Targets { .. } => return,
-    };
-    // The requester may have stopped waiting.
-    let _ = reply.send(Err("the EKS source runs no rollouts".into()));
 }

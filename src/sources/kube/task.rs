@@ -145,7 +145,7 @@ impl<D: Dial> Source<D> {
                 },
                 Some(outcome) = self.outcomes.recv() => self.outcome(outcome).await,
                 _ = health_tick.tick() => self.report_health().await,
-                () = sleep_until(wake) => Ok(()),
+                () = crate::sources::sleep_until(wake) => Ok(()),
             };
             if step.is_err() || self.reconcile().await.is_err() {
                 break;
@@ -525,12 +525,5 @@ fn signals(connection: Connection, clock: &Clock) -> KubeSignals {
         blocking_pdbs: Vec::new(),
         single_replica: Vec::new(),
         updated: clock.now(),
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
