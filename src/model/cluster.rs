@@ -229,6 +229,17 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// The labels every alert about this cluster carries, whatever its source.
+    pub fn alert_labels(&self) -> std::collections::BTreeMap<String, String> {
+        std::collections::BTreeMap::from([
+            ("account".to_string(), self.id.account.clone()),
+            ("region".to_string(), self.id.region.clone()),
+            ("cluster".to_string(), self.id.name.clone()),
+            ("environment".to_string(), self.environment.to_string()),
+            ("team".to_string(), self.team.clone().unwrap_or_default()),
+        ])
+    }
+
     /// The worst insight status, or `Passing` when there are none.
     pub fn insight_summary(&self) -> InsightStatus {
         let worst = |s: InsightStatus| match s {

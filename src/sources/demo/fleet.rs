@@ -439,13 +439,7 @@ fn insight_detail(name: &str) -> InsightDetail {
 
 /// Labels every alert about a cluster carries.
 pub(super) fn labels_for(cluster: &Cluster) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("account".to_string(), cluster.id.account.clone()),
-        ("region".to_string(), cluster.id.region.clone()),
-        ("cluster".to_string(), cluster.id.name.clone()),
-        ("environment".to_string(), cluster.environment.to_string()),
-        ("team".to_string(), cluster.team.clone().unwrap_or_default()),
-    ])
+    cluster.alert_labels()
 }
 
 /// Alerts from EKS itself: degraded add-ons and insights in WARNING or ERROR. They hold for

@@ -253,13 +253,7 @@ pub(super) fn eks_update(u: &eks::Update, addon: Option<&str>, now: Timestamp) -
 
 /// The labels every EKS alert carries, as the demo fleet's do.
 fn labels(cluster: &Cluster) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("account".to_string(), cluster.id.account.clone()),
-        ("region".to_string(), cluster.id.region.clone()),
-        ("cluster".to_string(), cluster.id.name.clone()),
-        ("environment".to_string(), cluster.environment.to_string()),
-        ("team".to_string(), cluster.team.clone().unwrap_or_default()),
-    ])
+    cluster.alert_labels()
 }
 
 /// A firing alert on `cluster`, first seen at `since`.
