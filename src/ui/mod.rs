@@ -215,17 +215,6 @@ impl UiState {
     pub fn active(&self) -> ViewId {
         self.stack.last().copied().unwrap_or(ViewId::Fleet)
     }
-
-    /// The environment of what an action here would touch; it colours the frame.
-    pub fn focus_environment(&self, ctx: &Context) -> Option<Environment> {
-        match self.active() {
-            ViewId::Fleet => self.fleet.selected_environment(ctx),
-            ViewId::Alerts => self.alerts.selected_environment(ctx),
-            ViewId::Cluster => self.cluster.environment(ctx),
-            ViewId::Rollouts => self.rollouts.selected_environment(ctx),
-            _ => None,
-        }
-    }
 }
 
 /// Draws one frame.
@@ -272,12 +261,13 @@ fn asciify(buffer: &mut ratatui::buffer::Buffer) {
 }
 
 fn render_view(frame: &mut Frame, area: Rect, ui: &UiState, ctx: &Context) {
-    let env = ui.focus_environment(ctx);
+    // Views colour their frame with the environment of the selection (what an action
+    // there would touch), from the rows they draw anyway.
     match ui.active() {
-        ViewId::Fleet => views::fleet::render(frame, area, &ui.fleet, ctx, env.as_ref()),
-        ViewId::Alerts => views::alerts::render(frame, area, &ui.alerts, ctx, env.as_ref()),
+        ViewId::Fleet => views::fleet::render(frame, area, &ui.fleet, ctx),
+        ViewId::Alerts => views::alerts::render(frame, area, &ui.alerts, ctx),
         ViewId::Cluster => views::cluster::render(frame, area, &ui.cluster, ctx),
-        ViewId::Rollouts => views::rollouts::render(frame, area, &ui.rollouts, ctx, env.as_ref()),
+        ViewId::Rollouts => views::rollouts::render(frame, area, &ui.rollouts, ctx),
         ViewId::Runbooks => views::runbooks::render(frame, area, &ui.runbooks, ctx),
         ViewId::Audit => views::audit::render(frame, area, &ui.audit, ctx),
         ViewId::Sources => views::sources::render(frame, area, &ui.sources, ctx),

@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, Paragraph};
 
-use crate::model::{Alert, AlertKey, AlertState, Environment, Severity};
+use crate::model::{Alert, AlertKey, AlertState, Severity};
 use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::columns::{self, Column};
 use crate::ui::widgets::format;
@@ -55,11 +55,6 @@ impl AlertsState {
             .selection
             .position(alerts.len(), |i, k| alerts[i].key == *k)?;
         Some(alerts[i])
-    }
-
-    pub fn selected_environment(&self, ctx: &Context) -> Option<Environment> {
-        let cluster = self.selected(ctx)?.cluster.as_ref()?;
-        ctx.store.cluster(cluster).map(|c| c.environment.clone())
     }
 
     pub fn handle(&mut self, action: KeyAction, ctx: &Context) -> Effect {
@@ -112,13 +107,7 @@ pub fn runbook_effect(alert: &Alert, ctx: &Context) -> Effect {
     }
 }
 
-pub fn render(
-    frame: &mut Frame,
-    area: Rect,
-    state: &AlertsState,
-    ctx: &Context,
-    env: Option<&Environment>,
-) {
+pub fn render(frame: &mut Frame, area: Rect, state: &AlertsState, ctx: &Context) {
     let t = ctx.theme;
     let alerts = state.alerts(ctx);
     let wide = area.width >= 120;
@@ -158,6 +147,10 @@ pub fn render(
         " alerts ({firing} firing, {} listed){filter} ",
         alerts.len()
     );
+    let env = selected_alert
+        .and_then(|i| alerts[i].cluster.as_ref())
+        .and_then(|c| ctx.store.cluster(c))
+        .map(|c| &c.environment);
     let block = ctx.block(title, env);
     let inner = block.inner(area);
     frame.render_widget(block, area);

@@ -6,7 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 
-use crate::model::{ClusterFilter, ClusterId, ClusterStatus, Environment, MetricName, SortKey};
+use crate::model::{ClusterFilter, ClusterId, ClusterStatus, MetricName, SortKey};
 use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::format;
 use crate::ui::widgets::selection::Selection;
@@ -47,12 +47,6 @@ impl FleetState {
         let clusters = ctx.store.clusters();
         self.selection
             .position(rows.len(), |i, k| clusters[rows[i]].id == *k)
-    }
-
-    pub fn selected_environment(&self, ctx: &Context) -> Option<Environment> {
-        let rows = self.rows(ctx);
-        let i = self.selected(ctx, &rows)?;
-        Some(ctx.store.clusters()[rows[i]].environment.clone())
     }
 
     pub fn handle(&mut self, action: KeyAction, ctx: &Context) -> Effect {
@@ -187,13 +181,7 @@ fn columns(width: u16) -> Vec<Col> {
     cols
 }
 
-pub fn render(
-    frame: &mut Frame,
-    area: Rect,
-    state: &FleetState,
-    ctx: &Context,
-    env: Option<&Environment>,
-) {
+pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) {
     let t = ctx.theme;
     let store = ctx.store;
     let rows = state.rows(ctx);
@@ -330,7 +318,10 @@ pub fn render(
         .column_spacing(1)
         .flex(Flex::Start)
         .row_highlight_style(t.selection)
-        .block(ctx.block(title, env));
+        .block(ctx.block(
+            title,
+            selected.map(|i| &store.clusters()[rows[i]].environment),
+        ));
     state.selection.draw_table(frame, table, area, selected, 3);
 
     if rows.is_empty() {

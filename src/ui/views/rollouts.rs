@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{List, ListItem, Paragraph};
 
 use crate::actions::{self, Action};
-use crate::model::{CellPhase, Environment, GateStatus, Rollout, Wave, WaveState};
+use crate::model::{CellPhase, GateStatus, Rollout, Wave, WaveState};
 use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::columns::{self, Column};
 use crate::ui::widgets::dialog::Dialog;
@@ -55,10 +55,6 @@ impl RolloutsState {
         let (name, w) = keys.get(self.position(ctx, &keys)?)?.clone();
         let rollout = ctx.store.rollouts().iter().find(|r| r.name == name)?;
         Some((rollout, w, rollout.waves.get(w)?))
-    }
-
-    pub fn selected_environment(&self, ctx: &Context) -> Option<Environment> {
-        self.selected(ctx).map(|(_, _, w)| w.environment.clone())
     }
 
     pub fn handle(&mut self, action: KeyAction, ctx: &Context) -> Effect {
@@ -265,13 +261,7 @@ fn phase_style(phase: CellPhase, ctx: &Context) -> Style {
     }
 }
 
-pub fn render(
-    frame: &mut Frame,
-    area: Rect,
-    state: &RolloutsState,
-    ctx: &Context,
-    env: Option<&Environment>,
-) {
+pub fn render(frame: &mut Frame, area: Rect, state: &RolloutsState, ctx: &Context) {
     let t = ctx.theme;
     let g = ctx.glyphs;
     let keys = wave_keys(ctx);
@@ -346,6 +336,7 @@ pub fn render(
         }
     }
 
+    let env = state.selected(ctx).map(|(_, _, wave)| &wave.environment);
     let block = ctx.block(" rollouts ".into(), env);
     let inner = block.inner(area);
     frame.render_widget(block, area);
