@@ -95,6 +95,12 @@ pub struct ArgoApp {
     /// `status.operationState.phase`: Running, Succeeded, Failed, Error, Terminating.
     pub operation_phase: Option<String>,
     pub message: Option<String>,
+    /// `metadata.labels`: progressive-sync steps select Applications by these.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The ApplicationSet that generated it (its `ownerReferences`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_set: Option<String>,
 }
 
 /// A write fleetdeck offers, and whether the API server lets this user do it.

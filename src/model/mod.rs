@@ -20,7 +20,7 @@ pub use kube::{
     NotReadyNode, PermissionCheck, SyncStep, WarningEvent, WorkloadRef,
 };
 pub use metric::{ETCD_QUOTA_BYTES, MetricName, MetricRing};
-pub use rollout::{Cell, CellPhase, Gate, GateStatus, Rollout, Wave, WaveState};
+pub use rollout::{Cell, CellPhase, Gate, GateStatus, Hold, HoldKind, Rollout, Wave, WaveState};
 pub use source::{SourceHealth, SourceStatus};
 pub use store::{ClusterFilter, FleetSummary, SortKey, Store};
 

@@ -47,10 +47,13 @@ impl fmt::Display for CellPhase {
     }
 }
 
-/// One cluster's part in a wave.
+/// One cluster's part in a wave (for Argo CD, one Application on its cluster).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
     pub cluster: ClusterId,
+    /// The Argo CD Application this cell is, when the rollout is a progressive sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     pub phase: CellPhase,
     /// When the cell entered its current phase.
     pub since: Timestamp,
@@ -110,12 +113,65 @@ impl WaveState {
     }
 }
 
+/// Why a wave is held. While a wave has any hold no new cell starts (on Argo CD: the
+/// step's `maxUpdate` is 0) and cells in flight finish.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum HoldKind {
+    /// An operator paused the wave.
+    Operator { reason: String },
+    /// The circuit breaker: a gate alarm fired on a cluster of this or an earlier wave.
+    Breaker { alarm: String, cluster: ClusterId },
+    /// The guard holds the wave until the wave before it has soaked.
+    Soak { after: String },
+    /// The plan requires EKS upgrade insights PASSING and one is not.
+    Insights { cluster: String, detail: String },
+}
+
+/// One hold on a wave: what, who and when. Stored in the `fleetdeck.io/paused-steps`
+/// annotation for Argo CD rollouts, so every console sees the same holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hold {
+    #[serde(flatten)]
+    pub kind: HoldKind,
+    pub by: String,
+    pub at: Timestamp,
+}
+
+impl Hold {
+    /// A sentence saying why the wave is held.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            HoldKind::Operator { reason } => format!("paused by {}: {reason}", self.by),
+            HoldKind::Breaker { alarm, cluster } => {
+                format!("circuit breaker: alarm {alarm} fired on {}", cluster.name)
+            }
+            HoldKind::Soak { after } => format!("held until {after} has soaked"),
+            HoldKind::Insights { cluster, detail } => {
+                format!("held: upgrade insight not passing on {cluster}: {detail}")
+            }
+        }
+    }
+}
+
 /// A gate: an alarm whose firing on a cluster of the current or an earlier wave stops
 /// the rollout.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gate {
+    /// An alarm name, or a glob over alarm names (`eks-apiserver-5xx-*`).
     pub alarm: String,
     pub status: GateStatus,
+}
+
+impl Gate {
+    /// Whether alarm `name` is this gate: the same name, or matched by its glob.
+    pub fn covers(&self, name: &str) -> bool {
+        if self.alarm == name {
+            return true;
+        }
+        self.alarm.contains(['*', '?', '['])
+            && globset::Glob::new(&self.alarm).is_ok_and(|g| g.compile_matcher().is_match(name))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -137,6 +193,13 @@ pub struct Wave {
     pub soak_secs: i64,
     /// At most this many cells in flight at once.
     pub max_parallel: usize,
+    /// Every reason the wave is held now; `state` is derived from these and the cells.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<Hold>,
+    /// The soak may not count time before this: set when a wave resumes after the
+    /// circuit breaker, since a soak interrupted by an alarm proved nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak_from: Option<Timestamp>,
 }
 
 impl Wave {
@@ -171,6 +234,17 @@ impl Wave {
             _ => None,
         }
     }
+
+    /// The holds of one kind.
+    pub fn holds_where(&self, pred: impl Fn(&HoldKind) -> bool) -> impl Iterator<Item = &Hold> {
+        self.holds.iter().filter(move |h| pred(&h.kind))
+    }
+
+    /// The guard's soak or insight hold, if any: the wave waits for another to soak.
+    pub fn guard_hold(&self) -> Option<&Hold> {
+        self.holds_where(|k| matches!(k, HoldKind::Soak { .. } | HoldKind::Insights { .. }))
+            .next()
+    }
 }
 
 /// A change rolled out over waves of clusters.
@@ -182,6 +256,10 @@ pub struct Rollout {
     pub description: String,
     pub waves: Vec<Wave>,
     pub gates: Vec<Gate>,
+    /// Applications of the set that no step matches: they are never synced by the
+    /// progressive sync, which an operator should know.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmatched: Vec<Cell>,
 }
 
 impl Rollout {

@@ -973,6 +973,7 @@ mod tests {
         let mut s = fleet();
         let cell = |name: &str, phase| crate::model::Cell {
             cluster: ClusterId::new("acct", "eu-west-1", name),
+            app: None,
             phase,
             since: t(0),
             message: String::new(),
@@ -992,8 +993,11 @@ mod tests {
                     state: WaveState::Running,
                     soak_secs: 600,
                     max_parallel: 1,
+                    holds: vec![],
+                    soak_from: None,
                 }],
                 gates: vec![],
+                unmatched: vec![],
             }),
             t(0),
         );

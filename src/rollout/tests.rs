@@ -1,8 +1,11 @@
+#![allow(clippy::unwrap_used)]
+
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::*;
 use crate::model::{
-    Cell, CellPhase, ClusterId, Environment, Gate, GateStatus, Rollout, Timestamp, Wave, WaveState,
+    Cell, CellPhase, ClusterId, Environment, Gate, GateStatus, Hold, HoldKind, Rollout, Timestamp,
+    Wave, WaveState,
 };
 
 const FIVE_XX: &str = "eks-apiserver-5xx-high";
@@ -19,21 +22,50 @@ fn cluster(name: &str) -> ClusterId {
 fn cell(name: &str, phase: CellPhase, since: i64) -> Cell {
     Cell {
         cluster: cluster(name),
+        app: None,
         phase,
         since: t(since),
         message: String::new(),
     }
 }
 
+/// A wave in `state`; a paused or halted state is written as the hold that makes it.
 fn wave(name: &str, cells: Vec<Cell>, state: WaveState) -> Wave {
-    Wave {
+    let mut w = Wave {
         name: name.into(),
         environment: Environment::from_tag(name),
         cells,
-        state,
+        state: WaveState::Pending,
         soak_secs: 20 * 60,
         max_parallel: 2,
-    }
+        holds: Vec::new(),
+        soak_from: None,
+    };
+    set_state(&mut w, state);
+    w
+}
+
+/// Puts a wave in `state`, with the holds that make a paused or halted state.
+fn set_state(w: &mut Wave, state: WaveState) {
+    w.holds = match &state {
+        WaveState::Paused { by, reason, at } => vec![Hold {
+            kind: HoldKind::Operator {
+                reason: reason.clone(),
+            },
+            by: by.clone(),
+            at: *at,
+        }],
+        WaveState::Halted { alarm, cluster, at } => vec![Hold {
+            kind: HoldKind::Breaker {
+                alarm: alarm.clone(),
+                cluster: cluster.clone(),
+            },
+            by: BREAKER.into(),
+            at: *at,
+        }],
+        _ => Vec::new(),
+    };
+    w.state = state;
 }
 
 fn paused(by: &str, reason: &str) -> WaveState {
@@ -96,6 +128,7 @@ fn rollout() -> Rollout {
                 status: GateStatus::Ok,
             },
         ],
+        unmatched: Vec::new(),
     }
 }
 
@@ -205,7 +238,7 @@ fn pause_transitions() {
     for case in cases {
         let mut r = rollout();
         if let Some(w) = r.waves.get_mut(case.wave) {
-            w.state = case.state.clone();
+            set_state(w, case.state.clone());
         }
         let before = r.clone();
         let got = pause(&mut r, case.wave, "bob", case.reason, t(1));
@@ -314,7 +347,7 @@ fn resume_transitions() {
     for case in cases {
         let mut r = rollout();
         if let Some(w) = r.waves.get_mut(case.wave) {
-            w.state = case.state.clone();
+            set_state(w, case.state.clone());
         }
         let before = r.clone();
         match (resume(&mut r, case.wave, t(1), &case.firing), case.expect) {
@@ -454,7 +487,7 @@ fn refresh_keeps_holds_and_finishes_the_soak() {
     assert_eq!(w.state, WaveState::Soaking { until: t(23) });
     assert!(!refresh_state(&mut w, t(6)), "nothing changed");
 
-    w.state = paused("alice", "hold");
+    set_state(&mut w, paused("alice", "hold"));
     assert!(
         !refresh_state(&mut w, t(30)),
         "a hold is never lifted by time"
@@ -462,7 +495,7 @@ fn refresh_keeps_holds_and_finishes_the_soak() {
     assert_eq!(w.paused_by(), Some("alice"));
     assert!(w.cells.iter().all(|c| c.phase == CellPhase::Soaking));
 
-    w.state = WaveState::Soaking { until: t(23) };
+    set_state(&mut w, WaveState::Soaking { until: t(23) });
     assert!(refresh_state(&mut w, t(23)));
     assert_eq!(w.state, WaveState::Done);
     for c in &w.cells {
@@ -505,9 +538,9 @@ fn cells_start_up_to_max_parallel_in_the_current_wave_only() {
     r.waves[1].max_parallel = 1;
     assert_eq!(cells_to_start(&r), None, "the slot is taken");
     r.waves[1].max_parallel = 2;
-    r.waves[1].state = paused("alice", "x");
+    set_state(&mut r.waves[1], paused("alice", "x"));
     assert_eq!(cells_to_start(&r), None, "paused");
-    r.waves[1].state = halted(FIVE_XX, "stg-1");
+    set_state(&mut r.waves[1], halted(FIVE_XX, "stg-1"));
     assert_eq!(cells_to_start(&r), None, "halted");
 }
 
@@ -655,7 +688,7 @@ fn breaker_trips_on_an_earlier_wave_and_ignores_non_gates_and_strangers() {
     assert_eq!(r.waves[1].state, WaveState::Running);
 
     // An earlier (done) wave's cluster halts the current one.
-    r.waves[1].state = paused("alice", "x");
+    set_state(&mut r.waves[1], paused("alice", "x"));
     assert_eq!(
         trip_breaker(&mut r, FIVE_XX, &cluster("dev-1"), t(4)),
         Some(1)
@@ -674,7 +707,7 @@ fn a_finished_rollout_has_nothing_to_halt() {
         for c in &mut w.cells {
             c.phase = CellPhase::Done;
         }
-        w.state = WaveState::Done;
+        set_state(w, WaveState::Done);
     }
     assert_eq!(trip_breaker(&mut r, FIVE_XX, &cluster("stg-1"), t(0)), None);
     assert!(!sync_gates(&mut r, &firing(FIVE_XX, "stg-1")));
@@ -723,4 +756,182 @@ fn a_halt_during_soak_restarts_the_soak_on_resume() {
     tick(&mut r, t(61));
     assert_eq!(r.waves[1].state, WaveState::Done);
     assert_eq!(r.waves[2].state, WaveState::Running, "then prod-1 starts");
+}
+
+mod guard_pass {
+    use super::*;
+    use crate::rollout::guard::{Signals, enforce};
+
+    fn soak_holds(r: &Rollout) -> Vec<(usize, String)> {
+        r.waves
+            .iter()
+            .enumerate()
+            .flat_map(|(i, w)| {
+                w.holds.iter().filter_map(move |h| match &h.kind {
+                    HoldKind::Soak { after } => Some((i, after.clone())),
+                    _ => None,
+                })
+            })
+            .collect()
+    }
+
+    fn soak_all(r: &mut Rollout, wave: usize, since: i64) {
+        for c in &mut r.waves[wave].cells {
+            c.phase = CellPhase::Soaking;
+            c.since = t(since);
+        }
+    }
+
+    #[test]
+    fn every_wave_after_the_current_one_is_held_until_the_one_before_has_soaked() {
+        let mut r = rollout();
+        let actions = enforce(&mut r, &Signals::default(), t(0));
+        assert_eq!(
+            soak_holds(&r),
+            [(2, "staging".to_string()), (3, "prod-1".to_string())]
+        );
+        assert_eq!(actions.len(), 2);
+        assert!(actions.iter().all(|a| a.placed));
+        assert_eq!(
+            actions[0].describe(),
+            "held wave prod-1: until staging has soaked"
+        );
+        assert!(
+            enforce(&mut r, &Signals::default(), t(1)).is_empty(),
+            "a second pass changes nothing"
+        );
+    }
+
+    #[test]
+    fn soak_timing_with_a_frozen_clock() {
+        let mut r = rollout();
+        soak_all(&mut r, 1, 0);
+        enforce(&mut r, &Signals::default(), t(0));
+        assert_eq!(r.waves[1].state, WaveState::Soaking { until: t(20) });
+        assert!(enforce(&mut r, &Signals::default(), t(19)).is_empty());
+        assert_eq!(
+            soak_holds(&r)[0].0,
+            2,
+            "prod-1 still held one minute before"
+        );
+
+        let actions = enforce(&mut r, &Signals::default(), t(20));
+        assert_eq!(r.waves[1].state, WaveState::Done);
+        assert_eq!(actions.len(), 1);
+        assert!(!actions[0].placed);
+        assert_eq!(
+            actions[0].describe(),
+            "released wave prod-1: staging has soaked"
+        );
+        assert_eq!(soak_holds(&r), [(3, "prod-1".to_string())]);
+        assert!(cells_to_start(&r).is_some(), "prod-1 may start now");
+    }
+
+    #[test]
+    fn an_alarm_during_an_update_holds_the_current_and_later_waves() {
+        let mut r = rollout();
+        enforce(&mut r, &Signals::default(), t(0));
+        let signals = Signals {
+            firing: firing(FIVE_XX, "stg-2"),
+            ..Signals::default()
+        };
+        let actions = enforce(&mut r, &signals, t(1));
+        assert!(matches!(r.waves[1].state, WaveState::Halted { .. }));
+        for w in 1..4 {
+            assert!(
+                r.waves[w].holds.iter().any(
+                    |h| matches!(&h.kind, HoldKind::Breaker { alarm, .. } if alarm == FIVE_XX)
+                ),
+                "wave {w}"
+            );
+        }
+        assert_eq!(actions.len(), 3, "{actions:?}");
+        assert_eq!(
+            actions[0].describe(),
+            "held wave staging: circuit breaker: alarm eks-apiserver-5xx-high fired on stg-2"
+        );
+        assert_eq!(
+            r.waves[1].cells[1].phase,
+            CellPhase::Updating,
+            "in flight finishes"
+        );
+        assert_eq!(cells_to_start(&r), None);
+
+        let cleared = enforce(&mut r, &Signals::default(), t(30));
+        assert!(
+            cleared.is_empty(),
+            "only an operator lifts the breaker: {cleared:?}"
+        );
+        assert!(matches!(r.waves[1].state, WaveState::Halted { .. }));
+        resume(&mut r, 1, t(31), &[]).unwrap();
+        assert_eq!(r.waves[1].state, WaveState::Running);
+        assert_eq!(
+            soak_holds(&r).len(),
+            2,
+            "the soak holds stay: staging is not done"
+        );
+    }
+
+    #[test]
+    fn an_alarm_on_a_wave_not_started_does_not_stop_the_rollout() {
+        let mut r = rollout();
+        let signals = Signals {
+            firing: firing(FIVE_XX, "prod-2a"),
+            ..Signals::default()
+        };
+        enforce(&mut r, &signals, t(0));
+        assert!(r.waves.iter().all(|w| !w.state.is_held()));
+        assert_eq!(r.gates[0].status, GateStatus::Ok);
+    }
+
+    #[test]
+    fn a_pause_during_soak_keeps_the_next_wave_held_past_the_soak_end() {
+        let mut r = rollout();
+        soak_all(&mut r, 1, 0);
+        enforce(&mut r, &Signals::default(), t(0));
+        pause(&mut r, 1, "alice", "INC-7", t(5)).unwrap();
+        enforce(&mut r, &Signals::default(), t(40));
+        assert_eq!(r.waves[1].paused_by(), Some("alice"));
+        assert_eq!(
+            soak_holds(&r)[0].0,
+            2,
+            "prod-1 waits while staging is paused"
+        );
+        resume(&mut r, 1, t(41), &[]).unwrap();
+        assert_eq!(
+            r.waves[1].state,
+            WaveState::Done,
+            "the soak ended while paused"
+        );
+        let actions = enforce(&mut r, &Signals::default(), t(41));
+        assert_eq!(actions.len(), 1);
+        assert_eq!(actions[0].wave_name, "prod-1");
+    }
+
+    #[test]
+    fn a_wave_waits_for_upgrade_insights_to_pass_when_the_plan_says_so() {
+        let mut r = rollout();
+        soak_all(&mut r, 1, -30);
+        let mut signals = Signals {
+            insights_failing: vec![(
+                cluster("prod-1b"),
+                "Deprecated APIs removed in 1.32: 3 clients".into(),
+            )],
+            require_insights: true,
+            ..Signals::default()
+        };
+        let actions = enforce(&mut r, &signals, t(0));
+        assert_eq!(r.waves[1].state, WaveState::Done);
+        assert!(
+            actions.iter().any(|a| a.placed
+                && a.describe()
+                    == "held wave prod-1: held: upgrade insight not passing on prod-1b: Deprecated APIs removed in 1.32: 3 clients"),
+            "{actions:?}"
+        );
+        assert_eq!(cells_to_start(&r), None);
+        signals.insights_failing.clear();
+        let actions = enforce(&mut r, &signals, t(1));
+        assert!(actions.iter().any(|a| !a.placed && a.wave_name == "prod-1"));
+        assert!(cells_to_start(&r).is_some());
+    }
 }

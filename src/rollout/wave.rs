@@ -1,7 +1,9 @@
 use chrono::TimeDelta;
 
 use super::RolloutError;
-use crate::model::{Cell, CellPhase, ClusterId, GateStatus, Rollout, Timestamp, Wave, WaveState};
+use crate::model::{
+    Cell, CellPhase, ClusterId, GateStatus, Hold, HoldKind, Rollout, Timestamp, Wave, WaveState,
+};
 
 /// Holds wave `wave` of `rollout` for an operator: no new cell starts, cells in flight
 /// finish. A pending, running or soaking wave can be paused (pausing a future wave keeps
@@ -40,18 +42,23 @@ pub fn pause(
     if reason.is_empty() {
         return Err(RolloutError::ReasonRequired);
     }
-    w.state = WaveState::Paused {
+    w.holds.push(Hold {
+        kind: HoldKind::Operator {
+            reason: reason.to_string(),
+        },
         by: by.to_string(),
-        reason: reason.to_string(),
         at: now,
-    };
+    });
+    refresh_state(w, now);
     Ok(())
 }
 
 /// Releases a paused or halted wave. Refused while any of `firing_gates` (gate alarm,
-/// cluster) fires on a cluster of this or an earlier wave. After a pause the wave's state
-/// is derived again from its cells, so a wave whose soak ended while paused is done. After
-/// a halt the soak starts over: an alarm during the soak means it did not pass.
+/// cluster) fires on a cluster of this or an earlier wave. Removes the operator's pause
+/// and the circuit breaker's holds on this wave and the later ones it held; the guard's
+/// soak holds stay (they lift by themselves). After a pause the wave's state is derived
+/// again from its cells, so a wave whose soak ended while paused is done. After a halt
+/// the soak starts over: an alarm during the soak means it did not pass.
 pub fn resume(
     rollout: &mut Rollout,
     wave: usize,
@@ -76,26 +83,40 @@ pub fn resume(
     let w = &mut rollout.waves[wave];
     // A gate alarm fired during this wave: whatever soak time passed before or during the
     // halt proved nothing. Resuming restarts the soak for every cell already updated.
-    if let WaveState::Halted { alarm, cluster, .. } = &w.state {
+    let breaker = w
+        .holds_where(|k| matches!(k, HoldKind::Breaker { .. }))
+        .next()
+        .map(|h| h.kind.clone());
+    if let Some(HoldKind::Breaker { alarm, cluster }) = breaker {
         let message = format!(
             "soak restarted on resume after {alarm} fired on {}",
             cluster.name
         );
+        if w.cells.iter().any(|c| c.phase == CellPhase::Soaking) {
+            w.soak_from = Some(now);
+        }
         for cell in w.cells.iter_mut().filter(|c| c.phase == CellPhase::Soaking) {
-            cell.since = now;
             cell.message = message.clone();
         }
     }
-    // Clear the hold first: `refresh_state` deliberately leaves held waves alone.
-    w.state = WaveState::Running;
-    refresh_state(w, now);
+    for later in &mut rollout.waves[wave..] {
+        later
+            .holds
+            .retain(|h| !matches!(h.kind, HoldKind::Breaker { .. }));
+    }
+    let w = &mut rollout.waves[wave];
+    w.holds
+        .retain(|h| !matches!(h.kind, HoldKind::Operator { .. }));
+    for later in &mut rollout.waves[wave..] {
+        refresh_state(later, now);
+    }
     Ok(())
 }
 
 /// The circuit breaker: gate alarm `alarm` fired on `cluster` at `now`. If the cluster
 /// belongs to the current wave (the first not done) or an earlier one, the current wave
-/// is halted (an operator's pause is overridden: the alarm is the stronger reason) and its
-/// index returned. Later waves can't start because waves run in order. Returns `None` when
+/// and every later one are held (an operator's pause stays, but the alarm is the stronger
+/// reason and shows first) and the current wave's index is returned. Returns `None` when
 /// nothing newly halted: not a gate of this rollout, a cluster of a wave not yet started,
 /// no wave left, or the wave was already halted. The gate's status is updated either way.
 pub fn trip_breaker(
@@ -104,7 +125,7 @@ pub fn trip_breaker(
     cluster: &ClusterId,
     now: Timestamp,
 ) -> Option<usize> {
-    if !rollout.gates.iter().any(|g| g.alarm == alarm) {
+    if !rollout.gates.iter().any(|g| g.covers(alarm)) {
         return None;
     }
     let current = rollout.current_wave()?;
@@ -112,20 +133,32 @@ pub fn trip_breaker(
     if cluster_wave > current {
         return None;
     }
-    for gate in rollout.gates.iter_mut().filter(|g| g.alarm == alarm) {
+    for gate in rollout.gates.iter_mut().filter(|g| g.covers(alarm)) {
         gate.status = GateStatus::Firing {
             cluster: cluster.clone(),
         };
     }
-    let w = &mut rollout.waves[current];
-    if matches!(w.state, WaveState::Halted { .. }) {
+    if matches!(rollout.waves[current].state, WaveState::Halted { .. }) {
         return None;
     }
-    w.state = WaveState::Halted {
-        alarm: alarm.to_string(),
-        cluster: cluster.clone(),
+    let hold = Hold {
+        kind: HoldKind::Breaker {
+            alarm: alarm.to_string(),
+            cluster: cluster.clone(),
+        },
+        by: crate::rollout::BREAKER.to_string(),
         at: now,
     };
+    for w in &mut rollout.waves[current..] {
+        if !w
+            .holds
+            .iter()
+            .any(|h| matches!(h.kind, HoldKind::Breaker { .. }))
+        {
+            w.holds.push(hold.clone());
+        }
+        refresh_state(w, now);
+    }
     Some(current)
 }
 
@@ -141,7 +174,7 @@ pub fn sync_gates(rollout: &mut Rollout, firing: &[(String, ClusterId)]) -> bool
             firing
                 .iter()
                 .find(|(alarm, cluster)| {
-                    *alarm == gate.alarm
+                    gate.covers(alarm)
                         && current
                             .is_some_and(|cw| wave_of(rollout, cluster).is_some_and(|w| w <= cw))
                 })
@@ -174,7 +207,7 @@ pub fn wave_of(rollout: &Rollout, cluster: &ClusterId) -> Option<usize> {
 pub fn cells_to_start(rollout: &Rollout) -> Option<(usize, Vec<usize>)> {
     let index = rollout.current_wave()?;
     let wave = &rollout.waves[index];
-    if wave.state.is_held() {
+    if !wave.holds.is_empty() {
         return None;
     }
     let free = wave.max_parallel.saturating_sub(wave.cells_in_flight());
@@ -223,9 +256,10 @@ pub fn fail_cell(cell: &mut Cell, message: impl Into<String>, now: Timestamp) {
     cell.message = message.into();
 }
 
-/// When the wave's soak ends: the latest time a cell finished updating plus the soak
-/// time. `None` until every cell is updated. Derived from the cells' `since`, so holding
-/// and releasing a soaking wave keeps the same end.
+/// When the wave's soak ends: the latest time a cell finished updating (or the soak was
+/// restarted, `soak_from`) plus the soak time. `None` until every cell is updated.
+/// Derived from the cells' `since`, so holding and releasing a soaking wave keeps the
+/// same end.
 pub fn soak_end(wave: &Wave) -> Option<Timestamp> {
     if !wave.cells.iter().all(|c| c.phase.is_updated()) {
         return None;
@@ -236,7 +270,10 @@ pub fn soak_end(wave: &Wave) -> Option<Timestamp> {
         .filter(|c| c.phase == CellPhase::Soaking)
         .map(|c| c.since)
         .max()?;
-    Some(last_update + TimeDelta::seconds(wave.soak_secs))
+    let start = wave
+        .soak_from
+        .map_or(last_update, |from| from.max(last_update));
+    Some(start + TimeDelta::seconds(wave.soak_secs))
 }
 
 /// The state a wave's cells imply at `now`, ignoring holds: every cell updated and soaked
@@ -260,12 +297,41 @@ pub fn derive_state(wave: &Wave, now: Timestamp) -> WaveState {
     }
 }
 
-/// Brings a wave's state up to date with its cells at `now`, leaving holds (paused,
-/// halted) in place. When the soak is over the wave is done and its cells become `Done`
-/// as of the soak's end. Returns whether anything changed.
+/// The state a wave's holds imply, if they hold it: the circuit breaker first (the
+/// stronger reason), then an operator's pause. The guard's soak holds keep cells from
+/// starting without changing the state: the wave is simply not started yet.
+pub fn held_state(wave: &Wave) -> Option<WaveState> {
+    let breaker = wave.holds.iter().find_map(|h| match &h.kind {
+        HoldKind::Breaker { alarm, cluster } => Some(WaveState::Halted {
+            alarm: alarm.clone(),
+            cluster: cluster.clone(),
+            at: h.at,
+        }),
+        _ => None,
+    });
+    breaker.or_else(|| {
+        wave.holds.iter().find_map(|h| match &h.kind {
+            HoldKind::Operator { reason } => Some(WaveState::Paused {
+                by: h.by.clone(),
+                reason: reason.clone(),
+                at: h.at,
+            }),
+            _ => None,
+        })
+    })
+}
+
+/// Brings a wave's state up to date with its holds and cells at `now`. A held wave
+/// (paused, halted) stays held and its cells are left alone. When the soak is over the
+/// wave is done and its cells become `Done` as of the soak's end. Returns whether
+/// anything changed.
 pub fn refresh_state(wave: &mut Wave, now: Timestamp) -> bool {
-    if wave.state.is_held() {
-        return false;
+    if let Some(held) = held_state(wave) {
+        if wave.state == held {
+            return false;
+        }
+        wave.state = held;
+        return true;
     }
     let next = derive_state(wave, now);
     if next == WaveState::Done {

@@ -42,7 +42,7 @@
 mod alerts;
 mod fleet;
 mod meter;
-mod parse;
+pub(crate) mod parse;
 mod permissions;
 mod task;
 #[cfg(test)]

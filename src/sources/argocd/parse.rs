@@ -15,11 +15,11 @@ use serde_json::Value;
 use crate::model::{AppStepStatus, ApplicationSet, ArgoApp, SyncStep, Timestamp};
 
 /// Why an object was skipped, for the log and the source's last error.
-pub(super) type Malformed = String;
+pub(crate) type Malformed = String;
 
 /// An Application and where it says it deploys, before it is tied to a cluster.
 #[derive(Clone, Debug, PartialEq)]
-pub(super) struct ParsedApp {
+pub(crate) struct ParsedApp {
     pub app: ArgoApp,
     /// `spec.destination.server`, when set.
     pub server: Option<String>,
@@ -76,7 +76,7 @@ fn name(obj: &DynamicObject) -> Result<String, Malformed> {
 }
 
 /// Reads one Application. `cluster` is left `None`: mapping needs the fleet.
-pub(super) fn application(
+pub(crate) fn application(
     obj: &DynamicObject,
     default_namespace: &str,
 ) -> Result<ParsedApp, Malformed> {
@@ -116,6 +116,20 @@ pub(super) fn application(
             .to_string(),
         operation_phase,
         message: message.map(str::to_string),
+        labels: obj
+            .metadata
+            .labels
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        app_set: obj
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.kind == "ApplicationSet")
+            .map(|o| o.name.clone()),
     };
     Ok(ParsedApp {
         app,
@@ -125,7 +139,7 @@ pub(super) fn application(
 }
 
 /// Reads one ApplicationSet.
-pub(super) fn application_set(
+pub(crate) fn application_set(
     obj: &DynamicObject,
     default_namespace: &str,
 ) -> Result<ApplicationSet, Malformed> {

@@ -653,6 +653,8 @@ async fn first_list_sends_every_app_mapped_to_its_cluster_then_ready() {
             health: "Healthy".into(),
             operation_phase: Some("Succeeded".into()),
             message: Some("successfully synced (all tasks run)".into()),
+            labels: Default::default(),
+            app_set: None,
         },
         "mapped by server, whatever the case and trailing slash"
     );

@@ -377,6 +377,7 @@ impl DemoFleet {
                 .iter()
                 .map(|&c| Cell {
                     cluster: self.clusters[c].id.clone(),
+                    app: None,
                     phase: CellPhase::Pending,
                     since: created,
                     message: self.message(c, CellPhase::Pending),
@@ -421,6 +422,8 @@ impl DemoFleet {
                 state: WaveState::Pending,
                 soak_secs: spec.soak_minutes * 60,
                 max_parallel,
+                holds: Vec::new(),
+                soak_from: None,
             };
             refresh_state(&mut wave, start);
             waves.push(wave);
@@ -437,6 +440,7 @@ impl DemoFleet {
                     status: GateStatus::Ok,
                 })
                 .collect(),
+            unmatched: Vec::new(),
         }
     }
 

@@ -122,6 +122,8 @@ pub(super) fn applications(seed: u64, clusters: &[Cluster], failing: &[usize]) -
                         between(hash(seed, &[APPS, c as i64]), 0, 2)
                     )
                 }),
+                labels: Default::default(),
+                app_set: None,
             });
         }
     }

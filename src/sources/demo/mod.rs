@@ -135,6 +135,7 @@ impl DemoFleet {
                 description: String::new(),
                 waves: Vec::new(),
                 gates: Vec::new(),
+                unmatched: Vec::new(),
             },
             incidents: Vec::new(),
             firing: BTreeMap::new(),
