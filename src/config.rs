@@ -22,6 +22,7 @@
 //! [hub]                          # optional: the Argo CD hub
 //! context = "hub"
 //! namespace = "argocd"
+//! plans = "plans.yaml"           # optional: rollout plans (soak, gates) by ApplicationSet
 //!
 //! [[alertmanagers]]
 //! name = "amp-prod"              # unique
@@ -242,6 +243,9 @@ pub struct Hub {
     pub context: String,
     /// Namespace Argo CD runs in.
     pub namespace: String,
+    /// A YAML file of rollout plans by ApplicationSet name (relative to the config file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plans: Option<PathBuf>,
 }
 
 /// One `[[alertmanagers]]` entry.
@@ -507,6 +511,7 @@ struct RawClusters {
 struct RawHub {
     context: Spanned<String>,
     namespace: Option<Spanned<String>>,
+    plans: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -882,9 +887,21 @@ impl Validator<'_> {
                     ns.into_inner()
                 }
             };
+            let plans = h.plans.map(|f| {
+                if f.get_ref().trim().is_empty() {
+                    self.issue(f.span(), &[key("hub"), key("plans")], &[], "expected the path of a rollout plans file (leave it out for none)".into());
+                }
+                let path = PathBuf::from(f.into_inner());
+                // Relative to the config file, not to wherever fleetdeck was started.
+                match origin.parent() {
+                    Some(dir) if path.is_relative() && !dir.as_os_str().is_empty() => dir.join(path),
+                    _ => path,
+                }
+            });
             Hub {
                 context: h.context.into_inner(),
                 namespace,
+                plans,
             }
         });
 

@@ -82,7 +82,11 @@ impl App {
         }
         let themes_dir = setup.paths.config_dir.join("themes");
         Self {
-            store: Store::new(),
+            store: {
+                let mut store = Store::new();
+                store.set_rollout_plans(setup.plans.clone());
+                store
+            },
             ui,
             mode: setup.mode,
             clock,

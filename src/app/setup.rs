@@ -31,6 +31,8 @@ pub struct Setup {
     pub os_user: String,
     /// The data is the simulated demo fleet.
     pub demo_mode: bool,
+    /// Rollout plans from `[hub] plans`, by ApplicationSet name.
+    pub plans: std::collections::BTreeMap<String, crate::rollout::plan::Plan>,
 }
 
 impl Setup {
@@ -91,6 +93,7 @@ impl Setup {
             runbook_errors,
             os_user: "tester".into(),
             demo_mode: true,
+            plans: Default::default(),
         })
     }
 }
@@ -147,6 +150,14 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
         Some(c) => c.audit_file(&paths),
         None => paths.data_dir.join("audit.jsonl"),
     };
+    // A broken plans file stops the start: a guard-less rollout must not look guarded.
+    let plans = match config
+        .as_ref()
+        .and_then(|c| c.hub.as_ref()?.plans.as_deref())
+    {
+        Some(path) => crate::rollout::plan::load_file(path).map_err(|e| eyre!("{e}"))?,
+        None => Default::default(),
+    };
     let os_user =
         whoami::username().unwrap_or_else(|_| env("USER").unwrap_or_else(|| "unknown".into()));
 
@@ -164,6 +175,7 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
         audit_path,
         os_user,
         demo_mode,
+        plans,
     })
 }
 

@@ -184,6 +184,8 @@ pub struct Store {
     apps: BTreeMap<String, Vec<ArgoApp>>,
     app_sets: BTreeMap<String, Vec<ApplicationSet>>,
     permissions: BTreeMap<(String, Option<ClusterId>), Vec<PermissionCheck>>,
+    /// Argo CD rollouts: plans from a file, and what each rollout's plan and the guard say.
+    argo: rollouts::ArgoRollouts,
     /// Bumped on every change, so views can tell when to recompute.
     generation: u64,
 }
@@ -237,10 +239,12 @@ impl Store {
                 self.kube.insert(cluster, *signals);
             }
             SourceEvent::Applications { source, apps } => {
-                self.apps.insert(source, apps);
+                self.apps.insert(source.clone(), apps);
+                self.rebuild_argo_rollouts(&source, now);
             }
             SourceEvent::ApplicationSets { source, sets } => {
-                self.app_sets.insert(source, sets);
+                self.app_sets.insert(source.clone(), sets);
+                self.rebuild_argo_rollouts(&source, now);
             }
             SourceEvent::Permissions {
                 source,
@@ -360,7 +364,8 @@ impl Store {
     pub fn expire(&mut self, now: Timestamp) {
         let before = self.alerts.len();
         self.expire_resolved(now);
-        if self.alerts.len() != before {
+        let rollouts_changed = self.refresh_argo_rollouts(now);
+        if self.alerts.len() != before || rollouts_changed {
             self.generation += 1;
         }
     }
@@ -716,6 +721,8 @@ fn version_key(v: &str) -> Vec<u32> {
         .map(|p| p.trim_start_matches('v').parse().unwrap_or(0))
         .collect()
 }
+
+mod rollouts;
 
 #[cfg(test)]
 mod tests {

@@ -140,7 +140,16 @@ pub async fn start_real(
     ));
     if let Some(hub) = &config.hub {
         match hub_client(config, hub).await {
-            Ok(client) => handles.push(argocd::spawn(client, hub.clone(), clock, events)),
+            Ok(client) => {
+                let plans = match hub.plans.as_deref() {
+                    Some(path) => crate::rollout::plan::load_file(path).unwrap_or_else(|e| {
+                        tracing::error!("{e}");
+                        Default::default()
+                    }),
+                    None => Default::default(),
+                };
+                handles.push(argocd::spawn(client, hub.clone(), plans, clock, events))
+            }
             Err(reason) => {
                 // Shown as a failing source, never silently missing.
                 let mut health = crate::model::SourceHealth::new(argocd::source_name(hub), 60);

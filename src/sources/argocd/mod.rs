@@ -47,7 +47,9 @@ mod permissions;
 mod task;
 #[cfg(test)]
 mod tests;
+pub(crate) mod waves;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -55,6 +57,7 @@ use tokio::sync::mpsc;
 use crate::clock::Clock;
 use crate::config::Hub;
 use crate::model::SourceEvent;
+use crate::rollout::plan::Plan;
 use crate::sources::SourceHandle;
 
 /// The staleness interval reported in `Health`: data older than three of these is stale.
@@ -84,10 +87,11 @@ pub fn source_name(hub: &Hub) -> String {
 pub fn spawn(
     client: kube::Client,
     hub: Hub,
+    plans: BTreeMap<String, Plan>,
     clock: Clock,
     events: mpsc::Sender<SourceEvent>,
 ) -> SourceHandle {
-    task::spawn(client, hub, clock, events, Tuning::default())
+    task::spawn(client, hub, plans, clock, events, Tuning::default())
 }
 
 /// The source's timings, shortened by tests.

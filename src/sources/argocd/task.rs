@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::pin::pin;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject};
@@ -16,10 +17,11 @@ use super::alerts::{AlertBook, app_alert};
 use super::fleet::FleetIndex;
 use super::meter::{Collection, Meter, metered};
 use super::parse::{self, Malformed, ParsedApp};
-use super::{POLL_INTERVAL_SECS, Tuning, permissions, source_name};
+use super::{POLL_INTERVAL_SECS, Tuning, permissions, source_name, waves};
 use crate::clock::Clock;
 use crate::config::Hub;
 use crate::model::{ApplicationSet, SourceEvent, SourceHealth, Timestamp};
+use crate::rollout::plan::Plan;
 use crate::sources::{ClusterTarget, SourceCommand, SourceHandle};
 
 /// Commands are rare (a key press, a fleet change); a small queue is plenty.
@@ -82,6 +84,7 @@ pub(super) enum Update {
 pub(super) fn spawn(
     client: kube::Client,
     hub: Hub,
+    plans: BTreeMap<String, Plan>,
     clock: Clock,
     events: mpsc::Sender<SourceEvent>,
     tuning: Tuning,
@@ -90,7 +93,13 @@ pub(super) fn spawn(
     let name = source_name(&hub);
     let meter = Meter::default();
     let client = metered(client, meter.clone(), clock.clone());
-    tokio::spawn(run(client, hub, clock, meter, events, inbox, tuning));
+    let writer = Writer {
+        client: client.clone(),
+        plans: Arc::new(plans),
+    };
+    tokio::spawn(run(
+        client, hub, writer, clock, meter, events, inbox, tuning,
+    ));
     SourceHandle { name, commands }
 }
 
@@ -105,9 +114,11 @@ impl Drop for AbortOnDrop {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     client: kube::Client,
     hub: Hub,
+    writer: Writer,
     clock: Clock,
     meter: Meter,
     events: mpsc::Sender<SourceEvent>,
@@ -159,7 +170,39 @@ async fn run(
                 match command {
                     Some(SourceCommand::Targets { fleet, .. }) => state.retarget(fleet),
                     Some(SourceCommand::Focus(_)) => {}
-                    Some(command) => crate::sources::refuse_wave(command, "the Argo CD hub source"),
+                    Some(SourceCommand::PauseWave { rollout, wave, by, reason, reply }) => {
+                        let job = writer.job(&state, &rollout);
+                        tokio::spawn(async move {
+                            let result = job
+                                .run(|r, now| {
+                                    crate::rollout::pause(r, wave, &by, &reason, now)
+                                        .map_err(|e| e.to_string())?;
+                                    Ok(Some(format!(
+                                        "paused {} of {}: no new application in it starts; \
+                                         those already Pending or Progressing finish",
+                                        r.waves[wave].name, r.name
+                                    )))
+                                })
+                                .await;
+                            let _ = reply.send(result);
+                        });
+                    }
+                    Some(SourceCommand::ResumeWave { rollout, wave, reply, .. }) => {
+                        let job = writer.job(&state, &rollout);
+                        tokio::spawn(async move {
+                            let result = job
+                                .run(|r, now| {
+                                    crate::rollout::resume(r, wave, now, &[])
+                                        .map_err(|e| e.to_string())?;
+                                    Ok(Some(format!(
+                                        "resumed {} of {}: its maxUpdate is restored",
+                                        r.waves[wave].name, r.name
+                                    )))
+                                })
+                                .await;
+                            let _ = reply.send(result);
+                        });
+                    }
                     None => inbox_open = false,
                 }
                 Vec::new()
@@ -183,6 +226,65 @@ async fn run(
             let now = Instant::now();
             flush_at = Some(last_flush.map_or(now, |t| (t + tuning.flush_interval).max(now)));
         }
+    }
+}
+
+/// What the hub source needs to write holds: its client and the plans file's plans.
+#[derive(Clone)]
+struct Writer {
+    client: kube::Client,
+    plans: Arc<BTreeMap<String, Plan>>,
+}
+
+/// One write to one ApplicationSet, with what the hub loop knew when it was asked.
+struct WriteJob {
+    api: Api<DynamicObject>,
+    source: String,
+    namespace: String,
+    name: String,
+    apps: Vec<crate::model::ArgoApp>,
+    plan: Option<Plan>,
+    clock: Clock,
+}
+
+impl Writer {
+    fn job(&self, state: &HubState, set: &str) -> WriteJob {
+        let plan = self
+            .plans
+            .get(&format!("{}/{set}", state.namespace))
+            .or_else(|| self.plans.get(set))
+            .cloned();
+        WriteJob {
+            api: Api::namespaced_with(
+                self.client.clone(),
+                &state.namespace,
+                &Kind::ApplicationSets.resource(),
+            ),
+            source: state.source.clone(),
+            namespace: state.namespace.clone(),
+            name: set.to_string(),
+            apps: state.apps.items.values().map(|p| p.app.clone()).collect(),
+            plan,
+            clock: state.clock.clone(),
+        }
+    }
+}
+
+impl WriteJob {
+    async fn run<F>(self, change: F) -> Result<String, String>
+    where
+        F: Fn(&mut crate::model::Rollout, Timestamp) -> Result<Option<String>, String>,
+    {
+        let target = waves::Target {
+            api: &self.api,
+            source: &self.source,
+            namespace: &self.namespace,
+            name: &self.name,
+            apps: &self.apps,
+            file_plan: self.plan.as_ref(),
+        };
+        let clock = self.clock.clone();
+        waves::update(&target, || clock.now(), change).await
     }
 }
 

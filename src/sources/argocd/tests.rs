@@ -38,6 +38,7 @@ fn hub() -> Hub {
     Hub {
         context: "hub-admin".into(),
         namespace: NS.into(),
+        plans: None,
     }
 }
 
@@ -513,7 +514,14 @@ fn start(script: Script, tuning: Tuning) -> Running {
     tokio::spawn(serve(handle, script, log.clone(), reviews.clone(), pushes));
     let client = kube::Client::new(service, NS);
     let (tx, events) = mpsc::channel(64);
-    let handle = super::task::spawn(client, hub(), Clock::Frozen(t0()), tx, tuning);
+    let handle = super::task::spawn(
+        client,
+        hub(),
+        Default::default(),
+        Clock::Frozen(t0()),
+        tx,
+        tuning,
+    );
     Running {
         fake: Fake {
             log,
@@ -653,7 +661,11 @@ async fn first_list_sends_every_app_mapped_to_its_cluster_then_ready() {
             health: "Healthy".into(),
             operation_phase: Some("Succeeded".into()),
             message: Some("successfully synced (all tasks run)".into()),
-            labels: Default::default(),
+            labels: [(
+                "app.kubernetes.io/instance".to_string(),
+                "payments-prod-1".to_string()
+            )]
+            .into(),
             app_set: None,
         },
         "mapped by server, whatever the case and trailing slash"
@@ -1172,7 +1184,7 @@ async fn a_new_fleet_remaps_apps_and_moves_their_alerts() {
 }
 
 #[tokio::test]
-async fn wave_commands_are_refused_not_dropped() {
+async fn a_wave_command_for_a_missing_set_is_answered_with_why() {
     let hub = start(standard(), tuning());
     let (reply, answer) = tokio::sync::oneshot::channel();
     hub.handle
@@ -1186,8 +1198,14 @@ async fn wave_commands_are_refused_not_dropped() {
         })
         .await
         .expect("source running");
-    let answer = answer.await.expect("answered");
-    assert!(answer.is_err());
+    let answer = answer
+        .await
+        .expect("answered")
+        .expect_err("no such set on the hub");
+    assert!(
+        answer.starts_with("reading ApplicationSet argocd/payments:"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@
 mod dial;
 mod task;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,107 @@
+//! Pausing and resuming waves of a progressive sync, and the guard's holds: read the
+//! ApplicationSet, apply the change with the same state machine the demo runs
+//! (`crate::rollout`), write it back as a merge patch carrying the `resourceVersion`
+//! that was read. On 409 Conflict someone else changed the set in between: read it
+//! again, check again (they may have paused the same wave) and retry, so two operators
+//! acting at once can't lose an update.
+
+use super::parse;
+use crate::model::{ArgoApp, Rollout, Timestamp};
+use crate::rollout::argo;
+use crate::rollout::plan::Plan;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+
+/// Attempts before giving up on a set that keeps changing under us.
+pub(crate) const MAX_ATTEMPTS: usize = 5;
+
+/// Where and as whom to write.
+pub(crate) struct Target<'a> {
+    pub api: &'a Api<DynamicObject>,
+    /// The source name the rollout is known by (`argocd:{context}`).
+    pub source: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    /// The hub's Applications, to place cells (the change itself only needs the steps).
+    pub apps: &'a [ArgoApp],
+    /// The plans file's plan for this set, if any (its annotation wins).
+    pub file_plan: Option<&'a Plan>,
+}
+
+/// Reads the set, runs `change` on its rollout and writes the holds back, retrying on
+/// conflict. `change` returns what it did, in words; an error from it (already paused,
+/// nothing to resume...) is returned as is and nothing is written. `Ok(None)` from
+/// `change` means there is nothing to write.
+pub(crate) async fn update<F>(
+    target: &Target<'_>,
+    now: impl Fn() -> Timestamp,
+    change: F,
+) -> Result<String, String>
+where
+    F: Fn(&mut Rollout, Timestamp) -> Result<Option<String>, String>,
+{
+    let what = format!("ApplicationSet {}/{}", target.namespace, target.name);
+    for attempt in 1..=MAX_ATTEMPTS {
+        let object = target
+            .api
+            .get(target.name)
+            .await
+            .map_err(|e| format!("reading {what}: {}", describe(&e)))?;
+        let value = serde_json::to_value(&object).map_err(|e| format!("{what}: {e}"))?;
+        let set = parse::application_set(&object, target.namespace)
+            .map_err(|e| format!("{what} is malformed: {e}"))?;
+        if !argo::is_progressive(&set) {
+            return Err(format!(
+                "{what} does not use a RollingSync strategy: it has no waves to hold"
+            ));
+        }
+        // A corrupt record must not be overwritten: it holds the original maxUpdate.
+        argo::paused_steps(&set.annotations).map_err(|e| {
+            format!("{what}: {e}; fix or remove the annotation by hand before acting")
+        })?;
+        let now = now();
+        let (mut rollout, _) = argo::rollout(
+            target.source,
+            &set,
+            target.apps,
+            target.file_plan,
+            |_| None,
+            now,
+        );
+        let Some(done) = change(&mut rollout, now)? else {
+            return Ok("nothing to change".into());
+        };
+        let patch = argo::holds_patch(&value, &rollout).map_err(|e| format!("{what}: {e}"))?;
+        match target
+            .api
+            .patch(target.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) if attempt == 1 => return Ok(done),
+            Ok(_) => {
+                return Ok(format!(
+                    "{done} (after {} conflicting change{} by someone else)",
+                    attempt - 1,
+                    if attempt == 2 { "" } else { "s" }
+                ));
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                tracing::info!(set = %what, attempt, "conflict writing holds; reading again");
+            }
+            Err(e) => return Err(format!("writing {what}: {}", describe(&e))),
+        }
+    }
+    Err(format!(
+        "{what} changed under us {MAX_ATTEMPTS} times in a row; nothing was written. Try again."
+    ))
+}
+
+/// A kube error as an operator should read it: the API server's own message and code.
+fn describe(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
