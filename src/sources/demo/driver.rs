@@ -12,7 +12,8 @@ use crate::model::{
     Cell, CellPhase, ClusterStatus, EksUpdate, Gate, GateStatus, InsightStatus, Rollout, Timestamp,
     Wave, WaveState,
 };
-use crate::rollout::{advance_cell, cells_to_start, refresh_state, trip_breaker};
+use crate::rollout::guard::{self, Signals};
+use crate::rollout::{advance_cell, cells_to_start, refresh_state};
 
 /// The version every cell upgrades to.
 const TARGET_MINOR: u8 = 31;
@@ -238,9 +239,9 @@ impl DemoFleet {
             changed |= refresh_state(&mut self.rollout.waves[w], at);
             self.schedule_story();
             if self.rollout.current_wave() != Some(w) {
-                // Pre-check of the next wave: a gate alarm already firing on it (or on an
-                // earlier wave) holds it before a single cell starts.
-                self.recheck_gates(at, out);
+                // The guard lifts the next wave's soak hold, unless a gate alarm already
+                // firing on it (or on an earlier wave) holds it before a single cell starts.
+                self.guard_pass(at, out);
                 out.rollout = true;
                 progressed = true;
                 continue;
@@ -263,13 +264,18 @@ impl DemoFleet {
         progressed
     }
 
-    /// Trips the breaker for every gate alarm firing now (used when a new wave becomes
-    /// current: alarms that fired while it was still in the future now concern it).
-    pub(super) fn recheck_gates(&mut self, at: Timestamp, out: &mut Outbox) {
-        for (alarm, cluster) in self.firing_gates() {
-            if trip_breaker(&mut self.rollout, &alarm, &cluster, at).is_some() {
-                out.rollout = true;
-            }
+    /// The demo's guard: the very pass `fleetdeck guard` runs against an ApplicationSet
+    /// (`rollout::guard::enforce`), so the demo holds waves for their soak and trips the
+    /// circuit breaker exactly as a real hub would. Run whenever a gate alarm changes or
+    /// a wave finishes.
+    pub(super) fn guard_pass(&mut self, at: Timestamp, out: &mut Outbox) {
+        let signals = Signals {
+            firing: self.firing_gates(),
+            ..Signals::default()
+        };
+        for action in guard::enforce(&mut self.rollout, &signals, at) {
+            tracing::info!(rollout = %self.rollout.name, "demo guard: {}", action.describe());
+            out.rollout = true;
         }
         out.gates = true;
     }

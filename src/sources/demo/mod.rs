@@ -161,7 +161,7 @@ impl DemoFleet {
         }
         let mut out = Outbox::default();
         demo.step_rollout(start, &mut out);
-        demo.recheck_gates(start, &mut out);
+        demo.guard_pass(start, &mut out);
         let firing = demo.firing_gates();
         rollout::sync_gates(&mut demo.rollout, &firing);
         demo
@@ -447,15 +447,7 @@ impl DemoFleet {
                             minute,
                         ));
                         if alarm.is_gate() {
-                            out.gates = true;
-                            let cluster = self.clusters[c].id.clone();
-                            let name = alarm.name();
-                            if rollout::trip_breaker(&mut self.rollout, name, &cluster, at)
-                                .is_some()
-                            {
-                                tracing::info!(alarm = name, %cluster, "demo: breaker tripped");
-                                out.rollout = true;
-                            }
+                            self.guard_pass(at, out);
                         }
                     }
                     (Some(firing), None) => {
@@ -490,7 +482,7 @@ impl DemoFleet {
     }
 
     /// Gate alarms firing now, as (alarm, cluster).
-    fn firing_gates(&self) -> Vec<(String, ClusterId)> {
+    pub(super) fn firing_gates(&self) -> Vec<(String, ClusterId)> {
         self.firing
             .keys()
             .filter(|(_, alarm)| alarm.is_gate())
