@@ -440,3 +440,142 @@ fn resume_is_refused_up_front_while_a_gate_alarm_fires() {
         flash.text
     );
 }
+
+/// A hub's RollingSync ApplicationSet over three demo clusters per step, with the
+/// `fleetdeck.io/paused-steps` annotation another console wrote when alice paused prod.
+fn hub_rollout(d: &mut common::DemoApp) {
+    use fleetdeck::model::{AppStepStatus, ApplicationSet, ArgoApp, Environment, SyncStep};
+    let t = common::t0();
+    let envs = [
+        (Environment::Dev, "dev"),
+        (Environment::Staging, "staging"),
+        (Environment::Prod, "prod"),
+    ];
+    let mut apps = Vec::new();
+    let mut statuses = Vec::new();
+    for (step, (env, label)) in envs.iter().enumerate() {
+        let clusters: Vec<_> = d
+            .app
+            .store
+            .clusters()
+            .iter()
+            .filter(|c| c.environment == *env)
+            .take(3)
+            .map(|c| c.id.clone())
+            .collect();
+        for (i, id) in clusters.into_iter().enumerate() {
+            let name = format!("ingress-{}", id.name);
+            let (status, minutes, health) = match (step, i) {
+                (0, _) => ("Healthy", 50, "Healthy"),
+                (1, 0) => ("Healthy", 4, "Healthy"),
+                (1, 1) => ("Progressing", 2, "Progressing"),
+                _ => ("Waiting", 60, "Healthy"),
+            };
+            statuses.push(AppStepStatus {
+                application: name.clone(),
+                status: status.into(),
+                step: Some((step + 1).to_string()),
+                message: format!("Application resource became {status}"),
+                last_transition_time: Some(t - chrono::TimeDelta::minutes(minutes)),
+            });
+            apps.push(ArgoApp {
+                name,
+                namespace: "argocd".into(),
+                project: "platform".into(),
+                cluster: Some(id.clone()),
+                destination: format!("https://{}.eks.amazonaws.com", id.name),
+                sync: if status == "Waiting" {
+                    "OutOfSync"
+                } else {
+                    "Synced"
+                }
+                .into(),
+                health: health.into(),
+                operation_phase: Some("Succeeded".into()),
+                message: None,
+                labels: [("env".to_string(), label.to_string())].into(),
+                app_set: Some("ingress-nginx".into()),
+            });
+        }
+    }
+    apps.push(ArgoApp {
+        name: "ingress-lab-1".into(),
+        namespace: "argocd".into(),
+        project: "platform".into(),
+        cluster: None,
+        destination: "https://lab-1.example.com".into(),
+        sync: "OutOfSync".into(),
+        health: "Healthy".into(),
+        operation_phase: None,
+        message: None,
+        labels: [("env".to_string(), "lab".to_string())].into(),
+        app_set: Some("ingress-nginx".into()),
+    });
+    let step = |env: &str, max: Option<&str>| SyncStep {
+        match_expressions: vec![("env".into(), "In".into(), vec![env.into()])],
+        max_update: max.map(str::to_string),
+    };
+    let paused = r#"{"3":{"maxUpdate":"25%","holds":[{"kind":"operator","reason":"INC-4411: 5xx in us-east-1","by":"alice","at":"2026-11-21T02:01:00Z"}]}}"#;
+    let set = ApplicationSet {
+        name: "ingress-nginx".into(),
+        namespace: "argocd".into(),
+        resource_version: "48213".into(),
+        strategy: Some("RollingSync".into()),
+        steps: vec![
+            step("dev", None),
+            step("staging", Some("1")),
+            step("prod", Some("0")),
+        ],
+        application_status: statuses,
+        annotations: [
+            ("fleetdeck.io/paused-steps".to_string(), paused.to_string()),
+            (
+                "fleetdeck.io/plan".to_string(),
+                "soak: 15m\ngates: [eks-apiserver-5xx-*]\n".to_string(),
+            ),
+        ]
+        .into(),
+    };
+    d.app.apply(fleetdeck::model::SourceEvent::ApplicationSets {
+        source: "argocd:hub".into(),
+        sets: vec![set],
+    });
+    d.app.apply(fleetdeck::model::SourceEvent::Applications {
+        source: "argocd:hub".into(),
+        apps,
+    });
+}
+
+#[test]
+fn an_argo_cd_progressive_sync_shows_its_steps_apps_and_who_paused_it() {
+    let mut d = demo_app(Mode::Operator);
+    hub_rollout(&mut d);
+    let rollout = d
+        .app
+        .store
+        .rollouts()
+        .iter()
+        .find(|r| r.name == "ingress-nginx")
+        .expect("built from the ApplicationSet");
+    assert_eq!(rollout.waves.len(), 3);
+    assert_eq!(rollout.waves[2].paused_by(), Some("alice"));
+    key(&mut d.app, KeyCode::Char('3'));
+    // From the demo's staging wave down to the hub's staging step, and open it.
+    for _ in 0..4 {
+        key(&mut d.app, KeyCode::Char('j'));
+    }
+    key(&mut d.app, KeyCode::Enter);
+    let screen = draw(&d.app, 160, 48);
+    for expected in [
+        "ingress-nginx",
+        "paused by alice",
+        "INC-4411: 5xx in us-east-1",
+        "1 application(s) match no step",
+        "ingress-lab-1",
+        "guard, next pass: held wave env In [prod]: until env In [staging] has soaked",
+        "Synced/Progressing, sync Succeeded",
+    ] {
+        assert!(screen.contains(expected), "{expected:?} missing:\n{screen}");
+    }
+    insta::assert_snapshot!("argo_rollout_160x48", screen);
+}

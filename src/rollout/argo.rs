@@ -245,14 +245,16 @@ fn cell(app: &ArgoApp, entry: Option<&AppStepStatus>, now: Timestamp) -> Cell {
         .map(|e| e.message.as_str())
         .filter(|m| !m.is_empty())
         .or(app.message.as_deref());
-    let status_text = if status.is_empty() {
-        "no progressive-sync status yet".to_string()
+    // The phase column already says Waiting/Progressing/Healthy: the message adds what
+    // the Application itself reports, then Argo CD's words.
+    let mut message = if status.is_empty() {
+        "no progressive-sync status yet; ".to_string()
     } else {
-        status.to_string()
+        String::new()
     };
-    let mut message = format!("{status_text}; {} {}", app.sync, app.health);
+    message.push_str(&format!("{}/{}", app.sync, app.health));
     if let Some(op) = &app.operation_phase {
-        message.push_str(&format!(", last sync {op}"));
+        message.push_str(&format!(", sync {op}"));
     }
     if let Some(said) = said {
         message.push_str(": ");

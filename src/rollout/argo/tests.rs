@@ -216,7 +216,7 @@ fn a_rolling_sync_set_becomes_waves_of_cells() {
     assert_eq!(cell.since, t(-3), "the transition time Argo CD recorded");
     assert!(
         cell.message
-            .starts_with("Progressing; OutOfSync Progressing, last sync Running:"),
+            .starts_with("OutOfSync/Progressing, sync Running: Application resource"),
         "{}",
         cell.message
     );

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{List, ListItem, Paragraph};
 
 use crate::actions::{self, Action};
-use crate::model::{CellPhase, GateStatus, Rollout, Wave, WaveState};
+use crate::model::{CellPhase, GateStatus, HoldKind, Rollout, Wave, WaveState};
 use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::columns::{self, Column};
 use crate::ui::widgets::dialog::Dialog;
@@ -185,11 +185,14 @@ fn pause_effect(rollout: &Rollout, w: usize) -> String {
         .get(w + 1)
         .map(|n| format!("wave {}", n.name))
         .unwrap_or_else(|| "the end of the rollout".into());
+    let argo = wave.cells.iter().any(|c| c.app.is_some());
     if wave.cells.iter().all(|c| c.phase.is_updated()) {
         format!(
             "Every cluster of {} is updated: the pause holds {next} from starting until you resume. The soak clock keeps running.",
             wave.name
         )
+    } else if argo {
+        "Sets this step's maxUpdate to 0 on the hub, so every console sees it paused. No new application in it will sync; applications already Pending or Progressing will finish: Argo CD does not stop a sync in progress.".into()
     } else {
         "No new cluster in this wave will start. Clusters already updating finish: an EKS update can't be stopped mid-flight.".into()
     }
@@ -291,6 +294,33 @@ pub fn render(frame: &mut Frame, area: Rect, state: &RolloutsState, ctx: &Contex
                 t.muted,
             ),
         ])));
+        for warning in ctx.store.rollout_warnings(&rollout.name) {
+            items.push(ListItem::new(Line::from(Span::styled(
+                format!("  ! {warning}"),
+                t.warning,
+            ))));
+        }
+        if !rollout.unmatched.is_empty() {
+            let names: Vec<&str> = rollout
+                .unmatched
+                .iter()
+                .map(|c| c.app.as_deref().unwrap_or(c.cluster.name.as_str()))
+                .collect();
+            items.push(ListItem::new(Line::from(Span::styled(
+                format!(
+                    "  {} application(s) match no step and are never synced by this rollout: {}",
+                    names.len(),
+                    names.join(", ")
+                ),
+                t.warning,
+            ))));
+        }
+        for next in ctx.store.guard_next(&rollout.name) {
+            items.push(ListItem::new(Line::from(Span::styled(
+                format!("  guard, next pass: {}", next.describe()),
+                t.muted,
+            ))));
+        }
         if !rollout.gates.is_empty() {
             let mut line = vec![Span::styled("  gates so far:", t.muted)];
             for (i, gate) in rollout.gates.iter().enumerate() {
@@ -322,17 +352,44 @@ pub fn render(frame: &mut Frame, area: Rect, state: &RolloutsState, ctx: &Contex
             items.push(ListItem::new(wave_line(wave, expanded, &widths, ctx)));
             if expanded {
                 for cell in &wave.cells {
+                    // An Argo CD cell is an Application: name it, and say where it goes.
+                    let (name, message) = match &cell.app {
+                        Some(app) => (
+                            app.clone(),
+                            format!("on {}: {}", cell.cluster.name, cell.message),
+                        ),
+                        None => (cell.cluster.name.clone(), cell.message.clone()),
+                    };
                     items.push(ListItem::new(columns::line(
                         vec![
-                            Column::left(format!("     {}", cell.cluster.name), 29, t.text),
+                            Column::left(format!("     {name}"), 29, t.text),
                             Column::left(cell.phase.as_str(), 10, phase_style(cell.phase, ctx)),
                             Column::right(format::age(ctx.now, cell.since), 6, t.muted),
-                            Column::rest(cell.message.clone(), t.muted),
+                            Column::rest(message, t.muted),
                         ],
                         g,
                     )));
                 }
             }
+        }
+    }
+
+    let updates = eks_updates_in_flight(ctx);
+    if !updates.is_empty() {
+        items.push(ListItem::new(Line::from(Span::styled(
+            format!("EKS updates in flight ({})", updates.len()),
+            t.title,
+        ))));
+        for (cluster, update) in updates {
+            items.push(ListItem::new(columns::line(
+                vec![
+                    Column::left(format!("   {}", cluster.name), 29, t.text),
+                    Column::left(update.status.clone(), 10, t.info),
+                    Column::right(format::age(ctx.now, update.started), 6, t.muted),
+                    Column::rest(format!("{}: {}", update.kind, update.detail), t.muted),
+                ],
+                g,
+            )));
         }
     }
 
@@ -366,9 +423,25 @@ pub fn render(frame: &mut Frame, area: Rect, state: &RolloutsState, ctx: &Contex
     }
     let list = List::new(items).highlight_style(t.selection);
     state.selection.draw_list(frame, list, body, selected_row);
-    if ctx.store.rollouts().is_empty() {
+    if ctx.store.rollouts().is_empty() && eks_updates_in_flight(ctx).is_empty() {
         frame.render_widget(Line::from(Span::styled("no rollouts", t.muted)), body);
     }
+}
+
+/// EKS updates (version, add-on, config) still in progress, oldest first: their own
+/// progress, whether or not a rollout drives them.
+fn eks_updates_in_flight<'a>(
+    ctx: &Context<'a>,
+) -> Vec<(&'a crate::model::ClusterId, &'a crate::model::EksUpdate)> {
+    let mut updates: Vec<_> = ctx
+        .store
+        .clusters()
+        .iter()
+        .flat_map(|c| c.updates.iter().map(move |u| (&c.id, u)))
+        .filter(|(_, u)| matches!(u.status.as_str(), "InProgress" | "Pending"))
+        .collect();
+    updates.sort_by_key(|(id, u)| (u.started, (*id).clone()));
+    updates
 }
 
 struct Widths {
@@ -433,10 +506,17 @@ fn wave_line(wave: &Wave, expanded: bool, w: &Widths, ctx: &Context) -> Text<'st
             wave.cells_in_flight()
         ));
     }
-    let note = if hold.is_none() && wave.cells_in_flight() > 0 {
-        format!("{} in flight", wave.cells_in_flight())
-    } else {
-        String::new()
+    let note = match (&hold, wave.guard_hold()) {
+        // Compact: the column is short at 80 columns; `enter` shows the cells.
+        (None, Some(guard)) => match &guard.kind {
+            HoldKind::Soak { after } => format!("waits for {after} soak"),
+            HoldKind::Insights { cluster, .. } => format!("insight failing on {cluster}"),
+            _ => guard.describe(),
+        },
+        (None, None) if wave.cells_in_flight() > 0 => {
+            format!("{} in flight", wave.cells_in_flight())
+        }
+        _ => String::new(),
     };
     let style = state_style(&wave.state, ctx);
     let note_style = t.muted;
