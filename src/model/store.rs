@@ -1021,4 +1021,102 @@ mod tests {
         metric(&mut s, "ghost", MetricName::RequestTotal, 1.0);
         assert!(s.find_cluster("ghost").is_none());
     }
+
+    #[test]
+    fn argo_rollouts_follow_their_sets_gates_and_leave_other_rollouts_alone() {
+        use crate::model::{AppStepStatus, ApplicationSet, ArgoApp, GateStatus, SyncStep};
+        let mut s = fleet();
+        let app = |name: &str, env: &str| ArgoApp {
+            name: format!("addons-{name}"),
+            namespace: "argocd".into(),
+            project: "platform".into(),
+            cluster: Some(ClusterId::new("acct", "eu-west-1", name)),
+            destination: String::new(),
+            sync: "Synced".into(),
+            health: "Healthy".into(),
+            operation_phase: None,
+            message: None,
+            labels: [("env".to_string(), env.to_string())].into(),
+            app_set: Some("addons".into()),
+        };
+        let set = ApplicationSet {
+            name: "addons".into(),
+            namespace: "argocd".into(),
+            resource_version: "1".into(),
+            strategy: Some("RollingSync".into()),
+            steps: ["dev", "prod"]
+                .iter()
+                .map(|env| SyncStep {
+                    match_expressions: vec![("env".into(), "In".into(), vec![env.to_string()])],
+                    max_update: None,
+                })
+                .collect(),
+            application_status: vec![AppStepStatus {
+                application: "addons-dev-a".into(),
+                status: "Healthy".into(),
+                step: Some("1".into()),
+                message: String::new(),
+                last_transition_time: Some(t(0)),
+            }],
+            annotations: [(
+                crate::rollout::argo::PLAN.to_string(),
+                "soak: 10m\ngates: [eks-apiserver-5xx-*]".to_string(),
+            )]
+            .into(),
+        };
+        s.apply(
+            SourceEvent::Rollout(Rollout {
+                name: "demo-rollout".into(),
+                source: "argocd:hub".into(),
+                description: String::new(),
+                waves: vec![],
+                gates: vec![],
+                unmatched: vec![],
+            }),
+            t(0),
+        );
+        s.apply(
+            SourceEvent::ApplicationSets {
+                source: "argocd:hub".into(),
+                sets: vec![set],
+            },
+            t(1),
+        );
+        s.apply(
+            SourceEvent::Applications {
+                source: "argocd:hub".into(),
+                apps: vec![app("dev-a", "dev"), app("prod-a", "prod")],
+            },
+            t(1),
+        );
+        let names: Vec<&str> = s.rollouts().iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["demo-rollout", "addons"], "a source's own rollout stays");
+        let addons = &s.rollouts()[1];
+        assert_eq!(addons.waves[0].state, WaveState::Soaking { until: t(600) });
+        assert_eq!(
+            s.wave_label(&ClusterId::new("acct", "eu-west-1", "prod-a")),
+            Some("env In [prod]/pending".into())
+        );
+        assert_eq!(s.guard_next("addons").len(), 1, "the guard would hold prod");
+
+        s.apply(
+            SourceEvent::Alerts(vec![alert(
+                "dev-a",
+                "eks-apiserver-5xx-high",
+                Severity::Critical,
+                AlertState::Firing,
+                2,
+            )]),
+            t(2),
+        );
+        s.expire(t(2));
+        assert_eq!(
+            s.rollouts()[1].gates[0].status,
+            GateStatus::Firing {
+                cluster: ClusterId::new("acct", "eu-west-1", "dev-a")
+            }
+        );
+        s.expire(t(600));
+        assert_eq!(s.rollouts()[1].waves[0].state, WaveState::Done, "soak ended on a tick");
+    }
 }
