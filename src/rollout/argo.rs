@@ -348,14 +348,15 @@ fn wave_environment(
 }
 
 /// `maxUpdate` as Argo CD applies it: a count, or a percentage of the step's
-/// Applications rounded down but at least one; unset means all at once.
+/// Applications rounded down but at least one for more than 0%; unset means all at once,
+/// and 0 (or `0%`) means none.
 fn max_parallel(max_update: Option<&str>, cells: usize) -> usize {
     let Some(text) = max_update.map(str::trim) else {
         return cells.max(1);
     };
     if let Some(pct) = text.strip_suffix('%') {
         let pct: usize = pct.trim().parse().unwrap_or(100);
-        return (cells * pct / 100).max(1);
+        return if pct == 0 { 0 } else { (cells * pct / 100).max(1) };
     }
     text.parse().unwrap_or(cells.max(1))
 }
