@@ -62,6 +62,8 @@ pub struct AlertRow {
 #[derive(Debug, Serialize)]
 pub struct RolloutRow {
     pub name: String,
+    /// `demo`, or `argocd:{context}` for an ApplicationSet.
+    pub source: String,
     pub percent: f64,
     pub waves: Vec<WaveRow>,
 }
@@ -74,6 +76,8 @@ pub struct WaveRow {
     pub cells_done: usize,
     pub paused_by: Option<String>,
     pub reason: Option<String>,
+    /// Every hold on the wave, in words (operator, circuit breaker, soak, insights).
+    pub holds: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -138,6 +142,7 @@ pub fn build(
         .iter()
         .map(|r| RolloutRow {
             name: r.name.clone(),
+            source: r.source.clone(),
             percent: (r.percent() * 10.0).round() / 10.0,
             waves: r
                 .waves
@@ -149,6 +154,7 @@ pub fn build(
                     cells_done: w.cells_done(),
                     paused_by: w.paused_by().map(str::to_string),
                     reason: w.state.reason(),
+                    holds: w.holds.iter().map(|h| h.describe()).collect(),
                 })
                 .collect(),
         })

@@ -1090,7 +1090,11 @@ mod tests {
             t(1),
         );
         let names: Vec<&str> = s.rollouts().iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["demo-rollout", "addons"], "a source's own rollout stays");
+        assert_eq!(
+            names,
+            ["demo-rollout", "addons"],
+            "a source's own rollout stays"
+        );
         let addons = &s.rollouts()[1];
         assert_eq!(addons.waves[0].state, WaveState::Soaking { until: t(600) });
         assert_eq!(
@@ -1117,6 +1121,10 @@ mod tests {
             }
         );
         s.expire(t(600));
-        assert_eq!(s.rollouts()[1].waves[0].state, WaveState::Done, "soak ended on a tick");
+        assert_eq!(
+            s.rollouts()[1].waves[0].state,
+            WaveState::Done,
+            "soak ended on a tick"
+        );
     }
 }

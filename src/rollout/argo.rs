@@ -356,7 +356,11 @@ fn max_parallel(max_update: Option<&str>, cells: usize) -> usize {
     };
     if let Some(pct) = text.strip_suffix('%') {
         let pct: usize = pct.trim().parse().unwrap_or(100);
-        return if pct == 0 { 0 } else { (cells * pct / 100).max(1) };
+        return if pct == 0 {
+            0
+        } else {
+            (cells * pct / 100).max(1)
+        };
     }
     text.parse().unwrap_or(cells.max(1))
 }

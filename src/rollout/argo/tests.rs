@@ -199,7 +199,11 @@ fn a_rolling_sync_set_becomes_waves_of_cells() {
     assert_eq!(r.waves[2].state, WaveState::Pending);
     assert_eq!(r.waves[1].max_parallel, 1);
     assert_eq!(r.waves[2].max_parallel, 2, "25% of 8 apps");
-    assert_eq!(max_parallel(Some("10%"), 8), 1, "rounded down, at least one above 0%");
+    assert_eq!(
+        max_parallel(Some("10%"), 8),
+        1,
+        "rounded down, at least one above 0%"
+    );
     assert_eq!(max_parallel(Some("0%"), 8), 0);
     assert_eq!(max_parallel(Some("0"), 8), 0, "Argo CD: 0 updates none");
     assert_eq!(max_parallel(None, 8), 8, "unset: 100%");

@@ -284,8 +284,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &RolloutsState, ctx: &Contex
             Span::styled(rollout.name.clone(), t.title),
             Span::styled(
                 format!(
-                    "  {:.0}% · {}/{} cells · {} · {}",
+                    "  {:.0}% · {} · {}/{} cells · {} · {}",
                     rollout.percent(),
+                    match rollout.current_wave() {
+                        Some(w) => format!("step {}/{}", w + 1, rollout.waves.len()),
+                        None => "complete".into(),
+                    },
                     rollout.cells_done(),
                     rollout.cells_total(),
                     rollout.source,
