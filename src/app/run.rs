@@ -61,6 +61,7 @@ pub async fn run(setup: Setup) -> Result<()> {
     let mut tick = interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut last_draw = Instant::now() - FRAME;
+    let mut stats = Stats::new();
 
     loop {
         tokio::select! {
@@ -88,6 +89,7 @@ pub async fn run(setup: Setup) -> Result<()> {
                     }
                     n += 1;
                 }
+                stats.events += n as u64;
             }
             Some(message) = messages.recv() => app.on_message(message),
             _ = tick.tick() => app.on_tick(),
@@ -106,6 +108,7 @@ pub async fn run(setup: Setup) -> Result<()> {
                 }
                 app.dirty = false;
                 last_draw = Instant::now();
+                stats.frames += 1;
             }
         }
         if app.quit {
@@ -113,5 +116,37 @@ pub async fn run(setup: Setup) -> Result<()> {
         }
     }
     drop(terminal);
+    stats.write();
     Ok(())
+}
+
+/// Counters for `scripts/measure`: written as JSON to `$FLEETDECK_STATS` at exit, if set.
+struct Stats {
+    started: Instant,
+    events: u64,
+    frames: u64,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            events: 0,
+            frames: 0,
+        }
+    }
+
+    fn write(&self) {
+        let Some(path) = std::env::var_os("FLEETDECK_STATS") else {
+            return;
+        };
+        let json = serde_json::json!({
+            "seconds": self.started.elapsed().as_secs_f64(),
+            "events": self.events,
+            "frames": self.frames,
+        });
+        if let Err(e) = std::fs::write(&path, json.to_string()) {
+            tracing::warn!("cannot write stats to {}: {e}", path.to_string_lossy());
+        }
+    }
 }
