@@ -1,0 +1,5 @@
+//! `fleetdeck guard`: the headless guard.
+
+pub mod lease;
+#[cfg(test)]
+mod testing;
