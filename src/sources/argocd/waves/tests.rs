@@ -165,7 +165,13 @@ async fn pause_patches_with_the_resource_version_it_read() {
     let done = update(&target(&api), now, pause_wave(1, "alice"))
         .await
         .unwrap();
-    assert_eq!(done, "paused env In [staging]");
+    assert_eq!(done.message, "paused env In [staging]");
+    assert!(done.written);
+    assert_eq!(
+        done.uid.as_deref(),
+        Some("8f0c1f5e-3d59-4c1b-9d0b-1f2e3d4c5b6a"),
+        "the set's uid, for Events"
+    );
     let seen = seen.lock().unwrap();
     let (method, uri, content_type, body) = &seen[1];
     assert_eq!(method, "PATCH");
@@ -199,7 +205,7 @@ async fn a_conflict_rereads_and_keeps_the_other_operators_change() {
         .await
         .unwrap();
     assert_eq!(
-        done,
+        done.message,
         "paused env In [staging] (after 1 conflicting change by someone else)"
     );
     let seen = seen.lock().unwrap();
