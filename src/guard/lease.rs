@@ -126,11 +126,7 @@ impl LeaseLock {
     /// One round of the election at `now`: read, decide, write.
     pub async fn try_acquire_or_renew(&self, now: Timestamp) -> Result<Term, String> {
         let what = self.what();
-        let current = self
-            .api
-            .get_opt(LEASE_NAME)
-            .await
-            .map_err(|e| format!("reading {what}: {}", describe(&e)))?;
+        let current = self.read().await?;
         let record = current.as_ref().map(record_of);
         let leading = Term::Leading {
             act_until: now + Duration::seconds(ACT_WINDOW_SECS),
@@ -178,11 +174,7 @@ impl LeaseLock {
     /// after it expires: no holder, a one-second duration. Returns whether it was mine.
     pub async fn release(&self, now: Timestamp) -> Result<bool, String> {
         let what = self.what();
-        let current = self
-            .api
-            .get_opt(LEASE_NAME)
-            .await
-            .map_err(|e| format!("reading {what}: {}", describe(&e)))?;
+        let current = self.read().await?;
         let Some(record) = current.as_ref().map(record_of) else {
             return Ok(false);
         };
@@ -201,6 +193,14 @@ impl LeaseLock {
             .await
             .map(|()| true)
             .map_err(|e| format!("releasing {what}: {}", describe(&e)))
+    }
+
+    /// The Lease as it is now; `None` when there is none (404).
+    async fn read(&self) -> Result<Option<Lease>, String> {
+        self.api
+            .get_opt(LEASE_NAME)
+            .await
+            .map_err(|e| format!("reading {}: {}", self.what(), describe(&e)))
     }
 
     fn held_spec(&self, acquired: Timestamp, renewed: Timestamp, transitions: i32) -> LeaseSpec {

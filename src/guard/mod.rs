@@ -21,7 +21,7 @@
 pub mod events;
 pub mod lease;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 

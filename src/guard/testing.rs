@@ -19,6 +19,7 @@ pub struct Seen {
     pub method: String,
     /// Path and query.
     pub uri: String,
+    pub content_type: String,
     pub body: Value,
 }
 
@@ -48,6 +49,12 @@ pub fn client(script: Vec<(u16, Value)>) -> (kube::Client, Log) {
             let seen = Seen {
                 method: parts.method.to_string(),
                 uri: parts.uri.to_string(),
+                content_type: parts
+                    .headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string(),
                 body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             };
             let line = seen.line();
