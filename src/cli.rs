@@ -55,12 +55,33 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Guard Argo CD rollouts headless (soak, circuit breaker, insights); run on the hub.
+    Guard {
+        /// Time between passes, like 15s or 1m.
+        #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_interval)]
+        interval: std::time::Duration,
+        /// Name in the leader election (default: $POD_NAME, else the hostname).
+        #[arg(long, value_name = "NAME")]
+        identity: Option<String>,
+        /// Run one pass, then exit.
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Json,
     Table,
+}
+
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let secs = crate::rollout::plan::parse_duration(s)?;
+    if (1..=3600).contains(&secs) {
+        Ok(std::time::Duration::from_secs(secs as u64))
+    } else {
+        Err(format!("the interval must be 1s to 1h, got {s}"))
+    }
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -122,5 +143,35 @@ mod tests {
         ));
         assert!(cli.viewer);
         assert!(parse(&["snapshot", "--format", "yaml"]).is_err());
+    }
+
+    #[test]
+    fn guard_takes_an_interval_an_identity_and_once() {
+        let cli = parse(&["guard"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Guard { interval, identity: None, once: false })
+                if interval == std::time::Duration::from_secs(15)
+        ));
+        let cli = parse(&[
+            "guard",
+            "--interval",
+            "1m30s",
+            "--identity",
+            "guard-0",
+            "--once",
+            "--config",
+            "/etc/fleetdeck/config.toml",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Guard { interval, identity: Some(ref id), once: true })
+                if interval == std::time::Duration::from_secs(90) && id == "guard-0"
+        ));
+        assert!(cli.config.is_some());
+        for bad in ["0", "15", "2h", "soon"] {
+            assert!(parse(&["guard", "--interval", bad]).is_err(), "{bad}");
+        }
     }
 }

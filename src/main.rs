@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use fleetdeck::cli::{Cli, Command};
-use fleetdeck::{app, logging, snapshot};
+use fleetdeck::{app, guard, logging, snapshot};
 
 fn main() -> ExitCode {
     if let Err(e) = color_eyre::install() {
@@ -42,6 +42,18 @@ fn main() -> ExitCode {
         match cli.command {
             None => app::run(setup).await,
             Some(Command::Snapshot { format }) => snapshot::run(setup, format).await,
+            Some(Command::Guard {
+                interval,
+                identity,
+                once,
+            }) => {
+                let options = guard::GuardOptions {
+                    interval,
+                    identity,
+                    once,
+                };
+                guard::run(setup, options).await
+            }
         }
     });
     // Sources may be mid-request; never let them keep a dead session's process alive.

@@ -89,6 +89,13 @@ async fn call(action: &Action, ctx: &ExecContext, source: &str) -> Result<String
             by: ctx.os_user.clone(),
             reply,
         },
+        // The guard writes its own holds (`crate::guard`); the console never runs them.
+        Action::GuardHold { .. } | Action::GuardRelease { .. } => {
+            return Err(format!(
+                "{} is done by `fleetdeck guard`, not from the console",
+                action.gerund()
+            ));
+        }
     };
     handle
         .commands

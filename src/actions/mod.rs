@@ -54,6 +54,20 @@ pub enum Action {
         wave: usize,
         wave_name: String,
     },
+    /// `fleetdeck guard` held a wave (soak, circuit breaker, insights); `reason` says why.
+    GuardHold {
+        rollout: String,
+        wave: usize,
+        wave_name: String,
+        reason: String,
+    },
+    /// `fleetdeck guard` lifted one of its holds; `reason` says why.
+    GuardRelease {
+        rollout: String,
+        wave: usize,
+        wave_name: String,
+        reason: String,
+    },
 }
 
 impl Action {
@@ -62,6 +76,8 @@ impl Action {
         match self {
             Self::PauseWave { .. } => "pause-wave",
             Self::ResumeWave { .. } => "resume-wave",
+            Self::GuardHold { .. } => "guard-hold",
+            Self::GuardRelease { .. } => "guard-release",
         }
     }
 
@@ -73,6 +89,12 @@ impl Action {
             }
             | Self::ResumeWave {
                 rollout, wave_name, ..
+            }
+            | Self::GuardHold {
+                rollout, wave_name, ..
+            }
+            | Self::GuardRelease {
+                rollout, wave_name, ..
             } => format!("{rollout}/{wave_name}"),
         }
     }
@@ -80,7 +102,9 @@ impl Action {
     /// The operator's stated reason, if the action carries one.
     pub fn reason(&self) -> Option<&str> {
         match self {
-            Self::PauseWave { reason, .. } => Some(reason),
+            Self::PauseWave { reason, .. }
+            | Self::GuardHold { reason, .. }
+            | Self::GuardRelease { reason, .. } => Some(reason),
             Self::ResumeWave { .. } => None,
         }
     }
@@ -90,6 +114,8 @@ impl Action {
         match self {
             Self::PauseWave { .. } => "pausing a wave",
             Self::ResumeWave { .. } => "resuming a wave",
+            Self::GuardHold { .. } => "holding a wave (guard)",
+            Self::GuardRelease { .. } => "releasing a guard hold",
         }
     }
 
@@ -106,6 +132,18 @@ impl Action {
                 rollout: "r".into(),
                 wave: 0,
                 wave_name: "w".into(),
+            },
+            Action::GuardHold {
+                rollout: "r".into(),
+                wave: 0,
+                wave_name: "w".into(),
+                reason: "x".into(),
+            },
+            Action::GuardRelease {
+                rollout: "r".into(),
+                wave: 0,
+                wave_name: "w".into(),
+                reason: "x".into(),
             },
         ]
     }

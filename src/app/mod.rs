@@ -496,7 +496,10 @@ impl App {
 
     fn source_of(&self, action: &Action) -> String {
         let rollout = match action {
-            Action::PauseWave { rollout, .. } | Action::ResumeWave { rollout, .. } => rollout,
+            Action::PauseWave { rollout, .. }
+            | Action::ResumeWave { rollout, .. }
+            | Action::GuardHold { rollout, .. }
+            | Action::GuardRelease { rollout, .. } => rollout,
         };
         self.store
             .rollouts()

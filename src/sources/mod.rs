@@ -164,7 +164,7 @@ pub async fn start_real(
 }
 
 /// A client for the hub from its kubeconfig context.
-async fn hub_client(
+pub(crate) async fn hub_client(
     config: &crate::config::Config,
     hub: &crate::config::Hub,
 ) -> Result<::kube::Client, String> {

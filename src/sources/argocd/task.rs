@@ -284,7 +284,9 @@ impl WriteJob {
             file_plan: self.plan.as_ref(),
         };
         let clock = self.clock.clone();
-        waves::update(&target, || clock.now(), change).await
+        waves::update(&target, || clock.now(), change)
+            .await
+            .map(|updated| updated.message)
     }
 }
 

@@ -9,10 +9,22 @@ use super::parse;
 use crate::model::{ArgoApp, Rollout, Timestamp};
 use crate::rollout::argo;
 use crate::rollout::plan::Plan;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 
 /// Attempts before giving up on a set that keeps changing under us.
 pub(crate) const MAX_ATTEMPTS: usize = 5;
+
+/// The hub's ApplicationSets in `namespace`, as `update` reads and writes them.
+pub(crate) fn application_sets(client: kube::Client, namespace: &str) -> Api<DynamicObject> {
+    let resource = ApiResource {
+        group: "argoproj.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "argoproj.io/v1alpha1".into(),
+        kind: "ApplicationSet".into(),
+        plural: "applicationsets".into(),
+    };
+    Api::namespaced_with(client, namespace, &resource)
+}
 
 /// Where and as whom to write.
 pub(crate) struct Target<'a> {
@@ -27,6 +39,17 @@ pub(crate) struct Target<'a> {
     pub file_plan: Option<&'a Plan>,
 }
 
+/// What `update` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Updated {
+    /// What changed, in words; "nothing to change" when nothing was written.
+    pub message: String,
+    /// Whether the holds were written.
+    pub written: bool,
+    /// The set's `metadata.uid` as read, for Events about it.
+    pub uid: Option<String>,
+}
+
 /// Reads the set, runs `change` on its rollout and writes the holds back, retrying on
 /// conflict. `change` returns what it did, in words; an error from it (already paused,
 /// nothing to resume...) is returned as is and nothing is written. `Ok(None)` from
@@ -35,7 +58,7 @@ pub(crate) async fn update<F>(
     target: &Target<'_>,
     now: impl Fn() -> Timestamp,
     change: F,
-) -> Result<String, String>
+) -> Result<Updated, String>
 where
     F: Fn(&mut Rollout, Timestamp) -> Result<Option<String>, String>,
 {
@@ -47,6 +70,12 @@ where
             .await
             .map_err(|e| format!("reading {what}: {}", describe(&e)))?;
         let value = serde_json::to_value(&object).map_err(|e| format!("{what}: {e}"))?;
+        let uid = object.metadata.uid.clone();
+        let updated = |message: String, written| Updated {
+            message,
+            written,
+            uid: uid.clone(),
+        };
         let set = parse::application_set(&object, target.namespace)
             .map_err(|e| format!("{what} is malformed: {e}"))?;
         if !argo::is_progressive(&set) {
@@ -68,7 +97,7 @@ where
             now,
         );
         let Some(done) = change(&mut rollout, now)? else {
-            return Ok("nothing to change".into());
+            return Ok(updated("nothing to change".into(), false));
         };
         let patch = argo::holds_patch(&value, &rollout).map_err(|e| format!("{what}: {e}"))?;
         match target
@@ -76,13 +105,14 @@ where
             .patch(target.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
-            Ok(_) if attempt == 1 => return Ok(done),
+            Ok(_) if attempt == 1 => return Ok(updated(done, true)),
             Ok(_) => {
-                return Ok(format!(
+                let done = format!(
                     "{done} (after {} conflicting change{} by someone else)",
                     attempt - 1,
                     if attempt == 2 { "" } else { "s" }
-                ));
+                );
+                return Ok(updated(done, true));
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 tracing::info!(set = %what, attempt, "conflict writing holds; reading again");
