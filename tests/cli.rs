@@ -318,3 +318,39 @@ fn a_hub_context_that_does_not_exist_is_reported_by_name_not_hidden() {
         "{error}"
     );
 }
+
+#[test]
+fn guard_refuses_to_run_without_a_hub_in_viewer_mode_or_on_the_demo() {
+    let home = tempfile::tempdir().expect("tempdir");
+    fleetdeck(home.path())
+        .args(["guard", "--once"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "fleetdeck guard needs a config file with a [hub] section",
+        ));
+    let dir = config_dir(home.path());
+    std::fs::write(dir.join("config.toml"), "mode = \"operator\"\n").expect("config");
+    fleetdeck(home.path())
+        .args(["guard", "--once"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("[hub]"));
+    std::fs::write(
+        dir.join("config.toml"),
+        "[hub]\ncontext = \"hub\"\nplans = \"plans.yaml\"\n",
+    )
+    .expect("config");
+    std::fs::write(dir.join("plans.yaml"), "addons:\n  soak: soon\n").expect("plans");
+    fleetdeck(home.path())
+        .args(["guard", "--once"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("plans.yaml: plan addons: soak:"));
+    std::fs::write(dir.join("plans.yaml"), "addons:\n  soak: 10m\n").expect("plans");
+    fleetdeck(home.path())
+        .args(["--viewer", "guard", "--once"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("viewer"));
+}
