@@ -2,14 +2,24 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use fleetdeck::cli::{Cli, Command};
-use fleetdeck::{app, logging, snapshot};
+use fleetdeck::cli::{Cli, Command, RunbooksCommand};
+use fleetdeck::{app, config, logging, runbook, snapshot};
 
 fn main() -> ExitCode {
     if let Err(e) = color_eyre::install() {
         eprintln!("fleetdeck: {e}");
     }
     let cli = Cli::parse();
+    if let Some(Command::Runbooks {
+        command: RunbooksCommand::Lint { dirs },
+    }) = &cli.command
+    {
+        // Needs no config, terminal or runtime: only the files.
+        let user_dir = config::Paths::discover(cli.config.clone())
+            .ok()
+            .map(|p| p.runbooks_dir());
+        return runbook::lint::run(dirs, user_dir.as_deref());
+    }
     let setup = match app::setup::resolve(&cli) {
         Ok(s) => s,
         Err(e) => {
@@ -42,6 +52,8 @@ fn main() -> ExitCode {
         match cli.command {
             None => app::run(setup).await,
             Some(Command::Snapshot { format }) => snapshot::run(setup, format).await,
+            // Handled before the setup.
+            Some(Command::Runbooks { .. }) => Ok(()),
         }
     });
     // Sources may be mid-request; never let them keep a dead session's process alive.
