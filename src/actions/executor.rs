@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
-use super::{Action, AuditLog, Authorized, Mode, Outcome};
+use super::{Action, AuditLog, Authorized, Mode, Operation, Outcome};
 use crate::clock::Clock;
+use crate::sources::remediation::RemediateRequest;
 use crate::sources::{SourceCommand, SourceHandle};
 
 /// How long a source may take to answer a write before it is reported as timed out.
@@ -26,6 +27,16 @@ pub struct ExecContext {
 /// Runs one authorized action to its outcome. The intent is synced to the audit file
 /// before the call; if that fails, the call is not made.
 pub async fn execute(action: Authorized, ctx: ExecContext, source: &str) -> Outcome {
+    execute_with_progress(action, ctx, source, None).await
+}
+
+/// [`execute`], with progress lines (a drain's evictions) sent to `progress`.
+pub async fn execute_with_progress(
+    action: Authorized,
+    ctx: ExecContext,
+    source: &str,
+    progress: Option<mpsc::Sender<String>>,
+) -> Outcome {
     let now = ctx.clock.now();
     let audit = ctx.audit.clone();
     let (os_user, identity, mode) = (ctx.os_user.clone(), ctx.identity.clone(), ctx.mode);
@@ -40,7 +51,7 @@ pub async fn execute(action: Authorized, ctx: ExecContext, source: &str) -> Outc
         Err(e) => return refused(&ctx, format!("not run: audit writer failed: {e}")),
     };
 
-    let result = call(action.action(), &ctx, source).await;
+    let result = call(action.action(), &ctx, source, false, progress).await;
     let outcome = Outcome {
         time: ctx.clock.now(),
         ok: result.is_ok(),
@@ -63,13 +74,43 @@ fn refused(ctx: &ExecContext, message: String) -> Outcome {
     }
 }
 
-async fn call(action: &Action, ctx: &ExecContext, source: &str) -> Result<String, String> {
+/// What an authorized action would do, without doing it: a remediation's dry run (a
+/// server-side `dryRun=All` for Kubernetes writes), or a shell step's script in full. Not
+/// audited: nothing changes. Pause and resume have their own dialogs and no preview.
+pub async fn preview(
+    action: &Authorized,
+    ctx: &ExecContext,
+    source: &str,
+) -> Result<String, String> {
+    match action.action() {
+        Action::Remediate(r) => match &r.op {
+            Operation::Shell { script, env } => Ok(super::shell::describe(script, env)),
+            _ => call(action.action(), ctx, source, true, None).await,
+        },
+        other => Err(format!("{} has no preview", other.kind())),
+    }
+}
+
+async fn call(
+    action: &Action,
+    ctx: &ExecContext,
+    source: &str,
+    dry_run: bool,
+    progress: Option<mpsc::Sender<String>>,
+) -> Result<String, String> {
+    if let Action::Remediate(r) = action
+        && let Operation::Shell { script, env } = &r.op
+    {
+        // Shell steps run here, not in a source; `allow_shell` was checked before.
+        return super::shell::run(script, env).await;
+    }
     let handle = ctx
         .sources
         .iter()
         .find(|h| h.name == source)
         .ok_or_else(|| format!("no source named {source} is running"))?;
     let (reply, answer) = oneshot::channel();
+    let mut timeout = WRITE_TIMEOUT;
     let command = match action.clone() {
         Action::PauseWave {
             rollout,
@@ -89,18 +130,30 @@ async fn call(action: &Action, ctx: &ExecContext, source: &str) -> Result<String
             by: ctx.os_user.clone(),
             reply,
         },
+        Action::Remediate(remediation) => {
+            if let Operation::Drain { timeout_secs, .. } = &remediation.op {
+                // The drain times out by itself; allow for its last evictions.
+                timeout = Duration::from_secs(timeout_secs + 30);
+            }
+            SourceCommand::Remediate(RemediateRequest {
+                remediation,
+                dry_run,
+                progress,
+                reply,
+            })
+        }
     };
     handle
         .commands
         .send(command)
         .await
         .map_err(|_| format!("source {source} has stopped"))?;
-    match tokio::time::timeout(WRITE_TIMEOUT, answer).await {
+    match tokio::time::timeout(timeout, answer).await {
         Ok(Ok(result)) => result,
         Ok(Err(_)) => Err(format!("source {source} dropped the request")),
         Err(_) => Err(format!(
             "timed out after {}s waiting for {source}; the change may still apply",
-            WRITE_TIMEOUT.as_secs()
+            timeout.as_secs()
         )),
     }
 }

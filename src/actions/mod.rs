@@ -4,13 +4,16 @@
 
 mod audit;
 mod executor;
+pub mod remediation;
+mod shell;
 
 pub use audit::{AuditEntry, AuditLog, AuditReadError, Outcome, read as read_audit};
-pub use executor::{ExecContext, execute};
+pub use executor::{ExecContext, execute, execute_with_progress, preview};
+pub use remediation::{Confirmation, Operation, Remediation};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::PermissionCheck;
+use crate::model::{ClusterId, PermissionCheck};
 
 /// Operator may act; viewer sees everything and can change nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +57,8 @@ pub enum Action {
         wave: usize,
         wave_name: String,
     },
+    /// A write on one cluster, usually a runbook step (restart, drain, sync, ...).
+    Remediate(Remediation),
 }
 
 impl Action {
@@ -62,6 +67,15 @@ impl Action {
         match self {
             Self::PauseWave { .. } => "pause-wave",
             Self::ResumeWave { .. } => "resume-wave",
+            Self::Remediate(r) => r.op.kind(),
+        }
+    }
+
+    /// The cluster a remediation acts on (permissions are checked per cluster).
+    pub fn cluster(&self) -> Option<&ClusterId> {
+        match self {
+            Self::Remediate(r) => Some(&r.cluster),
+            _ => None,
         }
     }
 
@@ -74,6 +88,7 @@ impl Action {
             | Self::ResumeWave {
                 rollout, wave_name, ..
             } => format!("{rollout}/{wave_name}"),
+            Self::Remediate(r) => r.target(),
         }
     }
 
@@ -81,7 +96,7 @@ impl Action {
     pub fn reason(&self) -> Option<&str> {
         match self {
             Self::PauseWave { reason, .. } => Some(reason),
-            Self::ResumeWave { .. } => None,
+            Self::ResumeWave { .. } | Self::Remediate(_) => None,
         }
     }
 
@@ -90,12 +105,17 @@ impl Action {
         match self {
             Self::PauseWave { .. } => "pausing a wave",
             Self::ResumeWave { .. } => "resuming a wave",
+            Self::Remediate(r) => r.op.gerund(),
         }
     }
 
     /// Every action kind, with placeholder targets: used to prove viewer mode denies all.
     pub fn examples() -> Vec<Action> {
-        vec![
+        let cluster = ClusterId::new("prod", "us-east-1", "prod-use1-api-01");
+        let remediations = Remediation::examples(&cluster, true)
+            .into_iter()
+            .map(Action::Remediate);
+        let mut all = vec![
             Action::PauseWave {
                 rollout: "r".into(),
                 wave: 0,
@@ -107,7 +127,9 @@ impl Action {
                 wave: 0,
                 wave_name: "w".into(),
             },
-        ]
+        ];
+        all.extend(remediations);
+        all
     }
 }
 

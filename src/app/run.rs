@@ -104,9 +104,15 @@ pub async fn run(setup: Setup) -> Result<()> {
                     tracing::info!("cannot draw, the terminal is gone: {e}");
                     break;
                 }
+                for link in app.ui.terminal_links() {
+                    terminal.write_raw(&link.osc8())?;
+                }
                 app.dirty = false;
                 last_draw = Instant::now();
             }
+        }
+        if let Some(text) = app.ui.clipboard.take() {
+            terminal.write_raw(&crate::ui::widgets::terminal_link::osc52(&text))?;
         }
         if app.quit {
             break;

@@ -23,6 +23,7 @@
 
 pub mod lint;
 mod parse;
+pub mod plan;
 pub mod vocab;
 
 use std::collections::BTreeMap;

@@ -116,6 +116,8 @@ async fn run(
 ) {
     let source = source_name(&hub);
     let (updates_tx, mut updates) = mpsc::channel(UPDATE_CAPACITY);
+    // Application refresh and sync (runbook steps) write with the same client.
+    let (writer, writer_namespace) = (client.clone(), hub.namespace.clone());
     let _helpers = AbortOnDrop(vec![
         tokio::spawn(watch(
             client.clone(),
@@ -159,6 +161,9 @@ async fn run(
                 match command {
                     Some(SourceCommand::Targets { fleet, .. }) => state.retarget(fleet),
                     Some(SourceCommand::Focus(_)) => {}
+                    Some(SourceCommand::Remediate(request)) => {
+                        tokio::spawn(super::app_actions::run(writer.clone(), writer_namespace.clone(), request));
+                    }
                     Some(command) => crate::sources::refuse_wave(command, "the Argo CD hub source"),
                     None => inbox_open = false,
                 }
