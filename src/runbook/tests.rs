@@ -526,3 +526,124 @@ fn a_loaded_runbook_with_a_bad_step_is_shown_and_reported() {
         errors[0]
     );
 }
+
+/// A store holding the demo fleet's first picture, and one of its production clusters.
+fn demo_store() -> (crate::model::Store, ClusterId) {
+    let t = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 21, 2, 10, 0)
+        .single()
+        .expect("valid time");
+    let mut store = crate::model::Store::new();
+    let mut fleet = crate::sources::demo::DemoFleet::new(&Default::default(), t);
+    for e in fleet.initial_events() {
+        store.apply(e, t);
+    }
+    let prod = store
+        .clusters()
+        .iter()
+        .find(|c| c.environment.is_production())
+        .expect("a prod cluster")
+        .id
+        .clone();
+    (store, prod)
+}
+
+fn on(cluster: &ClusterId, name: &str, labels: &[(&str, &str)]) -> Alert {
+    let mut a = alert(name, labels);
+    a.cluster = Some(cluster.clone());
+    a
+}
+
+#[test]
+fn a_step_becomes_an_action_with_the_alerts_values() {
+    use crate::actions::{Action, Confirmation, Operation};
+    let (store, prod) = demo_store();
+    let (set, _) = RunbookSet::load(None);
+    let rb = set.get("node-not-ready").unwrap();
+    let drain = rb.steps.iter().find(|s| s.action == "drain").unwrap();
+    let a = on(
+        &prod,
+        "node-not-ready",
+        &[("node", "ip-10-0-1-7.ec2.internal")],
+    );
+    let Action::Remediate(r) = plan::plan(rb, drain, &a, &store, false).unwrap() else {
+        panic!("a remediation")
+    };
+    assert_eq!(r.cluster, prod);
+    assert!(r.production);
+    assert_eq!(r.step, Some(format!("node-not-ready:{}", drain.line)));
+    assert_eq!(
+        r.op,
+        Operation::Drain {
+            node: "ip-10-0-1-7.ec2.internal".into(),
+            timeout_secs: 600
+        }
+    );
+    assert_eq!(r.confirmation(), Confirmation::TypeName(prod.name.clone()));
+
+    // An alert without the label the step needs: the error names it; nothing is built.
+    let bare = on(&prod, "node-not-ready", &[]);
+    assert_eq!(
+        plan::plan(rb, drain, &bare, &store, false).unwrap_err(),
+        "parameter 'node': '{{labels.node}}' cannot be filled in: alert node-not-ready has no label 'node'"
+    );
+    // A label whose value is no Kubernetes name is refused before anything runs.
+    let odd = on(&prod, "node-not-ready", &[("node", "Node 7")]);
+    assert!(
+        plan::plan(rb, drain, &odd, &store, false)
+            .unwrap_err()
+            .contains("is not a Kubernetes name")
+    );
+
+    // pause-wave finds the wave that holds the cluster.
+    let etcd = set.get("etcd-storage-near-quota").unwrap();
+    let pause = plan::plan(
+        etcd,
+        &etcd.steps[0],
+        &on(&prod, "eks-etcd-storage-high", &[]),
+        &store,
+        false,
+    )
+    .unwrap();
+    match pause {
+        Action::PauseWave {
+            rollout,
+            wave_name,
+            reason,
+            ..
+        } => {
+            assert_eq!(rollout, "eks-1-31-upgrade");
+            assert!(wave_name.starts_with("prod-"), "{wave_name}");
+            assert_eq!(reason, "etcd storage near quota");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn shell_steps_are_refused_unless_the_config_allows_them() {
+    use crate::actions::{Action, Operation};
+    let (store, prod) = demo_store();
+    let (set, _) = RunbookSet::load(None);
+    let rb = set.get("apiserver-429-flow-control").unwrap();
+    let shell = rb.steps.iter().find(|s| s.action == "shell").unwrap();
+    let a = on(
+        &prod,
+        "eks-apiserver-429-throttling",
+        &[("team", "payments")],
+    );
+    assert_eq!(
+        plan::plan(rb, shell, &a, &store, false).unwrap_err(),
+        "shell steps are off: the config must set allow_shell = true to run them"
+    );
+    let Action::Remediate(r) = plan::plan(rb, shell, &a, &store, true).unwrap() else {
+        panic!("a remediation")
+    };
+    let Operation::Shell { script, env } = r.op else {
+        panic!("shell")
+    };
+    assert!(script.contains("apiserver_flowcontrol"));
+    assert_eq!(env["FLEETDECK_CLUSTER"], prod.name);
+    assert_eq!(env["FLEETDECK_ALERT"], "eks-apiserver-429-throttling");
+    assert_eq!(env["FLEETDECK_LABEL_TEAM"], "payments");
+}

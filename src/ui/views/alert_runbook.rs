@@ -307,9 +307,11 @@ pub fn render(frame: &mut Frame, area: Rect, pane: &RunbookPane, runs: &StepRuns
                 Err(_) => step.action.clone(),
             };
             let row_style = if i == pane.step { t.selection } else { t.text };
+            // State first: it stays visible when a long target is cut at the edge.
             steps.push(Line::from(vec![
-                Span::styled(format!("{marker}{}. {what}", i + 1), row_style),
-                Span::styled(format!("  [{}]", state.label()), state_style),
+                Span::styled(format!("{marker}{}. ", i + 1), row_style),
+                Span::styled(format!("[{}] ", state.label()), state_style),
+                Span::styled(what, row_style),
             ]));
             if let Err(e) = planned {
                 steps.push(Line::from(Span::styled(
