@@ -82,6 +82,16 @@ impl AuditLog {
         })
     }
 
+    /// An audit log writing to `file` (tests: a file that refuses writes).
+    #[cfg(test)]
+    pub(crate) fn from_file_for_tests(path: &Path, file: File) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+            counter: AtomicU64::new(0),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

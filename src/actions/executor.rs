@@ -157,3 +157,132 @@ async fn call(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::{Remediation, authorize, read_audit};
+    use crate::model::ClusterId;
+
+    fn drain() -> Action {
+        let cluster = ClusterId::new("prod", "us-east-1", "prod-use1-api-01");
+        Action::Remediate(
+            Remediation::examples(&cluster, true)
+                .into_iter()
+                .find(|r| r.op.kind() == "drain")
+                .expect("drain"),
+        )
+    }
+
+    /// A source that, when the call reaches it, reads the audit file as another process
+    /// would, and answers with what it found there.
+    fn witness(path: std::path::PathBuf) -> SourceHandle {
+        let (commands, mut inbox) = mpsc::channel(4);
+        tokio::spawn(async move {
+            while let Some(command) = inbox.recv().await {
+                if let SourceCommand::Remediate(request) = command {
+                    let (entries, _) = read_audit(&path).expect("readable");
+                    let seen = match entries.as_slice() {
+                        [e] if e.outcome.is_none() => Ok("intent on disk, no outcome yet".into()),
+                        other => Err(format!("audit at call time: {other:?}")),
+                    };
+                    request.progress("evicted kube-system/coredns-x");
+                    request.answer(seen);
+                }
+            }
+        });
+        SourceHandle {
+            name: "kubernetes".into(),
+            commands,
+        }
+    }
+
+    fn context(audit: Arc<AuditLog>, sources: Vec<SourceHandle>) -> ExecContext {
+        ExecContext {
+            audit,
+            sources,
+            mode: Mode::Operator,
+            os_user: "alice".into(),
+            identity: "arn:aws:iam::111111111111:role/oncall".into(),
+            clock: Clock::Frozen(chrono::DateTime::UNIX_EPOCH),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_intent_is_synced_before_the_call_and_the_outcome_follows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let audit = Arc::new(AuditLog::open(&path).expect("open"));
+        let ctx = context(audit, vec![witness(path.clone())]);
+        let action = authorize(Mode::Operator, None, drain()).expect("operator");
+        let (progress, mut lines) = mpsc::channel(8);
+        let outcome = execute_with_progress(action, ctx, "kubernetes", Some(progress)).await;
+        assert_eq!(outcome.message, "intent on disk, no outcome yet");
+        assert!(outcome.ok);
+        assert_eq!(
+            lines.recv().await.as_deref(),
+            Some("evicted kube-system/coredns-x")
+        );
+        let (entries, _) = read_audit(&path).expect("readable");
+        assert_eq!(entries[0].outcome.as_ref(), Some(&outcome));
+        assert_eq!(entries[0].identity, "arn:aws:iam::111111111111:role/oncall");
+    }
+
+    #[tokio::test]
+    async fn no_call_without_an_intent_on_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let audit = Arc::new(AuditLog::open(&path).expect("open"));
+        // The file is made read-only under the open handle's feet: the intent cannot be
+        // written, so the source must never hear of the action.
+        drop(audit);
+        std::fs::write(&path, "").expect("reset");
+        let readonly = std::fs::File::open(&path).expect("open read-only");
+        let audit = Arc::new(AuditLog::from_file_for_tests(&path, readonly));
+        let (commands, mut inbox) = mpsc::channel(4);
+        let ctx = context(
+            audit,
+            vec![SourceHandle {
+                name: "kubernetes".into(),
+                commands,
+            }],
+        );
+        let action = authorize(Mode::Operator, None, drain()).expect("operator");
+        let outcome = execute(action, ctx, "kubernetes").await;
+        assert!(!outcome.ok);
+        assert!(
+            outcome.message.starts_with("not run: audit log unwritable"),
+            "{}",
+            outcome.message
+        );
+        assert!(inbox.try_recv().is_err(), "the source was never called");
+    }
+
+    #[tokio::test]
+    async fn a_preview_is_not_audited() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let audit = Arc::new(AuditLog::open(&path).expect("open"));
+        let (commands, mut inbox) = mpsc::channel(4);
+        tokio::spawn(async move {
+            while let Some(SourceCommand::Remediate(r)) = inbox.recv().await {
+                let dry = r.dry_run;
+                r.answer(Ok(format!("dry_run={dry}")));
+            }
+        });
+        let ctx = context(
+            audit,
+            vec![SourceHandle {
+                name: "kubernetes".into(),
+                commands,
+            }],
+        );
+        let action = authorize(Mode::Operator, None, drain()).expect("operator");
+        assert_eq!(
+            preview(&action, &ctx, "kubernetes").await,
+            Ok("dry_run=true".into())
+        );
+        let (entries, _) = read_audit(&path).expect("readable");
+        assert!(entries.is_empty());
+    }
+}

@@ -71,6 +71,15 @@ impl Action {
         }
     }
 
+    /// The name of the permission check that covers this action (uncordon needs what
+    /// cordon needs).
+    pub fn permission_kind(&self) -> &'static str {
+        match self.kind() {
+            "uncordon" => "cordon",
+            kind => kind,
+        }
+    }
+
     /// The cluster a remediation acts on (permissions are checked per cluster).
     pub fn cluster(&self) -> Option<&ClusterId> {
         match self {

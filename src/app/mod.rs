@@ -501,7 +501,9 @@ impl App {
 
     /// Authorizes and starts a write. The result comes back as `AppMessage::ActionDone`.
     pub fn submit(&mut self, action: Action) {
-        let permission = self.store.permission(action.kind(), action.cluster());
+        let permission = self
+            .store
+            .permission(action.permission_kind(), action.cluster());
         let authorized = match actions::authorize(self.mode, permission, action) {
             Ok(a) => a,
             Err(denied) => {

@@ -43,7 +43,9 @@ impl App {
             }
         };
         // Refused here (viewer, RBAC) before any call; authorized again on submit.
-        let permission = self.store.permission(action.kind(), action.cluster());
+        let permission = self
+            .store
+            .permission(action.permission_kind(), action.cluster());
         let authorized = match actions::authorize(self.mode, permission, action.clone()) {
             Ok(a) => a,
             Err(denied) => {

@@ -278,8 +278,11 @@ async fn at_most_pool_size_connected_and_idle_ones_close_at_the_deadline() {
         })
         .count();
     assert_eq!(permissions, 20);
-    // /version and three reviews per connection.
-    assert_eq!(h.last_health().calls, 80);
+    // /version and one review per spoke write, per connection.
+    assert_eq!(
+        h.last_health().calls,
+        20 * (1 + super::permissions::SPOKE_WRITES.len() as u64)
+    );
 
     // Interest drops to five: the waiting ones are idle at once, the open ones keep
     // their watchers until the idle deadline.
