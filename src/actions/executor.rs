@@ -176,7 +176,7 @@ mod tests {
 
     /// A source that, when the call reaches it, reads the audit file as another process
     /// would, and answers with what it found there.
-    fn witness(path: std::path::PathBuf) -> SourceHandle {
+    fn witness(path: std::path::PathBuf) -> mpsc::Sender<SourceCommand> {
         let (commands, mut inbox) = mpsc::channel(4);
         tokio::spawn(async move {
             while let Some(command) = inbox.recv().await {
@@ -191,16 +191,17 @@ mod tests {
                 }
             }
         });
-        SourceHandle {
-            name: "kubernetes".into(),
-            commands,
-        }
+        commands
     }
 
-    fn context(audit: Arc<AuditLog>, sources: Vec<SourceHandle>) -> ExecContext {
+    /// An operator's context whose only source is `kubernetes`, fed to `commands`.
+    fn context(audit: Arc<AuditLog>, commands: mpsc::Sender<SourceCommand>) -> ExecContext {
         ExecContext {
             audit,
-            sources,
+            sources: vec![SourceHandle {
+                name: "kubernetes".into(),
+                commands,
+            }],
             mode: Mode::Operator,
             os_user: "alice".into(),
             identity: "arn:aws:iam::111111111111:role/oncall".into(),
@@ -213,7 +214,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("audit.jsonl");
         let audit = Arc::new(AuditLog::open(&path).expect("open"));
-        let ctx = context(audit, vec![witness(path.clone())]);
+        let ctx = context(audit, witness(path.clone()));
         let action = authorize(Mode::Operator, None, drain()).expect("operator");
         let (progress, mut lines) = mpsc::channel(8);
         let outcome = execute_with_progress(action, ctx, "kubernetes", Some(progress)).await;
@@ -240,13 +241,7 @@ mod tests {
         let readonly = std::fs::File::open(&path).expect("open read-only");
         let audit = Arc::new(AuditLog::from_file_for_tests(&path, readonly));
         let (commands, mut inbox) = mpsc::channel(4);
-        let ctx = context(
-            audit,
-            vec![SourceHandle {
-                name: "kubernetes".into(),
-                commands,
-            }],
-        );
+        let ctx = context(audit, commands);
         let action = authorize(Mode::Operator, None, drain()).expect("operator");
         let outcome = execute(action, ctx, "kubernetes").await;
         assert!(!outcome.ok);
@@ -270,13 +265,7 @@ mod tests {
                 r.answer(Ok(format!("dry_run={dry}")));
             }
         });
-        let ctx = context(
-            audit,
-            vec![SourceHandle {
-                name: "kubernetes".into(),
-                commands,
-            }],
-        );
+        let ctx = context(audit, commands);
         let action = authorize(Mode::Operator, None, drain()).expect("operator");
         assert_eq!(
             preview(&action, &ctx, "kubernetes").await,

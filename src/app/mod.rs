@@ -501,18 +501,7 @@ impl App {
 
     /// Authorizes and starts a write. The result comes back as `AppMessage::ActionDone`.
     pub fn submit(&mut self, action: Action) {
-        let permission = self
-            .store
-            .permission(action.permission_kind(), action.cluster());
-        let authorized = match actions::authorize(self.mode, permission, action) {
-            Ok(a) => a,
-            Err(denied) => {
-                self.flash(denied.reason, true);
-                return;
-            }
-        };
-        let Some(exec) = self.exec.clone() else {
-            self.flash("no source can carry out actions here", true);
+        let Some((authorized, exec)) = self.authorize(action) else {
             return;
         };
         let action = authorized.action().clone();

@@ -15,6 +15,30 @@ use crate::ui::widgets::step_dialog::StepDialog;
 const PROGRESS_CAPACITY: usize = 64;
 
 impl App {
+    /// The one authorization point, with what the app knows: its mode, and the API
+    /// server's answer on this permission for the action's cluster. A refusal (or no
+    /// executor, in tests of views) is said on the status bar.
+    pub(super) fn authorize(
+        &mut self,
+        action: Action,
+    ) -> Option<(actions::Authorized, actions::ExecContext)> {
+        let permission = self
+            .store
+            .permission(action.permission_kind(), action.cluster());
+        let authorized = match actions::authorize(self.mode, permission, action) {
+            Ok(a) => a,
+            Err(denied) => {
+                self.flash(denied.reason, true);
+                return None;
+            }
+        };
+        let Some(exec) = self.exec.clone() else {
+            self.flash("no source can carry out actions here", true);
+            return None;
+        };
+        Some((authorized, exec))
+    }
+
     /// `x` on a step: plan, authorize, then preview (or, for a wave, confirm at once).
     pub(super) fn run_step(&mut self, step: StepRef) {
         let planned = (|| {
@@ -43,18 +67,7 @@ impl App {
             }
         };
         // Refused here (viewer, RBAC) before any call; authorized again on submit.
-        let permission = self
-            .store
-            .permission(action.permission_kind(), action.cluster());
-        let authorized = match actions::authorize(self.mode, permission, action.clone()) {
-            Ok(a) => a,
-            Err(denied) => {
-                self.flash(denied.reason, true);
-                return;
-            }
-        };
-        let Some(exec) = self.exec.clone() else {
-            self.flash("no source can carry out actions here", true);
+        let Some((authorized, exec)) = self.authorize(action.clone()) else {
             return;
         };
         if !matches!(action, Action::Remediate(_)) {
