@@ -99,6 +99,7 @@ impl App {
         }
         let themes_dir = setup.paths.config_dir.join("themes");
         let allow_shell = setup.config.as_ref().is_some_and(|c| c.allow_shell);
+        ui.alerts.allow_shell = allow_shell;
         Self {
             store: Store::new(),
             ui,

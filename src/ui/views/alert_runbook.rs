@@ -229,7 +229,14 @@ impl RunbookPane {
 }
 
 /// Draws the pane for the alert and runbook it shows.
-pub fn render(frame: &mut Frame, area: Rect, pane: &RunbookPane, runs: &StepRuns, ctx: &Context) {
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    pane: &RunbookPane,
+    alerts: &super::alerts::AlertsState,
+    ctx: &Context,
+) {
+    let runs = &alerts.steps;
     let t = ctx.theme;
     let Some((alert, runbook)) = pane.current(ctx) else {
         let block = ctx.block(" runbook ".into(), None);
@@ -301,7 +308,7 @@ pub fn render(frame: &mut Frame, area: Rect, pane: &RunbookPane, runs: &StepRuns
             } else {
                 "  "
             };
-            let planned = plan::plan(rb, step, alert, ctx.store, true);
+            let planned = plan::plan(rb, step, alert, ctx.store, alerts.allow_shell);
             let what = match &planned {
                 Ok(action) => format!("{} {}", action.kind(), action.target()),
                 Err(_) => step.action.clone(),

@@ -21,6 +21,8 @@ pub struct AlertsState {
     pub pane: Option<RunbookPane>,
     /// Runbook steps run (or tried) in this session.
     pub steps: StepRuns,
+    /// The config allows shell steps; otherwise the pane says they cannot run.
+    pub allow_shell: bool,
 }
 
 impl Default for AlertsState {
@@ -31,6 +33,7 @@ impl Default for AlertsState {
             show_resolved: true,
             pane: None,
             steps: StepRuns::default(),
+            allow_shell: false,
         }
     }
 }
@@ -147,9 +150,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AlertsState, ctx: &Context)
             Constraint::Percentage(55),
         ]));
         render_list(frame, list, state, ctx);
-        alert_runbook::render(frame, side, pane, &state.steps, ctx);
+        alert_runbook::render(frame, side, pane, state, ctx);
     } else {
-        alert_runbook::render(frame, area, pane, &state.steps, ctx);
+        alert_runbook::render(frame, area, pane, state, ctx);
     }
 }
 
