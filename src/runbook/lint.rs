@@ -15,6 +15,28 @@ pub const SECTIONS: [&str; 4] = ["Meaning", "Impact", "Diagnosis", "Mitigation"]
 pub struct Report {
     pub files: usize,
     pub problems: Vec<RunbookError>,
+    /// Runbook id -> the file that has it, to find ids used twice.
+    ids: std::collections::BTreeMap<String, String>,
+}
+
+impl Report {
+    /// Lints one file's text, and checks that its id is not taken by a file linted before.
+    fn add(&mut self, text: &str, origin: &str) {
+        self.files += 1;
+        self.problems.extend(lint_text(text, origin));
+        if let Ok(rb) = Runbook::parse(text, origin) {
+            match self.ids.get(&rb.id) {
+                Some(first) => self.problems.push(RunbookError {
+                    file: origin.to_string(),
+                    line: line_of(text, "id:"),
+                    message: format!("duplicate runbook id '{}' (already used by {first})", rb.id),
+                }),
+                None => {
+                    self.ids.insert(rb.id, origin.to_string());
+                }
+            }
+        }
+    }
 }
 
 /// Every problem of one runbook file's text: the first front-matter or fence problem
@@ -85,11 +107,10 @@ pub fn lint(paths: &[PathBuf], user_dir: Option<&Path>) -> Report {
     let mut report = Report::default();
     if paths.is_empty() {
         for (path, text) in BUILTINS {
-            report.files += 1;
-            report
-                .problems
-                .extend(lint_text(text, &format!("{path} (built-in)")));
+            report.add(text, &format!("{path} (built-in)"));
         }
+        // The user's runbooks replace built-ins of the same id: only clashes among them count.
+        report.ids.clear();
         if let Some(dir) = user_dir.filter(|d| d.is_dir()) {
             lint_path(dir, &mut report);
         }
@@ -133,10 +154,9 @@ fn lint_path(path: &Path, report: &mut Report) {
         vec![path.to_path_buf()]
     };
     for file in files {
-        report.files += 1;
         let origin = file.display().to_string();
         match std::fs::read_to_string(&file) {
-            Ok(text) => report.problems.extend(lint_text(&text, &origin)),
+            Ok(text) => report.add(&text, &origin),
             Err(e) => report.problems.push(RunbookError {
                 file: origin,
                 line: 0,

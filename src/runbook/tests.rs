@@ -453,7 +453,10 @@ fn lint_reports_every_broken_file_with_its_line() {
             "{head}{sections}\n```fleetdeck action=reboot node=a\n```\n\n```fleetdeck action=scale namespace=kube-system deployment=coredns replicas=many\n```\n\n```fleetdeck action=drain node={{{{node}}}}\n```\n"
         ),
     );
-    write("missing-section.md", &format!("{head}## Meaning\nm\n"));
+    write(
+        "missing-section.md",
+        &format!("{}## Meaning\nm\n", head.replace("id: x", "id: sections")),
+    );
     write(
         "bad-env.md",
         "---\nid: x\ntitle: X\nseverity: info\nenvironments: [prod, qa]\nmatches:\n  - alert: x\n---\n## Meaning\n## Impact\n## Diagnosis\n## Mitigation\n",
@@ -486,6 +489,16 @@ fn lint_reports_every_broken_file_with_its_line() {
         format!(
             "{}:22: step: parameter 'node': unknown reference '{{{{node}}}}' (use {{{{cluster}}}}, {{{{account}}}}, {{{{region}}}}, {{{{alert}}}}, {{{{severity}}}} or {{{{labels.NAME}}}})",
             p("bad-steps.md")
+        ),
+        format!(
+            "{}:2: duplicate runbook id 'x' (already used by {})",
+            p("bad-steps.md"),
+            p("bad-env.md")
+        ),
+        format!(
+            "{}:2: duplicate runbook id 'x' (already used by {})",
+            p("good.md"),
+            p("bad-env.md")
         ),
         format!(
             "{}:9: missing section '## Impact' (Meaning, Impact, Diagnosis, Mitigation)",
