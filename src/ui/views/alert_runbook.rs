@@ -385,3 +385,88 @@ pub fn render(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::Remediation;
+    use crate::model::ClusterId;
+
+    fn step(line: usize) -> StepRef {
+        StepRef {
+            alert: AlertKey("cloudwatch:prod/us-east-1/a:node-not-ready:n".into()),
+            runbook: "node-not-ready".into(),
+            line,
+        }
+    }
+
+    fn drain() -> Action {
+        let c = ClusterId::new("prod", "us-east-1", "a");
+        Action::Remediate(
+            Remediation::examples(&c, true)
+                .into_iter()
+                .find(|r| r.op.kind() == "drain")
+                .expect("drain"),
+        )
+    }
+
+    fn outcome(ok: bool, message: &str) -> Outcome {
+        Outcome {
+            time: chrono::DateTime::UNIX_EPOCH,
+            ok,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn a_step_goes_from_preview_to_confirm_to_running_with_progress_to_done() {
+        let mut runs = StepRuns::default();
+        runs.set(step(90), StepState::Previewing);
+        runs.set(step(90), StepState::Confirming(drain()));
+        // Another step's confirmation is not this one's.
+        runs.set(step(95), StepState::NotRun);
+        runs.started(&drain());
+        assert_eq!(
+            runs.get(&step(90)).map(|r| &r.state),
+            Some(&StepState::Running(drain()))
+        );
+        assert_eq!(
+            runs.get(&step(95)).map(|r| &r.state),
+            Some(&StepState::NotRun)
+        );
+        runs.progress(&drain(), "evicted kube-system/coredns-x");
+        runs.finished(&drain(), &outcome(true, "drained node a"));
+        let run = runs.get(&step(90)).expect("run");
+        assert_eq!(run.state, StepState::Done("drained node a".into()));
+        assert_eq!(
+            run.output,
+            ["evicted kube-system/coredns-x", "drained node a"]
+        );
+        // A second attempt starts with a clean slate; a cancelled confirmation is not run.
+        runs.set(step(90), StepState::Previewing);
+        assert!(runs.get(&step(90)).expect("run").output.is_empty());
+        runs.set(step(90), StepState::Confirming(drain()));
+        runs.cancelled();
+        let run = runs.get(&step(90)).expect("run");
+        assert_eq!(run.state, StepState::NotRun);
+        assert_eq!(run.output, ["cancelled: nothing changed"]);
+    }
+
+    #[test]
+    fn a_failure_keeps_its_message_and_long_output_keeps_its_end() {
+        let mut runs = StepRuns::default();
+        runs.set(step(1), StepState::Confirming(drain()));
+        runs.started(&drain());
+        for i in 0..(OUTPUT_KEPT + 5) {
+            runs.progress(&drain(), &format!("line {i}"));
+        }
+        runs.finished(&drain(), &outcome(false, "timed out after 300s"));
+        let run = runs.get(&step(1)).expect("run");
+        assert_eq!(run.state, StepState::Failed("timed out after 300s".into()));
+        assert_eq!(run.output.len(), OUTPUT_KEPT);
+        assert_eq!(
+            run.output.last().map(String::as_str),
+            Some("timed out after 300s")
+        );
+    }
+}
