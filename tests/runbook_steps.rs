@@ -221,3 +221,55 @@ async fn a_demo_drain_reports_progress_and_its_outcome() {
         outcome.message
     );
 }
+
+/// Shell steps are refused by default (no `allow_shell`), and never run against the demo
+/// fleet even when allowed: the script would run on this machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shell_steps_are_refused_by_default_and_on_the_demo() {
+    let mut l = live(Mode::Operator).await;
+    let alert = l
+        .app
+        .store
+        .alerts_sorted()
+        .into_iter()
+        .find(|a| a.cluster.is_some())
+        .expect("an alert")
+        .clone();
+    let rb = l
+        .app
+        .runbooks
+        .get("apiserver-429-flow-control")
+        .expect("runbook")
+        .clone();
+    let shell = rb
+        .steps
+        .iter()
+        .find(|s| s.action == "shell")
+        .expect("shell step");
+    let step = fleetdeck::ui::views::alert_runbook::StepRef {
+        alert: alert.key.clone(),
+        runbook: rb.id.clone(),
+        line: shell.line,
+    };
+    for (allow, why) in [
+        (
+            false,
+            "shell steps are off: the config must set allow_shell = true to run them",
+        ),
+        (true, "shell steps are not run on the demo fleet"),
+    ] {
+        l.app.allow_shell = allow;
+        l.app.ui.flash = None;
+        l.app.ui.alerts.pane = Some(fleetdeck::ui::views::alert_runbook::RunbookPane::new(
+            alert.key.clone(),
+        ));
+        l.app.run_step(step.clone());
+        let flash = l.app.ui.flash.as_ref().expect("told why");
+        assert!(flash.error && flash.text.contains(why), "{}", flash.text);
+        assert!(l.app.ui.dialog.is_none());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(l.messages.try_recv().is_err(), "nothing ran");
+    let (entries, _) = actions::read_audit(&l.audit_path).expect("audit");
+    assert!(entries.is_empty());
+}

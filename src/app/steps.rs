@@ -40,7 +40,7 @@ impl App {
     }
 
     /// `x` on a step: plan, authorize, then preview (or, for a wave, confirm at once).
-    pub(super) fn run_step(&mut self, step: StepRef) {
+    pub fn run_step(&mut self, step: StepRef) {
         let planned = (|| {
             let alert = self.store.alert(&step.alert).ok_or("the alert is gone")?;
             let rb = self
@@ -54,6 +54,13 @@ impl App {
                 .ok_or("the step is no longer in the runbook")?;
             plan::plan(rb, s, alert, &self.store, self.allow_shell)
         })();
+        // A script would run on this machine against real credentials, not the simulator.
+        let planned = planned.and_then(|action| match &action {
+            Action::Remediate(r) if self.demo && matches!(r.op, Operation::Shell { .. }) => {
+                Err("shell steps are not run on the demo fleet: they would run on this machine, not in the simulator".to_string())
+            }
+            _ => Ok(action),
+        });
         let action = match planned {
             Ok(action) => action,
             Err(e) => {
