@@ -192,3 +192,59 @@ impl App {
         Some(tx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::model::ClusterId;
+    use crate::sources::SourceHandle;
+
+    /// A real (not demo) app with one source of each kind, to see where writes go.
+    fn real_app() -> App {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let setup =
+            super::super::Setup::for_demo(dir.path(), actions::Mode::Operator, Default::default())
+                .expect("setup");
+        let handle = |name: &str| SourceHandle {
+            name: name.into(),
+            commands: mpsc::channel(1).0,
+        };
+        let sources = vec![
+            handle("eks:prod/us-east-1"),
+            handle("cloudwatch:prod/us-east-1"),
+            handle("kubernetes"),
+            handle("argocd:hub"),
+        ];
+        let (tx, _) = mpsc::channel(1);
+        let clock = crate::clock::Clock::Frozen(chrono::DateTime::UNIX_EPOCH);
+        let mut app = App::new(setup, clock, sources, None, tx);
+        app.demo = false;
+        app
+    }
+
+    #[test]
+    fn each_write_goes_to_the_system_that_carries_it_out() {
+        let app = real_app();
+        let cluster = ClusterId::new("prod", "us-east-1", "prod-use1-api-01");
+        for r in Remediation::examples(&cluster, true) {
+            let expected = match r.op.kind() {
+                "update-addon" => "eks:prod/us-east-1",
+                "argocd-refresh" | "argocd-sync" => "argocd:hub",
+                "shell" => "",
+                _ => "kubernetes",
+            };
+            assert_eq!(
+                app.source_of(&Action::Remediate(r.clone())),
+                expected,
+                "{}",
+                r.op.kind()
+            );
+        }
+        let mut demo = real_app();
+        demo.demo = true;
+        let restart = Remediation::examples(&cluster, true).remove(0);
+        assert_eq!(demo.source_of(&Action::Remediate(restart)), "demo");
+    }
+}
