@@ -204,11 +204,15 @@ async fn evict(
     dry_run: bool,
 ) -> Result<(), kube::Error> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let eviction = json!({
+    let mut eviction = json!({
         "apiVersion": "policy/v1",
         "kind": "Eviction",
         "metadata": {"name": name, "namespace": namespace},
     });
+    if dry_run {
+        // As kubectl sends it; the API server requires body and query to agree.
+        eviction["deleteOptions"] = json!({"dryRun": ["All"]});
+    }
     let params = PostParams {
         dry_run,
         field_manager: None,

@@ -430,4 +430,6 @@ async fn drain_dry_run_changes_nothing_and_says_what_a_budget_would_hold() {
             s.query
         );
     }
+    let eviction = seen.iter().find(|s| s.path.ends_with("/eviction")).unwrap();
+    assert_eq!(eviction.body["deleteOptions"]["dryRun"], json!(["All"]));
 }
