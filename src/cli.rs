@@ -67,6 +67,23 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Work with runbooks.
+    Runbooks {
+        #[command(subcommand)]
+        command: RunbooksCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunbooksCommand {
+    /// Check runbook files: front matter, matchers, step actions, parameters and
+    /// references. Prints `file:line: message` per problem; exits 1 on any.
+    /// With no DIR: the built-in runbooks and those in the config directory.
+    Lint {
+        /// Directories of `*.md` runbooks, or single files.
+        #[arg(value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

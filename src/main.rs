@@ -2,14 +2,24 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use fleetdeck::cli::{Cli, Command};
-use fleetdeck::{app, guard, logging, snapshot};
+use fleetdeck::cli::{Cli, Command, RunbooksCommand};
+use fleetdeck::{app, config, guard, logging, runbook, snapshot};
 
 fn main() -> ExitCode {
     if let Err(e) = color_eyre::install() {
         eprintln!("fleetdeck: {e}");
     }
     let cli = Cli::parse();
+    if let Some(Command::Runbooks {
+        command: RunbooksCommand::Lint { dirs },
+    }) = &cli.command
+    {
+        // Needs no config, terminal or runtime: only the files.
+        let user_dir = config::Paths::discover(cli.config.clone())
+            .ok()
+            .map(|p| p.runbooks_dir());
+        return runbook::lint::run(dirs, user_dir.as_deref());
+    }
     let setup = match app::setup::resolve(&cli) {
         Ok(s) => s,
         Err(e) => {
@@ -54,6 +64,8 @@ fn main() -> ExitCode {
                 };
                 guard::run(setup, options).await
             }
+            // Handled before the setup.
+            Some(Command::Runbooks { .. }) => Ok(()),
         }
     });
     // Sources may be mid-request; never let them keep a dead session's process alive.

@@ -3,61 +3,13 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{chars, key, t0};
+use common::{Live, chars, key, live};
 use crossterm::event::KeyCode;
-use fleetdeck::actions::{self, Action, AuditLog, ExecContext, Mode};
-use fleetdeck::app::{App, AppMessage, Setup};
-use fleetdeck::clock::Clock;
-use fleetdeck::model::{SourceEvent, WaveState};
-use fleetdeck::sources::demo::{self, DemoOptions};
-use tokio::sync::mpsc;
-
-struct Live {
-    app: App,
-    events: mpsc::Receiver<SourceEvent>,
-    messages: mpsc::Receiver<AppMessage>,
-    audit_path: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-async fn live(mode: Mode) -> Live {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = DemoOptions::default();
-    let setup = Setup::for_demo(dir.path(), mode, options.clone()).expect("setup");
-    let audit_path = setup.audit_path.clone();
-    let clock = Clock::Frozen(t0());
-    let (events_tx, mut events) = mpsc::channel(1024);
-    let handle = demo::spawn(options, clock.clone(), events_tx);
-    // As in the real loop: viewers get no executor and never open the audit log.
-    let exec = (mode == Mode::Operator).then(|| ExecContext {
-        audit: Arc::new(AuditLog::open(&audit_path).expect("audit log")),
-        sources: vec![handle.clone()],
-        mode,
-        os_user: "alice".into(),
-        identity: "demo (simulated)".into(),
-        clock: clock.clone(),
-    });
-    let (tx, messages) = mpsc::channel(8);
-    let mut app = App::new(setup, clock, vec![handle], exec, tx);
-    let ready = vec![demo::SOURCE_NAME.to_string()];
-    while !app.store.is_ready(&ready) {
-        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
-            .await
-            .expect("demo answers")
-            .expect("demo runs");
-        app.apply(event);
-    }
-    Live {
-        app,
-        events,
-        messages,
-        audit_path,
-        _dir: dir,
-    }
-}
+use fleetdeck::actions::{self, Action, Mode};
+use fleetdeck::app::App;
+use fleetdeck::model::WaveState;
 
 /// Pumps source events into the app until the action's outcome arrives.
 async fn until_done(l: &mut Live) {

@@ -1,12 +1,15 @@
 //! Shared set-up for integration tests: a demo app on a frozen clock.
 #![allow(dead_code)]
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use fleetdeck::actions::Mode;
+use fleetdeck::actions::{AuditLog, ExecContext, Mode};
 use fleetdeck::app::{App, AppMessage, Setup};
 use fleetdeck::clock::Clock;
-use fleetdeck::model::Timestamp;
-use fleetdeck::sources::demo::{DemoFleet, DemoOptions};
+use fleetdeck::model::{SourceEvent, Timestamp};
+use fleetdeck::sources::demo::{self, DemoFleet, DemoOptions};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
@@ -81,4 +84,50 @@ pub fn binary(home: &std::path::Path) -> assert_cmd::Command {
         .env("LANG", "C.UTF-8")
         .timeout(std::time::Duration::from_secs(60));
     cmd
+}
+
+/// An app on the running demo source, with the executor an operator gets.
+pub struct Live {
+    pub app: App,
+    pub events: mpsc::Receiver<SourceEvent>,
+    pub messages: mpsc::Receiver<AppMessage>,
+    pub audit_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the demo source and feeds the app until its first complete picture. As in the
+/// real loop, viewers get no executor and never open the audit log.
+pub async fn live(mode: Mode) -> Live {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = DemoOptions::default();
+    let setup = Setup::for_demo(dir.path(), mode, options.clone()).expect("setup");
+    let audit_path = setup.audit_path.clone();
+    let clock = Clock::Frozen(t0());
+    let (events_tx, mut events) = mpsc::channel(1024);
+    let handle = demo::spawn(options, clock.clone(), events_tx);
+    let exec = (mode == Mode::Operator).then(|| ExecContext {
+        audit: Arc::new(AuditLog::open(&audit_path).expect("audit log")),
+        sources: vec![handle.clone()],
+        mode,
+        os_user: "alice".into(),
+        identity: "demo (simulated)".into(),
+        clock: clock.clone(),
+    });
+    let (tx, messages) = mpsc::channel(64);
+    let mut app = App::new(setup, clock, vec![handle], exec, tx);
+    let ready = vec![demo::SOURCE_NAME.to_string()];
+    while !app.store.is_ready(&ready) {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("demo answers")
+            .expect("demo runs");
+        app.apply(event);
+    }
+    Live {
+        app,
+        events,
+        messages,
+        audit_path,
+        _dir: dir,
+    }
 }

@@ -63,11 +63,11 @@ fn cluster_view_of_a_cluster_with_a_firing_alert() {
     for event in d.fleet.focus(Some(cluster.clone()), common::t0()) {
         d.app.apply(event);
     }
-    key(&mut d.app, KeyCode::Enter);
+    key(&mut d.app, KeyCode::Char('c'));
     let screen = draw(&d.app, 80, 24);
     assert!(
         screen.contains(&cluster.name),
-        "enter on an alert opens its cluster:\n{screen}"
+        "c on an alert opens its cluster:\n{screen}"
     );
     assert!(
         screen.contains(&alert.name),
@@ -578,4 +578,70 @@ fn an_argo_cd_progressive_sync_shows_its_steps_apps_and_who_paused_it() {
         assert!(screen.contains(expected), "{expected:?} missing:\n{screen}");
     }
     insta::assert_snapshot!("argo_rollout_160x48", screen);
+}
+
+/// `enter` on an alert opens its runbook beside it: the steps with their parameters filled
+/// in and their state, the alert's runbook link; `x` leads to the confirmation, which on a
+/// production cluster asks for the cluster's name.
+#[test]
+fn alert_runbook_pane_and_step_confirmation() {
+    let mut d = demo_app(Mode::Operator);
+    key(&mut d.app, KeyCode::Char('2'));
+    key(&mut d.app, KeyCode::Char('/'));
+    chars(&mut d.app, "deprecated");
+    key(&mut d.app, KeyCode::Enter);
+    key(&mut d.app, KeyCode::Enter);
+    let screen = draw(&d.app, 160, 48);
+    assert!(
+        screen.contains("runbook: Upgrade insight ERROR - deprecated API still in use"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("1. [not run] pause-wave eks-1-31-upgrade/prod-2"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(
+            "link: https://docs.aws.amazon.com/eks/latest/userguide/cluster-insights.html"
+        ),
+        "{screen}"
+    );
+    // The link is written over its text as an OSC 8 hyperlink after the frame.
+    let links = d.app.ui.terminal_links();
+    assert_eq!(links.len(), 1);
+    assert!(links[0].osc8().contains(
+        "\x1b]8;;https://docs.aws.amazon.com/eks/latest/userguide/cluster-insights.html\x1b\\"
+    ));
+    // y copies it over SSH (OSC 52), through the loop.
+    key(&mut d.app, KeyCode::Char('y'));
+    assert_eq!(
+        d.app.ui.clipboard.as_deref(),
+        Some("https://docs.aws.amazon.com/eks/latest/userguide/cluster-insights.html")
+    );
+    snapshot_all("alert_runbook_pane", &d.app);
+
+    // The second step (a sync) after its preview came back: typed confirmation.
+    key(&mut d.app, KeyCode::Char('j'));
+    let pane = d.app.ui.alerts.pane.as_ref().expect("pane");
+    let alert = d.app.store.alert(&pane.alert).expect("alert").clone();
+    let rb = d.app.runbooks.matching(&alert)[0].clone();
+    let action = fleetdeck::runbook::plan::plan(&rb, &rb.steps[1], &alert, &d.app.store, false)
+        .expect("plans");
+    let step = fleetdeck::ui::views::alert_runbook::StepRef {
+        alert: alert.key.clone(),
+        runbook: rb.id.clone(),
+        line: rb.steps[1].line,
+    };
+    d.app.on_message(fleetdeck::app::AppMessage::StepPreview {
+        step,
+        action,
+        result: Ok("demo: dry run accepted: would sync application prod-use1-payments-02-addons to its target revision".into()),
+    });
+    let screen = draw(&d.app, 80, 24);
+    assert!(screen.contains("type the cluster name"), "{screen}");
+    snapshot_all("step_confirmation", &d.app);
+    // Closing the pane goes back to the list.
+    key(&mut d.app, KeyCode::Esc);
+    key(&mut d.app, KeyCode::Esc);
+    assert!(d.app.ui.alerts.pane.is_none());
 }

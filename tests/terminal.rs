@@ -124,3 +124,44 @@ fn sigterm_restores_the_terminal_and_exits_within_a_second() {
         "the cursor is shown again"
     );
 }
+
+/// Waits until the output holds `needle`; the whole output so far.
+fn wait_for(r: &Running, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = String::from_utf8_lossy(&r.output.lock().expect("lock")).to_string();
+        if out.contains(needle) {
+            return out;
+        }
+        assert!(Instant::now() < deadline, "no {needle:?} within 30s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_runbook_link_is_a_hyperlink_and_y_copies_it_through_the_terminal() {
+    use std::io::Write;
+    let mut r = start(false);
+    wait_for_first_frame(&r);
+    let mut keys = r
+        .master
+        .as_ref()
+        .expect("master")
+        .take_writer()
+        .expect("writer");
+    // Alerts, filter on the deprecated-API insight, keep the filter, open the runbook pane.
+    keys.write_all(b"2/deprecated\r").expect("keys");
+    std::thread::sleep(Duration::from_millis(300));
+    keys.write_all(b"\r").expect("enter");
+    let url = "https://docs.aws.amazon.com/eks/latest/userguide/cluster-insights.html";
+    // After the frame, the URL's text is written again inside OSC 8.
+    wait_for(&r, &format!("\x1b]8;;{url}\x1b\\{url}\x1b]8;;\x1b\\"));
+    keys.write_all(b"y").expect("y");
+    // OSC 52: base64 of the URL, for the clipboard of the terminal the user sits at.
+    wait_for(
+        &r,
+        "\x1b]52;c;aHR0cHM6Ly9kb2NzLmF3cy5hbWF6b24uY29tL2Vrcy9sYXRlc3QvdXNlcmd1aWRlL2NsdXN0ZXItaW5zaWdodHMuaHRtbA==\x07",
+    );
+    keys.write_all(b"q").expect("q");
+    exit_time(&mut r, Duration::from_secs(5));
+}

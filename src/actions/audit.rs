@@ -82,6 +82,16 @@ impl AuditLog {
         })
     }
 
+    /// An audit log writing to `file` (tests: a file that refuses writes).
+    #[cfg(test)]
+    pub(crate) fn from_file_for_tests(path: &Path, file: File) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+            counter: AtomicU64::new(0),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -262,6 +272,46 @@ mod tests {
         );
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 2);
+    }
+
+    /// Every remediation survives the JSONL round trip, and a crash between intent and
+    /// outcome (the log dropped before any outcome) leaves the intent readable, flagged.
+    #[test]
+    fn every_remediation_is_recorded_and_an_interrupted_one_stays_visible() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path).expect("open");
+        let examples = Action::examples();
+        for action in &examples {
+            let a = authorize(Mode::Operator, None, action.clone()).expect("operator");
+            log.intent(
+                &a,
+                Mode::Operator,
+                "alice",
+                "arn:aws:iam::1:user/alice",
+                t(0),
+            )
+            .expect("intent");
+        }
+        drop(log); // as if fleetdeck died during the calls
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.contains(r#""action":"remediate""#), "{text}");
+        assert!(text.contains(r#""op":"drain""#), "{text}");
+        assert!(
+            text.contains(r#""node":"ip-10-0-1-7.ec2.internal""#),
+            "{text}"
+        );
+        let (entries, errors) = read(&path).expect("read");
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut read_back: Vec<Action> = entries
+            .into_iter()
+            .map(|e| {
+                assert_eq!(e.outcome, None, "no outcome was recorded");
+                e.action
+            })
+            .collect();
+        read_back.reverse();
+        assert_eq!(read_back, examples);
     }
 
     #[test]

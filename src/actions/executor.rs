@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
-use super::{Action, AuditLog, Authorized, Mode, Outcome};
+use super::{Action, AuditLog, Authorized, Mode, Operation, Outcome};
 use crate::clock::Clock;
+use crate::sources::remediation::RemediateRequest;
 use crate::sources::{SourceCommand, SourceHandle};
 
 /// How long a source may take to answer a write before it is reported as timed out.
@@ -26,6 +27,16 @@ pub struct ExecContext {
 /// Runs one authorized action to its outcome. The intent is synced to the audit file
 /// before the call; if that fails, the call is not made.
 pub async fn execute(action: Authorized, ctx: ExecContext, source: &str) -> Outcome {
+    execute_with_progress(action, ctx, source, None).await
+}
+
+/// [`execute`], with progress lines (a drain's evictions) sent to `progress`.
+pub async fn execute_with_progress(
+    action: Authorized,
+    ctx: ExecContext,
+    source: &str,
+    progress: Option<mpsc::Sender<String>>,
+) -> Outcome {
     let now = ctx.clock.now();
     let audit = ctx.audit.clone();
     let (os_user, identity, mode) = (ctx.os_user.clone(), ctx.identity.clone(), ctx.mode);
@@ -40,7 +51,7 @@ pub async fn execute(action: Authorized, ctx: ExecContext, source: &str) -> Outc
         Err(e) => return refused(&ctx, format!("not run: audit writer failed: {e}")),
     };
 
-    let result = call(action.action(), &ctx, source).await;
+    let result = call(action.action(), &ctx, source, false, progress).await;
     let outcome = Outcome {
         time: ctx.clock.now(),
         ok: result.is_ok(),
@@ -63,13 +74,43 @@ fn refused(ctx: &ExecContext, message: String) -> Outcome {
     }
 }
 
-async fn call(action: &Action, ctx: &ExecContext, source: &str) -> Result<String, String> {
+/// What an authorized action would do, without doing it: a remediation's dry run (a
+/// server-side `dryRun=All` for Kubernetes writes), or a shell step's script in full. Not
+/// audited: nothing changes. Pause and resume have their own dialogs and no preview.
+pub async fn preview(
+    action: &Authorized,
+    ctx: &ExecContext,
+    source: &str,
+) -> Result<String, String> {
+    match action.action() {
+        Action::Remediate(r) => match &r.op {
+            Operation::Shell { script, env } => Ok(super::shell::describe(script, env)),
+            _ => call(action.action(), ctx, source, true, None).await,
+        },
+        other => Err(format!("{} has no preview", other.kind())),
+    }
+}
+
+async fn call(
+    action: &Action,
+    ctx: &ExecContext,
+    source: &str,
+    dry_run: bool,
+    progress: Option<mpsc::Sender<String>>,
+) -> Result<String, String> {
+    if let Action::Remediate(r) = action
+        && let Operation::Shell { script, env } = &r.op
+    {
+        // Shell steps run here, not in a source; `allow_shell` was checked before.
+        return super::shell::run(script, env).await;
+    }
     let handle = ctx
         .sources
         .iter()
         .find(|h| h.name == source)
         .ok_or_else(|| format!("no source named {source} is running"))?;
     let (reply, answer) = oneshot::channel();
+    let mut timeout = WRITE_TIMEOUT;
     let command = match action.clone() {
         Action::PauseWave {
             rollout,
@@ -96,18 +137,148 @@ async fn call(action: &Action, ctx: &ExecContext, source: &str) -> Result<String
                 action.gerund()
             ));
         }
+        Action::Remediate(remediation) => {
+            if let Operation::Drain { timeout_secs, .. } = &remediation.op {
+                // The drain times out by itself; allow for its last evictions.
+                timeout = Duration::from_secs(timeout_secs + 30);
+            }
+            SourceCommand::Remediate(RemediateRequest {
+                remediation,
+                dry_run,
+                progress,
+                reply,
+            })
+        }
     };
     handle
         .commands
         .send(command)
         .await
         .map_err(|_| format!("source {source} has stopped"))?;
-    match tokio::time::timeout(WRITE_TIMEOUT, answer).await {
+    match tokio::time::timeout(timeout, answer).await {
         Ok(Ok(result)) => result,
         Ok(Err(_)) => Err(format!("source {source} dropped the request")),
         Err(_) => Err(format!(
             "timed out after {}s waiting for {source}; the change may still apply",
-            WRITE_TIMEOUT.as_secs()
+            timeout.as_secs()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::{Remediation, authorize, read_audit};
+    use crate::model::ClusterId;
+
+    fn drain() -> Action {
+        let cluster = ClusterId::new("prod", "us-east-1", "prod-use1-api-01");
+        Action::Remediate(
+            Remediation::examples(&cluster, true)
+                .into_iter()
+                .find(|r| r.op.kind() == "drain")
+                .expect("drain"),
+        )
+    }
+
+    /// A source that, when the call reaches it, reads the audit file as another process
+    /// would, and answers with what it found there.
+    fn witness(path: std::path::PathBuf) -> mpsc::Sender<SourceCommand> {
+        let (commands, mut inbox) = mpsc::channel(4);
+        tokio::spawn(async move {
+            while let Some(command) = inbox.recv().await {
+                if let SourceCommand::Remediate(request) = command {
+                    let (entries, _) = read_audit(&path).expect("readable");
+                    let seen = match entries.as_slice() {
+                        [e] if e.outcome.is_none() => Ok("intent on disk, no outcome yet".into()),
+                        other => Err(format!("audit at call time: {other:?}")),
+                    };
+                    request.progress("evicted kube-system/coredns-x");
+                    request.answer(seen);
+                }
+            }
+        });
+        commands
+    }
+
+    /// An operator's context whose only source is `kubernetes`, fed to `commands`.
+    fn context(audit: Arc<AuditLog>, commands: mpsc::Sender<SourceCommand>) -> ExecContext {
+        ExecContext {
+            audit,
+            sources: vec![SourceHandle {
+                name: "kubernetes".into(),
+                commands,
+            }],
+            mode: Mode::Operator,
+            os_user: "alice".into(),
+            identity: "arn:aws:iam::111111111111:role/oncall".into(),
+            clock: Clock::Frozen(chrono::DateTime::UNIX_EPOCH),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_intent_is_synced_before_the_call_and_the_outcome_follows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let audit = Arc::new(AuditLog::open(&path).expect("open"));
+        let ctx = context(audit, witness(path.clone()));
+        let action = authorize(Mode::Operator, None, drain()).expect("operator");
+        let (progress, mut lines) = mpsc::channel(8);
+        let outcome = execute_with_progress(action, ctx, "kubernetes", Some(progress)).await;
+        assert_eq!(outcome.message, "intent on disk, no outcome yet");
+        assert!(outcome.ok);
+        assert_eq!(
+            lines.recv().await.as_deref(),
+            Some("evicted kube-system/coredns-x")
+        );
+        let (entries, _) = read_audit(&path).expect("readable");
+        assert_eq!(entries[0].outcome.as_ref(), Some(&outcome));
+        assert_eq!(entries[0].identity, "arn:aws:iam::111111111111:role/oncall");
+    }
+
+    #[tokio::test]
+    async fn no_call_without_an_intent_on_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let audit = Arc::new(AuditLog::open(&path).expect("open"));
+        // The file is made read-only under the open handle's feet: the intent cannot be
+        // written, so the source must never hear of the action.
+        drop(audit);
+        std::fs::write(&path, "").expect("reset");
+        let readonly = std::fs::File::open(&path).expect("open read-only");
+        let audit = Arc::new(AuditLog::from_file_for_tests(&path, readonly));
+        let (commands, mut inbox) = mpsc::channel(4);
+        let ctx = context(audit, commands);
+        let action = authorize(Mode::Operator, None, drain()).expect("operator");
+        let outcome = execute(action, ctx, "kubernetes").await;
+        assert!(!outcome.ok);
+        assert!(
+            outcome.message.starts_with("not run: audit log unwritable"),
+            "{}",
+            outcome.message
+        );
+        assert!(inbox.try_recv().is_err(), "the source was never called");
+    }
+
+    #[tokio::test]
+    async fn a_preview_is_not_audited() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let audit = Arc::new(AuditLog::open(&path).expect("open"));
+        let (commands, mut inbox) = mpsc::channel(4);
+        tokio::spawn(async move {
+            while let Some(SourceCommand::Remediate(r)) = inbox.recv().await {
+                let dry = r.dry_run;
+                r.answer(Ok(format!("dry_run={dry}")));
+            }
+        });
+        let ctx = context(audit, commands);
+        let action = authorize(Mode::Operator, None, drain()).expect("operator");
+        assert_eq!(
+            preview(&action, &ctx, "kubernetes").await,
+            Ok("dry_run=true".into())
+        );
+        let (entries, _) = read_audit(&path).expect("readable");
+        assert!(entries.is_empty());
     }
 }

@@ -4,13 +4,16 @@
 
 mod audit;
 mod executor;
+pub mod remediation;
+mod shell;
 
 pub use audit::{AuditEntry, AuditLog, AuditReadError, Outcome, read as read_audit};
-pub use executor::{ExecContext, execute};
+pub use executor::{ExecContext, execute, execute_with_progress, preview};
+pub use remediation::{Confirmation, Operation, Remediation};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::PermissionCheck;
+use crate::model::{ClusterId, PermissionCheck};
 
 /// Operator may act; viewer sees everything and can change nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +71,8 @@ pub enum Action {
         wave_name: String,
         reason: String,
     },
+    /// A write on one cluster, usually a runbook step (restart, drain, sync, ...).
+    Remediate(Remediation),
 }
 
 impl Action {
@@ -78,6 +83,24 @@ impl Action {
             Self::ResumeWave { .. } => "resume-wave",
             Self::GuardHold { .. } => "guard-hold",
             Self::GuardRelease { .. } => "guard-release",
+            Self::Remediate(r) => r.op.kind(),
+        }
+    }
+
+    /// The name of the permission check that covers this action (uncordon needs what
+    /// cordon needs).
+    pub fn permission_kind(&self) -> &'static str {
+        match self.kind() {
+            "uncordon" => "cordon",
+            kind => kind,
+        }
+    }
+
+    /// The cluster a remediation acts on (permissions are checked per cluster).
+    pub fn cluster(&self) -> Option<&ClusterId> {
+        match self {
+            Self::Remediate(r) => Some(&r.cluster),
+            _ => None,
         }
     }
 
@@ -96,6 +119,7 @@ impl Action {
             | Self::GuardRelease {
                 rollout, wave_name, ..
             } => format!("{rollout}/{wave_name}"),
+            Self::Remediate(r) => r.target(),
         }
     }
 
@@ -105,7 +129,7 @@ impl Action {
             Self::PauseWave { reason, .. }
             | Self::GuardHold { reason, .. }
             | Self::GuardRelease { reason, .. } => Some(reason),
-            Self::ResumeWave { .. } => None,
+            Self::ResumeWave { .. } | Self::Remediate(_) => None,
         }
     }
 
@@ -116,12 +140,17 @@ impl Action {
             Self::ResumeWave { .. } => "resuming a wave",
             Self::GuardHold { .. } => "holding a wave (guard)",
             Self::GuardRelease { .. } => "releasing a guard hold",
+            Self::Remediate(r) => r.op.gerund(),
         }
     }
 
     /// Every action kind, with placeholder targets: used to prove viewer mode denies all.
     pub fn examples() -> Vec<Action> {
-        vec![
+        let cluster = ClusterId::new("prod", "us-east-1", "prod-use1-api-01");
+        let remediations = Remediation::examples(&cluster, true)
+            .into_iter()
+            .map(Action::Remediate);
+        let mut all = vec![
             Action::PauseWave {
                 rollout: "r".into(),
                 wave: 0,
@@ -145,7 +174,9 @@ impl Action {
                 wave_name: "w".into(),
                 reason: "x".into(),
             },
-        ]
+        ];
+        all.extend(remediations);
+        all
     }
 }
 

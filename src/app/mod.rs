@@ -4,6 +4,7 @@
 mod commands;
 mod run;
 pub mod setup;
+mod steps;
 mod terminal;
 
 pub use run::run;
@@ -32,7 +33,21 @@ const FLASH_FOR: Duration = Duration::from_secs(6);
 /// Messages from the app's own background tasks (executors).
 #[derive(Debug)]
 pub enum AppMessage {
-    ActionDone { action: Action, outcome: Outcome },
+    ActionDone {
+        action: Action,
+        outcome: Outcome,
+    },
+    /// A runbook step's preview (dry run) came back.
+    StepPreview {
+        step: crate::ui::views::alert_runbook::StepRef,
+        action: Action,
+        result: Result<String, String>,
+    },
+    /// A progress line of a running step (a drain's evictions).
+    StepProgress {
+        action: Action,
+        line: String,
+    },
 }
 
 /// The running console's state. Only the loop mutates it.
@@ -45,6 +60,8 @@ pub struct App {
     pub glyphs: Glyphs,
     pub runbooks: RunbookSet,
     pub demo: bool,
+    /// The config allows runbook shell steps (`allow_shell = true`).
+    pub allow_shell: bool,
     color_depth: ColorDepth,
     themes_dir: PathBuf,
     audit_path: PathBuf,
@@ -81,6 +98,8 @@ impl App {
             });
         }
         let themes_dir = setup.paths.config_dir.join("themes");
+        let allow_shell = setup.config.as_ref().is_some_and(|c| c.allow_shell);
+        ui.alerts.allow_shell = allow_shell;
         Self {
             store: {
                 let mut store = Store::new();
@@ -94,6 +113,7 @@ impl App {
             glyphs: setup.glyphs,
             runbooks: setup.runbooks,
             demo: setup.demo_mode,
+            allow_shell,
             sources,
             color_depth: setup.color_depth,
             themes_dir,
@@ -196,8 +216,18 @@ impl App {
                 } else {
                     format!("{} failed: {}", action.kind(), outcome.message)
                 };
+                self.ui.alerts.steps.finished(&action, &outcome);
                 self.flash(text, !outcome.ok);
                 self.reload_audit();
+            }
+            AppMessage::StepPreview {
+                step,
+                action,
+                result,
+            } => self.confirm_step(step, action, result),
+            AppMessage::StepProgress { action, line } => {
+                self.ui.alerts.steps.progress(&action, &line);
+                self.dirty = true;
             }
         }
     }
@@ -221,6 +251,7 @@ impl App {
                 DialogOutcome::Open => {}
                 DialogOutcome::Cancelled => {
                     self.ui.dialog = None;
+                    self.ui.alerts.steps.cancelled();
                     self.flash("cancelled: nothing changed", false);
                 }
                 DialogOutcome::Submit(action) => {
@@ -359,6 +390,11 @@ impl App {
             Effect::Dialog(d) => self.ui.dialog = Some(d),
             Effect::Flash(text) => self.flash(text, false),
             Effect::Error(text) => self.flash(text, true),
+            Effect::RunStep(step) => self.run_step(step),
+            Effect::Copy(text) => {
+                self.flash(format!("copied to your clipboard (OSC 52): {text}"), false);
+                self.ui.clipboard = Some(text);
+            }
         }
     }
 
@@ -470,24 +506,17 @@ impl App {
 
     /// Authorizes and starts a write. The result comes back as `AppMessage::ActionDone`.
     pub fn submit(&mut self, action: Action) {
-        let permission = self.store.permission(action.kind(), None);
-        let authorized = match actions::authorize(self.mode, permission, action) {
-            Ok(a) => a,
-            Err(denied) => {
-                self.flash(denied.reason, true);
-                return;
-            }
-        };
-        let Some(exec) = self.exec.clone() else {
-            self.flash("no source can carry out actions here", true);
+        let Some((authorized, exec)) = self.authorize(action) else {
             return;
         };
         let action = authorized.action().clone();
         let source = self.source_of(&action);
         self.flash(format!("{} {}…", action.gerund(), action.target()), false);
+        self.ui.alerts.steps.started(&action);
+        let progress = self.progress_for(&action);
         let messages = self.messages.clone();
         tokio::spawn(async move {
-            let outcome = actions::execute(authorized, exec, &source).await;
+            let outcome = actions::execute_with_progress(authorized, exec, &source, progress).await;
             let _ = messages
                 .send(AppMessage::ActionDone { action, outcome })
                 .await;
@@ -500,6 +529,7 @@ impl App {
             | Action::ResumeWave { rollout, .. }
             | Action::GuardHold { rollout, .. }
             | Action::GuardRelease { rollout, .. } => rollout,
+            Action::Remediate(r) => return self.remediation_source(r),
         };
         self.store
             .rollouts()

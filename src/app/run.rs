@@ -106,10 +106,16 @@ pub async fn run(setup: Setup) -> Result<()> {
                     tracing::info!("cannot draw, the terminal is gone: {e}");
                     break;
                 }
+                for link in app.ui.terminal_links() {
+                    terminal.write_raw(&link.osc8())?;
+                }
                 app.dirty = false;
                 last_draw = Instant::now();
                 stats.frames += 1;
             }
+        }
+        if let Some(text) = app.ui.clipboard.take() {
+            terminal.write_raw(&crate::ui::widgets::terminal_link::osc52(&text))?;
         }
         if app.quit {
             break;

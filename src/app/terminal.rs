@@ -29,6 +29,13 @@ impl TerminalGuard {
         out.flush()
     }
 
+    /// Writes an escape sequence the screen does not show (OSC 52 clipboard).
+    pub fn write_raw(&mut self, escape: &str) -> io::Result<()> {
+        let mut out = io::stdout();
+        out.write_all(escape.as_bytes())?;
+        out.flush()
+    }
+
     /// Forgets what is on screen so the next draw repaints everything (after a resize).
     pub fn clear(&mut self) -> io::Result<()> {
         self.terminal.clear()

@@ -21,7 +21,10 @@
 //! kept verbatim, including `{{cluster}}` / `{{labels.namespace}}` references, which
 //! are filled in when the step runs.
 
+pub mod lint;
 mod parse;
+pub mod plan;
+pub mod vocab;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -36,16 +39,52 @@ use crate::model::{Alert, Environment, Severity};
 /// Runbooks shipped in the binary: (path shown to users, text).
 const BUILTINS: &[(&str, &str)] = &[
     (
+        "runbooks/addon-degraded.md",
+        include_str!("../../runbooks/addon-degraded.md"),
+    ),
+    (
+        "runbooks/admission-webhook-failures.md",
+        include_str!("../../runbooks/admission-webhook-failures.md"),
+    ),
+    (
+        "runbooks/apiserver-429-flow-control.md",
+        include_str!("../../runbooks/apiserver-429-flow-control.md"),
+    ),
+    (
         "runbooks/apiserver-5xx.md",
         include_str!("../../runbooks/apiserver-5xx.md"),
+    ),
+    (
+        "runbooks/coredns-errors.md",
+        include_str!("../../runbooks/coredns-errors.md"),
+    ),
+    (
+        "runbooks/crashloop-after-rollout.md",
+        include_str!("../../runbooks/crashloop-after-rollout.md"),
+    ),
+    (
+        "runbooks/eks-update-failed.md",
+        include_str!("../../runbooks/eks-update-failed.md"),
     ),
     (
         "runbooks/etcd-storage-near-quota.md",
         include_str!("../../runbooks/etcd-storage-near-quota.md"),
     ),
     (
+        "runbooks/node-not-ready.md",
+        include_str!("../../runbooks/node-not-ready.md"),
+    ),
+    (
+        "runbooks/pdb-blocking-drain.md",
+        include_str!("../../runbooks/pdb-blocking-drain.md"),
+    ),
+    (
         "runbooks/unschedulable-pending-pods.md",
         include_str!("../../runbooks/unschedulable-pending-pods.md"),
+    ),
+    (
+        "runbooks/upgrade-insight-deprecated-api.md",
+        include_str!("../../runbooks/upgrade-insight-deprecated-api.md"),
     ),
 ];
 
@@ -163,7 +202,10 @@ impl RunbookSet {
         for (path, text) in BUILTINS {
             let origin = format!("{path} (built-in)");
             match Runbook::parse(text, &origin) {
-                Ok(rb) => insert_unique(&mut by_id, rb, &mut errors),
+                Ok(rb) => {
+                    errors.extend(lint::step_problems(&rb));
+                    insert_unique(&mut by_id, rb, &mut errors)
+                }
                 Err(e) => errors.push(e),
             }
         }
@@ -172,7 +214,11 @@ impl RunbookSet {
             let mut user: BTreeMap<String, Runbook> = BTreeMap::new();
             for (origin, text) in read_user_files(dir, &mut errors) {
                 match Runbook::parse(&text, &origin) {
-                    Ok(rb) => insert_unique(&mut user, rb, &mut errors),
+                    // A step the vocabulary refuses is reported; the runbook still shows.
+                    Ok(rb) => {
+                        errors.extend(lint::step_problems(&rb));
+                        insert_unique(&mut user, rb, &mut errors)
+                    }
                     Err(e) => errors.push(e),
                 }
             }

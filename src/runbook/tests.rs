@@ -201,7 +201,7 @@ fn matching_by_name_labels_and_environment() {
 fn shipped_runbooks_load_and_match_demo_alarms() {
     let (set, errors) = RunbookSet::load(None);
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(set.all().len(), 3);
+    assert_eq!(set.all().len(), 12);
     let titles: Vec<&str> = set.all().iter().map(|r| r.title.as_str()).collect();
     let mut sorted = titles.clone();
     sorted.sort();
@@ -220,7 +220,7 @@ fn shipped_runbooks_load_and_match_demo_alarms() {
         assert_eq!(found, [id], "{alarm}");
     }
     assert!(
-        set.matching(&alert("eks-apiserver-429-throttling", &[]))
+        set.matching(&alert("eks-nothing-like-this", &[]))
             .is_empty()
     );
 
@@ -286,7 +286,7 @@ fn user_runbooks_replace_builtins_and_errors_are_reported() {
         set.get("apiserver-5xx").is_some(),
         "other built-ins still load"
     );
-    assert_eq!(set.all().len(), 4);
+    assert_eq!(set.all().len(), 13);
 
     // A missing user directory is not an error.
     let (_, errors) = RunbookSet::load(Some(&dir.path().join("nope")));
@@ -304,4 +304,359 @@ fn never_panics_on_odd_input() {
     ] {
         let _ = Runbook::parse(text, "odd.md");
     }
+}
+
+/// Every alert the sources raise for the failure modes the shipped runbooks cover finds
+/// its runbook, with the labels those sources really set.
+#[test]
+fn shipped_runbooks_match_the_alerts_of_every_source() {
+    let (set, _) = RunbookSet::load(None);
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        (
+            "eks-apiserver-429-throttling",
+            &[],
+            "apiserver-429-flow-control",
+        ),
+        (
+            "node-not-ready",
+            &[("node", "ip-10-0-1-7.ec2.internal")],
+            "node-not-ready",
+        ),
+        ("CoreDNSErrorsHigh", &[], "coredns-errors"),
+        (
+            "pod-crashloopbackoff",
+            &[("namespace", "payments")],
+            "crashloop-after-rollout",
+        ),
+        (
+            "eks-update-failed",
+            &[("update_id", "u-1")],
+            "eks-update-failed",
+        ),
+        (
+            "pdb-blocks-disruption",
+            &[("namespace", "kube-system"), ("pdb", "coredns")],
+            "pdb-blocking-drain",
+        ),
+        (
+            "eks-admission-webhook-rejections",
+            &[],
+            "admission-webhook-failures",
+        ),
+        (
+            "Deprecated APIs removed in Kubernetes v1.32",
+            &[("category", "UPGRADE_READINESS"), ("status", "ERROR")],
+            "upgrade-insight-deprecated-api",
+        ),
+        (
+            "Kubelet version skew",
+            &[("category", "UPGRADE_READINESS"), ("status", "ERROR")],
+            "upgrade-insight-deprecated-api",
+        ),
+    ];
+    for (name, labels, id) in cases {
+        let found: Vec<&str> = set
+            .matching(&alert(name, labels))
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        assert!(found.contains(id), "{name} matched {found:?}, not {id}");
+    }
+    // An insight in WARNING is not the ERROR runbook's business.
+    let warning = alert(
+        "Kubelet version skew",
+        &[("category", "UPGRADE_READINESS"), ("status", "WARNING")],
+    );
+    assert!(
+        set.matching(&warning)
+            .iter()
+            .all(|r| r.id != "upgrade-insight-deprecated-api")
+    );
+    // A degraded add-on: the generic runbook, plus CoreDNS's own for coredns.
+    let coredns = alert("eks-addon-degraded", &[("addon", "coredns")]);
+    let ids: Vec<&str> = set
+        .matching(&coredns)
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    assert!(
+        ids.contains(&"addon-degraded") && ids.contains(&"coredns-errors"),
+        "{ids:?}"
+    );
+    let cni = alert("eks-addon-degraded", &[("addon", "vpc-cni")]);
+    let ids: Vec<&str> = set.matching(&cni).iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["addon-degraded"]);
+}
+
+#[test]
+fn shipped_runbooks_pass_the_linter() {
+    let report = lint::lint(&[], None);
+    assert_eq!(report.files, 12);
+    let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn references_are_filled_from_the_alert() {
+    let a = alert("node-not-ready", &[("node", "ip-10-0-1-7.ec2.internal")]);
+    assert_eq!(vocab::resolve("{{cluster}}", &a).unwrap(), "cell-1");
+    assert_eq!(
+        vocab::resolve("{{account}}/{{region}}/{{ cluster }}", &a).unwrap(),
+        "prod/us-east-1/cell-1"
+    );
+    assert_eq!(
+        vocab::resolve("{{labels.node}}", &a).unwrap(),
+        "ip-10-0-1-7.ec2.internal"
+    );
+    assert_eq!(
+        vocab::resolve("{{alert}} is {{severity}}", &a).unwrap(),
+        "node-not-ready is critical"
+    );
+    assert_eq!(vocab::resolve("plain", &a).unwrap(), "plain");
+    assert_eq!(
+        vocab::resolve("{{labels.namespace}}", &a).unwrap_err(),
+        "'{{labels.namespace}}' cannot be filled in: alert node-not-ready has no label 'namespace'"
+    );
+    let mut fleetwide = a.clone();
+    fleetwide.cluster = None;
+    assert_eq!(
+        vocab::resolve("{{cluster}}", &fleetwide).unwrap_err(),
+        "'{{cluster}}' cannot be filled in: alert node-not-ready has no cluster"
+    );
+    assert!(vocab::resolve("{{labels.node", &a).is_err());
+}
+
+/// The linter on fixtures: each bad file is reported with its line, the good one is not.
+#[test]
+fn lint_reports_every_broken_file_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    let head = "---\nid: x\ntitle: X\nseverity: warning\nmatches:\n  - alert: x\n---\n";
+    let sections = "## Meaning\nm\n## Impact\ni\n## Diagnosis\nd\n## Mitigation\n";
+    write(
+        "good.md",
+        &format!("{head}{sections}```fleetdeck action=cordon node={{{{labels.node}}}}\n```\n"),
+    );
+    write("no-front-matter.md", "# Title\n");
+    write(
+        "bad-severity.md",
+        "---\nid: x\ntitle: X\nseverity: loud\nmatches:\n  - alert: x\n---\n",
+    );
+    write(
+        "bad-glob.md",
+        "---\nid: x\ntitle: X\nseverity: info\nmatches:\n  - alert: \"[x\"\n---\n",
+    );
+    write(
+        "bad-steps.md",
+        &format!(
+            "{head}{sections}\n```fleetdeck action=reboot node=a\n```\n\n```fleetdeck action=scale namespace=kube-system deployment=coredns replicas=many\n```\n\n```fleetdeck action=drain node={{{{node}}}}\n```\n"
+        ),
+    );
+    write(
+        "missing-section.md",
+        &format!("{}## Meaning\nm\n", head.replace("id: x", "id: sections")),
+    );
+    write(
+        "bad-env.md",
+        "---\nid: x\ntitle: X\nseverity: info\nenvironments: [prod, qa]\nmatches:\n  - alert: x\n---\n## Meaning\n## Impact\n## Diagnosis\n## Mitigation\n",
+    );
+    let report = lint::lint(&[dir.path().to_path_buf()], None);
+    assert_eq!(report.files, 7);
+    let p = |name: &str| dir.path().join(name).display().to_string();
+    let got: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    let expected = [
+        format!(
+            "{}:5: front matter: unknown environment 'qa' (expected sandbox, dev, staging or prod)",
+            p("bad-env.md")
+        ),
+        format!(
+            "{}:6: front matter: invalid glob '[x' for the alert name: unclosed character class; missing ']'",
+            p("bad-glob.md")
+        ),
+        format!(
+            "{}:4: front matter: severity: unknown variant 'loud', expected one of 'critical', 'warning', 'info'",
+            p("bad-severity.md")
+        ),
+        format!(
+            "{}:16: step: unknown action 'reboot' (known: rollout-restart, scale, cordon, uncordon, drain, delete-pod, argocd-refresh, argocd-sync, update-addon, pause-wave, resume-wave, shell)",
+            p("bad-steps.md")
+        ),
+        format!(
+            "{}:19: step: parameter 'replicas': 'many' is not a whole number of at least 0",
+            p("bad-steps.md")
+        ),
+        format!(
+            "{}:22: step: parameter 'node': unknown reference '{{{{node}}}}' (use {{{{cluster}}}}, {{{{account}}}}, {{{{region}}}}, {{{{alert}}}}, {{{{severity}}}} or {{{{labels.NAME}}}})",
+            p("bad-steps.md")
+        ),
+        format!(
+            "{}:2: duplicate runbook id 'x' (already used by {})",
+            p("bad-steps.md"),
+            p("bad-env.md")
+        ),
+        format!(
+            "{}:2: duplicate runbook id 'x' (already used by {})",
+            p("good.md"),
+            p("bad-env.md")
+        ),
+        format!(
+            "{}:9: missing section '## Impact' (Meaning, Impact, Diagnosis, Mitigation)",
+            p("missing-section.md")
+        ),
+        format!(
+            "{}:9: missing section '## Diagnosis' (Meaning, Impact, Diagnosis, Mitigation)",
+            p("missing-section.md")
+        ),
+        format!(
+            "{}:9: missing section '## Mitigation' (Meaning, Impact, Diagnosis, Mitigation)",
+            p("missing-section.md")
+        ),
+        format!(
+            "{}:1: expected YAML front matter: the first line must be '---'",
+            p("no-front-matter.md")
+        ),
+    ];
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn a_loaded_runbook_with_a_bad_step_is_shown_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mine.md"),
+        "---\nid: mine\ntitle: Mine\nseverity: info\nmatches:\n  - alert: x\n---\n```fleetdeck action=scale namespace=a deployment=b\n```\n",
+    )
+    .unwrap();
+    let (set, errors) = RunbookSet::load(Some(dir.path()));
+    assert!(set.get("mine").is_some());
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0]
+            .to_string()
+            .ends_with("mine.md:8: step: action 'scale' needs parameter 'replicas'"),
+        "{}",
+        errors[0]
+    );
+}
+
+/// A store holding the demo fleet's first picture, and one of its production clusters.
+fn demo_store() -> (crate::model::Store, ClusterId) {
+    let t = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 21, 2, 10, 0)
+        .single()
+        .expect("valid time");
+    let mut store = crate::model::Store::new();
+    let mut fleet = crate::sources::demo::DemoFleet::new(&Default::default(), t);
+    for e in fleet.initial_events() {
+        store.apply(e, t);
+    }
+    let prod = store
+        .clusters()
+        .iter()
+        .find(|c| c.environment.is_production())
+        .expect("a prod cluster")
+        .id
+        .clone();
+    (store, prod)
+}
+
+fn on(cluster: &ClusterId, name: &str, labels: &[(&str, &str)]) -> Alert {
+    let mut a = alert(name, labels);
+    a.cluster = Some(cluster.clone());
+    a
+}
+
+#[test]
+fn a_step_becomes_an_action_with_the_alerts_values() {
+    use crate::actions::{Action, Confirmation, Operation};
+    let (store, prod) = demo_store();
+    let (set, _) = RunbookSet::load(None);
+    let rb = set.get("node-not-ready").unwrap();
+    let drain = rb.steps.iter().find(|s| s.action == "drain").unwrap();
+    let a = on(
+        &prod,
+        "node-not-ready",
+        &[("node", "ip-10-0-1-7.ec2.internal")],
+    );
+    let Action::Remediate(r) = plan::plan(rb, drain, &a, &store, false).unwrap() else {
+        panic!("a remediation")
+    };
+    assert_eq!(r.cluster, prod);
+    assert!(r.production);
+    assert_eq!(r.step, Some(format!("node-not-ready:{}", drain.line)));
+    assert_eq!(
+        r.op,
+        Operation::Drain {
+            node: "ip-10-0-1-7.ec2.internal".into(),
+            timeout_secs: 600
+        }
+    );
+    assert_eq!(r.confirmation(), Confirmation::TypeName(prod.name.clone()));
+
+    // An alert without the label the step needs: the error names it; nothing is built.
+    let bare = on(&prod, "node-not-ready", &[]);
+    assert_eq!(
+        plan::plan(rb, drain, &bare, &store, false).unwrap_err(),
+        "parameter 'node': '{{labels.node}}' cannot be filled in: alert node-not-ready has no label 'node'"
+    );
+    // A label whose value is no Kubernetes name is refused before anything runs.
+    let odd = on(&prod, "node-not-ready", &[("node", "Node 7")]);
+    assert!(
+        plan::plan(rb, drain, &odd, &store, false)
+            .unwrap_err()
+            .contains("is not a Kubernetes name")
+    );
+
+    // pause-wave finds the wave that holds the cluster.
+    let etcd = set.get("etcd-storage-near-quota").unwrap();
+    let pause = plan::plan(
+        etcd,
+        &etcd.steps[0],
+        &on(&prod, "eks-etcd-storage-high", &[]),
+        &store,
+        false,
+    )
+    .unwrap();
+    match pause {
+        Action::PauseWave {
+            rollout,
+            wave_name,
+            reason,
+            ..
+        } => {
+            assert_eq!(rollout, "eks-1-31-upgrade");
+            assert!(wave_name.starts_with("prod-"), "{wave_name}");
+            assert_eq!(reason, "etcd storage near quota");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn shell_steps_are_refused_unless_the_config_allows_them() {
+    use crate::actions::{Action, Operation};
+    let (store, prod) = demo_store();
+    let (set, _) = RunbookSet::load(None);
+    let rb = set.get("apiserver-429-flow-control").unwrap();
+    let shell = rb.steps.iter().find(|s| s.action == "shell").unwrap();
+    let a = on(
+        &prod,
+        "eks-apiserver-429-throttling",
+        &[("team", "payments")],
+    );
+    assert_eq!(
+        plan::plan(rb, shell, &a, &store, false).unwrap_err(),
+        "shell steps are off: the config must set allow_shell = true to run them"
+    );
+    let Action::Remediate(r) = plan::plan(rb, shell, &a, &store, true).unwrap() else {
+        panic!("a remediation")
+    };
+    let Operation::Shell { script, env } = r.op else {
+        panic!("shell")
+    };
+    assert!(script.contains("apiserver_flowcontrol"));
+    assert_eq!(env["FLEETDECK_CLUSTER"], prod.name);
+    assert_eq!(env["FLEETDECK_ALERT"], "eks-apiserver-429-throttling");
+    assert_eq!(env["FLEETDECK_LABEL_TEAM"], "payments");
 }

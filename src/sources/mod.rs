@@ -9,6 +9,7 @@ pub mod cloudwatch;
 pub mod demo;
 pub mod eks;
 pub mod kube;
+pub mod remediation;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -58,6 +59,8 @@ pub enum SourceCommand {
         by: String,
         reply: oneshot::Sender<WriteResult>,
     },
+    /// Carry out or preview a write on one cluster (a runbook step).
+    Remediate(remediation::RemediateRequest),
 }
 
 /// Sleeps until `at`, or forever when there is nothing scheduled (a `select!` branch).
@@ -68,14 +71,19 @@ pub async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Answers a wave command sent to a source that runs no rollouts; other commands are
-/// ignored here.
+/// Answers a wave command sent to a source that runs no rollouts, and a remediation sent
+/// to one that cannot carry it out; other commands are ignored here.
 pub fn refuse_wave(command: SourceCommand, source: &str) {
-    if let SourceCommand::PauseWave { reply, .. } | SourceCommand::ResumeWave { reply, .. } =
-        command
-    {
-        // The requester may have stopped waiting.
-        let _ = reply.send(Err(format!("{source} runs no rollouts")));
+    match command {
+        SourceCommand::PauseWave { reply, .. } | SourceCommand::ResumeWave { reply, .. } => {
+            // The requester may have stopped waiting.
+            let _ = reply.send(Err(format!("{source} runs no rollouts")));
+        }
+        SourceCommand::Remediate(request) => {
+            let kind = request.remediation.op.kind();
+            request.answer(Err(format!("{source} cannot carry out {kind}")));
+        }
+        SourceCommand::Focus(_) | SourceCommand::Targets { .. } => {}
     }
 }
 

@@ -65,12 +65,19 @@ pub enum KeyAction {
     OpenRunbook,
     PauseWave,
     ResumeWave,
+    /// Run the selected runbook step (alerts, with the runbook open).
+    RunStep,
+    /// Copy the alert's runbook link to the clipboard (OSC 52).
+    CopyLink,
+    OpenCluster,
+    /// Show the next runbook matching the alert.
+    NextRunbook,
 }
 
 impl KeyAction {
     /// Whether the key asks to change the world. Viewer mode hides and refuses these.
     pub fn is_write(self) -> bool {
-        matches!(self, Self::PauseWave | Self::ResumeWave)
+        matches!(self, Self::PauseWave | Self::ResumeWave | Self::RunStep)
     }
 }
 
@@ -291,6 +298,30 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[code(KeyCode::Enter)],
         scope: View(ViewId::Alerts),
         action: A::Enter,
+        help: "open the matched runbook(s) beside the alert, with their steps",
+    },
+    Binding {
+        keys: &[ch('x')],
+        scope: View(ViewId::Alerts),
+        action: A::RunStep,
+        help: "run the selected runbook step (preview, confirm, audit)",
+    },
+    Binding {
+        keys: &[ch('n')],
+        scope: View(ViewId::Alerts),
+        action: A::NextRunbook,
+        help: "next runbook matching the alert",
+    },
+    Binding {
+        keys: &[ch('y')],
+        scope: View(ViewId::Alerts),
+        action: A::CopyLink,
+        help: "copy the alert's runbook link (OSC 52, works over SSH)",
+    },
+    Binding {
+        keys: &[ch('c')],
+        scope: View(ViewId::Alerts),
+        action: A::OpenCluster,
         help: "open the alert's cluster",
     },
     Binding {
@@ -383,6 +414,8 @@ pub fn hints(view: ViewId, mode: Mode) -> Vec<(String, &'static str)> {
             A::OpenRunbook => "runbook",
             A::PauseWave => "pause",
             A::ResumeWave => "resume",
+            A::RunStep => "run step",
+            A::OpenCluster => "cluster",
             A::Quit => "quit",
             _ => return None,
         })

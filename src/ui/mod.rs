@@ -173,6 +173,10 @@ pub enum Effect {
     Dialog(Dialog),
     Flash(String),
     Error(String),
+    /// Run a runbook step (preview, confirm, audit).
+    RunStep(views::alert_runbook::StepRef),
+    /// Put text on the user's clipboard (OSC 52).
+    Copy(String),
 }
 
 /// Every view's state plus what overlays them. Owned by the app; read by render.
@@ -190,6 +194,8 @@ pub struct UiState {
     pub input: Option<Input>,
     pub dialog: Option<Dialog>,
     pub flash: Option<Flash>,
+    /// Text for the user's clipboard; the loop writes it as OSC 52 and clears it.
+    pub clipboard: Option<String>,
 }
 
 impl Default for UiState {
@@ -207,6 +213,7 @@ impl Default for UiState {
             input: None,
             dialog: None,
             flash: None,
+            clipboard: None,
         }
     }
 }
@@ -214,6 +221,16 @@ impl Default for UiState {
 impl UiState {
     pub fn active(&self) -> ViewId {
         self.stack.last().copied().unwrap_or(ViewId::Fleet)
+    }
+
+    /// Hyperlinks drawn in the last frame (OSC 8), for the loop to write over their text.
+    pub fn terminal_links(&self) -> Vec<widgets::terminal_link::TerminalLink> {
+        match (self.active(), &self.alerts.pane) {
+            (ViewId::Alerts, Some(pane)) if self.dialog.is_none() => {
+                pane.link.borrow().iter().cloned().collect()
+            }
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -40,6 +40,7 @@
 //! installed on the hub: the error says so and the source retries every [`CRD_RETRY`].
 
 mod alerts;
+pub mod app_actions;
 mod fleet;
 mod meter;
 pub(crate) mod parse;

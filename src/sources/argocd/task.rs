@@ -127,6 +127,8 @@ async fn run(
 ) {
     let source = source_name(&hub);
     let (updates_tx, mut updates) = mpsc::channel(UPDATE_CAPACITY);
+    // Application refresh and sync (runbook steps) write with the same client.
+    let (app_client, app_namespace) = (client.clone(), hub.namespace.clone());
     let _helpers = AbortOnDrop(vec![
         tokio::spawn(watch(
             client.clone(),
@@ -202,6 +204,9 @@ async fn run(
                                 .await;
                             let _ = reply.send(result);
                         });
+                    }
+                    Some(SourceCommand::Remediate(request)) => {
+                        tokio::spawn(super::app_actions::run(app_client.clone(), app_namespace.clone(), request));
                     }
                     None => inbox_open = false,
                 }

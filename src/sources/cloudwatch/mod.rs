@@ -144,6 +144,10 @@ async fn run(
                     let _ = reply.send(Err(format!("{name} runs no rollouts")));
                     Vec::new()
                 }
+                Some(command @ SourceCommand::Remediate(_)) => {
+                    crate::sources::refuse_wave(command, &name);
+                    Vec::new()
+                }
                 None => {
                     inbox_open = false;
                     Vec::new()

@@ -16,6 +16,7 @@ mod fleet;
 mod hash;
 mod kube;
 mod metrics;
+mod remediate;
 mod task;
 #[cfg(test)]
 mod tests;

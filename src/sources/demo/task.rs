@@ -82,6 +82,10 @@ fn handle(fleet: &mut DemoFleet, command: SourceCommand, clock: &Clock) -> Vec<S
             let result = fleet.resume_wave(&rollout, wave, &by, clock.now());
             reply_with(fleet, result, wave, "resumed", reply)
         }
+        SourceCommand::Remediate(request) => {
+            super::remediate::handle(fleet, request);
+            Vec::new()
+        }
     }
 }
 

@@ -62,6 +62,7 @@
 //! update's `createdAt`, an insight's `lastTransitionTime`), else when this source first
 //! saw the alert; it is kept across polls.
 
+pub mod addon_update;
 mod alerts;
 mod api;
 mod map;

@@ -33,14 +33,17 @@ pub(super) fn spawn_with_client(
     inventory: watch::Sender<Vec<ClusterId>>,
 ) -> SourceHandle {
     let (commands, inbox) = mpsc::channel(COMMAND_CAPACITY);
+    // Add-on updates (runbook steps) use the same client, outside the poll budget.
+    let writer = client.clone();
     let poller = Poller::new(client, scope);
     let name = super::source_name(scope);
-    tokio::spawn(run(poller, events, inventory, inbox));
+    tokio::spawn(run(poller, writer, events, inventory, inbox));
     SourceHandle { name, commands }
 }
 
 async fn run(
     mut poller: Poller,
+    writer: aws_sdk_eks::Client,
     events: mpsc::Sender<SourceEvent>,
     inventory: watch::Sender<Vec<ClusterId>>,
     mut inbox: mpsc::Receiver<SourceCommand>,
@@ -58,6 +61,10 @@ async fn run(
             () = events.closed() => return,
             command = inbox.recv(), if inbox_open => match command {
                 Some(SourceCommand::Focus(id)) => poller.focus(id).await,
+                Some(SourceCommand::Remediate(request)) => {
+                    tokio::spawn(super::addon_update::run(writer.clone(), request));
+                    Vec::new()
+                }
                 Some(command) => {
                     crate::sources::refuse_wave(command, "the EKS source");
                     Vec::new()

@@ -24,6 +24,7 @@
 //!   source; the source fails only when every wanted cluster fails.
 //! - Exits when the events channel closes, stopping every watcher.
 
+pub mod actions;
 mod dial;
 mod task;
 #[cfg(test)]

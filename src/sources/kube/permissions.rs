@@ -42,8 +42,8 @@ impl Write {
     }
 }
 
-/// The writes fleetdeck offers on a spoke.
-pub const SPOKE_WRITES: [Write; 3] = [
+/// The writes fleetdeck offers on a spoke. (Uncordon needs what cordon needs.)
+pub const SPOKE_WRITES: [Write; 5] = [
     // Rollout-restart of the add-ons EKS runs there (CoreDNS, kube-proxy...).
     Write {
         action: "rollout-restart",
@@ -67,6 +67,23 @@ pub const SPOKE_WRITES: [Write; 3] = [
         verb: "patch",
         group: "",
         resource: "nodes",
+        subresource: None,
+        namespace: None,
+    },
+    // Runbook steps: scaling a deployment, deleting a stuck pod, in any namespace.
+    Write {
+        action: "scale",
+        verb: "patch",
+        group: "apps",
+        resource: "deployments",
+        subresource: Some("scale"),
+        namespace: None,
+    },
+    Write {
+        action: "delete-pod",
+        verb: "delete",
+        group: "",
+        resource: "pods",
         subresource: None,
         namespace: None,
     },
@@ -168,7 +185,7 @@ mod tests {
         let (service, mut server) = mock::pair::<Request<Body>, Response<Body>>();
         let client = kube::Client::new(service, "default");
         let api = tokio::spawn(async move {
-            for _ in 0..3 {
+            for _ in 0..SPOKE_WRITES.len() {
                 let (request, reply) = server.next_request().await.unwrap();
                 assert_eq!(request.method(), "POST");
                 assert_eq!(
@@ -180,6 +197,12 @@ mod tests {
                 assert_eq!(review["kind"], "SelfSubjectAccessReview");
                 let attrs = &review["spec"]["resourceAttributes"];
                 let response = match attrs["resource"].as_str().unwrap() {
+                    "deployments" | "pods"
+                        if attrs.get("subresource").is_some_and(|s| s == "scale")
+                            || attrs["verb"] == "delete" =>
+                    {
+                        json(201, &answer(&review, true, None))
+                    }
                     "deployments" => {
                         assert_eq!(attrs["namespace"], "kube-system");
                         assert_eq!(attrs["group"], "apps");
@@ -245,6 +268,20 @@ mod tests {
                     namespace: None,
                     allowed: false,
                     reason: "could not check: prod-use1-api-01: forbidden (403): selfsubjectaccessreviews.authorization.k8s.io is forbidden: User \"jo\" cannot create resource \"selfsubjectaccessreviews\" in API group \"authorization.k8s.io\" at the cluster scope".into(),
+                },
+                PermissionCheck {
+                    action: "scale".into(),
+                    checked: "patch deployments.apps/scale".into(),
+                    namespace: None,
+                    allowed: true,
+                    reason: "allowed".into(),
+                },
+                PermissionCheck {
+                    action: "delete-pod".into(),
+                    checked: "delete pods".into(),
+                    namespace: None,
+                    allowed: true,
+                    reason: "allowed".into(),
                 },
             ]
         );

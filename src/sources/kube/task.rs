@@ -165,6 +165,10 @@ impl<D: Dial> Source<D> {
                 // The requester may have stopped waiting.
                 let _ = reply.send(Err("the Kubernetes source runs no rollouts".into()));
             }
+            SourceCommand::Remediate(request) => {
+                let target = self.fleet.get(&request.remediation.cluster).cloned();
+                tokio::spawn(super::actions::run(self.dial.clone(), target, request));
+            }
         }
     }
 

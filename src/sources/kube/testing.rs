@@ -1,13 +1,16 @@
 //! Test doubles shared by the Kubernetes source's tests: credentials, a CA, and API-server
 //! responses shaped like the real ones.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use http::{Request, Response};
+use http_body_util::BodyExt as _;
 use kube::client::Body;
+use serde_json::Value;
+use tower_test::mock;
 
 use crate::model::ClusterId;
 use crate::sources::ClusterTarget;
@@ -86,4 +89,58 @@ pub fn bearer(request: &Request<Body>) -> Option<String> {
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// A request the API server saw.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub body: Value,
+}
+
+pub type Log = Arc<Mutex<Vec<Seen>>>;
+
+/// An API server (kube's mock-service pattern) answering each request with `answer(request, how many came before)`.
+pub fn server(
+    mut answer: impl FnMut(&Seen, usize) -> (u16, Value) + Send + 'static,
+) -> (kube::Client, Log) {
+    let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let log: Log = Arc::default();
+    let seen_log = log.clone();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Some((request, send)) = handle.next_request().await {
+            let method = request.method().to_string();
+            let path = request.uri().path().to_string();
+            let query = request.uri().query().unwrap_or_default().to_string();
+            let content_type = request
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let bytes = request
+                .into_body()
+                .collect()
+                .await
+                .expect("request body")
+                .to_bytes();
+            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let seen = Seen {
+                method,
+                path,
+                query,
+                content_type,
+                body,
+            };
+            let (code, reply) = answer(&seen, n);
+            n += 1;
+            seen_log.lock().expect("log").push(seen);
+            send.send_response(json(code, &reply.to_string()));
+        }
+    });
+    (kube::Client::new(service, "default"), log)
 }

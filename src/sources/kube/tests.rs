@@ -278,8 +278,11 @@ async fn at_most_pool_size_connected_and_idle_ones_close_at_the_deadline() {
         })
         .count();
     assert_eq!(permissions, 20);
-    // /version and three reviews per connection.
-    assert_eq!(h.last_health().calls, 80);
+    // /version and one review per spoke write, per connection.
+    assert_eq!(
+        h.last_health().calls,
+        20 * (1 + super::permissions::SPOKE_WRITES.len() as u64)
+    );
 
     // Interest drops to five: the waiting ones are idle at once, the open ones keep
     // their watchers until the idle deadline.
@@ -506,5 +509,54 @@ async fn the_real_source_without_kubeconfig_or_credentials_says_why_it_cannot_co
         Connection::Unavailable {
             reason: NO_ROUTE.into()
         }
+    );
+}
+
+/// A runbook step reaches the cluster's API server through the source: dialed like the
+/// watchers, answered with what the server said; a cluster outside the fleet is refused.
+#[tokio::test(start_paused = true)]
+async fn a_remediation_is_dialed_and_answered_with_the_servers_words() {
+    use crate::actions::{Operation, Remediation};
+    use crate::sources::remediation::RemediateRequest;
+    let mut h = Harness::start(20);
+    let all = fleet("api", 1);
+    h.targets(&all, &[]).await;
+    h.settle().await;
+    let ask = |cluster: ClusterId| {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = RemediateRequest {
+            remediation: Remediation {
+                cluster,
+                production: true,
+                step: None,
+                op: Operation::RolloutRestart {
+                    namespace: "kube-system".into(),
+                    deployment: "coredns".into(),
+                },
+            },
+            dry_run: true,
+            progress: None,
+            reply,
+        };
+        (SourceCommand::Remediate(request), answer)
+    };
+    let (command, answer) = ask(all[0].id.clone());
+    h.send(command).await;
+    let result = answer.await.unwrap();
+    assert_eq!(
+        result,
+        Err(format!(
+            "{}: NotFound (404): the server could not find the requested resource",
+            all[0].id.name
+        ))
+    );
+    assert_eq!(h.dial.dials(&all[0].id), 1, "dialed for the write");
+
+    let stranger = ClusterId::new("other", "eu-west-1", "not-ours");
+    let (command, answer) = ask(stranger);
+    h.send(command).await;
+    assert_eq!(
+        answer.await.unwrap(),
+        Err("not-ours: not a cluster of the fleet (no endpoint known for it)".into())
     );
 }

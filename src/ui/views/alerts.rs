@@ -7,6 +7,7 @@ use ratatui::widgets::{List, ListItem, Paragraph};
 
 use crate::model::{Alert, AlertKey, AlertState, Severity};
 use crate::ui::keymap::KeyAction;
+use crate::ui::views::alert_runbook::{self, RunbookPane, StepRuns};
 use crate::ui::widgets::columns::{self, Column};
 use crate::ui::widgets::format;
 use crate::ui::widgets::selection::Selection;
@@ -16,6 +17,12 @@ pub struct AlertsState {
     pub selection: Selection<AlertKey>,
     pub filter: String,
     pub show_resolved: bool,
+    /// The runbook pane beside the selected alert (`enter`), if open.
+    pub pane: Option<RunbookPane>,
+    /// Runbook steps run (or tried) in this session.
+    pub steps: StepRuns,
+    /// The config allows shell steps; otherwise the pane says they cannot run.
+    pub allow_shell: bool,
 }
 
 impl Default for AlertsState {
@@ -24,6 +31,9 @@ impl Default for AlertsState {
             selection: Selection::new(),
             filter: String::new(),
             show_resolved: true,
+            pane: None,
+            steps: StepRuns::default(),
+            allow_shell: false,
         }
     }
 }
@@ -58,6 +68,15 @@ impl AlertsState {
     }
 
     pub fn handle(&mut self, action: KeyAction, ctx: &Context) -> Effect {
+        if let Some(pane) = self.pane.as_mut() {
+            return match pane.handle(action, ctx) {
+                Effect::Ignored if action == KeyAction::Back => {
+                    self.pane = None;
+                    Effect::None
+                }
+                effect => effect,
+            };
+        }
         let alerts = self.alerts(ctx);
         if self.selection.navigate(
             action,
@@ -68,9 +87,23 @@ impl AlertsState {
             return Effect::None;
         }
         match action {
-            KeyAction::Enter => match self.selected(ctx).and_then(|a| a.cluster.clone()) {
+            KeyAction::Enter => match self.selected(ctx) {
+                Some(alert) => {
+                    self.pane = Some(RunbookPane::new(alert.key.clone()));
+                    Effect::None
+                }
+                None => Effect::None,
+            },
+            KeyAction::OpenCluster => match self.selected(ctx).and_then(|a| a.cluster.clone()) {
                 Some(cluster) => Effect::OpenCluster(cluster),
                 None => Effect::Flash("this alert is not tied to a cluster".into()),
+            },
+            KeyAction::RunStep => {
+                Effect::Flash("enter opens the alert's runbook; x runs its selected step".into())
+            }
+            KeyAction::CopyLink => match self.selected(ctx).and_then(|a| a.runbook_url.clone()) {
+                Some(url) => Effect::Copy(url),
+                None => Effect::Flash("this alert has no runbook_url".into()),
             },
             KeyAction::OpenRunbook => match self.selected(ctx) {
                 Some(alert) => runbook_effect(alert, ctx),
@@ -108,6 +141,22 @@ pub fn runbook_effect(alert: &Alert, ctx: &Context) -> Effect {
 }
 
 pub fn render(frame: &mut Frame, area: Rect, state: &AlertsState, ctx: &Context) {
+    let Some(pane) = &state.pane else {
+        return render_list(frame, area, state, ctx);
+    };
+    if area.width >= 120 {
+        let [list, side] = area.layout(&Layout::horizontal([
+            Constraint::Percentage(45),
+            Constraint::Percentage(55),
+        ]));
+        render_list(frame, list, state, ctx);
+        alert_runbook::render(frame, side, pane, state, ctx);
+    } else {
+        alert_runbook::render(frame, area, pane, state, ctx);
+    }
+}
+
+fn render_list(frame: &mut Frame, area: Rect, state: &AlertsState, ctx: &Context) {
     let t = ctx.theme;
     let alerts = state.alerts(ctx);
     let wide = area.width >= 120;

@@ -35,6 +35,8 @@ pub enum Dialog {
         /// What resuming will set moving, in plain words.
         consequence: String,
     },
+    /// A runbook step: its preview, then y/n or the cluster name typed.
+    Step(Box<super::step_dialog::StepDialog>),
 }
 
 /// What a key did to the dialog.
@@ -53,6 +55,7 @@ impl Dialog {
             return DialogOutcome::Cancelled;
         }
         match self {
+            Dialog::Step(step) => step.on_key(key),
             Dialog::PauseReason {
                 rollout,
                 wave,
@@ -104,6 +107,7 @@ impl Dialog {
     pub fn render(&self, frame: &mut Frame, area: Rect, ctx: &Context) {
         let t = ctx.theme;
         let (title, env, lines) = match self {
+            Dialog::Step(step) => return step.render(frame, area, ctx),
             Dialog::PauseReason {
                 rollout,
                 wave_name,

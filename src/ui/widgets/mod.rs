@@ -8,5 +8,7 @@ pub mod markdown;
 pub mod scroll;
 pub mod selection;
 pub mod status_bar;
+pub mod step_dialog;
+pub mod terminal_link;
 
 pub use markdown::markdown_text;
