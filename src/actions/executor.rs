@@ -64,6 +64,9 @@ fn refused(ctx: &ExecContext, message: String) -> Outcome {
 }
 
 async fn call(action: &Action, ctx: &ExecContext, source: &str) -> Result<String, String> {
+    if let Some(result) = super::ack::local_outcome(action) {
+        return result;
+    }
     let handle = ctx
         .sources
         .iter()
@@ -87,6 +90,27 @@ async fn call(action: &Action, ctx: &ExecContext, source: &str) -> Result<String
             rollout,
             wave,
             by: ctx.os_user.clone(),
+            reply,
+        },
+        Action::AckAlert {
+            alert,
+            matchers,
+            minutes,
+            comment,
+            ..
+        } => SourceCommand::SilenceAlert {
+            alert,
+            matchers,
+            created_by: ctx.os_user.clone(),
+            comment,
+            minutes,
+            reply,
+        },
+        Action::UnackAlert {
+            alert, silences, ..
+        } => SourceCommand::ExpireSilences {
+            alert,
+            ids: silences,
             reply,
         },
     };

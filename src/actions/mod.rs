@@ -2,6 +2,7 @@
 //! the executor. A write reaches a system only as an `Authorized` value, which only
 //! `authorize` can make: a view that forgets the check does not compile.
 
+mod ack;
 mod audit;
 mod executor;
 
@@ -54,6 +55,27 @@ pub enum Action {
         wave: usize,
         wave_name: String,
     },
+    /// Acknowledge an alert: an Alertmanager silence with exact matchers, or for sources
+    /// with no silences a record in the audit log. Build with [`Action::ack`].
+    AckAlert {
+        alert: crate::model::AlertKey,
+        name: String,
+        cluster: Option<String>,
+        source: crate::model::AlertSource,
+        /// The alert's labels: each becomes an exact matcher of the silence.
+        matchers: std::collections::BTreeMap<String, String>,
+        minutes: u64,
+        comment: String,
+    },
+    /// Withdraw an ack: expire its silences, or forget the local ack. Build with
+    /// [`Action::unack`].
+    UnackAlert {
+        alert: crate::model::AlertKey,
+        name: String,
+        cluster: Option<String>,
+        source: crate::model::AlertSource,
+        silences: Vec<String>,
+    },
 }
 
 impl Action {
@@ -62,6 +84,8 @@ impl Action {
         match self {
             Self::PauseWave { .. } => "pause-wave",
             Self::ResumeWave { .. } => "resume-wave",
+            Self::AckAlert { .. } => "ack-alert",
+            Self::UnackAlert { .. } => "unack-alert",
         }
     }
 
@@ -74,6 +98,9 @@ impl Action {
             | Self::ResumeWave {
                 rollout, wave_name, ..
             } => format!("{rollout}/{wave_name}"),
+            Self::AckAlert { name, cluster, .. } | Self::UnackAlert { name, cluster, .. } => {
+                ack::target(name, cluster.as_deref())
+            }
         }
     }
 
@@ -81,7 +108,8 @@ impl Action {
     pub fn reason(&self) -> Option<&str> {
         match self {
             Self::PauseWave { reason, .. } => Some(reason),
-            Self::ResumeWave { .. } => None,
+            Self::AckAlert { comment, .. } => Some(comment),
+            Self::ResumeWave { .. } | Self::UnackAlert { .. } => None,
         }
     }
 
@@ -90,6 +118,8 @@ impl Action {
         match self {
             Self::PauseWave { .. } => "pausing a wave",
             Self::ResumeWave { .. } => "resuming a wave",
+            Self::AckAlert { .. } => "acknowledging an alert",
+            Self::UnackAlert { .. } => "withdrawing an ack",
         }
     }
 
@@ -107,6 +137,8 @@ impl Action {
                 wave: 0,
                 wave_name: "w".into(),
             },
+            ack::example_ack(),
+            ack::example_unack(),
         ]
     }
 }

@@ -493,6 +493,9 @@ impl App {
     fn source_of(&self, action: &Action) -> String {
         let rollout = match action {
             Action::PauseWave { rollout, .. } | Action::ResumeWave { rollout, .. } => rollout,
+            Action::AckAlert { .. } | Action::UnackAlert { .. } => {
+                return crate::sources::alertmanager::SOURCE_NAME.into();
+            }
         };
         self.store
             .rollouts()

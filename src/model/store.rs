@@ -184,6 +184,9 @@ pub struct Store {
     apps: BTreeMap<String, Vec<ArgoApp>>,
     app_sets: BTreeMap<String, Vec<ApplicationSet>>,
     permissions: BTreeMap<(String, Option<ClusterId>), Vec<PermissionCheck>>,
+    /// Acks fleetdeck recorded itself (alerts with no silence to carry them), kept across
+    /// the source's updates of the alert until it resolves.
+    local_acks: HashMap<AlertKey, super::Ack>,
     /// Bumped on every change, so views can tell when to recompute.
     generation: u64,
 }
@@ -322,7 +325,30 @@ impl Store {
         self.recount_firing();
     }
 
-    fn upsert_alert(&mut self, alert: Alert) {
+    /// Records (or with `None` forgets) an ack made in fleetdeck for an alert whose source
+    /// keeps no acks. It lasts until the alert resolves or the ack expires.
+    pub fn set_local_ack(&mut self, key: &AlertKey, ack: Option<super::Ack>) {
+        self.generation += 1;
+        match &ack {
+            Some(a) => self.local_acks.insert(key.clone(), a.clone()),
+            None => self.local_acks.remove(key),
+        };
+        if let Some(alert) = self.alerts.get_mut(key)
+            && alert
+                .ack
+                .as_ref()
+                .is_none_or(|a| a.kind == super::AckKind::Local)
+        {
+            alert.ack = ack;
+        }
+    }
+
+    fn upsert_alert(&mut self, mut alert: Alert) {
+        if alert.state == AlertState::Resolved {
+            self.local_acks.remove(&alert.key);
+        } else if alert.ack.is_none() {
+            alert.ack = self.local_acks.get(&alert.key).cloned();
+        }
         if let Some(old) = self.alerts.get(&alert.key) {
             let old = old.clone();
             self.count_firing(&old, -1);

@@ -3,6 +3,7 @@
 //! UI state.
 
 pub mod alert_diff;
+pub mod alertmanager;
 pub mod argocd;
 pub mod aws;
 pub mod cloudwatch;
@@ -58,6 +59,21 @@ pub enum SourceCommand {
         by: String,
         reply: oneshot::Sender<WriteResult>,
     },
+    /// Silence one alert (an ack) for `minutes`, with an exact matcher per label.
+    SilenceAlert {
+        alert: crate::model::AlertKey,
+        matchers: std::collections::BTreeMap<String, String>,
+        created_by: String,
+        comment: String,
+        minutes: u64,
+        reply: oneshot::Sender<WriteResult>,
+    },
+    /// Expire the silences on one alert (an un-ack).
+    ExpireSilences {
+        alert: crate::model::AlertKey,
+        ids: Vec<String>,
+        reply: oneshot::Sender<WriteResult>,
+    },
 }
 
 /// Sleeps until `at`, or forever when there is nothing scheduled (a `select!` branch).
@@ -68,14 +84,18 @@ pub async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Answers a wave command sent to a source that runs no rollouts; other commands are
-/// ignored here.
+/// Answers a wave command sent to a source that runs no rollouts, or a silence command
+/// sent to one that holds no silences; other commands are ignored here.
 pub fn refuse_wave(command: SourceCommand, source: &str) {
-    if let SourceCommand::PauseWave { reply, .. } | SourceCommand::ResumeWave { reply, .. } =
-        command
-    {
-        // The requester may have stopped waiting.
-        let _ = reply.send(Err(format!("{source} runs no rollouts")));
+    // The requester may have stopped waiting.
+    match command {
+        SourceCommand::PauseWave { reply, .. } | SourceCommand::ResumeWave { reply, .. } => {
+            let _ = reply.send(Err(format!("{source} runs no rollouts")));
+        }
+        SourceCommand::SilenceAlert { reply, .. } | SourceCommand::ExpireSilences { reply, .. } => {
+            let _ = reply.send(Err(format!("{source} holds no Alertmanager silences")));
+        }
+        SourceCommand::Focus(_) | SourceCommand::Targets { .. } => {}
     }
 }
 
@@ -138,6 +158,10 @@ pub async fn start_real(
         clock.clone(),
         events.clone(),
     ));
+    if !config.alertmanagers.is_empty() {
+        handles
+            .push(alertmanager::spawn(&config.alertmanagers, clock.clone(), events.clone()).await);
+    }
     if let Some(hub) = &config.hub {
         match hub_client(config, hub).await {
             Ok(client) => handles.push(argocd::spawn(client, hub.clone(), clock, events)),

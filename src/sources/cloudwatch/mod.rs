@@ -144,6 +144,11 @@ async fn run(
                     let _ = reply.send(Err(format!("{name} runs no rollouts")));
                     Vec::new()
                 }
+                Some(command @ (SourceCommand::SilenceAlert { .. }
+                | SourceCommand::ExpireSilences { .. })) => {
+                    crate::sources::refuse_wave(command, &name);
+                    Vec::new()
+                }
                 None => {
                     inbox_open = false;
                     Vec::new()

@@ -82,6 +82,10 @@ fn handle(fleet: &mut DemoFleet, command: SourceCommand, clock: &Clock) -> Vec<S
             let result = fleet.resume_wave(&rollout, wave, &by, clock.now());
             reply_with(fleet, result, wave, "resumed", reply)
         }
+        command @ (SourceCommand::SilenceAlert { .. } | SourceCommand::ExpireSilences { .. }) => {
+            crate::sources::refuse_wave(command, "the demo");
+            Vec::new()
+        }
     }
 }
 

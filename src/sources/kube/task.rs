@@ -165,6 +165,10 @@ impl<D: Dial> Source<D> {
                 // The requester may have stopped waiting.
                 let _ = reply.send(Err("the Kubernetes source runs no rollouts".into()));
             }
+            command @ (SourceCommand::SilenceAlert { .. }
+            | SourceCommand::ExpireSilences { .. }) => {
+                crate::sources::refuse_wave(command, "the Kubernetes source")
+            }
         }
     }
 

@@ -1,0 +1,267 @@
+//! Parsing and merging on bodies shaped exactly like Alertmanager 0.25's answers (captured
+//! from `prometheus-alertmanager`), plus the variants other versions and AMP produce.
+
+use std::collections::HashMap;
+
+use super::merge::{self, ClusterIndex, Held};
+use super::wire::{self, WireAlert, WireSilence};
+use crate::model::{AckKind, AlertState, ClusterId, Severity, Timestamp};
+use crate::sources::ClusterTarget;
+
+fn t(rfc3339: &str) -> Timestamp {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("valid time")
+        .with_timezone(&chrono::Utc)
+}
+
+/// `GET /api/v2/alerts/groups` from Alertmanager 0.25: one alert silenced, one inhibited.
+const GROUPS: &str = r#"[{"alerts":[{"annotations":{"runbook_url":"https://runbooks.example.com/KubeAPIErrorsHigh","summary":"API server 5xx above 5%"},"endsAt":"2026-11-21T09:25:03.446Z","fingerprint":"dd0a0ebd739a3249","receivers":[{"name":"null"}],"startsAt":"2026-11-21T09:20:03.446Z","status":{"inhibitedBy":[],"silencedBy":["856f93ac-9bc7-4562-b1fd-798f7e0e8843"],"state":"suppressed"},"updatedAt":"2026-11-21T09:20:03.446Z","generatorURL":"http://prom/graph?g0.expr=x","labels":{"alertname":"KubeAPIErrorsHigh","cluster":"prod-use1-checkout-01","namespace":"kube-system","severity":"critical"}}],"labels":{"alertname":"KubeAPIErrorsHigh","cluster":"prod-use1-checkout-01"},"receiver":{"name":"null"}},{"alerts":[{"annotations":{"description":"pod x crashloops\nsecond line"},"endsAt":"2026-11-21T09:25:03.446Z","fingerprint":"7e5f4ab1c1e865c2","receivers":[{"name":"null"}],"startsAt":"2026-11-21T09:20:03.446Z","status":{"inhibitedBy":["dd0a0ebd739a3249"],"silencedBy":[],"state":"suppressed"},"updatedAt":"2026-11-21T09:20:03.446Z","labels":{"alertname":"KubePodCrashLooping","cluster":"prod-use1-checkout-01","pod":"x","severity":"warning"}}],"labels":{"alertname":"KubePodCrashLooping","cluster":"prod-use1-checkout-01"},"receiver":{"name":"null"}}]"#;
+
+/// `GET /api/v2/silences` from Alertmanager 0.25.
+const SILENCES: &str = r#"[{"id":"856f93ac-9bc7-4562-b1fd-798f7e0e8843","status":{"state":"active"},"updatedAt":"2026-11-21T09:20:03.457Z","comment":"looking","createdBy":"alice","endsAt":"2030-01-01T00:00:00.000Z","matchers":[{"isEqual":true,"isRegex":false,"name":"alertname","value":"KubeAPIErrorsHigh"}],"startsAt":"2026-11-21T09:20:03.457Z"},{"id":"0b0e2c4e-0000-4000-8000-000000000000","status":{"state":"expired"},"comment":"old","createdBy":"bob","endsAt":"2026-11-20T00:00:00Z","matchers":[],"startsAt":"2026-11-19T00:00:00Z"}]"#;
+
+const NOW: &str = "2026-11-21T09:21:00Z";
+
+fn silences() -> HashMap<String, WireSilence> {
+    wire::parse_silences(SILENCES.as_bytes())
+        .expect("silences")
+        .items
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect()
+}
+
+fn fleet() -> Vec<ClusterTarget> {
+    vec![ClusterTarget {
+        id: ClusterId::new("prod", "us-east-1", "prod-use1-checkout-01"),
+        arn: "arn:aws:eks:us-east-1:111122223333:cluster/prod-use1-checkout-01".into(),
+        endpoint: None,
+        certificate_authority: None,
+        production: true,
+    }]
+}
+
+fn held<'a>(
+    _name: &'a str,
+    alerts: &'a [WireAlert],
+    silences: &'a HashMap<String, WireSilence>,
+) -> Held<'a> {
+    Held {
+        cluster_label: "cluster",
+        alerts,
+        silences,
+    }
+}
+
+#[test]
+fn groups_map_to_alerts_on_their_cluster_with_silence_and_inhibition() {
+    let read = wire::parse_groups(GROUPS.as_bytes()).expect("groups");
+    assert_eq!((read.items.len(), read.skipped), (2, 0));
+    let silences = silences();
+    let alerts = merge::merge(
+        &[held("am-a", &read.items, &silences)],
+        &ClusterIndex::new(&fleet()),
+        t(NOW),
+    );
+    assert_eq!(alerts.len(), 2);
+    let api = alerts
+        .iter()
+        .find(|a| a.name == "KubeAPIErrorsHigh")
+        .expect("api alert");
+    assert_eq!(
+        api.cluster,
+        Some(ClusterId::new("prod", "us-east-1", "prod-use1-checkout-01"))
+    );
+    assert_eq!(api.severity, Severity::Critical);
+    assert_eq!(api.state, AlertState::Firing);
+    assert_eq!(api.summary, "API server 5xx above 5%");
+    assert_eq!(
+        api.runbook_url.as_deref(),
+        Some("https://runbooks.example.com/KubeAPIErrorsHigh")
+    );
+    assert_eq!(api.first_seen, t("2026-11-21T09:20:03.446Z"));
+    assert_eq!(
+        api.labels.get("namespace").map(String::as_str),
+        Some("kube-system")
+    );
+    let ack = api.ack.as_ref().expect("silenced");
+    assert_eq!(ack.by, "alice");
+    assert_eq!(ack.until, Some(t("2030-01-01T00:00:00Z")));
+    assert_eq!(ack.comment, "looking");
+    assert_eq!(
+        ack.kind,
+        AckKind::Silence {
+            ids: vec!["856f93ac-9bc7-4562-b1fd-798f7e0e8843".into()]
+        }
+    );
+    assert!(api.is_suppressed(t(NOW)));
+
+    let pod = alerts
+        .iter()
+        .find(|a| a.name == "KubePodCrashLooping")
+        .expect("pod alert");
+    assert_eq!(pod.severity, Severity::Warning);
+    assert_eq!(
+        pod.summary, "pod x crashloops",
+        "first line of the description"
+    );
+    let ack = pod.ack.as_ref().expect("inhibited");
+    assert_eq!(ack.by, "inhibited");
+    assert_eq!(
+        ack.kind,
+        AckKind::Inhibited {
+            by: vec!["dd0a0ebd739a3249".into()]
+        }
+    );
+}
+
+#[test]
+fn one_alert_held_by_an_ha_pair_is_one_row_and_a_silence_in_either_counts() {
+    let read = wire::parse_groups(GROUPS.as_bytes()).expect("groups");
+    // The peer has the same alerts, not (yet) silenced, and started later.
+    let mut peer = read.items.clone();
+    for a in &mut peer {
+        a.status = Default::default();
+        a.status.state = "active".into();
+        a.starts_at = Some("2026-11-21T09:20:30Z".into());
+    }
+    let silences = silences();
+    let none = HashMap::new();
+    let alerts = merge::merge(
+        &[
+            held("am-b", &peer, &none),
+            held("am-a", &read.items, &silences),
+        ],
+        &ClusterIndex::default(),
+        t(NOW),
+    );
+    assert_eq!(alerts.len(), 2, "one row per alert: {alerts:#?}");
+    let api = alerts
+        .iter()
+        .find(|a| a.name == "KubeAPIErrorsHigh")
+        .expect("api alert");
+    assert_eq!(
+        api.first_seen,
+        t("2026-11-21T09:20:03.446Z"),
+        "earliest start"
+    );
+    assert_eq!(api.ack.as_ref().map(|a| a.by.as_str()), Some("alice"));
+    // With no cluster list yet the cluster keeps its label's name.
+    assert_eq!(
+        api.cluster.as_ref().map(|c| c.name.as_str()),
+        Some("prod-use1-checkout-01")
+    );
+}
+
+#[test]
+fn plain_alert_lists_nulls_and_new_fields_are_read() {
+    // `/api/v2/alerts` (no groups), as AMP and newer Alertmanagers write it: `mutedBy`,
+    // nulls, unknown fields, a missing fingerprint and an unreadable entry.
+    let body = br#"[
+      {"labels":{"alertname":"EtcdHighFsync","cluster":"arn:aws:eks:us-east-1:111122223333:cluster/prod-use1-checkout-01","severity":"info"},
+       "annotations":null,"startsAt":"2026-11-21T09:00:00Z","endsAt":"2026-11-21T09:30:00Z",
+       "status":{"state":"suppressed","silencedBy":null,"inhibitedBy":null,"mutedBy":["weekends"]},
+       "receivers":[{"name":"sns"}],"somethingNew":{"x":1}},
+      {"labels":{"alertname":"Broken"},"annotations":{"summary":42}},
+      {"labels":{"alertname":"NoCluster","severity":"page"},"fingerprint":null,"status":null}
+    ]"#;
+    let read = wire::parse_alerts(body).expect("alerts");
+    assert_eq!(read.items.len(), 2);
+    assert_eq!(read.skipped, 1);
+    let warning = read.warning("alerts").expect("a warning");
+    assert!(
+        warning.starts_with("skipped 1 alerts that could not be read"),
+        "{warning}"
+    );
+    let none = HashMap::new();
+    let alerts = merge::merge(
+        &[held("amp", &read.items, &none)],
+        &ClusterIndex::new(&fleet()),
+        t(NOW),
+    );
+    let etcd = alerts
+        .iter()
+        .find(|a| a.name == "EtcdHighFsync")
+        .expect("etcd");
+    assert_eq!(
+        etcd.cluster,
+        Some(ClusterId::new("prod", "us-east-1", "prod-use1-checkout-01")),
+        "an EKS ARN in the cluster label names the cluster"
+    );
+    assert_eq!(etcd.severity, Severity::Info);
+    assert_eq!(etcd.summary, "EtcdHighFsync", "no annotations: the name");
+    assert_eq!(etcd.ack.as_ref().map(|a| a.by.as_str()), Some("muted"));
+    let other = alerts
+        .iter()
+        .find(|a| a.name == "NoCluster")
+        .expect("other");
+    assert_eq!(other.cluster, None);
+    assert_eq!(other.severity, Severity::Critical);
+    assert!(
+        other.key.0.starts_with("alertmanager:-:NoCluster:l"),
+        "{}",
+        other.key
+    );
+}
+
+#[test]
+fn an_alert_past_its_end_is_resolved_not_listed() {
+    let body = br#"[{"labels":{"alertname":"Gone"},"fingerprint":"f1","startsAt":"2026-11-21T08:00:00Z","endsAt":"2026-11-21T09:00:00Z","status":{"state":"unprocessed"}}]"#;
+    let read = wire::parse_alerts(body).expect("alerts");
+    let none = HashMap::new();
+    let alerts = merge::merge(
+        &[held("am", &read.items, &none)],
+        &ClusterIndex::default(),
+        t(NOW),
+    );
+    assert!(alerts.is_empty(), "{alerts:#?}");
+}
+
+#[test]
+fn bodies_that_are_not_lists_say_what_was_expected() {
+    let e = wire::parse_groups(b"<html>502 Bad Gateway</html>").expect_err("html");
+    assert!(
+        e.starts_with("not a list of alert groups: expected value at line 1 column 1"),
+        "{e}"
+    );
+    let e = wire::parse_alerts(br#"{"status":"error"}"#).expect_err("object");
+    assert!(
+        e.starts_with("not a list of alerts: invalid type: map"),
+        "{e}"
+    );
+    let e = wire::parse_silence_created(br#"{}"#).expect_err("no id");
+    assert_eq!(e, "the answer carries no silenceID");
+    assert_eq!(
+        wire::parse_silence_created(br#"{"silenceID":"abc"}"#),
+        Ok("abc".to_string())
+    );
+}
+
+#[test]
+fn the_same_alert_twice_in_one_alertmanager_is_one_row() {
+    // Routed to two receivers: present in two groups.
+    let body = format!(
+        "[{}, {}]",
+        GROUPS
+            .trim_start_matches('[')
+            .split("},{\"alerts\"")
+            .next()
+            .map(|g| format!("{g}}}"))
+            .expect("first group"),
+        GROUPS
+            .trim_start_matches('[')
+            .split("},{\"alerts\"")
+            .next()
+            .map(|g| format!("{g}}}"))
+            .expect("first group"),
+    );
+    let read = wire::parse_groups(body.as_bytes()).expect("groups");
+    assert_eq!(read.items.len(), 2, "both groups read");
+    let none = HashMap::new();
+    let alerts = merge::merge(
+        &[held("am", &read.items, &none)],
+        &ClusterIndex::default(),
+        t(NOW),
+    );
+    assert_eq!(alerts.len(), 1);
+}
