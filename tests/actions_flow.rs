@@ -204,3 +204,84 @@ async fn viewer_mode_refuses_every_write_and_records_nothing() {
     let screen = common::draw(&l.app, 80, 24);
     assert!(screen.contains("read-only viewer mode"), "{screen}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_alert_is_acked_and_unacked_through_the_audit_log() {
+    let mut l = live(Mode::Operator).await;
+    key(&mut l.app, KeyCode::Char('2'));
+    // The alerts view opens on its first row.
+    let alert = l.app.store.alerts_sorted()[0].clone();
+    assert!(alert.is_firing() && alert.ack.is_none(), "{alert:?}");
+    key(&mut l.app, KeyCode::Char('a'));
+    assert!(l.app.ui.dialog.is_some(), "a asks y/n");
+    let screen = common::draw(&l.app, 100, 30);
+    assert!(screen.contains("has no silences"), "{screen}");
+    key(&mut l.app, KeyCode::Char('y'));
+    until_done(&mut l).await;
+
+    let acked = l.app.store.alert(&alert.key).expect("still listed").clone();
+    let ack = acked.ack.clone().expect("acked");
+    assert_eq!(ack.by, "alice");
+    assert_eq!(
+        ack.until,
+        Some(t0() + chrono::Duration::hours(1)),
+        "an hour by default"
+    );
+    let screen = common::draw(&l.app, 120, 40);
+    assert!(screen.contains("acked until 03:10"), "{screen}");
+    let (entries, _) = actions::read_audit(&l.audit_path).expect("audit readable");
+    assert_eq!(entries[0].action.kind(), "ack-alert");
+    assert!(entries[0].outcome.as_ref().is_some_and(|o| o.ok));
+
+    // The source sending the alert again keeps the ack; `a` again is refused.
+    let mut again = alert.clone();
+    again.summary = "changed".into();
+    l.app.apply(SourceEvent::Alerts(vec![again]));
+    assert_eq!(
+        l.app.store.alert(&alert.key).and_then(|a| a.ack.clone()),
+        Some(ack)
+    );
+    key(&mut l.app, KeyCode::Char('a'));
+    assert!(l.app.ui.dialog.is_none());
+    assert!(
+        l.app
+            .ui
+            .flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("already acked by alice"))
+    );
+
+    // Un-ack withdraws it, audited too.
+    key(&mut l.app, KeyCode::Char('A'));
+    key(&mut l.app, KeyCode::Char('y'));
+    until_done(&mut l).await;
+    assert_eq!(
+        l.app.store.alert(&alert.key).and_then(|a| a.ack.clone()),
+        None
+    );
+    let (entries, _) = actions::read_audit(&l.audit_path).expect("audit readable");
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].action.kind(), "unack-alert");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_mode_cannot_ack() {
+    let mut l = live(Mode::Viewer).await;
+    key(&mut l.app, KeyCode::Char('2'));
+    for k in ['a', 'A'] {
+        l.app.ui.flash = None;
+        key(&mut l.app, KeyCode::Char(k));
+        assert!(
+            l.app.ui.dialog.is_none(),
+            "{k} opens no dialog for a viewer"
+        );
+        assert!(
+            l.app
+                .ui
+                .flash
+                .as_ref()
+                .is_some_and(|f| f.error && f.text.contains("read-only viewer mode")),
+            "{k}"
+        );
+    }
+}

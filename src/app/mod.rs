@@ -80,6 +80,9 @@ impl App {
                 until: Instant::now() + FLASH_FOR * 2,
             });
         }
+        if let Some(config) = &setup.config {
+            ui.alerts.ack_minutes = config.alerts.ack_minutes;
+        }
         let themes_dir = setup.paths.config_dir.join("themes");
         Self {
             store: Store::new(),
@@ -187,6 +190,17 @@ impl App {
     pub fn on_message(&mut self, message: AppMessage) {
         match message {
             AppMessage::ActionDone { action, outcome } => {
+                // A local ack lives in the store; a silence comes back from its source.
+                let by = self
+                    .exec
+                    .as_ref()
+                    .map(|e| e.os_user.clone())
+                    .unwrap_or_default();
+                if outcome.ok
+                    && let Some((key, ack)) = action.local_ack_effect(&by, self.now())
+                {
+                    self.store.set_local_ack(&key, ack);
+                }
                 let text = if outcome.ok {
                     format!("{}: {}", action.target(), outcome.message)
                 } else {

@@ -16,6 +16,8 @@ pub struct AlertsState {
     pub selection: Selection<AlertKey>,
     pub filter: String,
     pub show_resolved: bool,
+    /// How long `a` acks for (`[alerts] ack_minutes`).
+    pub ack_minutes: u64,
 }
 
 impl Default for AlertsState {
@@ -24,6 +26,7 @@ impl Default for AlertsState {
             selection: Selection::new(),
             filter: String::new(),
             show_resolved: true,
+            ack_minutes: crate::config::AlertSettings::DEFAULT_ACK_MINUTES,
         }
     }
 }
@@ -87,6 +90,14 @@ impl AlertsState {
                     .into(),
                 )
             }
+            KeyAction::AckAlert => match self.selected(ctx) {
+                Some(alert) => super::alert_ack::ack_effect(alert, self.ack_minutes, ctx),
+                None => Effect::None,
+            },
+            KeyAction::UnackAlert => match self.selected(ctx) {
+                Some(alert) => super::alert_ack::unack_effect(alert, ctx),
+                None => Effect::None,
+            },
             KeyAction::Back if !self.filter.is_empty() => {
                 self.filter.clear();
                 Effect::None
@@ -229,7 +240,8 @@ fn group_line(a: &Alert, alerts: &[&Alert], ctx: &Context) -> Line<'static> {
 
 fn alert_line(a: &Alert, ctx: &Context, wide: bool) -> Line<'static> {
     let t = ctx.theme;
-    let base = if a.state == AlertState::Resolved {
+    // Resolved, acked, silenced and inhibited alerts are dimmed: nobody needs to act.
+    let base = if a.state == AlertState::Resolved || a.is_acked(ctx.now) {
         t.muted
     } else {
         t.text
@@ -262,7 +274,13 @@ fn alert_line(a: &Alert, ctx: &Context, wide: bool) -> Line<'static> {
         Column::right(format::age(ctx.now, since), AGE_W, t.muted),
         Column::left(ack, ACK_W, t.muted),
         Column::left(ctx.runbook_marker(a), 1, t.accent),
-        Column::rest(a.summary.clone(), base),
+        Column::rest(
+            match super::alert_ack::ack_note(a, ctx.now) {
+                Some(note) => format!("{note} · {}", a.summary),
+                None => a.summary.clone(),
+            },
+            base,
+        ),
     ]);
     columns::line(cols, ctx.glyphs)
 }
