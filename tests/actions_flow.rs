@@ -285,3 +285,81 @@ async fn viewer_mode_cannot_ack() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_prometheus_alert_is_acked_with_a_silence_and_drawn_dimmed() {
+    let mut l = live(Mode::Operator).await;
+    key(&mut l.app, KeyCode::Char('2'));
+    chars(&mut l.app, "/KubeNodeNotReady");
+    key(&mut l.app, KeyCode::Enter);
+    let alert = l
+        .app
+        .store
+        .alerts()
+        .find(|a| a.name == "KubeNodeNotReady")
+        .expect("the demo's node alert")
+        .clone();
+    assert_eq!(alert.ack, None);
+    key(&mut l.app, KeyCode::Char('a'));
+    let screen = common::draw(&l.app, 120, 40);
+    assert!(
+        screen.contains("Alertmanager silence for 1h00m"),
+        "{screen}"
+    );
+    key(&mut l.app, KeyCode::Char('y'));
+    until_done(&mut l).await;
+    let ack = l
+        .app
+        .store
+        .alert(&alert.key)
+        .and_then(|a| a.ack.clone())
+        .expect("silenced");
+    assert_eq!(ack.by, "alice");
+    assert!(
+        matches!(ack.kind, fleetdeck::model::AckKind::Silence { .. }),
+        "{ack:?}"
+    );
+
+    let screen = common::draw(&l.app, 120, 40);
+    assert!(screen.contains("silenced until 03:10"), "{screen}");
+
+    // Un-ack expires the demo silence.
+    key(&mut l.app, KeyCode::Char('A'));
+    key(&mut l.app, KeyCode::Char('y'));
+    until_done(&mut l).await;
+    assert_eq!(
+        l.app.store.alert(&alert.key).and_then(|a| a.ack.clone()),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silenced_and_inhibited_demo_alerts_are_dimmed_with_who_and_until_when() {
+    let mut l = live(Mode::Operator).await;
+    key(&mut l.app, KeyCode::Char('2'));
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).expect("terminal");
+    terminal.draw(|f| l.app.render(f)).expect("draw");
+    let buffer = terminal.backend().buffer().clone();
+    let row_with = |text: &str| {
+        (0..buffer.area.height)
+            .find(|&y| {
+                let line: String = (0..buffer.area.width)
+                    .map(|x| buffer[(x, y)].symbol())
+                    .collect();
+                line.contains(text)
+            })
+            .unwrap_or_else(|| panic!("no row with {text}"))
+    };
+    let muted = l.app.theme.muted.fg.unwrap_or_default();
+    // Column 3 is the cluster name: dimmed for held-back alerts, not for active ones.
+    for held in ["dana", "inhibited by KubeNodeNotReady"] {
+        assert_eq!(buffer[(3, row_with(held))].fg, muted, "{held} dimmed");
+    }
+    assert!(row_with("silenced until 02:45") > 0);
+    assert_ne!(
+        buffer[(3, row_with("Node ip-10-20-7-14"))].fg,
+        muted,
+        "an active alert is not dimmed"
+    );
+}

@@ -507,6 +507,10 @@ impl App {
     fn source_of(&self, action: &Action) -> String {
         let rollout = match action {
             Action::PauseWave { rollout, .. } | Action::ResumeWave { rollout, .. } => rollout,
+            // The demo simulates its Alertmanager itself.
+            Action::AckAlert { .. } | Action::UnackAlert { .. } if self.demo => {
+                return crate::sources::demo::SOURCE_NAME.into();
+            }
             Action::AckAlert { .. } | Action::UnackAlert { .. } => {
                 return crate::sources::alertmanager::SOURCE_NAME.into();
             }

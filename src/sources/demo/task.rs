@@ -82,9 +82,24 @@ fn handle(fleet: &mut DemoFleet, command: SourceCommand, clock: &Clock) -> Vec<S
             let result = fleet.resume_wave(&rollout, wave, &by, clock.now());
             reply_with(fleet, result, wave, "resumed", reply)
         }
-        command @ (SourceCommand::SilenceAlert { .. } | SourceCommand::ExpireSilences { .. }) => {
-            crate::sources::refuse_wave(command, "the demo");
-            Vec::new()
+        SourceCommand::SilenceAlert {
+            alert,
+            created_by,
+            comment,
+            minutes,
+            reply,
+            ..
+        } => {
+            let (result, events) =
+                fleet.silence(&alert, &created_by, &comment, minutes, clock.now());
+            // The requester may have stopped waiting.
+            let _ = reply.send(result);
+            events
+        }
+        SourceCommand::ExpireSilences { alert, ids, reply } => {
+            let (result, events) = fleet.expire_silences(&alert, &ids);
+            let _ = reply.send(result);
+            events
         }
     }
 }

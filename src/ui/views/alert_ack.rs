@@ -79,12 +79,31 @@ pub fn unack_effect(alert: &Alert, ctx: &Context) -> Effect {
     })
 }
 
-/// How an ack reads in a list: `silenced until 14:05`, `inhibited`, `acked until 14:05`.
-pub fn ack_note(alert: &Alert, now: Timestamp) -> Option<String> {
+/// How an ack reads in a list: `silenced until 14:05`, `inhibited by KubeNodeNotReady`,
+/// `acked until 14:05`.
+pub fn ack_note(alert: &Alert, ctx: &Context) -> Option<String> {
+    let now = ctx.now;
     let ack = alert.ack.as_ref().filter(|_| alert.is_acked(now))?;
     Some(match &ack.kind {
         AckKind::Silence { .. } => format!("silenced{}", until_text(ack.until, now)),
-        AckKind::Inhibited { .. } => ack.by.clone(),
+        AckKind::Inhibited { by } => {
+            // Inhibitions name fingerprints; say which alerts those are, where known.
+            let mut names: Vec<&str> = ctx
+                .store
+                .alerts()
+                .filter(|a| {
+                    a.source == AlertSource::Alertmanager
+                        && by.iter().any(|fp| a.key.0.ends_with(&format!(":{fp}")))
+                })
+                .map(|a| a.name.as_str())
+                .collect();
+            names.dedup();
+            if names.is_empty() {
+                ack.by.clone()
+            } else {
+                format!("{} by {}", ack.by, names.join(", "))
+            }
+        }
         AckKind::Local => format!("acked{}", until_text(ack.until, now)),
     })
 }

@@ -275,7 +275,7 @@ fn alert_line(a: &Alert, ctx: &Context, wide: bool) -> Line<'static> {
         Column::left(ack, ACK_W, t.muted),
         Column::left(ctx.runbook_marker(a), 1, t.accent),
         Column::rest(
-            match super::alert_ack::ack_note(a, ctx.now) {
+            match super::alert_ack::ack_note(a, ctx) {
                 Some(note) => format!("{note} · {}", a.summary),
                 None => a.summary.clone(),
             },
