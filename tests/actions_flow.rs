@@ -78,6 +78,17 @@ async fn until_done(l: &mut Live) {
     }
 }
 
+/// Presses `k`, confirms with `y`, waits for the outcome; the audit log, newest first.
+async fn confirm(l: &mut Live, k: char) -> Vec<actions::AuditEntry> {
+    key(&mut l.app, KeyCode::Char(k));
+    assert!(l.app.ui.dialog.is_some(), "{k} asks for confirmation");
+    key(&mut l.app, KeyCode::Char('y'));
+    until_done(l).await;
+    actions::read_audit(&l.audit_path)
+        .expect("audit readable")
+        .0
+}
+
 fn staging(app: &App) -> WaveState {
     app.store.rollouts()[0]
         .waves
@@ -129,12 +140,8 @@ async fn operator_pauses_and_resumes_a_wave_and_the_audit_says_who_when_why() {
 
     // Resume asks y/n and restores the wave.
     key(&mut l.app, KeyCode::Char('3'));
-    key(&mut l.app, KeyCode::Char('r'));
-    assert!(l.app.ui.dialog.is_some(), "r asks for confirmation");
-    key(&mut l.app, KeyCode::Char('y'));
-    until_done(&mut l).await;
+    let entries = confirm(&mut l, 'r').await;
     assert!(!staging(&l.app).is_held(), "resumed: {:?}", staging(&l.app));
-    let (entries, _) = actions::read_audit(&l.audit_path).expect("audit readable");
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].action.kind(), "resume-wave");
 }
@@ -162,8 +169,8 @@ async fn a_refused_write_is_audited_with_its_failure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_mode_refuses_every_write_and_records_nothing() {
     let mut l = live(Mode::Viewer).await;
-    key(&mut l.app, KeyCode::Char('3'));
-    for k in ['p', 'r'] {
+    for (view, k) in [('3', 'p'), ('3', 'r'), ('2', 'a'), ('2', 'A')] {
+        key(&mut l.app, KeyCode::Char(view));
         l.app.ui.flash = None;
         key(&mut l.app, KeyCode::Char(k));
         assert!(
@@ -252,38 +259,13 @@ async fn a_demo_alert_is_acked_and_unacked_through_the_audit_log() {
     );
 
     // Un-ack withdraws it, audited too.
-    key(&mut l.app, KeyCode::Char('A'));
-    key(&mut l.app, KeyCode::Char('y'));
-    until_done(&mut l).await;
+    let entries = confirm(&mut l, 'A').await;
     assert_eq!(
         l.app.store.alert(&alert.key).and_then(|a| a.ack.clone()),
         None
     );
-    let (entries, _) = actions::read_audit(&l.audit_path).expect("audit readable");
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].action.kind(), "unack-alert");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn viewer_mode_cannot_ack() {
-    let mut l = live(Mode::Viewer).await;
-    key(&mut l.app, KeyCode::Char('2'));
-    for k in ['a', 'A'] {
-        l.app.ui.flash = None;
-        key(&mut l.app, KeyCode::Char(k));
-        assert!(
-            l.app.ui.dialog.is_none(),
-            "{k} opens no dialog for a viewer"
-        );
-        assert!(
-            l.app
-                .ui
-                .flash
-                .as_ref()
-                .is_some_and(|f| f.error && f.text.contains("read-only viewer mode")),
-            "{k}"
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,9 +306,8 @@ async fn a_demo_prometheus_alert_is_acked_with_a_silence_and_drawn_dimmed() {
     assert!(screen.contains("silenced until 03:10"), "{screen}");
 
     // Un-ack expires the demo silence.
-    key(&mut l.app, KeyCode::Char('A'));
-    key(&mut l.app, KeyCode::Char('y'));
-    until_done(&mut l).await;
+    let entries = confirm(&mut l, 'A').await;
+    assert_eq!(entries[0].action.kind(), "unack-alert");
     assert_eq!(
         l.app.store.alert(&alert.key).and_then(|a| a.ack.clone()),
         None

@@ -75,9 +75,14 @@ fn fingerprint(alert: &WireAlert) -> String {
     if !alert.fingerprint.is_empty() {
         return alert.fingerprint.clone();
     }
-    // FNV-1a over the sorted labels: stable across runs and machines.
+    label_fingerprint(&alert.labels)
+}
+
+/// A fingerprint of a label set (FNV-1a over the sorted labels): stable across runs and
+/// machines, for alerts that come without Alertmanager's own.
+pub(crate) fn label_fingerprint(labels: &BTreeMap<String, String>) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (k, v) in &alert.labels {
+    for (k, v) in labels {
         for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xfe]) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);

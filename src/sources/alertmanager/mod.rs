@@ -14,7 +14,7 @@
 //!   Both re-read at once, so the console shows the change without waiting for a poll.
 
 mod client;
-mod merge;
+pub(crate) mod merge;
 pub mod sigv4;
 #[cfg(test)]
 mod tests;

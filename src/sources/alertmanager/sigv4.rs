@@ -164,6 +164,33 @@ mod tests {
         hex(&hmac(&k_signing, &string_to_sign))
     }
 
+    /// `method uri` with `headers`, signed as of the suite's time.
+    fn signed(
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        token: Option<&str>,
+        region: &str,
+        service: &str,
+    ) -> http::Request<()> {
+        let mut builder = http::Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let mut request = builder.body(()).expect("request");
+        sign_request(
+            &mut request,
+            body,
+            &suite_creds(token),
+            region,
+            service,
+            at(SUITE_TIME),
+        )
+        .expect("signed");
+        request
+    }
+
     fn header<'a>(request: &'a http::Request<()>, name: &str) -> &'a str {
         request
             .headers()
@@ -175,20 +202,15 @@ mod tests {
     #[test]
     fn get_vanilla_matches_the_aws_test_suite() {
         // "get-vanilla" of the AWS SigV4 test suite: its published signature.
-        let mut request = http::Request::builder()
-            .method("GET")
-            .uri("https://example.amazonaws.com/")
-            .body(())
-            .expect("request");
-        sign_request(
-            &mut request,
+        let request = signed(
+            "GET",
+            "https://example.amazonaws.com/",
+            &[],
             b"",
-            &suite_creds(None),
+            None,
             "us-east-1",
             "service",
-            at(SUITE_TIME),
-        )
-        .expect("signed");
+        );
         assert_eq!(header(&request, "x-amz-date"), "20150830T123600Z");
         assert_eq!(
             header(&request, "authorization"),
@@ -201,21 +223,15 @@ mod tests {
     #[test]
     fn an_amp_silence_post_is_signed_for_aps_over_its_canonical_request() {
         let body = br#"{"matchers":[],"comment":"x"}"#;
-        let mut request = http::Request::builder()
-            .method("POST")
-            .uri("https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/alertmanager/api/v2/silences")
-            .header("content-type", "application/json")
-            .body(())
-            .expect("request");
-        sign_request(
-            &mut request,
+        let request = signed(
+            "POST",
+            "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/alertmanager/api/v2/silences",
+            &[("content-type", "application/json")],
             body,
-            &suite_creds(Some("SESSION")),
+            Some("SESSION"),
             "us-east-1",
             SERVICE,
-            at(SUITE_TIME),
-        )
-        .expect("signed");
+        );
         assert_eq!(header(&request, "x-amz-security-token"), "SESSION");
         let date = header(&request, "x-amz-date");
         let auth = header(&request, "authorization");
@@ -245,20 +261,15 @@ mod tests {
 
     #[test]
     fn query_strings_are_signed_in_canonical_order() {
-        let mut request = http::Request::builder()
-            .method("GET")
-            .uri("https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-2/alertmanager/api/v2/alerts?silenced=true&active=true")
-            .body(())
-            .expect("request");
-        sign_request(
-            &mut request,
+        let request = signed(
+            "GET",
+            "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-2/alertmanager/api/v2/alerts?silenced=true&active=true",
+            &[],
             b"",
-            &suite_creds(None),
+            None,
             "eu-west-1",
             SERVICE,
-            at(SUITE_TIME),
-        )
-        .expect("signed");
+        );
         let date = header(&request, "x-amz-date").to_string();
         let canonical = format!(
             "GET\n/workspaces/ws-2/alertmanager/api/v2/alerts\nactive=true&silenced=true\n\

@@ -53,21 +53,33 @@ fn held<'a>(
     }
 }
 
+fn named<'a>(alerts: &'a [crate::model::Alert], name: &str) -> &'a crate::model::Alert {
+    alerts
+        .iter()
+        .find(|a| a.name == name)
+        .unwrap_or_else(|| panic!("no {name} in {alerts:#?}"))
+}
+
+/// The alerts of one Alertmanager holding `items` (with `silences`), on the test fleet.
+fn merged_one(
+    items: &[WireAlert],
+    silences: &HashMap<String, WireSilence>,
+) -> Vec<crate::model::Alert> {
+    merge::merge(
+        &[held("am", items, silences)],
+        &ClusterIndex::new(&fleet()),
+        t(NOW),
+    )
+}
+
 #[test]
 fn groups_map_to_alerts_on_their_cluster_with_silence_and_inhibition() {
     let read = wire::parse_groups(GROUPS.as_bytes()).expect("groups");
     assert_eq!((read.items.len(), read.skipped), (2, 0));
     let silences = silences();
-    let alerts = merge::merge(
-        &[held("am-a", &read.items, &silences)],
-        &ClusterIndex::new(&fleet()),
-        t(NOW),
-    );
+    let alerts = merged_one(&read.items, &silences);
     assert_eq!(alerts.len(), 2);
-    let api = alerts
-        .iter()
-        .find(|a| a.name == "KubeAPIErrorsHigh")
-        .expect("api alert");
+    let api = named(&alerts, "KubeAPIErrorsHigh");
     assert_eq!(
         api.cluster,
         Some(ClusterId::new("prod", "us-east-1", "prod-use1-checkout-01"))
@@ -96,10 +108,7 @@ fn groups_map_to_alerts_on_their_cluster_with_silence_and_inhibition() {
     );
     assert!(api.is_suppressed(t(NOW)));
 
-    let pod = alerts
-        .iter()
-        .find(|a| a.name == "KubePodCrashLooping")
-        .expect("pod alert");
+    let pod = named(&alerts, "KubePodCrashLooping");
     assert_eq!(pod.severity, Severity::Warning);
     assert_eq!(
         pod.summary, "pod x crashloops",
@@ -136,10 +145,7 @@ fn one_alert_held_by_an_ha_pair_is_one_row_and_a_silence_in_either_counts() {
         t(NOW),
     );
     assert_eq!(alerts.len(), 2, "one row per alert: {alerts:#?}");
-    let api = alerts
-        .iter()
-        .find(|a| a.name == "KubeAPIErrorsHigh")
-        .expect("api alert");
+    let api = named(&alerts, "KubeAPIErrorsHigh");
     assert_eq!(
         api.first_seen,
         t("2026-11-21T09:20:03.446Z"),
@@ -174,15 +180,8 @@ fn plain_alert_lists_nulls_and_new_fields_are_read() {
         "{warning}"
     );
     let none = HashMap::new();
-    let alerts = merge::merge(
-        &[held("amp", &read.items, &none)],
-        &ClusterIndex::new(&fleet()),
-        t(NOW),
-    );
-    let etcd = alerts
-        .iter()
-        .find(|a| a.name == "EtcdHighFsync")
-        .expect("etcd");
+    let alerts = merged_one(&read.items, &none);
+    let etcd = named(&alerts, "EtcdHighFsync");
     assert_eq!(
         etcd.cluster,
         Some(ClusterId::new("prod", "us-east-1", "prod-use1-checkout-01")),
@@ -191,10 +190,7 @@ fn plain_alert_lists_nulls_and_new_fields_are_read() {
     assert_eq!(etcd.severity, Severity::Info);
     assert_eq!(etcd.summary, "EtcdHighFsync", "no annotations: the name");
     assert_eq!(etcd.ack.as_ref().map(|a| a.by.as_str()), Some("muted"));
-    let other = alerts
-        .iter()
-        .find(|a| a.name == "NoCluster")
-        .expect("other");
+    let other = named(&alerts, "NoCluster");
     assert_eq!(other.cluster, None);
     assert_eq!(other.severity, Severity::Critical);
     assert!(
@@ -209,11 +205,7 @@ fn an_alert_past_its_end_is_resolved_not_listed() {
     let body = br#"[{"labels":{"alertname":"Gone"},"fingerprint":"f1","startsAt":"2026-11-21T08:00:00Z","endsAt":"2026-11-21T09:00:00Z","status":{"state":"unprocessed"}}]"#;
     let read = wire::parse_alerts(body).expect("alerts");
     let none = HashMap::new();
-    let alerts = merge::merge(
-        &[held("am", &read.items, &none)],
-        &ClusterIndex::default(),
-        t(NOW),
-    );
+    let alerts = merged_one(&read.items, &none);
     assert!(alerts.is_empty(), "{alerts:#?}");
 }
 
@@ -240,28 +232,16 @@ fn bodies_that_are_not_lists_say_what_was_expected() {
 #[test]
 fn the_same_alert_twice_in_one_alertmanager_is_one_row() {
     // Routed to two receivers: present in two groups.
-    let body = format!(
-        "[{}, {}]",
-        GROUPS
-            .trim_start_matches('[')
-            .split("},{\"alerts\"")
-            .next()
-            .map(|g| format!("{g}}}"))
-            .expect("first group"),
-        GROUPS
-            .trim_start_matches('[')
-            .split("},{\"alerts\"")
-            .next()
-            .map(|g| format!("{g}}}"))
-            .expect("first group"),
-    );
+    let first = GROUPS
+        .trim_start_matches('[')
+        .split("},{\"alerts\"")
+        .next()
+        .map(|g| format!("{g}}}"))
+        .expect("first group");
+    let body = format!("[{first}, {first}]");
     let read = wire::parse_groups(body.as_bytes()).expect("groups");
     assert_eq!(read.items.len(), 2, "both groups read");
     let none = HashMap::new();
-    let alerts = merge::merge(
-        &[held("am", &read.items, &none)],
-        &ClusterIndex::default(),
-        t(NOW),
-    );
+    let alerts = merged_one(&read.items, &none);
     assert_eq!(alerts.len(), 1);
 }

@@ -107,7 +107,7 @@ fn alert(
     for (k, v) in extra {
         labels.insert((*k).into(), (*v).into());
     }
-    let fingerprint = format!("{:016x}", fnv(&labels));
+    let fingerprint = crate::sources::alertmanager::merge::label_fingerprint(&labels);
     Alert {
         key: AlertKey::new(AlertSource::Alertmanager, None, name, &fingerprint),
         source: AlertSource::Alertmanager,
@@ -125,15 +125,6 @@ fn alert(
         )),
         ack: None,
     }
-}
-
-fn fnv(labels: &BTreeMap<String, String>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in labels.iter().flat_map(|(k, v)| k.bytes().chain(v.bytes())) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 impl DemoFleet {
