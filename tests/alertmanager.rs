@@ -349,9 +349,17 @@ async fn a_stopped_alertmanager_goes_stale_keeps_its_alerts_and_recovers() {
             .find(|h| h.name == name)
             .map(|h| h.status(chrono::Utc::now()))
     };
-    until(&mut store, &mut events, "am-0 failing", |s| {
-        status(s, "alertmanager:am-0") == Some(SourceStatus::Failing)
-    })
+    until(
+        &mut store,
+        &mut events,
+        "am-0 failing, its alert marked stale",
+        |s| {
+            status(s, "alertmanager:am-0") == Some(SourceStatus::Failing)
+                && firing(s, "OnlyInA")
+                    .first()
+                    .is_some_and(|a| a.summary.starts_with("stale: am-0 not answering"))
+        },
+    )
     .await;
     let health = store
         .sources()
@@ -381,7 +389,17 @@ async fn a_stopped_alertmanager_goes_stale_keeps_its_alerts_and_recovers() {
         status(s, "alertmanager:am-0") == Some(SourceStatus::Ok)
     })
     .await;
-    assert_eq!(firing(&store, "OnlyInA").len(), 1);
+    until(&mut store, &mut events, "OnlyInA fresh again", |s| {
+        firing(s, "OnlyInA")
+            .first()
+            .is_some_and(|a| a.summary == "OnlyInA")
+    })
+    .await;
+    assert_eq!(
+        firing(&store, "OnlyInB")[0].summary,
+        "OnlyInB",
+        "never marked"
+    );
     assert_eq!(store.alert_sources_down(chrono::Utc::now()), (0, 2));
     eprintln!("stop, stale and recovery took {:?}", started.elapsed());
 }

@@ -13,6 +13,9 @@ use crate::sources::ClusterTarget;
 
 /// What one Alertmanager holds, as last read successfully.
 pub struct Held<'a> {
+    pub name: &'a str,
+    /// Its last read succeeded; otherwise what it holds is stale.
+    pub answering: bool,
     pub cluster_label: &'a str,
     pub alerts: &'a [WireAlert],
     pub silences: &'a HashMap<String, WireSilence>,
@@ -108,22 +111,40 @@ fn severity(labels: &BTreeMap<String, String>) -> Severity {
 }
 
 /// Every alert firing in any Alertmanager, once. An alert whose `endsAt` has passed is
-/// resolved and left out (Alertmanager keeps it a while after its last refresh).
+/// resolved and left out. What only Alertmanagers that stopped answering hold is kept, and
+/// its summary says it is stale and why.
 pub fn merge(held: &[Held], clusters: &ClusterIndex, now: Timestamp) -> Vec<Alert> {
     let mut merged: BTreeMap<AlertKey, Alert> = BTreeMap::new();
+    // Per alert: whether an answering Alertmanager holds it, else the silent ones.
+    let mut fresh: HashMap<AlertKey, bool> = HashMap::new();
+    let mut silent: HashMap<AlertKey, Vec<&str>> = HashMap::new();
     for am in held {
         for wire in am.alerts {
             let ends = wire::time(wire.ends_at.as_deref());
-            if ends.is_some_and(|end| end <= now && wire.status.state != "active") {
+            // A stale copy's end passes while nobody can refresh it: keep it, marked.
+            if am.answering && ends.is_some_and(|end| end <= now) {
                 continue;
             }
             let alert = to_alert(wire, am, clusters, now);
+            *fresh.entry(alert.key.clone()).or_default() |= am.answering;
+            if !am.answering {
+                silent.entry(alert.key.clone()).or_default().push(am.name);
+            }
             match merged.get_mut(&alert.key) {
                 Some(existing) => combine(existing, alert),
                 None => {
                     merged.insert(alert.key.clone(), alert);
                 }
             }
+        }
+    }
+    for alert in merged.values_mut() {
+        if !fresh.get(&alert.key).copied().unwrap_or(true) {
+            let names = silent
+                .get(&alert.key)
+                .map(|n| n.join(", "))
+                .unwrap_or_default();
+            alert.summary = format!("stale: {names} not answering · {}", alert.summary);
         }
     }
     merged.into_values().collect()

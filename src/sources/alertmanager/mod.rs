@@ -150,6 +150,8 @@ impl Member {
 
     fn held(&self) -> Held<'_> {
         Held {
+            name: &self.name,
+            answering: self.answering,
             cluster_label: &self.cluster_label,
             alerts: &self.alerts,
             silences: &self.silences,

@@ -42,11 +42,13 @@ fn fleet() -> Vec<ClusterTarget> {
 }
 
 fn held<'a>(
-    _name: &'a str,
+    name: &'a str,
     alerts: &'a [WireAlert],
     silences: &'a HashMap<String, WireSilence>,
 ) -> Held<'a> {
     Held {
+        name,
+        answering: true,
         cluster_label: "cluster",
         alerts,
         silences,
@@ -244,4 +246,160 @@ fn the_same_alert_twice_in_one_alertmanager_is_one_row() {
     let none = HashMap::new();
     let alerts = merged_one(&read.items, &none);
     assert_eq!(alerts.len(), 1);
+}
+
+#[test]
+fn what_only_a_silent_alertmanager_holds_is_kept_and_marked_stale() {
+    let read = wire::parse_groups(GROUPS.as_bytes()).expect("groups");
+    let none = HashMap::new();
+    let mut down = held("am-b", &read.items, &none);
+    down.answering = false;
+    // Long after the alerts' endsAt: a silent Alertmanager could not refresh them.
+    let later = t("2026-11-21T10:30:00Z");
+    let alerts = merge::merge(&[down], &ClusterIndex::default(), later);
+    assert_eq!(alerts.len(), 2, "kept, not resolved");
+    let api = named(&alerts, "KubeAPIErrorsHigh");
+    assert_eq!(
+        api.summary,
+        "stale: am-b not answering · API server 5xx above 5%"
+    );
+    assert_eq!(api.state, AlertState::Firing);
+
+    // Its HA peer still answers with the same alert: fresh, not marked.
+    let mut down = held("am-b", &read.items, &none);
+    down.answering = false;
+    let alerts = merge::merge(
+        &[down, held("am-a", &read.items, &none)],
+        &ClusterIndex::default(),
+        t(NOW),
+    );
+    assert_eq!(
+        named(&alerts, "KubeAPIErrorsHigh").summary,
+        "API server 5xx above 5%"
+    );
+}
+
+// ---- one Alertmanager over HTTP: a scripted server on loopback ----
+
+use super::{Client, Member};
+use crate::config::AlertmanagerConfig;
+use crate::model::SourceEvent;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Serves `answer(path) -> (status, body)` on 127.0.0.1 and logs the paths asked for.
+async fn scripted(
+    answer: fn(&str) -> (u16, String),
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = log.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&head);
+            let path = text.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (status, body) = answer(&path);
+            if let Ok(mut log) = seen.lock() {
+                log.push(path);
+            }
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(reply.as_bytes()).await;
+        }
+    });
+    (url, log)
+}
+
+fn member(url: &str) -> Member {
+    let config = AlertmanagerConfig {
+        name: "am-x".into(),
+        url: url.into(),
+        cluster_label: "cluster".into(),
+        sigv4: None,
+    };
+    Member::new(
+        &config,
+        Client::new("am-x", url, None),
+        std::time::Duration::from_secs(30),
+    )
+}
+
+fn last_error(event: &SourceEvent) -> Option<String> {
+    match event {
+        SourceEvent::Health(h) => h.last_error.clone(),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn an_api_without_groups_is_read_through_plain_alerts() {
+    let (url, log) = scripted(|path| match path {
+        "/api/v2/alerts/groups" => (404, "404 page not found".into()),
+        "/api/v2/alerts" => (
+            200,
+            r#"[{"labels":{"alertname":"A","cluster":"c"},"fingerprint":"f1","status":{"state":"active"}}]"#.into(),
+        ),
+        "/api/v2/silences" => (200, "[]".into()),
+        _ => (500, "unexpected".into()),
+    })
+    .await;
+    let mut am = member(&url);
+    let health = am.poll(t(NOW)).await;
+    assert_eq!(last_error(&health), None);
+    assert_eq!(am.alerts.len(), 1);
+    // The next poll goes straight to /alerts.
+    am.poll(t(NOW)).await;
+    let paths = log.lock().map(|l| l.clone()).unwrap_or_default();
+    assert_eq!(
+        paths,
+        [
+            "/api/v2/alerts/groups",
+            "/api/v2/alerts",
+            "/api/v2/silences",
+            "/api/v2/alerts",
+            "/api/v2/silences"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn http_errors_and_bad_bodies_name_the_alertmanager_and_url() {
+    let (url, _) = scripted(|path| match path {
+        "/api/v2/alerts/groups" => (503, "upstream connect error\nsecond line".into()),
+        _ => (200, "[]".into()),
+    })
+    .await;
+    let mut am = member(&url);
+    let error = last_error(&am.poll(t(NOW)).await).expect("an error");
+    assert_eq!(
+        error,
+        format!("am-x: GET {url}/api/v2/alerts/groups: HTTP 503: upstream connect error")
+    );
+
+    let (url, _) = scripted(|path| match path {
+        "/api/v2/alerts/groups" => (200, "[]".into()),
+        _ => (200, "<html>login</html>".into()),
+    })
+    .await;
+    let mut am = member(&url);
+    let error = last_error(&am.poll(t(NOW)).await).expect("an error");
+    assert_eq!(
+        error,
+        format!(
+            "am-x: GET {url}/api/v2/silences: not a list of silences: expected value at line 1 column 1"
+        )
+    );
+    assert!(!am.answering);
 }
