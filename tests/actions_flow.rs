@@ -343,4 +343,13 @@ async fn silenced_and_inhibited_demo_alerts_are_dimmed_with_who_and_until_when()
         muted,
         "an active alert is not dimmed"
     );
+
+    // The cluster view says the same.
+    chars(&mut l.app, ":cluster dev-euw1-edge-01");
+    key(&mut l.app, KeyCode::Enter);
+    let screen = common::draw(&l.app, 160, 48);
+    assert!(
+        screen.contains("inhibited by KubeNodeNotReady · Pod"),
+        "{screen}"
+    );
 }

@@ -108,6 +108,14 @@ pub fn ack_note(alert: &Alert, ctx: &Context) -> Option<String> {
     })
 }
 
+/// The alert's summary, after its ack note when it has one.
+pub fn summary_with_note(alert: &Alert, ctx: &Context) -> String {
+    match ack_note(alert, ctx) {
+        Some(note) => format!("{note} · {}", alert.summary),
+        None => alert.summary.clone(),
+    }
+}
+
 /// ` until 14:05` (UTC), with the day when it is not today; empty for no end.
 fn until_text(until: Option<Timestamp>, now: Timestamp) -> String {
     match until {

@@ -274,13 +274,7 @@ fn alert_line(a: &Alert, ctx: &Context, wide: bool) -> Line<'static> {
         Column::right(format::age(ctx.now, since), AGE_W, t.muted),
         Column::left(ack, ACK_W, t.muted),
         Column::left(ctx.runbook_marker(a), 1, t.accent),
-        Column::rest(
-            match super::alert_ack::ack_note(a, ctx) {
-                Some(note) => format!("{note} · {}", a.summary),
-                None => a.summary.clone(),
-            },
-            base,
-        ),
+        Column::rest(super::alert_ack::summary_with_note(a, ctx), base),
     ]);
     columns::line(cols, ctx.glyphs)
 }
