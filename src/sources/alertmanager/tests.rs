@@ -306,11 +306,11 @@ async fn scripted(
                     Ok(n) => head.extend_from_slice(&buf[..n]),
                 }
             }
-            let text = String::from_utf8_lossy(&head);
+            let text = String::from_utf8_lossy(&head).to_string();
             let path = text.split_whitespace().nth(1).unwrap_or("").to_string();
             let (status, body) = answer(&path);
             if let Ok(mut log) = seen.lock() {
-                log.push(path);
+                log.push(text);
             }
             let reply = format!(
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -361,7 +361,14 @@ async fn an_api_without_groups_is_read_through_plain_alerts() {
     assert_eq!(am.alerts.len(), 1);
     // The next poll goes straight to /alerts.
     am.poll(t(NOW)).await;
-    let paths = log.lock().map(|l| l.clone()).unwrap_or_default();
+    let paths: Vec<String> = log
+        .lock()
+        .map(|l| {
+            l.iter()
+                .filter_map(|head| head.split_whitespace().nth(1).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     assert_eq!(
         paths,
         [
@@ -402,4 +409,32 @@ async fn http_errors_and_bad_bodies_name_the_alertmanager_and_url() {
         )
     );
     assert!(!am.answering);
+}
+
+#[tokio::test]
+async fn amp_requests_go_out_signed_for_aps() {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    let (url, log) = scripted(|_| (200, "[]".into())).await;
+    let creds = Credentials::new("AKIDEXAMPLE", "secret", Some("TOKEN".into()), None, "test");
+    let signer =
+        super::sigv4::Signer::new("eu-west-1".into(), SharedCredentialsProvider::new(creds));
+    let base = format!("{url}/workspaces/ws-1/alertmanager");
+    let client = Client::new("amp", &base, Some(signer));
+    client.get("/api/v2/silences").await.expect("answered");
+    let head = log
+        .lock()
+        .map(|l| l.first().cloned().unwrap_or_default())
+        .unwrap_or_default();
+    assert!(
+        head.starts_with("GET /workspaces/ws-1/alertmanager/api/v2/silences HTTP/1.1"),
+        "{head}"
+    );
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        lower.contains("authorization: aws4-hmac-sha256 credential=akidexample/")
+            && lower.contains("/eu-west-1/aps/aws4_request, signedheaders=accept;host;x-amz-date;x-amz-security-token, signature="),
+        "{head}"
+    );
+    assert!(lower.contains("x-amz-security-token: token"), "{head}");
 }
