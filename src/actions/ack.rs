@@ -83,6 +83,33 @@ impl Action {
     }
 }
 
+/// The local acks still in force at `now`, from the audit log (`entries` newest first, as
+/// `read_audit` returns them): a restart keeps what this console acked. Each key appears
+/// once, with its latest state (`None`: withdrawn).
+pub fn local_acks_in_force(
+    entries: &[super::AuditEntry],
+    now: Timestamp,
+) -> Vec<(AlertKey, Option<Ack>)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for entry in entries {
+        if !entry.outcome.as_ref().is_some_and(|o| o.ok) || !entry.action.is_local_ack() {
+            continue;
+        }
+        let Some((key, ack)) = entry.action.local_ack_effect(&entry.os_user, entry.time) else {
+            continue;
+        };
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let ack = ack.filter(|a| a.until.is_none_or(|until| until > now));
+        if ack.is_some() {
+            out.push((key, ack));
+        }
+    }
+    out
+}
+
 /// What an ack acts on: `cluster/alert`, or the alert name alone.
 pub(super) fn target(name: &str, cluster: Option<&str>) -> String {
     match cluster {
@@ -186,6 +213,43 @@ mod tests {
         assert!(message.contains("cloudwatch has no silences"), "{message}");
         let unack = Action::unack(&alert(AlertSource::Cloudwatch));
         assert_eq!(unack.local_ack_effect("alice", t(200)), Some((key, None)));
+    }
+
+    #[test]
+    fn local_acks_in_force_are_the_latest_unexpired_per_alert() {
+        let entry = |action: Action, at: i64, ok: bool| super::super::AuditEntry {
+            id: format!("{at}"),
+            time: t(at),
+            os_user: "alice".into(),
+            identity: "x".into(),
+            action,
+            outcome: Some(super::super::Outcome {
+                time: t(at),
+                ok,
+                message: String::new(),
+            }),
+        };
+        let cw = alert(AlertSource::Cloudwatch);
+        let mut other = alert(AlertSource::EksHealth);
+        other.key = AlertKey("eks-health:x:y:z".into());
+        let mut expired = alert(AlertSource::Kubernetes);
+        expired.key = AlertKey("kubernetes:x:y:z".into());
+        // Newest first, as the audit reader returns them.
+        let entries = vec![
+            entry(Action::ack(&other, 60), 500, false),
+            entry(Action::unack(&cw), 400, true),
+            entry(Action::ack(&cw, 60), 300, true),
+            entry(Action::ack(&other, 60), 200, true),
+            entry(Action::ack(&expired, 1), 100, true),
+            entry(Action::ack(&alert(AlertSource::Alertmanager), 60), 50, true),
+        ];
+        let acks = local_acks_in_force(&entries, t(600));
+        assert_eq!(acks.len(), 1, "{acks:?}");
+        assert_eq!(
+            acks[0].0, other.key,
+            "withdrawn, failed, expired and silences left out"
+        );
+        assert_eq!(acks[0].1.as_ref().and_then(|a| a.until), Some(t(3800)));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod ack;
 mod audit;
 mod executor;
 
+pub use ack::local_acks_in_force;
 pub use audit::{AuditEntry, AuditLog, AuditReadError, Outcome, read as read_audit};
 pub use executor::{ExecContext, execute};
 

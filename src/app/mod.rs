@@ -84,8 +84,17 @@ impl App {
             ui.alerts.ack_minutes = config.alerts.ack_minutes;
         }
         let themes_dir = setup.paths.config_dir.join("themes");
+        let mut store = Store::new();
+        // Local acks outlive a restart; the demo's clock is not the audit log's.
+        if !setup.demo_mode
+            && let Ok((entries, _)) = actions::read_audit(&setup.audit_path)
+        {
+            for (key, ack) in actions::local_acks_in_force(&entries, clock.now()) {
+                store.set_local_ack(&key, ack);
+            }
+        }
         Self {
-            store: Store::new(),
+            store,
             ui,
             mode: setup.mode,
             clock,
