@@ -485,3 +485,112 @@ async fn snapshot_lists_alertmanager_alerts_with_their_silence_state() {
         .unwrap_or_else(|| panic!("alertmanager:prom missing: {sources:#?}"));
     assert_eq!(prom["healthy"], true, "{prom}");
 }
+
+// ---- the console itself, in a pseudo-terminal: a keypress makes a silence ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pressing_a_then_y_in_the_console_silences_the_alert_in_alertmanager() {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use std::io::{Read, Write};
+
+    let am = AlertmanagerServer::start();
+    am.post_alerts(scene_alerts()).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = home.path().join("fleet.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[alertmanagers]]\nname = \"prom\"\nurl = \"{}\"\n[alerts]\nack_minutes = 45\n",
+            am.url()
+        ),
+    )
+    .expect("config");
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 30,
+            cols: 120,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("openpty");
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_fleetdeck"));
+    cmd.env_clear();
+    cmd.env("HOME", home.path());
+    cmd.env("XDG_CONFIG_HOME", home.path().join("config"));
+    cmd.env("XDG_DATA_HOME", home.path().join("data"));
+    cmd.env("XDG_STATE_HOME", home.path().join("state"));
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("LANG", "C.UTF-8");
+    cmd.arg("--config");
+    cmd.arg(&config);
+    let mut child = pair.slave.spawn_command(cmd).expect("spawn fleetdeck");
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().expect("reader");
+    let output = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = output.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut out) = sink.lock() {
+                out.extend_from_slice(&buf[..n]);
+            }
+        }
+    });
+    let mut keys = pair.master.take_writer().expect("writer");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !String::from_utf8_lossy(&output.lock().map(|o| o.clone()).unwrap_or_default())
+        .contains("fleet (")
+    {
+        assert!(std::time::Instant::now() < deadline, "no first frame");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The first poll happens at start; give it a moment to land.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for chunk in ["2", "/NodeFilesystemAlmostFull\r", "a", "y"] {
+        keys.write_all(chunk.as_bytes()).expect("keys");
+        keys.flush().expect("flush");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut silences = Vec::new();
+    while std::time::Instant::now() < deadline {
+        silences = am.silences().await;
+        if !silences.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    assert_eq!(
+        silences.len(),
+        1,
+        "a then y made one silence: {silences:#?}"
+    );
+    let s = &silences[0];
+    let user = whoami::username().unwrap_or_default();
+    assert_eq!(s["createdBy"], user.as_str());
+    let names: Vec<&str> = s["matchers"]
+        .as_array()
+        .expect("matchers")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(names, ["alertname", "cluster", "severity"]);
+    let starts = chrono::DateTime::parse_from_rfc3339(s["startsAt"].as_str().unwrap_or(""));
+    let ends = chrono::DateTime::parse_from_rfc3339(s["endsAt"].as_str().unwrap_or(""));
+    let minutes = match (starts, ends) {
+        (Ok(a), Ok(b)) => (b - a).num_minutes(),
+        other => panic!("bad times: {other:?}"),
+    };
+    assert!(
+        (44..=45).contains(&minutes),
+        "[alerts] ack_minutes = 45: {minutes}"
+    );
+    // The audit log in the data directory holds the intent and its outcome.
+    let audit = home.path().join("data/fleetdeck/audit.jsonl");
+    let (entries, _) = actions::read_audit(&audit).expect("audit");
+    assert_eq!(entries.len(), 1, "{}", audit.display());
+    assert!(entries[0].outcome.as_ref().is_some_and(|o| o.ok));
+}
