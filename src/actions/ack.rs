@@ -253,6 +253,30 @@ mod tests {
     }
 
     #[test]
+    fn the_store_keeps_a_local_ack_over_updates_until_the_alert_resolves() {
+        use crate::model::{SourceEvent, Store};
+        let mut store = Store::new();
+        let a = alert(AlertSource::Cloudwatch);
+        store.apply(SourceEvent::Alerts(vec![a.clone()]), t(0));
+        let (key, ack) = Action::ack(&a, 60)
+            .local_ack_effect("alice", t(10))
+            .expect("local");
+        store.set_local_ack(&key, ack.clone());
+        assert_eq!(store.alert(&key).and_then(|x| x.ack.clone()), ack);
+        // The source sends it again (it changed): still acked.
+        let mut changed = a.clone();
+        changed.summary = "worse".into();
+        store.apply(SourceEvent::Alerts(vec![changed.clone()]), t(20));
+        assert_eq!(store.alert(&key).and_then(|x| x.ack.clone()), ack);
+        // Resolved: the ack goes with it, and does not come back if it fires again.
+        changed.state = AlertState::Resolved;
+        store.apply(SourceEvent::Alerts(vec![changed.clone()]), t(30));
+        changed.state = AlertState::Firing;
+        store.apply(SourceEvent::Alerts(vec![changed]), t(40));
+        assert_eq!(store.alert(&key).and_then(|x| x.ack.clone()), None);
+    }
+
+    #[test]
     fn unack_carries_the_silences_to_expire() {
         let mut a = alert(AlertSource::Alertmanager);
         a.ack = Some(Ack {

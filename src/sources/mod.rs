@@ -95,7 +95,7 @@ pub fn refuse_wave(command: SourceCommand, source: &str) {
         SourceCommand::SilenceAlert { reply, .. } | SourceCommand::ExpireSilences { reply, .. } => {
             let _ = reply.send(Err(format!("{source} holds no Alertmanager silences")));
         }
-        SourceCommand::Focus(_) | SourceCommand::Targets { .. } => {}
+        _ => {}
     }
 }
 
