@@ -353,3 +353,29 @@ async fn silenced_and_inhibited_demo_alerts_are_dimmed_with_who_and_until_when()
         "{screen}"
     );
 }
+
+#[test]
+fn enter_on_an_alert_whose_cluster_no_account_lists_says_so() {
+    let mut d = common::demo_app(Mode::Operator);
+    let mut alert = d.app.store.alerts_sorted()[0].clone();
+    alert.name = "LabelOnlyCluster".into();
+    alert.key = fleetdeck::model::AlertKey("alertmanager:-:LabelOnlyCluster:f".into());
+    alert.cluster = Some(fleetdeck::model::ClusterId::new("", "", "edge-lab-3"));
+    d.app.apply(SourceEvent::Alerts(vec![alert]));
+    key(&mut d.app, KeyCode::Char('2'));
+    chars(&mut d.app, "/LabelOnlyCluster");
+    key(&mut d.app, KeyCode::Enter);
+    key(&mut d.app, KeyCode::Enter);
+    assert_eq!(d.app.ui.active(), fleetdeck::ui::keymap::ViewId::Alerts);
+    let flash = d
+        .app
+        .ui
+        .flash
+        .as_ref()
+        .map(|f| f.text.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        flash,
+        "cluster edge-lab-3 is not in the fleet: no [[accounts]] entry lists it"
+    );
+}

@@ -72,6 +72,11 @@ impl AlertsState {
         }
         match action {
             KeyAction::Enter => match self.selected(ctx).and_then(|a| a.cluster.clone()) {
+                // An Alertmanager label can name a cluster no AWS source lists.
+                Some(cluster) if ctx.store.cluster(&cluster).is_none() => Effect::Flash(format!(
+                    "cluster {} is not in the fleet: no [[accounts]] entry lists it",
+                    cluster.name
+                )),
                 Some(cluster) => Effect::OpenCluster(cluster),
                 None => Effect::Flash("this alert is not tied to a cluster".into()),
             },
