@@ -203,7 +203,8 @@ impl Alertmanagers {
     }
 
     /// Silences `alert` for `minutes` with an exact matcher per label, in the first
-    /// answering Alertmanager holding it (the next on failure), then re-reads that one.
+    /// answering Alertmanager holding it (the next on failure). Returns the result and the
+    /// Alertmanagers to re-read (after replying: the reply must not wait for the read).
     pub async fn silence(
         &mut self,
         alert: &AlertKey,
@@ -212,7 +213,7 @@ impl Alertmanagers {
         comment: &str,
         minutes: u64,
         now: Timestamp,
-    ) -> (WriteResult, Vec<SourceEvent>) {
+    ) -> (WriteResult, Vec<usize>) {
         if matchers.is_empty() {
             return (
                 Err("refused: a silence without matchers would silence everything".into()),
@@ -245,7 +246,7 @@ impl Alertmanagers {
         order.sort_by_key(|&i| !self.members[i].answering);
         let mut errors = Vec::new();
         for i in order {
-            let member = &mut self.members[i];
+            let member = &self.members[i];
             match member
                 .client
                 .post_json("/api/v2/silences", body.clone())
@@ -259,9 +260,7 @@ impl Alertmanagers {
                         member.name,
                         crate::ui::widgets::format::duration(minutes as i64 * 60)
                     );
-                    let mut events = vec![member.poll(now).await];
-                    events.extend(self.settle(now));
-                    return (Ok(message), events);
+                    return (Ok(message), vec![i]);
                 }
                 Err(e) => errors.push(e.to_string()),
             }
@@ -270,13 +269,8 @@ impl Alertmanagers {
     }
 
     /// Expires silences `ids` in every Alertmanager that has them (in all that hold the
-    /// alert when none is known to have them), then re-reads those.
-    pub async fn expire(
-        &mut self,
-        alert: &AlertKey,
-        ids: &[String],
-        now: Timestamp,
-    ) -> (WriteResult, Vec<SourceEvent>) {
+    /// alert when none is known to have them). Returns the result and those to re-read.
+    pub async fn expire(&mut self, alert: &AlertKey, ids: &[String]) -> (WriteResult, Vec<usize>) {
         if ids.is_empty() {
             return (
                 Err("the alert has no silence to expire (an inhibited alert clears when the alert inhibiting it resolves)".into()),
@@ -310,11 +304,6 @@ impl Alertmanagers {
                 }
             }
         }
-        let mut events = Vec::new();
-        for i in touched {
-            events.push(self.members[i].poll(now).await);
-        }
-        events.extend(self.settle(now));
         let result = if errors.is_empty() && !expired.is_empty() {
             Ok(format!("expired silence {}", expired.join(", ")))
         } else if errors.is_empty() {
@@ -324,7 +313,19 @@ impl Alertmanagers {
         } else {
             Err(errors.join("; "))
         };
-        (result, events)
+        (result, touched)
+    }
+
+    /// Reads the Alertmanagers `members` again, so a write shows without waiting a poll.
+    pub async fn reread(&mut self, members: &[usize], now: Timestamp) -> Vec<SourceEvent> {
+        let mut events = Vec::new();
+        for &i in members {
+            if let Some(member) = self.members.get_mut(i) {
+                events.push(member.poll(now).await);
+            }
+        }
+        events.extend(self.settle(now));
+        events
     }
 }
 
@@ -421,7 +422,7 @@ async fn handle(
             minutes,
             reply,
         } => {
-            let (result, events) = ams
+            let (result, touched) = ams
                 .silence(
                     &alert,
                     &matchers,
@@ -433,12 +434,12 @@ async fn handle(
                 .await;
             // The requester may have stopped waiting; the silence stands either way.
             let _ = reply.send(result);
-            events
+            ams.reread(&touched, clock.now()).await
         }
         SourceCommand::ExpireSilences { alert, ids, reply } => {
-            let (result, events) = ams.expire(&alert, &ids, clock.now()).await;
+            let (result, touched) = ams.expire(&alert, &ids).await;
             let _ = reply.send(result);
-            events
+            ams.reread(&touched, clock.now()).await
         }
         command @ (SourceCommand::PauseWave { .. } | SourceCommand::ResumeWave { .. }) => {
             crate::sources::refuse_wave(command, "the Alertmanager source");
