@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::merge::{self, ClusterIndex, Held};
 use super::wire::{self, WireAlert, WireSilence};
-use crate::model::{AckKind, AlertState, ClusterId, Severity, Timestamp};
+use crate::model::{AckKind, AlertKey, AlertState, ClusterId, Severity, Timestamp};
 use crate::sources::ClusterTarget;
 
 fn t(rfc3339: &str) -> Timestamp {
@@ -286,7 +286,7 @@ use crate::config::AlertmanagerConfig;
 use crate::model::SourceEvent;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Serves `answer(path) -> (status, body)` on 127.0.0.1 and logs the paths asked for.
+/// Serves `answer("METHOD path") -> (status, body)` on 127.0.0.1 and logs the requests.
 async fn scripted(
     answer: fn(&str) -> (u16, String),
 ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
@@ -307,8 +307,8 @@ async fn scripted(
                 }
             }
             let text = String::from_utf8_lossy(&head).to_string();
-            let path = text.split_whitespace().nth(1).unwrap_or("").to_string();
-            let (status, body) = answer(&path);
+            let request: Vec<&str> = text.split_whitespace().take(2).collect();
+            let (status, body) = answer(&request.join(" "));
             if let Ok(mut log) = seen.lock() {
                 log.push(text);
             }
@@ -346,12 +346,12 @@ fn last_error(event: &SourceEvent) -> Option<String> {
 #[tokio::test]
 async fn an_api_without_groups_is_read_through_plain_alerts() {
     let (url, log) = scripted(|path| match path {
-        "/api/v2/alerts/groups" => (404, "404 page not found".into()),
-        "/api/v2/alerts" => (
+        "GET /api/v2/alerts/groups" => (404, "404 page not found".into()),
+        "GET /api/v2/alerts" => (
             200,
             r#"[{"labels":{"alertname":"A","cluster":"c"},"fingerprint":"f1","status":{"state":"active"}}]"#.into(),
         ),
-        "/api/v2/silences" => (200, "[]".into()),
+        "GET /api/v2/silences" => (200, "[]".into()),
         _ => (500, "unexpected".into()),
     })
     .await;
@@ -384,7 +384,7 @@ async fn an_api_without_groups_is_read_through_plain_alerts() {
 #[tokio::test]
 async fn http_errors_and_bad_bodies_name_the_alertmanager_and_url() {
     let (url, _) = scripted(|path| match path {
-        "/api/v2/alerts/groups" => (503, "upstream connect error\nsecond line".into()),
+        "GET /api/v2/alerts/groups" => (503, "upstream connect error\nsecond line".into()),
         _ => (200, "[]".into()),
     })
     .await;
@@ -396,7 +396,7 @@ async fn http_errors_and_bad_bodies_name_the_alertmanager_and_url() {
     );
 
     let (url, _) = scripted(|path| match path {
-        "/api/v2/alerts/groups" => (200, "[]".into()),
+        "GET /api/v2/alerts/groups" => (200, "[]".into()),
         _ => (200, "<html>login</html>".into()),
     })
     .await;
@@ -437,4 +437,47 @@ async fn amp_requests_go_out_signed_for_aps() {
         "{head}"
     );
     assert!(lower.contains("x-amz-security-token: token"), "{head}");
+}
+
+#[tokio::test]
+async fn a_silence_refused_by_one_alertmanager_is_made_in_the_next_holding_the_alert() {
+    const ALERTS: &str = r#"[{"labels":{"alertname":"A","cluster":"c"},"fingerprint":"f1","status":{"state":"active"}}]"#;
+    let (broken, _) = scripted(|request| match request {
+        "POST /api/v2/silences" => (500, "storage full".into()),
+        "GET /api/v2/alerts/groups" => (200, format!(r#"[{{"alerts":{ALERTS}}}]"#)),
+        _ => (200, "[]".into()),
+    })
+    .await;
+    let (good, log) = scripted(|request| match request {
+        "POST /api/v2/silences" => (200, r#"{"silenceID":"s-42"}"#.into()),
+        "GET /api/v2/alerts/groups" => (200, format!(r#"[{{"alerts":{ALERTS}}}]"#)),
+        _ => (200, "[]".into()),
+    })
+    .await;
+    let mut ams = super::Alertmanagers::new(vec![member(&broken), member(&good)]);
+    ams.poll_all(t(NOW)).await;
+    let key = AlertKey::new(crate::model::AlertSource::Alertmanager, None, "A", "f1");
+    let matchers = std::collections::BTreeMap::from([("alertname".to_string(), "A".to_string())]);
+    let (result, reread) = ams
+        .silence(&key, &matchers, "alice", "looking", 30, t(NOW))
+        .await;
+    assert_eq!(result, Ok("silenced in am-x for 30m as s-42".to_string()));
+    assert_eq!(reread, [1], "the one that took it is read again");
+    let posted = log
+        .lock()
+        .map(|l| l.iter().filter(|h| h.starts_with("POST ")).count())
+        .unwrap_or_default();
+    assert_eq!(posted, 1);
+
+    // Nobody holds an unknown alert: refused, nothing posted.
+    let other = AlertKey::new(crate::model::AlertSource::Alertmanager, None, "B", "f2");
+    let (result, _) = ams
+        .silence(&other, &matchers, "alice", "looking", 30, t(NOW))
+        .await;
+    assert!(result.is_err_and(|e| e.contains("no Alertmanager holds")));
+    // No matchers: refused before anything is sent.
+    let (result, _) = ams
+        .silence(&key, &Default::default(), "alice", "x", 30, t(NOW))
+        .await;
+    assert!(result.is_err_and(|e| e.contains("without matchers")));
 }
