@@ -7,9 +7,6 @@ use std::collections::BTreeMap;
 use super::Action;
 use crate::model::{Ack, AckKind, Alert, AlertKey, AlertSource, Timestamp};
 
-/// How long an ack lasts unless the config says otherwise: one hour.
-pub const DEFAULT_ACK_MINUTES: u64 = 60;
-
 impl Action {
     /// Acknowledges `alert` for `minutes`: a silence matching exactly its labels when it
     /// comes from Alertmanager, else a local ack recorded in the audit log.
@@ -139,7 +136,7 @@ pub(super) fn example_ack() -> Action {
         cluster: None,
         source: AlertSource::Alertmanager,
         matchers: BTreeMap::from([("alertname".to_string(), "a".to_string())]),
-        minutes: DEFAULT_ACK_MINUTES,
+        minutes: crate::config::AlertSettings::DEFAULT_ACK_MINUTES,
         comment: "x".into(),
     }
 }
