@@ -550,7 +550,6 @@ async fn pressing_a_then_y_in_the_console_silences_the_alert_in_alertmanager() {
     // The first poll happens at start, but a loaded machine may take a while: if the alert
     // was not listed yet, nothing happened, and the keys are tried again (an alert already
     // acked refuses a second ack, so this never makes two silences).
-    let mut silences = Vec::new();
     while std::time::Instant::now() < deadline {
         for chunk in ["\x1b", "2", "/NodeFilesystemAlmostFull\r", "a", "y"] {
             keys.write_all(chunk.as_bytes()).expect("keys");
@@ -558,8 +557,7 @@ async fn pressing_a_then_y_in_the_console_silences_the_alert_in_alertmanager() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        silences = am.silences().await;
-        if !silences.is_empty() {
+        if !am.silences().await.is_empty() {
             break;
         }
     }
@@ -570,7 +568,7 @@ async fn pressing_a_then_y_in_the_console_silences_the_alert_in_alertmanager() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    silences = am.silences().await;
+    let silences = am.silences().await;
     let _ = child.kill();
     assert_eq!(
         silences.len(),
