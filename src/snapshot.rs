@@ -150,8 +150,17 @@ pub fn build(
         .map(|a| AlertRow {
             id: a.key.to_string(),
             cluster: a.cluster.as_ref().map(|c| c.name.clone()),
-            account: a.cluster.as_ref().map(|c| c.account.clone()),
-            region: a.cluster.as_ref().map(|c| c.region.clone()),
+            // A cluster known only by an Alertmanager label has no account or region.
+            account: a
+                .cluster
+                .as_ref()
+                .map(|c| c.account.clone())
+                .filter(|s| !s.is_empty()),
+            region: a
+                .cluster
+                .as_ref()
+                .map(|c| c.region.clone())
+                .filter(|s| !s.is_empty()),
             name: a.name.clone(),
             severity: a.severity.to_string(),
             state: a.state.as_str().into(),

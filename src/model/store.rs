@@ -299,6 +299,38 @@ impl Store {
         for cluster in clusters {
             self.upsert_cluster(source, cluster);
         }
+        self.place_alerts();
+    }
+
+    /// Ties an alert whose source knows its cluster only by name (an Alertmanager label:
+    /// no account, no region) to the listed cluster of that name, if there is one.
+    fn place(&self, alert: &mut Alert) -> bool {
+        let Some(c) = alert.cluster.as_ref() else {
+            return false;
+        };
+        if !(c.account.is_empty() && c.region.is_empty()) {
+            return false;
+        }
+        match self.clusters.iter().find(|k| k.id.name == c.name) {
+            Some(k) => {
+                alert.cluster = Some(k.id.clone());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Places the alerts that arrived before their cluster was listed.
+    fn place_alerts(&mut self) {
+        let mut alerts = std::mem::take(&mut self.alerts);
+        let mut moved = false;
+        for alert in alerts.values_mut() {
+            moved |= self.place(alert);
+        }
+        self.alerts = alerts;
+        if moved {
+            self.recount_firing();
+        }
     }
 
     fn remove_clusters(&mut self, gone: &[ClusterId]) {
@@ -344,6 +376,7 @@ impl Store {
     }
 
     fn upsert_alert(&mut self, mut alert: Alert) {
+        self.place(&mut alert);
         if alert.state == AlertState::Resolved {
             self.local_acks.remove(&alert.key);
         } else if alert.ack.is_none() {

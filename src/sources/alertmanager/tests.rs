@@ -481,3 +481,64 @@ async fn a_silence_refused_by_one_alertmanager_is_made_in_the_next_holding_the_a
         .await;
     assert!(result.is_err_and(|e| e.contains("without matchers")));
 }
+
+#[test]
+fn the_store_ties_label_only_clusters_to_the_listed_cluster_whenever_it_arrives() {
+    use crate::model::{Cluster, ClusterStatus, Environment, Store};
+    let read = wire::parse_groups(GROUPS.as_bytes()).expect("groups");
+    let none = HashMap::new();
+    // No cluster list yet (as in `snapshot`): the cluster is known by its label only.
+    let alerts = merge::merge(
+        &[held("am", &read.items, &none)],
+        &ClusterIndex::default(),
+        t(NOW),
+    );
+    let mut store = Store::new();
+    store.apply(SourceEvent::Alerts(alerts), t(NOW));
+    let id = ClusterId::new("prod", "us-east-1", "prod-use1-checkout-01");
+    let cluster = Cluster {
+        id: id.clone(),
+        arn: String::new(),
+        version: "1.30".into(),
+        platform_version: "eks.1".into(),
+        status: ClusterStatus::Active,
+        environment: Environment::Prod,
+        team: None,
+        health_issues: vec![],
+        insights: vec![],
+        updates: vec![],
+        addons: vec![],
+        support: None,
+        endpoint: None,
+        certificate_authority: None,
+    };
+    store.apply(
+        SourceEvent::ClusterInventory {
+            source: "eks:prod/us-east-1".into(),
+            clusters: vec![cluster],
+        },
+        t(NOW),
+    );
+    assert!(store.alerts().all(|a| a.cluster.as_ref() == Some(&id)));
+    let i = store.cluster_index(&id).expect("listed");
+    assert_eq!(store.firing_total(i), 2, "counted on the cluster");
+    assert_eq!(store.alerts_for(&id).len(), 2);
+
+    // One arriving after the list is tied at once.
+    let mut late = named(
+        &merge::merge(
+            &[held("am", &read.items, &none)],
+            &ClusterIndex::default(),
+            t(NOW),
+        ),
+        "KubeAPIErrorsHigh",
+    )
+    .clone();
+    late.key = AlertKey("alertmanager:-:Late:f9".into());
+    store.apply(SourceEvent::Alerts(vec![late.clone()]), t(NOW));
+    assert_eq!(
+        store.alert(&late.key).and_then(|a| a.cluster.clone()),
+        Some(id)
+    );
+    assert_eq!(store.firing_total(i), 3);
+}
