@@ -318,10 +318,7 @@ async fn a_demo_prometheus_alert_is_acked_with_a_silence_and_drawn_dimmed() {
 async fn silenced_and_inhibited_demo_alerts_are_dimmed_with_who_and_until_when() {
     let mut l = live(Mode::Operator).await;
     key(&mut l.app, KeyCode::Char('2'));
-    let mut terminal =
-        ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).expect("terminal");
-    terminal.draw(|f| l.app.render(f)).expect("draw");
-    let buffer = terminal.backend().buffer().clone();
+    let buffer = common::buffer(&l.app, 120, 30);
     let row_with = |text: &str| {
         (0..buffer.area.height)
             .find(|&y| {

@@ -490,7 +490,7 @@ async fn snapshot_lists_alertmanager_alerts_with_their_silence_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pressing_a_then_y_in_the_console_silences_the_alert_in_alertmanager() {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use portable_pty::{PtySize, native_pty_system};
     use std::io::{Read, Write};
 
     let am = AlertmanagerServer::start();
@@ -513,14 +513,7 @@ async fn pressing_a_then_y_in_the_console_silences_the_alert_in_alertmanager() {
             pixel_height: 0,
         })
         .expect("openpty");
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_fleetdeck"));
-    cmd.env_clear();
-    cmd.env("HOME", home.path());
-    cmd.env("XDG_CONFIG_HOME", home.path().join("config"));
-    cmd.env("XDG_DATA_HOME", home.path().join("data"));
-    cmd.env("XDG_STATE_HOME", home.path().join("state"));
-    cmd.env("TERM", "xterm-256color");
-    cmd.env("LANG", "C.UTF-8");
+    let mut cmd = common::pty_command(home.path());
     cmd.arg("--config");
     cmd.arg(&config);
     let mut child = pair.slave.spawn_command(cmd).expect("spawn fleetdeck");
