@@ -30,6 +30,9 @@
 //! cluster_label = "cluster"
 //! sigv4 = { region = "us-east-1", profile = "prod-readonly" }   # optional
 //!
+//! [alerts]                       # optional; these are the defaults
+//! ack_minutes = 60               # how long an ack (an Alertmanager silence) lasts, 1 to 10080
+//!
 //! [cloudwatch]                   # optional; these are the defaults
 //! cluster_tag = "eks:cluster-name"   # alarm tag naming the cluster (no ClusterName dimension)
 //! severity_tag = "severity"          # alarm tag: critical, warning or info
@@ -163,6 +166,8 @@ pub struct Config {
     pub hub: Option<Hub>,
     /// Alertmanager (or Amazon Managed Prometheus) endpoints to read alerts from.
     pub alertmanagers: Vec<AlertmanagerConfig>,
+    /// How alerts are acknowledged.
+    pub alerts: AlertSettings,
     /// How CloudWatch alarms map to clusters and how often fleet metrics are read.
     pub cloudwatch: Cloudwatch,
     /// How the clusters' API servers are reached.
@@ -260,6 +265,28 @@ pub struct AlertmanagerConfig {
     /// SigV4 signing, for Amazon Managed Prometheus.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sigv4: Option<Sigv4>,
+}
+
+/// `[alerts]`: how alerts are acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AlertSettings {
+    /// How long an ack lasts: the length of an Alertmanager silence, or of a local ack.
+    pub ack_minutes: u64,
+}
+
+impl AlertSettings {
+    /// One hour.
+    pub const DEFAULT_ACK_MINUTES: u64 = 60;
+    /// A week: longer is a maintenance silence, made in Alertmanager, not an ack.
+    pub const MAX_ACK_MINUTES: u64 = 7 * 24 * 60;
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            ack_minutes: Self::DEFAULT_ACK_MINUTES,
+        }
+    }
 }
 
 /// SigV4 request signing settings.
@@ -484,6 +511,7 @@ struct RawConfig {
     hub: Option<RawHub>,
     #[serde(default)]
     alertmanagers: Vec<Spanned<RawAlertmanager>>,
+    alerts: Option<RawAlerts>,
     cloudwatch: Option<RawCloudwatch>,
     kubernetes: Option<RawKubernetes>,
     audit: Option<RawAudit>,
@@ -521,6 +549,13 @@ struct RawAlertmanager {
     url: Spanned<String>,
     cluster_label: Option<Spanned<String>>,
     sigv4: Option<RawSigv4>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    /// Signed so that a negative number gets our message rather than serde's.
+    ack_minutes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -1045,6 +1080,26 @@ impl Validator<'_> {
             Some(k) => self.kubernetes(k, origin),
         };
 
+        // [alerts]
+        let mut alerts = AlertSettings::default();
+        if let Some(minutes) = raw.alerts.and_then(|a| a.ack_minutes) {
+            match u64::try_from(*minutes.get_ref()) {
+                Ok(v) if (1..=AlertSettings::MAX_ACK_MINUTES).contains(&v) => {
+                    alerts.ack_minutes = v
+                }
+                _ => self.issue(
+                    minutes.span(),
+                    &[key("alerts"), key("ack_minutes")],
+                    &[],
+                    format!(
+                        "expected minutes from 1 to {} (a week), found {}",
+                        AlertSettings::MAX_ACK_MINUTES,
+                        minutes.get_ref()
+                    ),
+                ),
+            }
+        }
+
         // [audit]
         let audit = Audit {
             file: raw.audit.and_then(|a| a.file).map(|f| {
@@ -1076,6 +1131,7 @@ impl Validator<'_> {
             clusters,
             hub,
             alertmanagers,
+            alerts,
             cloudwatch,
             kubernetes,
             audit,
@@ -1474,6 +1530,19 @@ file = "audit/log.jsonl"
         assert_eq!(
             e,
             "config.toml:5: field 'region' of sigv4 in [[alertmanagers]] 'am': expected an AWS region like 'us-east-1', found 'moon'"
+        );
+    }
+
+    #[test]
+    fn ack_minutes_default_to_an_hour_and_are_bounded() {
+        let c = Config::from_toml("", &origin()).unwrap();
+        assert_eq!(c.alerts.ack_minutes, 60);
+        let c = Config::from_toml("[alerts]\nack_minutes = 240\n", &origin()).unwrap();
+        assert_eq!(c.alerts.ack_minutes, 240);
+        let e = err("[alerts]\nack_minutes = 0\n");
+        assert_eq!(
+            e,
+            "config.toml:2: field 'ack_minutes' in [alerts]: expected minutes from 1 to 10080 (a week), found 0"
         );
     }
 

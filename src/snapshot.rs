@@ -57,6 +57,38 @@ pub struct AlertRow {
     pub runbook: Option<String>,
     pub summary: String,
     pub source: String,
+    /// Who acked, silenced or inhibits it and until when, or null.
+    pub ack: Option<AckRow>,
+}
+
+/// An alert's ack: `kind` is `local` (this console's audit log), `silence` (Alertmanager
+/// silences, their ids in `silences`) or `inhibited` (Alertmanager inhibition or mute).
+#[derive(Debug, Serialize)]
+pub struct AckRow {
+    pub by: String,
+    pub until: Option<Timestamp>,
+    pub comment: String,
+    pub kind: &'static str,
+    pub silences: Vec<String>,
+}
+
+impl AckRow {
+    fn of(alert: &crate::model::Alert, now: Timestamp) -> Option<Self> {
+        use crate::model::AckKind;
+        let ack = alert.ack.as_ref().filter(|_| alert.is_acked(now))?;
+        let (kind, silences) = match &ack.kind {
+            AckKind::Local => ("local", Vec::new()),
+            AckKind::Silence { ids } => ("silence", ids.clone()),
+            AckKind::Inhibited { .. } => ("inhibited", Vec::new()),
+        };
+        Some(Self {
+            by: ack.by.clone(),
+            until: ack.until,
+            comment: ack.comment.clone(),
+            kind,
+            silences,
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -122,8 +154,17 @@ pub fn build(
         .map(|a| AlertRow {
             id: a.key.to_string(),
             cluster: a.cluster.as_ref().map(|c| c.name.clone()),
-            account: a.cluster.as_ref().map(|c| c.account.clone()),
-            region: a.cluster.as_ref().map(|c| c.region.clone()),
+            // A cluster known only by an Alertmanager label has no account or region.
+            account: a
+                .cluster
+                .as_ref()
+                .map(|c| c.account.clone())
+                .filter(|s| !s.is_empty()),
+            region: a
+                .cluster
+                .as_ref()
+                .map(|c| c.region.clone())
+                .filter(|s| !s.is_empty()),
             name: a.name.clone(),
             severity: a.severity.to_string(),
             state: a.state.as_str().into(),
@@ -135,6 +176,7 @@ pub fn build(
                 .or_else(|| a.runbook_url.clone()),
             summary: a.summary.clone(),
             source: a.source.as_str().into(),
+            ack: AckRow::of(a, now),
         })
         .collect();
     let rollouts = store
@@ -297,7 +339,13 @@ pub fn table(doc: &Snapshot) -> String {
             s,
             "{:<9} {:<9} {:<32} {:<26} {:<20} {}",
             a.severity,
-            a.state,
+            // A held-back alert says why: silenced, inhibited or acked.
+            match a.ack.as_ref().map(|k| k.kind) {
+                Some("silence") => "silenced",
+                Some("inhibited") => "inhibited",
+                Some(_) => "acked",
+                None => a.state.as_str(),
+            },
             a.name,
             a.cluster.as_deref().unwrap_or("-"),
             a.since.format("%Y-%m-%d %H:%M"),

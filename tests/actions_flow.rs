@@ -5,11 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Live, chars, key, live};
+use common::{Live, chars, key, live, t0};
 use crossterm::event::KeyCode;
 use fleetdeck::actions::{self, Action, Mode};
 use fleetdeck::app::App;
-use fleetdeck::model::WaveState;
+use fleetdeck::model::{SourceEvent, WaveState};
 
 /// Pumps source events into the app until the action's outcome arrives.
 async fn until_done(l: &mut Live) {
@@ -28,6 +28,17 @@ async fn until_done(l: &mut Live) {
             _ = tokio::time::sleep_until(deadline) => panic!("no outcome within 10s"),
         }
     }
+}
+
+/// Presses `k`, confirms with `y`, waits for the outcome; the audit log, newest first.
+async fn confirm(l: &mut Live, k: char) -> Vec<actions::AuditEntry> {
+    key(&mut l.app, KeyCode::Char(k));
+    assert!(l.app.ui.dialog.is_some(), "{k} asks for confirmation");
+    key(&mut l.app, KeyCode::Char('y'));
+    until_done(l).await;
+    actions::read_audit(&l.audit_path)
+        .expect("audit readable")
+        .0
 }
 
 fn staging(app: &App) -> WaveState {
@@ -81,12 +92,8 @@ async fn operator_pauses_and_resumes_a_wave_and_the_audit_says_who_when_why() {
 
     // Resume asks y/n and restores the wave.
     key(&mut l.app, KeyCode::Char('3'));
-    key(&mut l.app, KeyCode::Char('r'));
-    assert!(l.app.ui.dialog.is_some(), "r asks for confirmation");
-    key(&mut l.app, KeyCode::Char('y'));
-    until_done(&mut l).await;
+    let entries = confirm(&mut l, 'r').await;
     assert!(!staging(&l.app).is_held(), "resumed: {:?}", staging(&l.app));
-    let (entries, _) = actions::read_audit(&l.audit_path).expect("audit readable");
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].action.kind(), "resume-wave");
 }
@@ -114,8 +121,8 @@ async fn a_refused_write_is_audited_with_its_failure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_mode_refuses_every_write_and_records_nothing() {
     let mut l = live(Mode::Viewer).await;
-    key(&mut l.app, KeyCode::Char('3'));
-    for k in ['p', 'r'] {
+    for (view, k) in [('3', 'p'), ('3', 'r'), ('2', 'a'), ('2', 'A')] {
+        key(&mut l.app, KeyCode::Char(view));
         l.app.ui.flash = None;
         key(&mut l.app, KeyCode::Char(k));
         assert!(
@@ -155,4 +162,170 @@ async fn viewer_mode_refuses_every_write_and_records_nothing() {
     assert!(!staging(&l.app).is_held());
     let screen = common::draw(&l.app, 80, 24);
     assert!(screen.contains("read-only viewer mode"), "{screen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_alert_is_acked_and_unacked_through_the_audit_log() {
+    let mut l = live(Mode::Operator).await;
+    key(&mut l.app, KeyCode::Char('2'));
+    // The alerts view opens on its first row.
+    let alert = l.app.store.alerts_sorted()[0].clone();
+    assert!(alert.is_firing() && alert.ack.is_none(), "{alert:?}");
+    key(&mut l.app, KeyCode::Char('a'));
+    assert!(l.app.ui.dialog.is_some(), "a asks y/n");
+    let screen = common::draw(&l.app, 100, 30);
+    assert!(screen.contains("has no silences"), "{screen}");
+    key(&mut l.app, KeyCode::Char('y'));
+    until_done(&mut l).await;
+
+    let acked = l.app.store.alert(&alert.key).expect("still listed").clone();
+    let ack = acked.ack.clone().expect("acked");
+    assert_eq!(ack.by, "alice");
+    assert_eq!(
+        ack.until,
+        Some(t0() + chrono::Duration::hours(1)),
+        "an hour by default"
+    );
+    let screen = common::draw(&l.app, 120, 40);
+    assert!(screen.contains("acked until 03:10"), "{screen}");
+    let (entries, _) = actions::read_audit(&l.audit_path).expect("audit readable");
+    assert_eq!(entries[0].action.kind(), "ack-alert");
+    assert!(entries[0].outcome.as_ref().is_some_and(|o| o.ok));
+
+    // The source sending the alert again keeps the ack; `a` again is refused.
+    let mut again = alert.clone();
+    again.summary = "changed".into();
+    l.app.apply(SourceEvent::Alerts(vec![again]));
+    assert_eq!(
+        l.app.store.alert(&alert.key).and_then(|a| a.ack.clone()),
+        Some(ack)
+    );
+    key(&mut l.app, KeyCode::Char('a'));
+    assert!(l.app.ui.dialog.is_none());
+    assert!(
+        l.app
+            .ui
+            .flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("already acked by alice"))
+    );
+
+    // Un-ack withdraws it, audited too.
+    let entries = confirm(&mut l, 'A').await;
+    assert_eq!(
+        l.app.store.alert(&alert.key).and_then(|a| a.ack.clone()),
+        None
+    );
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].action.kind(), "unack-alert");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_prometheus_alert_is_acked_with_a_silence_and_drawn_dimmed() {
+    let mut l = live(Mode::Operator).await;
+    key(&mut l.app, KeyCode::Char('2'));
+    chars(&mut l.app, "/KubeNodeNotReady");
+    key(&mut l.app, KeyCode::Enter);
+    let alert = l
+        .app
+        .store
+        .alerts()
+        .find(|a| a.name == "KubeNodeNotReady")
+        .expect("the demo's node alert")
+        .clone();
+    assert_eq!(alert.ack, None);
+    key(&mut l.app, KeyCode::Char('a'));
+    let screen = common::draw(&l.app, 120, 40);
+    assert!(
+        screen.contains("Alertmanager silence for 1h00m"),
+        "{screen}"
+    );
+    key(&mut l.app, KeyCode::Char('y'));
+    until_done(&mut l).await;
+    let ack = l
+        .app
+        .store
+        .alert(&alert.key)
+        .and_then(|a| a.ack.clone())
+        .expect("silenced");
+    assert_eq!(ack.by, "alice");
+    assert!(
+        matches!(ack.kind, fleetdeck::model::AckKind::Silence { .. }),
+        "{ack:?}"
+    );
+
+    let screen = common::draw(&l.app, 120, 40);
+    assert!(screen.contains("silenced until 03:10"), "{screen}");
+
+    // Un-ack expires the demo silence.
+    let entries = confirm(&mut l, 'A').await;
+    assert_eq!(entries[0].action.kind(), "unack-alert");
+    assert_eq!(
+        l.app.store.alert(&alert.key).and_then(|a| a.ack.clone()),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silenced_and_inhibited_demo_alerts_are_dimmed_with_who_and_until_when() {
+    let mut l = live(Mode::Operator).await;
+    key(&mut l.app, KeyCode::Char('2'));
+    let buffer = common::buffer(&l.app, 120, 30);
+    let row_with = |text: &str| {
+        (0..buffer.area.height)
+            .find(|&y| {
+                let line: String = (0..buffer.area.width)
+                    .map(|x| buffer[(x, y)].symbol())
+                    .collect();
+                line.contains(text)
+            })
+            .unwrap_or_else(|| panic!("no row with {text}"))
+    };
+    let muted = l.app.theme.muted.fg.unwrap_or_default();
+    // Column 3 is the cluster name: dimmed for held-back alerts, not for active ones.
+    for held in ["dana", "inhibited by KubeNodeNotReady"] {
+        assert_eq!(buffer[(3, row_with(held))].fg, muted, "{held} dimmed");
+    }
+    assert!(row_with("silenced until 02:45") > 0);
+    assert_ne!(
+        buffer[(3, row_with("Node ip-10-20-7-14"))].fg,
+        muted,
+        "an active alert is not dimmed"
+    );
+
+    // The cluster view says the same.
+    chars(&mut l.app, ":cluster dev-euw1-edge-01");
+    key(&mut l.app, KeyCode::Enter);
+    let screen = common::draw(&l.app, 160, 48);
+    assert!(
+        screen.contains("inhibited by KubeNodeNotReady · Pod"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn opening_the_cluster_of_an_alert_no_account_lists_says_so() {
+    let mut d = common::demo_app(Mode::Operator);
+    let mut alert = d.app.store.alerts_sorted()[0].clone();
+    alert.name = "LabelOnlyCluster".into();
+    alert.key = fleetdeck::model::AlertKey("alertmanager:-:LabelOnlyCluster:f".into());
+    alert.cluster = Some(fleetdeck::model::ClusterId::new("", "", "edge-lab-3"));
+    d.app.apply(SourceEvent::Alerts(vec![alert]));
+    key(&mut d.app, KeyCode::Char('2'));
+    chars(&mut d.app, "/LabelOnlyCluster");
+    key(&mut d.app, KeyCode::Enter);
+    // `c` opens an alert's cluster (`enter` opens its runbook).
+    key(&mut d.app, KeyCode::Char('c'));
+    assert_eq!(d.app.ui.active(), fleetdeck::ui::keymap::ViewId::Alerts);
+    let flash = d
+        .app
+        .ui
+        .flash
+        .as_ref()
+        .map(|f| f.text.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        flash,
+        "cluster edge-lab-3 is not in the fleet: no [[accounts]] entry lists it"
+    );
 }

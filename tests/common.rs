@@ -131,3 +131,17 @@ pub async fn live(mode: Mode) -> Live {
         _dir: dir,
     }
 }
+
+/// The fleetdeck binary for a pseudo-terminal, isolated in `home` like [`binary`], with a
+/// 256-colour terminal type.
+pub fn pty_command(home: &std::path::Path) -> portable_pty::CommandBuilder {
+    let mut cmd = portable_pty::CommandBuilder::new(env!("CARGO_BIN_EXE_fleetdeck"));
+    cmd.env_clear();
+    cmd.env("HOME", home);
+    cmd.env("XDG_CONFIG_HOME", home.join("config"));
+    cmd.env("XDG_DATA_HOME", home.join("data"));
+    cmd.env("XDG_STATE_HOME", home.join("state"));
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("LANG", "C.UTF-8");
+    cmd
+}

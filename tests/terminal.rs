@@ -1,11 +1,13 @@
 //! The binary in a real pseudo-terminal: it draws, and when the terminal hangs up (SSH
 //! dropped) or it gets SIGTERM, it restores the terminal and exits within a second.
 
+mod common;
+
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use portable_pty::{PtySize, native_pty_system};
 
 struct Running {
     child: Box<dyn portable_pty::Child + Send + Sync>,
@@ -26,14 +28,7 @@ fn start(until_first_frame: bool) -> Running {
             pixel_height: 0,
         })
         .expect("openpty");
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_fleetdeck"));
-    cmd.env_clear();
-    cmd.env("HOME", home.path());
-    cmd.env("XDG_CONFIG_HOME", home.path().join("config"));
-    cmd.env("XDG_DATA_HOME", home.path().join("data"));
-    cmd.env("XDG_STATE_HOME", home.path().join("state"));
-    cmd.env("TERM", "xterm-256color");
-    cmd.env("LANG", "C.UTF-8");
+    let cmd = common::pty_command(home.path());
     let child = pair.slave.spawn_command(cmd).expect("spawn fleetdeck");
     drop(pair.slave);
     let output = Arc::new(Mutex::new(Vec::new()));

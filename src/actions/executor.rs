@@ -98,6 +98,9 @@ async fn call(
     dry_run: bool,
     progress: Option<mpsc::Sender<String>>,
 ) -> Result<String, String> {
+    if let Some(result) = super::ack::local_outcome(action) {
+        return result;
+    }
     if let Action::Remediate(r) = action
         && let Operation::Shell { script, env } = &r.op
     {
@@ -149,6 +152,27 @@ async fn call(
                 reply,
             })
         }
+        Action::AckAlert {
+            alert,
+            matchers,
+            minutes,
+            comment,
+            ..
+        } => SourceCommand::SilenceAlert {
+            alert,
+            matchers,
+            created_by: ctx.os_user.clone(),
+            comment,
+            minutes,
+            reply,
+        },
+        Action::UnackAlert {
+            alert, silences, ..
+        } => SourceCommand::ExpireSilences {
+            alert,
+            ids: silences,
+            reply,
+        },
     };
     handle
         .commands

@@ -2,11 +2,13 @@
 //! the executor. A write reaches a system only as an `Authorized` value, which only
 //! `authorize` can make: a view that forgets the check does not compile.
 
+mod ack;
 mod audit;
 mod executor;
 pub mod remediation;
 mod shell;
 
+pub use ack::local_acks_in_force;
 pub use audit::{AuditEntry, AuditLog, AuditReadError, Outcome, read as read_audit};
 pub use executor::{ExecContext, execute, execute_with_progress, preview};
 pub use remediation::{Confirmation, Operation, Remediation};
@@ -73,6 +75,27 @@ pub enum Action {
     },
     /// A write on one cluster, usually a runbook step (restart, drain, sync, ...).
     Remediate(Remediation),
+    /// Acknowledge an alert: an Alertmanager silence with exact matchers, or for sources
+    /// with no silences a record in the audit log. Build with [`Action::ack`].
+    AckAlert {
+        alert: crate::model::AlertKey,
+        name: String,
+        cluster: Option<String>,
+        source: crate::model::AlertSource,
+        /// The alert's labels: each becomes an exact matcher of the silence.
+        matchers: std::collections::BTreeMap<String, String>,
+        minutes: u64,
+        comment: String,
+    },
+    /// Withdraw an ack: expire its silences, or forget the local ack. Build with
+    /// [`Action::unack`].
+    UnackAlert {
+        alert: crate::model::AlertKey,
+        name: String,
+        cluster: Option<String>,
+        source: crate::model::AlertSource,
+        silences: Vec<String>,
+    },
 }
 
 impl Action {
@@ -83,6 +106,8 @@ impl Action {
             Self::ResumeWave { .. } => "resume-wave",
             Self::GuardHold { .. } => "guard-hold",
             Self::GuardRelease { .. } => "guard-release",
+            Self::AckAlert { .. } => "ack-alert",
+            Self::UnackAlert { .. } => "unack-alert",
             Self::Remediate(r) => r.op.kind(),
         }
     }
@@ -120,6 +145,9 @@ impl Action {
                 rollout, wave_name, ..
             } => format!("{rollout}/{wave_name}"),
             Self::Remediate(r) => r.target(),
+            Self::AckAlert { name, cluster, .. } | Self::UnackAlert { name, cluster, .. } => {
+                ack::target(name, cluster.as_deref())
+            }
         }
     }
 
@@ -129,7 +157,8 @@ impl Action {
             Self::PauseWave { reason, .. }
             | Self::GuardHold { reason, .. }
             | Self::GuardRelease { reason, .. } => Some(reason),
-            Self::ResumeWave { .. } | Self::Remediate(_) => None,
+            Self::AckAlert { comment, .. } => Some(comment),
+            Self::ResumeWave { .. } | Self::Remediate(_) | Self::UnackAlert { .. } => None,
         }
     }
 
@@ -141,6 +170,8 @@ impl Action {
             Self::GuardHold { .. } => "holding a wave (guard)",
             Self::GuardRelease { .. } => "releasing a guard hold",
             Self::Remediate(r) => r.op.gerund(),
+            Self::AckAlert { .. } => "acknowledging an alert",
+            Self::UnackAlert { .. } => "withdrawing an ack",
         }
     }
 
@@ -174,6 +205,8 @@ impl Action {
                 wave_name: "w".into(),
                 reason: "x".into(),
             },
+            ack::example_ack(),
+            ack::example_unack(),
         ];
         all.extend(remediations);
         all

@@ -97,15 +97,24 @@ impl App {
                 until: Instant::now() + FLASH_FOR * 2,
             });
         }
+        if let Some(config) = &setup.config {
+            ui.alerts.ack_minutes = config.alerts.ack_minutes;
+        }
         let themes_dir = setup.paths.config_dir.join("themes");
         let allow_shell = setup.config.as_ref().is_some_and(|c| c.allow_shell);
         ui.alerts.allow_shell = allow_shell;
+        let mut store = Store::new();
+        store.set_rollout_plans(setup.plans.clone());
+        // Local acks outlive a restart; the demo's clock is not the audit log's.
+        if !setup.demo_mode
+            && let Ok((entries, _)) = actions::read_audit(&setup.audit_path)
+        {
+            for (key, ack) in actions::local_acks_in_force(&entries, clock.now()) {
+                store.set_local_ack(&key, ack);
+            }
+        }
         Self {
-            store: {
-                let mut store = Store::new();
-                store.set_rollout_plans(setup.plans.clone());
-                store
-            },
+            store,
             ui,
             mode: setup.mode,
             clock,
@@ -211,6 +220,17 @@ impl App {
     pub fn on_message(&mut self, message: AppMessage) {
         match message {
             AppMessage::ActionDone { action, outcome } => {
+                // A local ack lives in the store; a silence comes back from its source.
+                let by = self
+                    .exec
+                    .as_ref()
+                    .map(|e| e.os_user.clone())
+                    .unwrap_or_default();
+                if outcome.ok
+                    && let Some((key, ack)) = action.local_ack_effect(&by, self.now())
+                {
+                    self.store.set_local_ack(&key, ack);
+                }
                 let text = if outcome.ok {
                     format!("{}: {}", action.target(), outcome.message)
                 } else {
@@ -530,6 +550,13 @@ impl App {
             | Action::GuardHold { rollout, .. }
             | Action::GuardRelease { rollout, .. } => rollout,
             Action::Remediate(r) => return self.remediation_source(r),
+            // The demo simulates its Alertmanager itself.
+            Action::AckAlert { .. } | Action::UnackAlert { .. } if self.demo => {
+                return crate::sources::demo::SOURCE_NAME.into();
+            }
+            Action::AckAlert { .. } | Action::UnackAlert { .. } => {
+                return crate::sources::alertmanager::SOURCE_NAME.into();
+            }
         };
         self.store
             .rollouts()

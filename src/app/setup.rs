@@ -126,17 +126,9 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
         Glyphs::unicode()
     };
 
-    // The demo runs when asked for, or when the config names no AWS account to read.
-    let demo_mode = cli.demo
-        || config
-            .as_ref()
-            .is_none_or(|c| c.accounts.is_empty() && c.hub.is_none());
-    let notice = match &config {
-        Some(c) if !c.alertmanagers.is_empty() => {
-            Some("[[alertmanagers]] is read but not yet used by this build".to_string())
-        }
-        _ => None,
-    };
+    // The demo runs when asked for, or when the config names no real source to read.
+    let demo_mode = cli.demo || config.as_ref().is_none_or(|c| !c.has_real_sources());
+    let notice = None;
     let demo = DemoOptions {
         seed: cli.demo_seed,
         clusters: cli.demo_clusters as usize,

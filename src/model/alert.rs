@@ -113,6 +113,23 @@ pub struct Ack {
     pub by: String,
     pub until: Option<Timestamp>,
     pub comment: String,
+    /// Where the ack lives: fleetdeck's audit log only, or an Alertmanager silence.
+    #[serde(default)]
+    pub kind: AckKind,
+}
+
+/// Where an ack lives, which decides who else sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum AckKind {
+    /// Recorded in this machine's audit log and shown here only: CloudWatch alarms, EKS
+    /// findings and Kubernetes signals have no silences.
+    #[default]
+    Local,
+    /// Alertmanager silences (their ids): every console and Alertmanager's own UI see them.
+    Silence { ids: Vec<String> },
+    /// Alertmanager inhibits the alert because other alerts fire (their fingerprints).
+    Inhibited { by: Vec<String> },
 }
 
 /// One alert from any source.
@@ -138,6 +155,15 @@ pub struct Alert {
 impl Alert {
     pub fn is_firing(&self) -> bool {
         self.state == AlertState::Firing
+    }
+
+    /// Silenced or inhibited by Alertmanager (and not expired at `now`): shown dimmed.
+    pub fn is_suppressed(&self, now: Timestamp) -> bool {
+        self.is_acked(now)
+            && self
+                .ack
+                .as_ref()
+                .is_some_and(|a| !matches!(a.kind, AckKind::Local))
     }
 
     /// Acked and the ack has not expired at `now`.

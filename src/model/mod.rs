@@ -9,7 +9,7 @@ mod rollout;
 mod source;
 mod store;
 
-pub use alert::{Ack, Alert, AlertKey, AlertSource, AlertState, Severity};
+pub use alert::{Ack, AckKind, Alert, AlertKey, AlertSource, AlertState, Severity};
 pub use cluster::{
     Addon, Cluster, ClusterHealth, ClusterId, ClusterStatus, Deprecation, EksUpdate, Environment,
     HealthIssue, Insight, InsightDetail, InsightStatus, Support,

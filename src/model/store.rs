@@ -186,6 +186,9 @@ pub struct Store {
     permissions: BTreeMap<(String, Option<ClusterId>), Vec<PermissionCheck>>,
     /// Argo CD rollouts: plans from a file, and what each rollout's plan and the guard say.
     argo: rollouts::ArgoRollouts,
+    /// Acks fleetdeck recorded itself (alerts with no silence to carry them), kept across
+    /// the source's updates of the alert until it resolves.
+    local_acks: HashMap<AlertKey, super::Ack>,
     /// Bumped on every change, so views can tell when to recompute.
     generation: u64,
 }
@@ -300,6 +303,38 @@ impl Store {
         for cluster in clusters {
             self.upsert_cluster(source, cluster);
         }
+        self.place_alerts();
+    }
+
+    /// Ties an alert whose source knows its cluster only by name (an Alertmanager label:
+    /// no account, no region) to the listed cluster of that name, if there is one.
+    fn place(&self, alert: &mut Alert) -> bool {
+        let Some(c) = alert.cluster.as_ref() else {
+            return false;
+        };
+        if !(c.account.is_empty() && c.region.is_empty()) {
+            return false;
+        }
+        match self.clusters.iter().find(|k| k.id.name == c.name) {
+            Some(k) => {
+                alert.cluster = Some(k.id.clone());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Places the alerts that arrived before their cluster was listed.
+    fn place_alerts(&mut self) {
+        let mut alerts = std::mem::take(&mut self.alerts);
+        let mut moved = false;
+        for alert in alerts.values_mut() {
+            moved |= self.place(alert);
+        }
+        self.alerts = alerts;
+        if moved {
+            self.recount_firing();
+        }
     }
 
     fn remove_clusters(&mut self, gone: &[ClusterId]) {
@@ -326,7 +361,31 @@ impl Store {
         self.recount_firing();
     }
 
-    fn upsert_alert(&mut self, alert: Alert) {
+    /// Records (or with `None` forgets) an ack made in fleetdeck for an alert whose source
+    /// keeps no acks. It lasts until the alert resolves or the ack expires.
+    pub fn set_local_ack(&mut self, key: &AlertKey, ack: Option<super::Ack>) {
+        self.generation += 1;
+        match &ack {
+            Some(a) => self.local_acks.insert(key.clone(), a.clone()),
+            None => self.local_acks.remove(key),
+        };
+        if let Some(alert) = self.alerts.get_mut(key)
+            && alert
+                .ack
+                .as_ref()
+                .is_none_or(|a| a.kind == super::AckKind::Local)
+        {
+            alert.ack = ack;
+        }
+    }
+
+    fn upsert_alert(&mut self, mut alert: Alert) {
+        self.place(&mut alert);
+        if alert.state == AlertState::Resolved {
+            self.local_acks.remove(&alert.key);
+        } else if alert.ack.is_none() {
+            alert.ack = self.local_acks.get(&alert.key).cloned();
+        }
         if let Some(old) = self.alerts.get(&alert.key) {
             let old = old.clone();
             self.count_firing(&old, -1);

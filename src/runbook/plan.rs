@@ -33,6 +33,14 @@ pub fn plan(
             .map_err(|e| format!("parameter '{}' ({raw}): {e}", param.name))?;
         p.insert(param.name, value);
     }
+    if step.action == "ack" {
+        // The alert itself, whatever its cluster: no cluster lookup.
+        let minutes = match p.get("for") {
+            Some(value) => vocab::parse_seconds(value)?.div_ceil(60),
+            None => crate::config::AlertSettings::DEFAULT_ACK_MINUTES,
+        };
+        return Ok(Action::ack(alert, minutes));
+    }
     let cluster = find_cluster(p.get("cluster"), alert, store)?;
     let get = |name: &str| p.get(name).cloned().unwrap_or_default();
 

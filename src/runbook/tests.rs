@@ -479,7 +479,7 @@ fn lint_reports_every_broken_file_with_its_line() {
             p("bad-severity.md")
         ),
         format!(
-            "{}:16: step: unknown action 'reboot' (known: rollout-restart, scale, cordon, uncordon, drain, delete-pod, argocd-refresh, argocd-sync, update-addon, pause-wave, resume-wave, shell)",
+            "{}:16: step: unknown action 'reboot' (known: rollout-restart, scale, cordon, uncordon, drain, delete-pod, argocd-refresh, argocd-sync, update-addon, pause-wave, resume-wave, ack, shell)",
             p("bad-steps.md")
         ),
         format!(
@@ -659,4 +659,35 @@ fn shell_steps_are_refused_unless_the_config_allows_them() {
     assert_eq!(env["FLEETDECK_CLUSTER"], prod.name);
     assert_eq!(env["FLEETDECK_ALERT"], "eks-apiserver-429-throttling");
     assert_eq!(env["FLEETDECK_LABEL_TEAM"], "payments");
+}
+
+#[test]
+fn an_ack_step_acks_the_alert_itself() {
+    use crate::actions::Action;
+    let (store, prod) = demo_store();
+    let (set, _) = RunbookSet::load(None);
+    let rb = set.get("node-not-ready").unwrap();
+    let (action, params) = parse_info("action=ack for=30m").unwrap();
+    let step = Step {
+        line: 1,
+        action,
+        params,
+        body: String::new(),
+    };
+    assert!(crate::runbook::vocab::check(&step.action, &step.params, "").is_empty());
+    let a = on(
+        &prod,
+        "node-not-ready",
+        &[("node", "ip-10-0-1-7.ec2.internal")],
+    );
+    let Action::AckAlert { alert, minutes, .. } = plan::plan(rb, &step, &a, &store, false).unwrap()
+    else {
+        panic!("an ack")
+    };
+    assert_eq!((alert, minutes), (a.key.clone(), 30));
+    let bad = Step {
+        params: [("for".to_string(), "soon".to_string())].into(),
+        ..step
+    };
+    assert!(!crate::runbook::vocab::check(&bad.action, &bad.params, "").is_empty());
 }

@@ -175,6 +175,16 @@ pub const ACTIONS: &[ActionSpec] = &[
         takes_body: false,
     },
     ActionSpec {
+        name: "ack",
+        params: &[opt(
+            "for",
+            Kind::Seconds,
+            "how long, e.g. 30m (default: 1h)",
+        )],
+        help: "acknowledge the alert: a silence for Prometheus alerts, else an audit record",
+        takes_body: false,
+    },
+    ActionSpec {
         name: "shell",
         params: &[CLUSTER],
         help: "run the block as a sh script (only with allow_shell = true)",

@@ -3,6 +3,7 @@
 //! UI state.
 
 pub mod alert_diff;
+pub mod alertmanager;
 pub mod argocd;
 pub mod aws;
 pub mod cloudwatch;
@@ -61,6 +62,21 @@ pub enum SourceCommand {
     },
     /// Carry out or preview a write on one cluster (a runbook step).
     Remediate(remediation::RemediateRequest),
+    /// Silence one alert (an ack) for `minutes`, with an exact matcher per label.
+    SilenceAlert {
+        alert: crate::model::AlertKey,
+        matchers: std::collections::BTreeMap<String, String>,
+        created_by: String,
+        comment: String,
+        minutes: u64,
+        reply: oneshot::Sender<WriteResult>,
+    },
+    /// Expire the silences on one alert (an un-ack).
+    ExpireSilences {
+        alert: crate::model::AlertKey,
+        ids: Vec<String>,
+        reply: oneshot::Sender<WriteResult>,
+    },
 }
 
 /// Sleeps until `at`, or forever when there is nothing scheduled (a `select!` branch).
@@ -71,17 +87,21 @@ pub async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Answers a wave command sent to a source that runs no rollouts, and a remediation sent
-/// to one that cannot carry it out; other commands are ignored here.
+/// Answers a wave command sent to a source that runs no rollouts, a remediation sent to
+/// one that cannot carry it out, or a silence command sent to one that holds no
+/// silences; other commands are ignored here.
 pub fn refuse_wave(command: SourceCommand, source: &str) {
+    // The requester may have stopped waiting.
     match command {
         SourceCommand::PauseWave { reply, .. } | SourceCommand::ResumeWave { reply, .. } => {
-            // The requester may have stopped waiting.
             let _ = reply.send(Err(format!("{source} runs no rollouts")));
         }
         SourceCommand::Remediate(request) => {
             let kind = request.remediation.op.kind();
             request.answer(Err(format!("{source} cannot carry out {kind}")));
+        }
+        SourceCommand::SilenceAlert { reply, .. } | SourceCommand::ExpireSilences { reply, .. } => {
+            let _ = reply.send(Err(format!("{source} holds no Alertmanager silences")));
         }
         SourceCommand::Focus(_) | SourceCommand::Targets { .. } => {}
     }
@@ -146,6 +166,10 @@ pub async fn start_real(
         clock.clone(),
         events.clone(),
     ));
+    if !config.alertmanagers.is_empty() {
+        handles
+            .push(alertmanager::spawn(&config.alertmanagers, clock.clone(), events.clone()).await);
+    }
     if let Some(hub) = &config.hub {
         match hub_client(config, hub).await {
             Ok(client) => {

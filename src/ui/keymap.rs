@@ -72,12 +72,17 @@ pub enum KeyAction {
     OpenCluster,
     /// Show the next runbook matching the alert.
     NextRunbook,
+    AckAlert,
+    UnackAlert,
 }
 
 impl KeyAction {
     /// Whether the key asks to change the world. Viewer mode hides and refuses these.
     pub fn is_write(self) -> bool {
-        matches!(self, Self::PauseWave | Self::ResumeWave | Self::RunStep)
+        matches!(
+            self,
+            Self::PauseWave | Self::ResumeWave | Self::RunStep | Self::AckAlert | Self::UnackAlert
+        )
     }
 }
 
@@ -283,6 +288,18 @@ pub const BINDINGS: &[Binding] = &[
         help: "open the alert's runbook",
     },
     Binding {
+        keys: &[ch('a')],
+        scope: View(ViewId::Alerts),
+        action: A::AckAlert,
+        help: "ack the alert: an Alertmanager silence everyone sees, else an audit record (y/n)",
+    },
+    Binding {
+        keys: &[ch('A')],
+        scope: View(ViewId::Alerts),
+        action: A::UnackAlert,
+        help: "withdraw the ack: expire the silence (y/n)",
+    },
+    Binding {
         keys: &[ch('b')],
         scope: View(ViewId::Cluster),
         action: A::OpenRunbook,
@@ -416,6 +433,7 @@ pub fn hints(view: ViewId, mode: Mode) -> Vec<(String, &'static str)> {
             A::ResumeWave => "resume",
             A::RunStep => "run step",
             A::OpenCluster => "cluster",
+            A::AckAlert => "ack",
             A::Quit => "quit",
             _ => return None,
         })
@@ -486,6 +504,11 @@ mod tests {
         let operator = bindings_for(ViewId::Rollouts, Mode::Operator);
         assert!(operator.iter().any(|b| b.action == A::PauseWave));
         assert!(operator.iter().any(|b| b.action == A::ResumeWave));
+        let alerts = bindings_for(ViewId::Alerts, Mode::Operator);
+        assert!(alerts.iter().any(|b| b.action == A::AckAlert));
+        assert!(alerts.iter().any(|b| b.action == A::UnackAlert));
+        assert_eq!(lookup(ViewId::Alerts, &key('a')), Some(A::AckAlert));
+        assert_eq!(lookup(ViewId::Alerts, &key('A')), Some(A::UnackAlert));
     }
 
     #[test]

@@ -205,6 +205,10 @@ async fn run(
                             let _ = reply.send(result);
                         });
                     }
+                    Some(command @ (SourceCommand::SilenceAlert { .. }
+                    | SourceCommand::ExpireSilences { .. })) => {
+                        crate::sources::refuse_wave(command, "the Argo CD hub source");
+                    }
                     Some(SourceCommand::Remediate(request)) => {
                         tokio::spawn(super::app_actions::run(app_client.clone(), app_namespace.clone(), request));
                     }

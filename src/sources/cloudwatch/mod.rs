@@ -144,7 +144,9 @@ async fn run(
                     let _ = reply.send(Err(format!("{name} runs no rollouts")));
                     Vec::new()
                 }
-                Some(command @ SourceCommand::Remediate(_)) => {
+                Some(command @ (SourceCommand::Remediate(_)
+                | SourceCommand::SilenceAlert { .. }
+                | SourceCommand::ExpireSilences { .. })) => {
                     crate::sources::refuse_wave(command, &name);
                     Vec::new()
                 }

@@ -16,6 +16,7 @@ mod fleet;
 mod hash;
 mod kube;
 mod metrics;
+mod prometheus;
 mod remediate;
 mod task;
 #[cfg(test)]
@@ -90,6 +91,8 @@ pub struct DemoFleet {
     health: SourceHealth,
     /// Events produced by a refused command's catch-up, delivered with the next call.
     backlog: Vec<SourceEvent>,
+    /// Prometheus alerts, as a simulated Alertmanager holds them.
+    prometheus: prometheus::DemoAlertmanager,
 }
 
 /// What one call has changed, turned into events at the end of the call.
@@ -145,11 +148,13 @@ impl DemoFleet {
             story_scheduled: false,
             health: SourceHealth::new(SOURCE_NAME, POLL_INTERVAL_SECS),
             backlog: Vec::new(),
+            prometheus: Default::default(),
         };
         demo.fill_etcd_on_two_clusters();
         demo.rollout = demo.initial_rollout(start);
         demo.script_incidents();
         demo.eks_alerts = fleet::eks_alerts(seed, &demo.clusters, start);
+        demo.prometheus = prometheus::DemoAlertmanager::new(&demo.clusters, start);
         // Alarms as they stood at the last minute boundary before the start.
         let minute = start_minute - 1;
         for c in 0..n {
@@ -178,6 +183,7 @@ impl DemoFleet {
         });
         let minute = self.last_minute();
         let mut alerts = self.eks_alerts.clone();
+        alerts.extend(self.prometheus.alerts.iter().cloned());
         alerts.extend(self.firing.iter().map(|(&(c, alarm), f)| {
             self.alarm_alert(c, alarm, *f, AlertState::Firing, f.since, minute)
         }));

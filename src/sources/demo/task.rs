@@ -86,6 +86,25 @@ fn handle(fleet: &mut DemoFleet, command: SourceCommand, clock: &Clock) -> Vec<S
             super::remediate::handle(fleet, request);
             Vec::new()
         }
+        SourceCommand::SilenceAlert {
+            alert,
+            created_by,
+            comment,
+            minutes,
+            reply,
+            ..
+        } => {
+            let (result, events) =
+                fleet.silence(&alert, &created_by, &comment, minutes, clock.now());
+            // The requester may have stopped waiting.
+            let _ = reply.send(result);
+            events
+        }
+        SourceCommand::ExpireSilences { alert, ids, reply } => {
+            let (result, events) = fleet.expire_silences(&alert, &ids);
+            let _ = reply.send(result);
+            events
+        }
     }
 }
 

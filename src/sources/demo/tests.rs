@@ -844,7 +844,8 @@ fn feeding_the_events_into_the_store_gives_a_consistent_picture() {
     let check = |store: &Store, demo: &DemoFleet, now: Timestamp| {
         let summary = store.summary(chrono::DateTime::UNIX_EPOCH);
         assert_eq!(summary.clusters, 48);
-        let firing_clusters = demo.firing.len() + demo.eks_alerts.len();
+        let firing_clusters =
+            demo.firing.len() + demo.eks_alerts.len() + demo.prometheus.alerts.len();
         assert_eq!(
             summary.firing_critical + summary.firing_warning + summary.firing_info,
             firing_clusters

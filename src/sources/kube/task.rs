@@ -169,6 +169,10 @@ impl<D: Dial> Source<D> {
                 let target = self.fleet.get(&request.remediation.cluster).cloned();
                 tokio::spawn(super::actions::run(self.dial.clone(), target, request));
             }
+            command @ (SourceCommand::SilenceAlert { .. }
+            | SourceCommand::ExpireSilences { .. }) => {
+                crate::sources::refuse_wave(command, "the Kubernetes source")
+            }
         }
     }
 

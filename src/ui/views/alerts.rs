@@ -23,6 +23,8 @@ pub struct AlertsState {
     pub steps: StepRuns,
     /// The config allows shell steps; otherwise the pane says they cannot run.
     pub allow_shell: bool,
+    /// How long `a` acks for (`[alerts] ack_minutes`).
+    pub ack_minutes: u64,
 }
 
 impl Default for AlertsState {
@@ -34,6 +36,7 @@ impl Default for AlertsState {
             pane: None,
             steps: StepRuns::default(),
             allow_shell: false,
+            ack_minutes: crate::config::AlertSettings::DEFAULT_ACK_MINUTES,
         }
     }
 }
@@ -95,6 +98,11 @@ impl AlertsState {
                 None => Effect::None,
             },
             KeyAction::OpenCluster => match self.selected(ctx).and_then(|a| a.cluster.clone()) {
+                // An Alertmanager label can name a cluster no AWS source lists.
+                Some(cluster) if ctx.store.cluster(&cluster).is_none() => Effect::Flash(format!(
+                    "cluster {} is not in the fleet: no [[accounts]] entry lists it",
+                    cluster.name
+                )),
                 Some(cluster) => Effect::OpenCluster(cluster),
                 None => Effect::Flash("this alert is not tied to a cluster".into()),
             },
@@ -120,6 +128,14 @@ impl AlertsState {
                     .into(),
                 )
             }
+            KeyAction::AckAlert => match self.selected(ctx) {
+                Some(alert) => super::alert_ack::ack_effect(alert, self.ack_minutes, ctx),
+                None => Effect::None,
+            },
+            KeyAction::UnackAlert => match self.selected(ctx) {
+                Some(alert) => super::alert_ack::unack_effect(alert, ctx),
+                None => Effect::None,
+            },
             KeyAction::Back if !self.filter.is_empty() => {
                 self.filter.clear();
                 Effect::None
@@ -278,7 +294,8 @@ fn group_line(a: &Alert, alerts: &[&Alert], ctx: &Context) -> Line<'static> {
 
 fn alert_line(a: &Alert, ctx: &Context, wide: bool) -> Line<'static> {
     let t = ctx.theme;
-    let base = if a.state == AlertState::Resolved {
+    // Resolved, acked, silenced and inhibited alerts are dimmed: nobody needs to act.
+    let base = if a.state == AlertState::Resolved || a.is_acked(ctx.now) {
         t.muted
     } else {
         t.text
@@ -311,7 +328,7 @@ fn alert_line(a: &Alert, ctx: &Context, wide: bool) -> Line<'static> {
         Column::right(format::age(ctx.now, since), AGE_W, t.muted),
         Column::left(ack, ACK_W, t.muted),
         Column::left(ctx.runbook_marker(a), 1, t.accent),
-        Column::rest(a.summary.clone(), base),
+        Column::rest(super::alert_ack::summary_with_note(a, ctx), base),
     ]);
     columns::line(cols, ctx.glyphs)
 }

@@ -527,7 +527,8 @@ fn render_findings(
         t.title,
     )));
     for a in alerts.iter().take(6) {
-        let style = match (a.is_firing(), a.severity) {
+        // Acked, silenced and inhibited alerts are dimmed, as in the Alerts view.
+        let style = match (a.is_firing() && !a.is_acked(ctx.now), a.severity) {
             (false, _) => t.muted,
             (true, crate::model::Severity::Critical) => t.critical,
             (true, crate::model::Severity::Warning) => t.warning,
@@ -538,7 +539,7 @@ fn render_findings(
             Span::styled(format!("  {} {} ", a.state.as_str(), a.name), style),
             Span::styled(format!("{} ", format::age(ctx.now, a.first_seen)), t.muted),
             Span::styled(format!("{rb} "), t.accent),
-            Span::styled(a.summary.clone(), t.text),
+            Span::styled(super::alert_ack::summary_with_note(a, ctx), t.text),
         ]));
     }
     kube_lines(&mut lines, id, ctx);

@@ -1,5 +1,6 @@
 //! One module per screen. Each has a `State`, a pure `render`, and a `handle` for keys.
 
+pub mod alert_ack;
 pub mod alert_runbook;
 pub mod alerts;
 pub mod audit;

@@ -37,6 +37,16 @@ pub enum Dialog {
     },
     /// A runbook step: its preview, then y/n or the cluster name typed.
     Step(Box<super::step_dialog::StepDialog>),
+    /// A y/n question that submits `action` on `y` (acks, un-acks).
+    Confirm {
+        title: String,
+        environment: Option<Environment>,
+        /// The question, then what will happen, one line each.
+        lines: Vec<String>,
+        /// What `y` does, for the key hint: "y ack".
+        yes: String,
+        action: Action,
+    },
 }
 
 /// What a key did to the dialog.
@@ -98,6 +108,11 @@ impl Dialog {
                     wave: *wave,
                     wave_name: wave_name.clone(),
                 }),
+                KeyCode::Char('n' | 'N') => DialogOutcome::Cancelled,
+                _ => DialogOutcome::Open,
+            },
+            Dialog::Confirm { action, .. } => match key.code {
+                KeyCode::Char('y' | 'Y') => DialogOutcome::Submit(action.clone()),
                 KeyCode::Char('n' | 'N') => DialogOutcome::Cancelled,
                 _ => DialogOutcome::Open,
             },
@@ -169,19 +184,54 @@ impl Dialog {
                     Line::from(Span::styled("y resume · n / esc cancel", t.muted)),
                 ],
             ),
+            Dialog::Confirm {
+                title,
+                environment,
+                lines,
+                yes,
+                ..
+            } => {
+                let mut text: Vec<Line> = lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        Line::from(Span::styled(
+                            l.clone(),
+                            if i == 0 { t.text } else { t.muted },
+                        ))
+                    })
+                    .collect();
+                text.push(Line::default());
+                text.push(Line::from(Span::styled(
+                    format!("{yes} · n / esc cancel"),
+                    t.muted,
+                )));
+                return popup(frame, area, ctx, title, environment.as_ref(), text);
+            }
         };
-        let width = area.width.clamp(20, 72);
-        let height = (lines.len() as u16 + 4).min(area.height);
-        let [row] = area.layout(&Layout::vertical([Constraint::Length(height)]).flex(Flex::Center));
-        let [popup] =
-            row.layout(&Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center));
-        frame.render_widget(Clear, popup);
-        let block = ctx.block(format!(" {title} "), Some(env));
-        frame.render_widget(
-            Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
-            popup,
-        );
+        popup(frame, area, ctx, title, Some(env), lines);
     }
+}
+
+/// Draws a dialog box centred in `area`.
+fn popup(
+    frame: &mut Frame,
+    area: Rect,
+    ctx: &Context,
+    title: &str,
+    env: Option<&Environment>,
+    lines: Vec<Line<'static>>,
+) {
+    let width = area.width.clamp(20, 72);
+    let height = (lines.len() as u16 + 4).min(area.height);
+    let [row] = area.layout(&Layout::vertical([Constraint::Length(height)]).flex(Flex::Center));
+    let [popup] = row.layout(&Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center));
+    frame.render_widget(Clear, popup);
+    let block = ctx.block(format!(" {title} "), env);
+    frame.render_widget(
+        Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
+        popup,
+    );
 }
 
 #[cfg(test)]
