@@ -198,7 +198,7 @@ impl Store {
         Self::default()
     }
 
-    /// Folds one event in. `now` is used only to expire old resolved alerts.
+    /// Folds one event in. `now` dates what the event changes (rollout soak states).
     pub fn apply(&mut self, event: SourceEvent, now: Timestamp) {
         self.generation += 1;
         match event {
@@ -212,7 +212,8 @@ impl Store {
                 for alert in alerts {
                     self.upsert_alert(alert);
                 }
-                self.expire_resolved(now);
+                // Old resolutions are forgotten on the clock tick (`expire`), not here: a
+                // scan of every alert per event made a burst of N alerts cost N².
             }
             SourceEvent::AlertsGone(keys) => {
                 for key in keys {
@@ -916,7 +917,9 @@ mod tests {
             ]),
             t(0),
         );
-        s.apply(SourceEvent::Alerts(vec![]), t(RESOLVED_RETENTION_SECS + 1));
+        s.expire(t(RESOLVED_RETENTION_SECS));
+        assert_eq!(s.alerts().count(), 2, "kept for the hour");
+        s.expire(t(RESOLVED_RETENTION_SECS + 1));
         let names: Vec<_> = s.alerts().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["firing"]);
     }
