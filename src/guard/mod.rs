@@ -252,10 +252,7 @@ impl Guard {
         report: &mut PassReport,
     ) {
         let name = rollout.name.as_str();
-        let file_plan = self
-            .plans
-            .get(&format!("{}/{name}", self.namespace))
-            .or_else(|| self.plans.get(name));
+        let file_plan = crate::rollout::plan::find(&self.plans, &self.namespace, name);
         let target = Target {
             api: sets,
             source: &self.hub_source,
@@ -524,7 +521,7 @@ pub async fn run(setup: Setup, options: GuardOptions) -> Result<()> {
 
     let clock = Clock::Wall;
     let (tx, mut rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-    let running = sources::start_real(config, clock.clone(), tx).await;
+    let running = sources::start_real(config, &setup.plans, clock.clone(), tx).await;
     let hub_source = sources::argocd::source_name(hub);
     let mut store = Store::new();
     store.set_rollout_plans(setup.plans.clone());

@@ -108,6 +108,14 @@ pub fn plan_of(set: &ApplicationSet, fallback: Option<&Plan>) -> Result<Plan, St
     }
 }
 
+/// A rollout built from an ApplicationSet, with the plan it was built under and the
+/// problems met reading the set.
+pub struct Built {
+    pub rollout: Rollout,
+    pub plan: Plan,
+    pub warnings: Vec<String>,
+}
+
 /// Builds the rollout of a progressive-sync ApplicationSet at `now`. `apps` are the
 /// Applications on the hub (those of other sets are ignored); `environment` tells a
 /// cluster's environment. Problems that leave the picture usable (a bad wave-names
@@ -120,7 +128,7 @@ pub fn rollout(
     fallback_plan: Option<&Plan>,
     environment: impl Fn(&ClusterId) -> Option<Environment>,
     now: Timestamp,
-) -> (Rollout, Vec<String>) {
+) -> Built {
     let mut warnings = Vec::new();
     let plan = plan_of(set, fallback_plan).unwrap_or_else(|e| {
         warnings.push(e);
@@ -196,7 +204,11 @@ pub fn rollout(
         gates: plan.model_gates(),
         unmatched,
     };
-    (rollout, warnings)
+    Built {
+        rollout,
+        plan,
+        warnings,
+    }
 }
 
 /// The wave (0-based) an Application is in: the step Argo CD reports, else the first

@@ -48,14 +48,7 @@ impl GuardAction {
             HoldKind::Soak { after } if self.placed => format!("until {after} has soaked"),
             HoldKind::Soak { after } => format!("{after} has soaked"),
             _ if self.placed => self.hold.describe(),
-            other => format!(
-                "cleared: {}",
-                Hold {
-                    kind: other.clone(),
-                    ..self.hold.clone()
-                }
-                .describe()
-            ),
+            _ => format!("cleared: {}", self.hold.describe()),
         };
         format!("{verb} wave {}: {why}", self.wave_name)
     }

@@ -121,6 +121,18 @@ impl Plan {
     }
 }
 
+/// The plans file's plan for ApplicationSet `namespace/name`: keyed by `namespace/name`,
+/// else by `name`.
+pub fn find<'a>(
+    plans: &'a BTreeMap<String, Plan>,
+    namespace: &str,
+    name: &str,
+) -> Option<&'a Plan> {
+    plans
+        .get(&format!("{namespace}/{name}"))
+        .or_else(|| plans.get(name))
+}
+
 /// Reads a plans file: a map from ApplicationSet name (`name` or `namespace/name`) to
 /// its plan.
 pub fn load_file(path: &Path) -> Result<BTreeMap<String, Plan>, String> {

@@ -129,9 +129,10 @@ impl Running {
 /// Starts the real sources the config names: for every account and region, an EKS source
 /// and a CloudWatch source sharing one request budget, the CloudWatch source following the
 /// EKS source's cluster list; the Kubernetes source for the clusters of interest; and the
-/// Argo CD hub, if the config names one.
+/// Argo CD hub, if the config names one, with the plans file the setup already read.
 pub async fn start_real(
     config: &crate::config::Config,
+    plans: &std::collections::BTreeMap<String, crate::rollout::plan::Plan>,
     clock: crate::clock::Clock,
     events: mpsc::Sender<crate::model::SourceEvent>,
 ) -> Running {
@@ -172,16 +173,13 @@ pub async fn start_real(
     }
     if let Some(hub) = &config.hub {
         match hub_client(config, hub).await {
-            Ok(client) => {
-                let plans = match hub.plans.as_deref() {
-                    Some(path) => crate::rollout::plan::load_file(path).unwrap_or_else(|e| {
-                        tracing::error!("{e}");
-                        Default::default()
-                    }),
-                    None => Default::default(),
-                };
-                handles.push(argocd::spawn(client, hub.clone(), plans, clock, events))
-            }
+            Ok(client) => handles.push(argocd::spawn(
+                client,
+                hub.clone(),
+                plans.clone(),
+                clock,
+                events,
+            )),
             Err(reason) => {
                 // Shown as a failing source, never silently missing.
                 let mut health = crate::model::SourceHealth::new(argocd::source_name(hub), 60);
@@ -250,7 +248,7 @@ pub async fn start(
     events: mpsc::Sender<crate::model::SourceEvent>,
 ) -> Running {
     match (&setup.config, setup.demo_mode) {
-        (Some(config), false) => start_real(config, clock, events).await,
+        (Some(config), false) => start_real(config, &setup.plans, clock, events).await,
         _ => Running {
             handles: vec![demo::spawn(setup.demo.clone(), clock, events)],
         },

@@ -98,19 +98,15 @@ impl Store {
             .retain(|r| !built.remove(&(r.source.clone(), r.name.clone())));
         let had_any = self.rollouts.len() != before;
         for set in sets.iter().filter(|s| argo::is_progressive(s)) {
-            let file_plan = self
-                .argo
-                .file_plans
-                .get(&format!("{}/{}", set.namespace, set.name))
-                .or_else(|| self.argo.file_plans.get(&set.name));
+            let file_plan =
+                crate::rollout::plan::find(&self.argo.file_plans, &set.namespace, &set.name);
             let environment =
                 |id: &crate::model::ClusterId| self.cluster(id).map(|c| c.environment.clone());
-            let (rollout, mut warnings) =
-                argo::rollout(source, set, &apps, file_plan, environment, now);
-            let plan = match argo::plan_of(set, file_plan) {
-                Ok(plan) => plan,
-                Err(_) => Plan::with_soak(crate::rollout::plan::DEFAULT_SOAK_SECS),
-            };
+            let argo::Built {
+                rollout,
+                plan,
+                mut warnings,
+            } = argo::rollout(source, set, &apps, file_plan, environment, now);
             warnings.dedup();
             self.argo.by_rollout.insert(
                 rollout.name.clone(),

@@ -170,14 +170,15 @@ fn fleet() -> (Value, Vec<ArgoApp>) {
 
 fn build(set: &Value, apps: &[ArgoApp], now: Timestamp) -> (Rollout, Vec<String>) {
     let plan = Plan::with_soak(20 * 60);
-    rollout(
+    let built = rollout(
         "argocd:hub",
         &parse_set(set),
         apps,
         Some(&plan),
         |_| None,
         now,
-    )
+    );
+    (built.rollout, built.warnings)
 }
 
 #[test]

@@ -258,11 +258,7 @@ struct WriteJob {
 
 impl Writer {
     fn job(&self, state: &HubState, set: &str) -> WriteJob {
-        let plan = self
-            .plans
-            .get(&format!("{}/{set}", state.namespace))
-            .or_else(|| self.plans.get(set))
-            .cloned();
+        let plan = crate::rollout::plan::find(&self.plans, &state.namespace, set).cloned();
         WriteJob {
             api: Api::namespaced_with(
                 self.client.clone(),

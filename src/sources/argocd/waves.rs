@@ -88,14 +88,15 @@ where
             format!("{what}: {e}; fix or remove the annotation by hand before acting")
         })?;
         let now = now();
-        let (mut rollout, _) = argo::rollout(
+        let mut rollout = argo::rollout(
             target.source,
             &set,
             target.apps,
             target.file_plan,
             |_| None,
             now,
-        );
+        )
+        .rollout;
         let Some(done) = change(&mut rollout, now)? else {
             return Ok(updated("nothing to change".into(), false));
         };

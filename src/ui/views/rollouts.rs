@@ -379,6 +379,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &RolloutsState, ctx: &Contex
     }
 
     let updates = eks_updates_in_flight(ctx);
+    let nothing = ctx.store.rollouts().is_empty() && updates.is_empty();
     if !updates.is_empty() {
         items.push(ListItem::new(Line::from(Span::styled(
             format!("EKS updates in flight ({})", updates.len()),
@@ -427,7 +428,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &RolloutsState, ctx: &Contex
     }
     let list = List::new(items).highlight_style(t.selection);
     state.selection.draw_list(frame, list, body, selected_row);
-    if ctx.store.rollouts().is_empty() && eks_updates_in_flight(ctx).is_empty() {
+    if nothing {
         frame.render_widget(Line::from(Span::styled("no rollouts", t.muted)), body);
     }
 }
