@@ -3,7 +3,7 @@
 //! leaves the intent visible.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -146,18 +146,65 @@ impl AuditLog {
     }
 }
 
-/// Reads the audit file: intents joined with their outcomes, newest first, plus the lines
-/// that could not be read. A missing file is an empty log.
+/// How much of the audit file the console reads: its newest 4 MiB, some 10,000 actions.
+/// The file keeps everything for as long as the machine keeps it; the console's memory
+/// must not grow with it.
+pub const TAIL_BYTES: u64 = 4 << 20;
+
+/// The newest part of the audit file, as the console reads it.
+#[derive(Debug, Default)]
+pub struct AuditTail {
+    /// Intents joined with their outcomes, newest first.
+    pub entries: Vec<AuditEntry>,
+    /// Lines that could not be read, by line number in the file.
+    pub bad_lines: Vec<AuditReadError>,
+    /// Bytes at the start of the file left unread (older actions), 0 if none.
+    pub skipped_bytes: u64,
+}
+
+/// Reads the audit file's newest [`TAIL_BYTES`]: intents joined with their outcomes,
+/// newest first, plus the lines that could not be read. A missing file is an empty log.
 pub fn read(path: &Path) -> std::io::Result<(Vec<AuditEntry>, Vec<AuditReadError>)> {
-    let file = match File::open(path) {
+    read_tail(path, TAIL_BYTES).map(|tail| (tail.entries, tail.bad_lines))
+}
+
+/// Reads the newest `max_bytes` of the audit file (whole lines only).
+pub fn read_tail(path: &Path, max_bytes: u64) -> std::io::Result<AuditTail> {
+    let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((vec![], vec![])),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AuditTail::default()),
         Err(e) => return Err(e),
     };
+    let len = file.metadata()?.len();
+    let mut skipped_bytes = 0;
+    // Line numbers stay those of the whole file: count the lines skipped, a buffer at a
+    // time, so the count costs no memory.
+    let mut line_no = 0;
+    if len > max_bytes {
+        let start = len - max_bytes;
+        let mut reader = BufReader::new(&mut file);
+        let mut skipped = 0u64;
+        while skipped < start {
+            let buf = reader.fill_buf()?;
+            if buf.is_empty() {
+                break;
+            }
+            let take = buf.len().min((start - skipped) as usize);
+            line_no += buf[..take].iter().filter(|&&b| b == b'\n').count();
+            reader.consume(take);
+            skipped += take as u64;
+        }
+        // Finish the line cut in two.
+        let mut partial = Vec::new();
+        skipped_bytes = skipped + reader.read_until(b'\n', &mut partial)? as u64;
+        line_no += 1;
+        file.seek(SeekFrom::Start(skipped_bytes))?;
+    }
     let mut entries: Vec<AuditEntry> = Vec::new();
-    let mut errors = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    let mut bad_lines = Vec::new();
+    for line in BufReader::new(file).lines() {
         let line = line?;
+        line_no += 1;
         if line.trim().is_empty() {
             continue;
         }
@@ -184,19 +231,25 @@ pub fn read(path: &Path) -> std::io::Result<(Vec<AuditEntry>, Vec<AuditReadError
                 message,
             }) => match entries.iter_mut().rev().find(|e| e.id == id) {
                 Some(entry) => entry.outcome = Some(Outcome { time, ok, message }),
-                None => errors.push(AuditReadError {
-                    line: i + 1,
+                // Its intent is in the part left unread: nothing wrong with the file.
+                None if skipped_bytes > 0 => {}
+                None => bad_lines.push(AuditReadError {
+                    line: line_no,
                     message: format!("outcome for unknown intent {id}"),
                 }),
             },
-            Err(e) => errors.push(AuditReadError {
-                line: i + 1,
+            Err(e) => bad_lines.push(AuditReadError {
+                line: line_no,
                 message: e.to_string(),
             }),
         }
     }
     entries.reverse();
-    Ok((entries, errors))
+    Ok(AuditTail {
+        entries,
+        bad_lines,
+        skipped_bytes,
+    })
 }
 
 #[cfg(test)]
@@ -272,6 +325,54 @@ mod tests {
         );
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 2);
+    }
+
+    #[test]
+    fn a_long_file_is_read_from_its_newest_part_with_file_line_numbers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path).expect("open");
+        let a = authorize(Mode::Operator, None, pause()).expect("operator");
+        let mut ids = Vec::new();
+        for i in 0..200 {
+            ids.push(
+                log.intent(&a, Mode::Operator, &format!("u{i}"), "demo", t(i))
+                    .expect("intent"),
+            );
+        }
+        // The outcome of the very first intent comes last: its intent is in the part
+        // left unread, which is no error.
+        let done = Outcome {
+            time: t(300),
+            ok: true,
+            message: "done".into(),
+        };
+        log.outcome(&ids[0], &done).expect("outcome");
+        log.outcome(&ids[199], &done).expect("outcome");
+        drop(log);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"{not json\n"))
+            .expect("append junk");
+        let whole = std::fs::read_to_string(&path).expect("read");
+        let lines = whole.lines().count();
+
+        let tail = read_tail(&path, 4096).expect("read");
+        assert!(tail.skipped_bytes > 0 && tail.skipped_bytes < whole.len() as u64);
+        assert!(whole[..tail.skipped_bytes as usize].ends_with('\n'));
+        assert!(!tail.entries.is_empty() && tail.entries.len() < 200);
+        assert_eq!(tail.entries[0].os_user, "u199");
+        assert_eq!(tail.entries[0].outcome.as_ref(), Some(&done));
+        assert!(tail.entries.iter().all(|e| e.os_user != "u0"));
+        assert_eq!(tail.bad_lines.len(), 1, "{:?}", tail.bad_lines);
+        assert_eq!(tail.bad_lines[0].line, lines);
+
+        // The whole file when it fits.
+        let all = read_tail(&path, TAIL_BYTES).expect("read");
+        assert_eq!((all.entries.len(), all.skipped_bytes), (200, 0));
+        assert_eq!(all.bad_lines.len(), 1);
+        assert_eq!(all.bad_lines[0].line, lines);
     }
 
     /// Every remediation survives the JSONL round trip, and a crash between intent and

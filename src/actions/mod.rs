@@ -9,7 +9,10 @@ pub mod remediation;
 mod shell;
 
 pub use ack::local_acks_in_force;
-pub use audit::{AuditEntry, AuditLog, AuditReadError, Outcome, read as read_audit};
+pub use audit::{
+    AuditEntry, AuditLog, AuditReadError, AuditTail, Outcome, TAIL_BYTES as AUDIT_TAIL_BYTES,
+    read as read_audit, read_tail as read_audit_tail,
+};
 pub use executor::{ExecContext, execute, execute_with_progress, preview};
 pub use remediation::{Confirmation, Operation, Remediation};
 

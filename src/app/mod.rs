@@ -570,10 +570,11 @@ impl App {
     pub fn reload_audit(&mut self) {
         let audit = &mut self.ui.audit;
         audit.path = self.audit_path.display().to_string();
-        match actions::read_audit(&self.audit_path) {
-            Ok((entries, bad)) => {
-                audit.entries = entries;
-                audit.bad_lines = bad;
+        match actions::read_audit_tail(&self.audit_path, actions::AUDIT_TAIL_BYTES) {
+            Ok(tail) => {
+                audit.entries = tail.entries;
+                audit.bad_lines = tail.bad_lines;
+                audit.skipped_bytes = tail.skipped_bytes;
                 audit.load_error = None;
             }
             Err(e) => audit.load_error = Some(e.to_string()),

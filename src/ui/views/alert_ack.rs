@@ -93,10 +93,16 @@ pub fn ack_note(alert: &Alert, ctx: &Context) -> Option<String> {
                 .alerts()
                 .filter(|a| {
                     a.source == AlertSource::Alertmanager
-                        && by.iter().any(|fp| a.key.0.ends_with(&format!(":{fp}")))
+                        && by.iter().any(|fp| {
+                            a.key
+                                .0
+                                .strip_suffix(fp.as_str())
+                                .is_some_and(|rest| rest.ends_with(':'))
+                        })
                 })
                 .map(|a| a.name.as_str())
                 .collect();
+            names.sort_unstable();
             names.dedup();
             if names.is_empty() {
                 ack.by.clone()

@@ -1,5 +1,8 @@
 //! Alerts: every source's alerts in one list, grouped by severity then name.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -25,6 +28,8 @@ pub struct AlertsState {
     pub allow_shell: bool,
     /// How long `a` acks for (`[alerts] ack_minutes`).
     pub ack_minutes: u64,
+    /// The last listing and what it was computed from (presentation memo only).
+    listing: RefCell<Option<(ListingInputs, Rc<Listing>)>>,
 }
 
 impl Default for AlertsState {
@@ -37,37 +42,126 @@ impl Default for AlertsState {
             steps: StepRuns::default(),
             allow_shell: false,
             ack_minutes: crate::config::AlertSettings::DEFAULT_ACK_MINUTES,
+            listing: RefCell::default(),
         }
     }
 }
 
-impl AlertsState {
+/// What the list shows, computed once per change of the alerts, the filter or the
+/// resolved toggle: a frame then costs the rows on screen, not the 50,000 alerts behind
+/// them.
+#[derive(Default)]
+struct Listing {
     /// The alerts listed, in display order.
-    fn alerts<'a>(&self, ctx: &Context<'a>) -> Vec<&'a Alert> {
-        let needle = self.filter.to_lowercase();
-        ctx.store
+    keys: Vec<AlertKey>,
+    /// The list's rows: group titles interleaved with the alerts.
+    rows: Vec<ListRow>,
+    /// The row each alert of `keys` sits on.
+    row_of: Vec<usize>,
+    firing: usize,
+}
+
+#[derive(Clone, Copy)]
+enum ListRow {
+    /// A group title: the group's first alert (index into `keys`) and its size.
+    Group {
+        first: usize,
+        count: usize,
+    },
+    Alert(usize),
+}
+
+/// What a listing was computed from.
+#[derive(PartialEq)]
+struct ListingInputs {
+    alerts_generation: u64,
+    filter: String,
+    show_resolved: bool,
+}
+
+impl Listing {
+    fn new(ctx: &Context, filter: &str, show_resolved: bool) -> Self {
+        let needle = filter.to_lowercase();
+        let alerts: Vec<&Alert> = ctx
+            .store
             .alerts_sorted()
             .into_iter()
-            .filter(|a| self.show_resolved || a.state != AlertState::Resolved)
-            .filter(|a| {
-                needle.is_empty()
-                    || a.name.to_lowercase().contains(&needle)
-                    || a.summary.to_lowercase().contains(&needle)
-                    || a.cluster
-                        .as_ref()
-                        .is_some_and(|c| c.to_string().to_lowercase().contains(&needle))
-                    || a.severity.as_str().contains(&needle)
-            })
-            .collect()
+            .filter(|a| show_resolved || a.state != AlertState::Resolved)
+            .filter(|a| needle.is_empty() || matches(a, &needle))
+            .collect();
+        let mut listing = Listing {
+            keys: alerts.iter().map(|a| a.key.clone()).collect(),
+            rows: Vec::with_capacity(alerts.len() + 32),
+            row_of: Vec::with_capacity(alerts.len()),
+            firing: alerts.iter().filter(|a| a.is_firing()).count(),
+        };
+        // Alerts come grouped by (state, severity, name); every resolved alert is one
+        // group. A title row opens each group.
+        fn group_of(a: &Alert) -> (AlertState, Severity, &str) {
+            if a.state == AlertState::Resolved {
+                (a.state, Severity::Info, "")
+            } else {
+                (a.state, a.severity, a.name.as_str())
+            }
+        }
+        let mut i = 0;
+        while i < alerts.len() {
+            let group = group_of(alerts[i]);
+            let count = alerts[i..]
+                .iter()
+                .take_while(|a| group_of(a) == group)
+                .count();
+            listing.rows.push(ListRow::Group { first: i, count });
+            for j in i..i + count {
+                listing.row_of.push(listing.rows.len());
+                listing.rows.push(ListRow::Alert(j));
+            }
+            i += count;
+        }
+        listing
+    }
+}
+
+/// Whether the alert matches a lowercase filter: name, summary, cluster or severity.
+fn matches(a: &Alert, needle: &str) -> bool {
+    a.name.to_lowercase().contains(needle)
+        || a.summary.to_lowercase().contains(needle)
+        || a.cluster
+            .as_ref()
+            .is_some_and(|c| c.to_string().to_lowercase().contains(needle))
+        || a.severity.as_str().contains(needle)
+}
+
+impl AlertsState {
+    /// The listing for what the store holds now, recomputed only when its inputs changed.
+    fn listing(&self, ctx: &Context) -> Rc<Listing> {
+        let inputs = ListingInputs {
+            alerts_generation: ctx.store.alerts_generation(),
+            filter: self.filter.clone(),
+            show_resolved: self.show_resolved,
+        };
+        let mut cache = self.listing.borrow_mut();
+        match &*cache {
+            Some((made_from, listing)) if *made_from == inputs => listing.clone(),
+            _ => {
+                let listing = Rc::new(Listing::new(ctx, &self.filter, self.show_resolved));
+                *cache = Some((inputs, listing.clone()));
+                listing
+            }
+        }
+    }
+
+    /// The selected alert's position in the listing, if any.
+    fn position(&self, listing: &Listing) -> Option<usize> {
+        self.selection
+            .position(listing.keys.len(), |i, k| listing.keys[i] == *k)
     }
 
     /// The selected alert, if any.
     pub fn selected<'a>(&self, ctx: &Context<'a>) -> Option<&'a Alert> {
-        let alerts = self.alerts(ctx);
-        let i = self
-            .selection
-            .position(alerts.len(), |i, k| alerts[i].key == *k)?;
-        Some(alerts[i])
+        let listing = self.listing(ctx);
+        let i = self.position(&listing)?;
+        ctx.store.alert(&listing.keys[i])
     }
 
     pub fn handle(&mut self, action: KeyAction, ctx: &Context) -> Effect {
@@ -80,12 +174,12 @@ impl AlertsState {
                 effect => effect,
             };
         }
-        let alerts = self.alerts(ctx);
+        let listing = self.listing(ctx);
         if self.selection.navigate(
             action,
-            alerts.len(),
-            |i, k| alerts[i].key == *k,
-            |i| alerts[i].key.clone(),
+            listing.keys.len(),
+            |i, k| listing.keys[i] == *k,
+            |i| listing.keys[i].clone(),
         ) {
             return Effect::None;
         }
@@ -174,46 +268,23 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AlertsState, ctx: &Context)
 
 fn render_list(frame: &mut Frame, area: Rect, state: &AlertsState, ctx: &Context) {
     let t = ctx.theme;
-    let alerts = state.alerts(ctx);
+    let listing = state.listing(ctx);
     let wide = area.width >= 120;
-    let selected_alert = state
-        .selection
-        .position(alerts.len(), |i, k| alerts[i].key == *k);
+    let selected_alert = state.position(&listing);
+    let selected = selected_alert.and_then(|i| ctx.store.alert(&listing.keys[i]));
 
-    // Group rows are interleaved; remember which list row each alert landed on.
-    let mut items: Vec<ListItem> = Vec::new();
-    let mut selected_row = None;
-    let mut group: Option<(AlertState, Severity, &str)> = None;
-    for (i, a) in alerts.iter().enumerate() {
-        let key = (a.state, a.severity, a.name.as_str());
-        let resolved = a.state == AlertState::Resolved;
-        let new_group = if resolved {
-            group.is_none_or(|g| g.0 != AlertState::Resolved)
-        } else {
-            group != Some(key)
-        };
-        if new_group {
-            items.push(ListItem::new(group_line(a, &alerts, ctx)));
-        }
-        group = Some(key);
-        if Some(i) == selected_alert {
-            selected_row = Some(items.len());
-        }
-        items.push(ListItem::new(alert_line(a, ctx, wide)));
-    }
-
-    let firing = alerts.iter().filter(|a| a.is_firing()).count();
     let filter = if state.filter.is_empty() {
         String::new()
     } else {
         format!(" · filter: {}", state.filter)
     };
     let title = format!(
-        " alerts ({firing} firing, {} listed){filter} ",
-        alerts.len()
+        " alerts ({} firing, {} listed){filter} ",
+        listing.firing,
+        listing.keys.len()
     );
-    let env = selected_alert
-        .and_then(|i| alerts[i].cluster.as_ref())
+    let env = selected
+        .and_then(|a| a.cluster.as_ref())
         .and_then(|c| ctx.store.cluster(c))
         .map(|c| &c.environment);
     let block = ctx.block(title, env);
@@ -225,9 +296,25 @@ fn render_list(frame: &mut Frame, area: Rect, state: &AlertsState, ctx: &Context
     ]));
     frame.render_widget(Paragraph::new(header_line(ctx, wide)), head);
 
+    // Only the rows on screen are built.
+    let selected_row = selected_alert.map(|i| listing.row_of[i]);
+    let window = state
+        .selection
+        .window(listing.rows.len(), selected_row, usize::from(body.height));
+    let alert_at = |i: usize| ctx.store.alert(&listing.keys[i]);
+    let items: Vec<ListItem> = listing.rows[window.clone()]
+        .iter()
+        .filter_map(|row| match *row {
+            ListRow::Group { first, count } => alert_at(first).map(|a| group_line(a, count, ctx)),
+            ListRow::Alert(i) => alert_at(i).map(|a| alert_line(a, ctx, wide)),
+        })
+        .map(ListItem::new)
+        .collect();
     let list = List::new(items).highlight_style(t.selection);
-    state.selection.draw_list(frame, list, body, selected_row);
-    if alerts.is_empty() {
+    state
+        .selection
+        .draw_window_list(frame, list, body, &window, selected_row);
+    if listing.keys.is_empty() {
         let msg = if state.filter.is_empty() {
             "no alerts: the fleet is quiet"
         } else {
@@ -259,22 +346,14 @@ fn header_line(ctx: &Context, wide: bool) -> Line<'static> {
     columns::line(cols, ctx.glyphs)
 }
 
-fn group_line(a: &Alert, alerts: &[&Alert], ctx: &Context) -> Line<'static> {
+fn group_line(a: &Alert, count: usize, ctx: &Context) -> Line<'static> {
     let t = ctx.theme;
     if a.state == AlertState::Resolved {
-        let n = alerts
-            .iter()
-            .filter(|b| b.state == AlertState::Resolved)
-            .count();
         return Line::from(Span::styled(
-            format!("RESOLVED in the last hour ({n})"),
+            format!("RESOLVED in the last hour ({count})"),
             t.muted,
         ));
     }
-    let count = alerts
-        .iter()
-        .filter(|b| (b.state, b.severity, &b.name) == (a.state, a.severity, &a.name))
-        .count();
     let sev = match a.severity {
         Severity::Critical => t.critical,
         Severity::Warning => t.warning,

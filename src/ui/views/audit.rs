@@ -19,6 +19,8 @@ pub struct AuditState {
     pub bad_lines: Vec<AuditReadError>,
     /// The file could not be read at all.
     pub load_error: Option<String>,
+    /// Older bytes of the file the console left unread (only its newest part is read).
+    pub skipped_bytes: u64,
     pub path: String,
 }
 
@@ -108,7 +110,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AuditState, ctx: &Context) 
         widths.push(Constraint::Min(20));
         header.push("REASON / ERROR");
     }
-    let title = format!(" audit ({} actions) · {} ", list.len(), state.path);
+    let older = if state.skipped_bytes > 0 {
+        format!(
+            ", newest only: {} KiB older unread",
+            state.skipped_bytes.div_ceil(1024)
+        )
+    } else {
+        String::new()
+    };
+    let title = format!(" audit ({} actions{older}) · {} ", list.len(), state.path);
     let selected = state
         .selection
         .position(list.len(), |i, k| list[i].id == *k);

@@ -186,10 +186,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
     let store = ctx.store;
     let rows = state.rows(ctx);
     let cols = columns(area.width);
-    // As wide as the longest name shown (so data sits next to it), at least 21.
+    // As wide as the longest name listed (so data sits next to it), at least 21. EKS
+    // cluster names are ASCII (`[0-9A-Za-z][A-Za-z0-9_-]*`), so bytes are columns.
     let name_width = rows
         .iter()
-        .map(|&i| store.clusters()[i].id.name.chars().count())
+        .map(|&i| store.clusters()[i].id.name.len())
         .max()
         .unwrap_or(0)
         .clamp(21, 40) as u16;
@@ -208,7 +209,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
     }))
     .style(t.title);
 
-    let body = rows.iter().map(|&i| {
+    let selected = state
+        .selection
+        .position(rows.len(), |i, k| store.clusters()[rows[i]].id == *k);
+    // Borders and the header row take three lines; only the rows on screen are built.
+    let window = state.selection.window(
+        rows.len(),
+        selected,
+        usize::from(area.height.saturating_sub(3)),
+    );
+    let body = rows[window.clone()].iter().map(|&i| {
         let c = &store.clusters()[i];
         let cells = cols.iter().map(|col| match col {
             Col::Name => Cell::from(c.id.name.clone()),
@@ -310,9 +320,6 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
         filter,
         extended
     );
-    let selected = state
-        .selection
-        .position(rows.len(), |i, k| store.clusters()[rows[i]].id == *k);
     let table = Table::new(body, cols.iter().map(|c| c.width(name_width)))
         .header(header)
         .column_spacing(1)
@@ -322,7 +329,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
             title,
             selected.map(|i| &store.clusters()[rows[i]].environment),
         ));
-    state.selection.draw_table(frame, table, area, selected, 3);
+    state
+        .selection
+        .draw_window_table(frame, table, area, &window, selected);
 
     if rows.is_empty() {
         let inventory: Vec<_> = store

@@ -2,6 +2,7 @@
 //! list that re-sorts under the cursor never moves the operator onto another cluster.
 
 use std::cell::Cell;
+use std::ops::Range;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -45,7 +46,15 @@ impl<K: PartialEq + Clone> Selection<K> {
         if len == 0 {
             return None;
         }
-        let found = self.key.as_ref().and_then(|k| (0..len).find(|&i| is(i, k)));
+        // Most often the item is where it was last time: look there first.
+        let last = self.last.get();
+        let found = self.key.as_ref().and_then(|k| {
+            if last < len && is(last, k) {
+                Some(last)
+            } else {
+                (0..len).find(|&i| is(i, k))
+            }
+        });
         let p = found.unwrap_or_else(|| self.last.get().min(len - 1));
         self.last.set(p);
         Some(p)
@@ -111,6 +120,53 @@ impl<K: PartialEq + Clone> Selection<K> {
         self.remember(state.offset(), area.height);
     }
 
+    /// The rows of a `len`-row list that a viewport `page` rows high shows, keeping
+    /// `selected` in view with the least scroll from the last draw, as ratatui's own
+    /// List and Table would. Views build widgets for these rows only, so a frame costs
+    /// the same with 50 rows or 50,000; draw them with [`Self::draw_window_list`] or
+    /// [`Self::draw_window_table`].
+    pub fn window(&self, len: usize, selected: Option<usize>, page: usize) -> Range<usize> {
+        let page = page.max(1);
+        // A list that shrank pulls back to fill the viewport.
+        let mut offset = self.offset.get().min(len.saturating_sub(page));
+        if let Some(s) = selected {
+            if s < offset {
+                offset = s;
+            } else if s >= offset + page {
+                offset = s + 1 - page;
+            }
+        }
+        self.offset.set(offset);
+        self.page.set(page);
+        offset..(offset + page).min(len)
+    }
+
+    /// Draws `list`, holding only the rows of `window`, with `selected` highlighted.
+    pub fn draw_window_list(
+        &self,
+        frame: &mut Frame,
+        list: List,
+        area: Rect,
+        window: &Range<usize>,
+        selected: Option<usize>,
+    ) {
+        let mut state = ListState::default().with_selected(relative(window, selected));
+        frame.render_stateful_widget(list, area, &mut state);
+    }
+
+    /// Draws `table`, holding only the rows of `window`, with `selected` highlighted.
+    pub fn draw_window_table(
+        &self,
+        frame: &mut Frame,
+        table: Table,
+        area: Rect,
+        window: &Range<usize>,
+        selected: Option<usize>,
+    ) {
+        let mut state = TableState::default().with_selected(relative(window, selected));
+        frame.render_stateful_widget(table, area, &mut state);
+    }
+
     /// Scrolls so that rows `first..=last` are visible where the page allows, never
     /// scrolling `selected` out of view. For a selection that carries rows with it (a
     /// group title above, expanded details below).
@@ -132,6 +188,13 @@ impl<K: PartialEq + Clone> Selection<K> {
         self.offset.set(offset);
         self.page.set(usize::from(page).max(1));
     }
+}
+
+/// `selected` as a row of `window`, if it is in it.
+fn relative(window: &Range<usize>, selected: Option<usize>) -> Option<usize> {
+    selected
+        .filter(|s| window.contains(s))
+        .map(|s| s - window.start)
 }
 
 #[cfg(test)]
@@ -178,6 +241,27 @@ mod tests {
 #[cfg(test)]
 mod view_tests {
     use super::*;
+
+    #[test]
+    fn the_window_scrolls_as_little_as_keeps_the_selection_in_view() {
+        let sel: Selection<u32> = Selection::new();
+        assert_eq!(sel.window(50_000, Some(0), 10), 0..10);
+        assert_eq!(sel.window(50_000, Some(9), 10), 0..10);
+        // One past the bottom scrolls by one, not by a page.
+        assert_eq!(sel.window(50_000, Some(10), 10), 1..11);
+        assert_eq!(sel.window(50_000, Some(40_000), 10), 39_991..40_001);
+        // Moving up inside the window leaves it where it is.
+        assert_eq!(sel.window(50_000, Some(39_995), 10), 39_991..40_001);
+        assert_eq!(sel.window(50_000, Some(39_000), 10), 39_000..39_010);
+        // The list shrank under the offset: the window pulls back to fill the page.
+        assert_eq!(sel.window(5, Some(4), 10), 0..5);
+        sel.window(100, Some(99), 10);
+        assert_eq!(sel.window(95, Some(94), 10), 85..95);
+        assert_eq!(sel.window(5, Some(0), 10), 0..5);
+        assert_eq!(sel.window(0, None, 10), 0..0);
+        assert_eq!(relative(&(3..8), Some(5)), Some(2));
+        assert_eq!(relative(&(3..8), Some(9)), None);
+    }
 
     #[test]
     fn keep_in_view_shows_the_title_above_and_details_below() {
