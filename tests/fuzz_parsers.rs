@@ -406,9 +406,8 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     })
 }
 
+// 256 cases each by default; PROPTEST_CASES=N for a longer run.
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
     #[test]
     fn config_seeds_with_edits(data in mutated("config")) {
         checks::config(&data);
