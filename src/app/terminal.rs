@@ -20,8 +20,8 @@ pub struct TerminalGuard {
 
 impl TerminalGuard {
     /// Enters raw mode and the alternate screen, and installs the panic hook that restores
-    /// the terminal before the panic message is printed.
-    /// Must be called inside the tokio runtime: it starts the exit deadline.
+    /// the terminal before the panic message is printed. Starts the exit deadline, so it
+    /// must be called inside the tokio runtime.
     pub fn enter() -> io::Result<Self> {
         spawn_exit_deadline()?;
         Ok(Self {
