@@ -1,3 +1,4 @@
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -27,6 +28,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The console reads keys from stdin and draws on stdout. Without a terminal on both
+    // (stdin from /dev/null or a pipe, output redirected) there is no one to answer: say
+    // so and stop, rather than start sources behind a screen nobody sees.
+    if cli.command.is_none() {
+        if let Some(what) = missing_terminal() {
+            eprintln!(
+                "fleetdeck: {what} is not a terminal; the console needs one for its keys and \
+                 screen. Run it in a terminal, or use `fleetdeck snapshot` from scripts."
+            );
+            return ExitCode::from(2);
+        }
+    }
     let _log = match logging::init(&setup.paths.state_dir) {
         Ok(guard) => Some(guard),
         Err(e) => {
@@ -73,8 +86,20 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fleetdeck: {e:#}");
+            // Not eprintln!: it panics when stderr is a terminal that has hung up.
+            let _ = writeln!(std::io::stderr(), "fleetdeck: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Which of stdin and stdout is not a terminal, if either.
+fn missing_terminal() -> Option<&'static str> {
+    if !std::io::stdin().is_terminal() {
+        Some("stdin")
+    } else if !std::io::stdout().is_terminal() {
+        Some("stdout")
+    } else {
+        None
     }
 }

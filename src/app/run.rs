@@ -56,6 +56,8 @@ pub async fn run(setup: Setup) -> Result<()> {
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    // In raw mode ctrl-c arrives as a key; a SIGINT sent by `kill` must restore too.
+    let mut sigint = signal(SignalKind::interrupt())?;
     let mut terminal = TerminalGuard::enter().wrap_err("cannot set up the terminal")?;
     let mut keys = EventStream::new();
     let mut tick = interval(Duration::from_secs(1));
@@ -99,6 +101,10 @@ pub async fn run(setup: Setup) -> Result<()> {
             }
             _ = sighup.recv() => {
                 tracing::info!("SIGHUP (terminal hung up): exiting");
+                break;
+            }
+            _ = sigint.recv() => {
+                tracing::info!("SIGINT: exiting");
                 break;
             }
             _ = sleep_until(last_draw + FRAME), if app.dirty => {

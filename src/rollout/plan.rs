@@ -211,7 +211,11 @@ impl RawPlan {
     }
 }
 
-/// `90s`, `30m`, `2h`, `1h30m`, or `0`.
+/// The longest duration a plan (or `--interval`) may give: a soak is added to a
+/// timestamp, and a year is longer than any real soak.
+pub const MAX_DURATION_SECS: i64 = 365 * 86_400;
+
+/// `90s`, `30m`, `2h`, `1h30m`, or `0`; at most [`MAX_DURATION_SECS`].
 pub fn parse_duration(text: &str) -> Result<i64, String> {
     let text = text.trim();
     if text == "0" {
@@ -234,7 +238,11 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         let n: i64 = number
             .parse()
             .map_err(|_| format!("{text:?} is not a duration (like 90s, 30m, 2h)"))?;
-        total += n * unit;
+        total = n
+            .checked_mul(unit)
+            .and_then(|secs| total.checked_add(secs))
+            .filter(|total| *total <= MAX_DURATION_SECS)
+            .ok_or_else(|| format!("{text:?} is longer than a year"))?;
         number.clear();
     }
     if !number.is_empty() || text.is_empty() {
@@ -286,6 +294,32 @@ mod tests {
             parse_duration("3 weeks")
                 .unwrap_err()
                 .contains("not a duration")
+        );
+    }
+
+    /// Found by tests/fuzz_parsers.rs: `n * unit` overflowed (a panic in debug builds),
+    /// and a duration that fit an i64 still panicked later, added to a timestamp.
+    #[test]
+    fn durations_too_long_for_a_timestamp_are_errors_not_panics() {
+        for text in [
+            "110000000000000d",
+            "9223372036854775807s",
+            "9999999999999999h",
+            "366d",
+        ] {
+            let e = parse_duration(text).unwrap_err();
+            assert!(e.contains("longer than a year"), "{text}: {e}");
+        }
+        assert_eq!(parse_duration("365d"), Ok(MAX_DURATION_SECS));
+        assert_eq!(parse_duration("364d23h60m"), Ok(MAX_DURATION_SECS));
+        let e = Plan::parse(
+            "soak: 0\nsoak_by_wave: { \"0\": \"110000000000000d\" }\n",
+            "annotation",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("soak_by_wave.0") && e.contains("longer than a year"),
+            "{e}"
         );
     }
 

@@ -73,7 +73,12 @@ pub(super) fn parse_runbook(text: &str, origin: &str) -> Result<Runbook, Runbook
 
     let raw: RawFrontMatter = serde_norway::from_str(yaml).map_err(|e| {
         // YAML line 1 is file line 2; errors without a location point at the opening '---'.
-        let line = e.location().map_or(1, |l| l.line() + 1);
+        // YAML also breaks lines at a lone '\r', the rest of fleetdeck only at '\n', so
+        // the line is counted from the error's byte offset.
+        let line = e.location().map_or(1, |l| match yaml.get(..l.index()) {
+            Some(before) => before.matches('\n').count() + 2,
+            None => (l.line() + 1).min(closing_line),
+        });
         err(
             line,
             format!("front matter: {}", clean_yaml_error(&e.to_string())),

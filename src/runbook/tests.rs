@@ -109,6 +109,18 @@ fn missing_id_names_file_and_line() {
     );
 }
 
+/// Found by the `runbook` fuzz target: YAML counts a lone '\r' as a line break, so this
+/// error said line 75 of a 25-line file.
+#[test]
+fn a_front_matter_error_after_carriage_returns_names_a_line_of_the_file() {
+    let text = format!(
+        "---\nid: a\ntitle: T\nseverity: info\nmatches:\n  - alert: \"a{}b\"\n----\nid: b\"\n---\nbody\n",
+        "\r".repeat(65)
+    );
+    let e = parse_err(&text);
+    assert!(e.starts_with("x.md:8: front matter: "), "{e}");
+}
+
 #[test]
 fn bad_severity_points_at_its_line() {
     let e = parse_err("---\nid: a\ntitle: T\nseverity: urgent\nmatches:\n  - alert: a\n---\n");

@@ -18,7 +18,9 @@ pub(crate) mod merge;
 pub mod sigv4;
 #[cfg(test)]
 mod tests;
-mod wire;
+/// Public only so the fuzz targets (`fuzz/`) and `tests/fuzz_parsers.rs` can reach it.
+#[doc(hidden)]
+pub mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

@@ -43,7 +43,9 @@ mod alerts;
 pub mod app_actions;
 mod fleet;
 mod meter;
-pub(crate) mod parse;
+/// Public only so the fuzz targets (`fuzz/`) and `tests/fuzz_parsers.rs` can reach it.
+#[doc(hidden)]
+pub mod parse;
 mod permissions;
 mod task;
 #[cfg(test)]

@@ -15,11 +15,11 @@ use serde_json::Value;
 use crate::model::{AppStepStatus, ApplicationSet, ArgoApp, SyncStep, Timestamp};
 
 /// Why an object was skipped, for the log and the source's last error.
-pub(crate) type Malformed = String;
+pub type Malformed = String;
 
 /// An Application and where it says it deploys, before it is tied to a cluster.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct ParsedApp {
+pub struct ParsedApp {
     pub app: ArgoApp,
     /// `spec.destination.server`, when set.
     pub server: Option<String>,
@@ -76,10 +76,7 @@ fn name(obj: &DynamicObject) -> Result<String, Malformed> {
 }
 
 /// Reads one Application. `cluster` is left `None`: mapping needs the fleet.
-pub(crate) fn application(
-    obj: &DynamicObject,
-    default_namespace: &str,
-) -> Result<ParsedApp, Malformed> {
+pub fn application(obj: &DynamicObject, default_namespace: &str) -> Result<ParsedApp, Malformed> {
     let name = name(obj)?;
     let spec = spec(obj)?;
     let status = obj.data.get("status").unwrap_or(&Value::Null);
@@ -139,7 +136,7 @@ pub(crate) fn application(
 }
 
 /// Reads one ApplicationSet.
-pub(crate) fn application_set(
+pub fn application_set(
     obj: &DynamicObject,
     default_namespace: &str,
 ) -> Result<ApplicationSet, Malformed> {
