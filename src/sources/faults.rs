@@ -43,7 +43,7 @@ pub enum Mode {
     Fixed(u16, Vec<(String, String)>, Vec<u8>),
 }
 
-/// An answer: status, headers, body.
+/// An answer: status, headers, body. Status 0 opens a stream that stays quiet.
 pub type Reply = (u16, Vec<(String, String)>, Vec<u8>);
 
 /// A JSON answer.
@@ -155,6 +155,13 @@ async fn serve_one(
         Mode::Fixed(status, headers, body) => (status, headers, body),
         Mode::Answer => answer(&request),
     };
+    if status == 0 {
+        // A quiet stream (a watch): headers at once, then nothing.
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        let _ = conn.write_all(head.as_bytes()).await;
+        tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+        return;
+    }
     let mut reply = format!("HTTP/1.1 {status} X\r\n");
     for (k, v) in &headers {
         reply.push_str(&format!("{k}: {v}\r\n"));
