@@ -26,10 +26,10 @@ pub fn refused_port() -> u16 {
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
-    pub method: String,
+    /// The request target: path and query.
     pub path: String,
+    /// The request line and headers, as sent.
     pub headers: String,
-    pub body: Vec<u8>,
 }
 
 /// What the server does with the next requests.
@@ -139,10 +139,8 @@ async fn serve_one(
     }
     let mut words = head.split_whitespace();
     let request = Seen {
-        method: words.next().unwrap_or_default().to_string(),
-        path: words.next().unwrap_or_default().to_string(),
+        path: words.nth(1).unwrap_or_default().to_string(),
         headers: head.clone(),
-        body: data[head_end..].to_vec(),
     };
     seen.lock().expect("seen").push(request.clone());
     let current = mode.lock().expect("mode").clone();

@@ -940,7 +940,11 @@ fn is_ok_at(h: &SourceHealth, now: Timestamp) -> bool {
 }
 
 /// What a fault does to one attempt of `DescribeAlarms`.
-type Fault = fn() -> MockResponse<DescribeAlarmsOutput, DescribeAlarmsError>;
+#[derive(Clone, Copy)]
+enum Fault {
+    Error(fn() -> DescribeAlarmsError),
+    Http(fn() -> aws_smithy_runtime_api::client::orchestrator::HttpResponse),
+}
 
 fn http(
     status: u16,
@@ -970,17 +974,9 @@ async fn alarms_survive(fault: Fault, attempts: usize, error: &str) -> SourceHea
         )
     });
     for _ in 0..attempts {
-        listing = match fault() {
-            MockResponse::Output(_) => unreachable!("a fault is not an answer"),
-            MockResponse::Error(_) => listing.error(move || match fault() {
-                MockResponse::Error(e) => e,
-                _ => unreachable!(),
-            }),
-            MockResponse::Http(_) => listing.http_response(move || match fault() {
-                MockResponse::Http(r) => r,
-                _ => unreachable!(),
-            }),
-            _ => unreachable!(),
+        listing = match fault {
+            Fault::Error(e) => listing.error(e),
+            Fault::Http(r) => listing.http_response(r),
         };
     }
     let listing = listing
@@ -1020,7 +1016,7 @@ async fn alarms_survive(fault: Fault, attempts: usize, error: &str) -> SourceHea
 #[tokio::test(start_paused = true)]
 async fn fault_alarms_throttled_past_every_retry_are_kept_and_recover() {
     let h = alarms_survive(
-        || MockResponse::Error(DescribeAlarmsError::generic(aws_error("Throttling"))),
+        Fault::Error(|| DescribeAlarmsError::generic(aws_error("Throttling"))),
         4,
         "cloudwatch:DescribeAlarms: Throttling: Throttling (mocked)",
     )
@@ -1031,7 +1027,7 @@ async fn fault_alarms_throttled_past_every_retry_are_kept_and_recover() {
 #[tokio::test(start_paused = true)]
 async fn fault_alarms_5xx_is_retried_kept_and_recovers() {
     let h = alarms_survive(
-        || MockResponse::Http(http(503, b"")),
+        Fault::Http(|| http(503, b"")),
         4,
         "cloudwatch:DescribeAlarms: HTTP 503",
     )
@@ -1063,7 +1059,7 @@ async fn fault_alarms_malformed_body_is_unreadable_kept_and_recovers() {
 #[tokio::test(start_paused = true)]
 async fn fault_alarms_expired_token_is_not_retried_kept_and_recovers() {
     alarms_survive(
-        || MockResponse::Error(DescribeAlarmsError::generic(aws_error("ExpiredToken"))),
+        Fault::Error(|| DescribeAlarmsError::generic(aws_error("ExpiredToken"))),
         1,
         "cloudwatch:DescribeAlarms: ExpiredToken: ExpiredToken (mocked)",
     )
