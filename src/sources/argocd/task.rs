@@ -94,7 +94,7 @@ pub(super) fn spawn(
 ) -> SourceHandle {
     let (commands, inbox) = mpsc::channel(COMMAND_CAPACITY);
     let name = source_name(&hub);
-    let meter = Meter::default();
+    let meter = Meter::new(tuning.watch_spacing);
     let client = metered(client, meter.clone(), clock.clone());
     let writer = Writer {
         client: client.clone(),

@@ -511,6 +511,7 @@ fn tuning() -> Tuning {
         retry_max: Duration::from_millis(50),
         crd_retry: Duration::from_millis(100),
         watch_timeout_secs: 290,
+        watch_spacing: Duration::from_millis(1),
     }
 }
 
@@ -1495,6 +1496,10 @@ fn hub_endpoint(seen: &crate::sources::faults::Seen) -> crate::sources::faults::
 
 /// The hub source on the kubeconfig client for `server`, with test timings.
 async fn hub_at(server: &str) -> (SourceHandle, mpsc::Receiver<SourceEvent>) {
+    hub_at_with(server, tuning()).await
+}
+
+async fn hub_at_with(server: &str, tuning: Tuning) -> (SourceHandle, mpsc::Receiver<SourceEvent>) {
     let target = ClusterTarget {
         id: ClusterId::new("hub", "", "hub-admin"),
         arn: String::new(),
@@ -1510,7 +1515,7 @@ async fn hub_at(server: &str) -> (SourceHandle, mpsc::Receiver<SourceEvent>) {
     .await
     .expect("a client");
     let (tx, events) = mpsc::channel(256);
-    let handle = super::task::spawn(client, hub(), Default::default(), Clock::Wall, tx, tuning());
+    let handle = super::task::spawn(client, hub(), Default::default(), Clock::Wall, tx, tuning);
     (handle, events)
 }
 
@@ -1518,8 +1523,9 @@ async fn next_event<T>(
     events: &mut mpsc::Receiver<SourceEvent>,
     mut pick: impl FnMut(&SourceEvent) -> Option<T>,
 ) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
+        let event = tokio::time::timeout_at(deadline, events.recv())
             .await
             .expect("the awaited event comes")
             .expect("the source runs");
@@ -1584,4 +1590,44 @@ async fn fault_hub_name_that_does_not_resolve_is_shown_and_ready() {
         matches!(e, SourceEvent::Ready { .. }).then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn fault_hub_ending_every_watch_at_once_is_not_hammered() {
+    // A proxy in front of the hub that answers every watch with an empty 200.
+    let server = crate::sources::faults::FaultServer::start(|seen| {
+        if seen.path.contains("watch=true") {
+            return crate::sources::faults::json(200, "");
+        }
+        hub_endpoint(seen)
+    })
+    .await;
+    let (_handle, mut events) = hub_at_with(
+        &server.url,
+        Tuning {
+            watch_spacing: super::WATCH_SPACING,
+            ..tuning()
+        },
+    )
+    .await;
+    // The complete sets come before Ready.
+    let mut listed = 0;
+    next_event(&mut events, |e| match e {
+        SourceEvent::Applications { apps, .. } => {
+            listed = apps.len();
+            None
+        }
+        SourceEvent::Ready { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(listed, 4, "what was listed shows");
+    let start = server.seen().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let watches = server.seen()[start..]
+        .iter()
+        .filter(|s| s.path.contains("watch=true"))
+        .count();
+    // Two collections, one watch a second each: about 4 in 2 s, not hundreds.
+    assert!(watches <= 8, "{watches} watch calls in 2 s");
 }

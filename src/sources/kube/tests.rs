@@ -630,8 +630,9 @@ async fn next_where<T>(
     events: &mut mpsc::Receiver<SourceEvent>,
     mut pick: impl FnMut(&SourceEvent) -> Option<T>,
 ) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
     loop {
-        let event = tokio::time::timeout(Duration::from_secs(900), events.recv())
+        let event = tokio::time::timeout_at(deadline, events.recv())
             .await
             .expect("the awaited event comes")
             .expect("the source runs");
