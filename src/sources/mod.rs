@@ -9,6 +9,8 @@ pub mod aws;
 pub mod cloudwatch;
 pub mod demo;
 pub mod eks;
+#[cfg(test)]
+pub(crate) mod faults;
 pub mod kube;
 pub mod remediation;
 

@@ -104,7 +104,7 @@ impl Member {
         let alerts = self.read_alerts().await?;
         let path = "/api/v2/silences";
         self.health.calls += 1;
-        let body = self.client.get(path).await.map_err(|e| e.to_string())?;
+        let body = self.client.get(path).await.map_err(|e| self.failed(e))?;
         let silences = wire::parse_silences(&body).map_err(|e| self.bad_body(path, e))?;
         let warning = alerts
             .warning("alerts")
@@ -133,13 +133,21 @@ impl Member {
             match self.client.get(path).await {
                 Ok(body) => return wire::parse_groups(&body).map_err(|e| self.bad_body(path, e)),
                 Err(e) if e.status == Some(404) => self.groups = false,
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(self.failed(e)),
             }
         }
         let path = "/api/v2/alerts";
         self.health.calls += 1;
-        let body = self.client.get(path).await.map_err(|e| e.to_string())?;
+        let body = self.client.get(path).await.map_err(|e| self.failed(e))?;
         wire::parse_alerts(&body).map_err(|e| self.bad_body(path, e))
+    }
+
+    /// A failed request, counted as a throttle when the answer was 429 Too Many Requests.
+    fn failed(&mut self, e: client::HttpError) -> String {
+        if e.status == Some(429) {
+            self.health.throttles += 1;
+        }
+        e.to_string()
     }
 
     fn bad_body(&self, path: &str, problem: String) -> String {

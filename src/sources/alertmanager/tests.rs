@@ -542,3 +542,263 @@ fn the_store_ties_label_only_clusters_to_the_listed_cluster_whenever_it_arrives(
     );
     assert_eq!(store.firing_total(i), 3);
 }
+
+// ---- faults: each one shown, the last alerts kept (marked stale), recovery by itself ----
+
+use crate::sources::faults::{self, FaultServer, FlakyCredentials, Mode};
+
+fn am_endpoint(seen: &faults::Seen) -> faults::Reply {
+    match seen.path.as_str() {
+        "/api/v2/alerts/groups" => faults::json(200, GROUPS),
+        "/api/v2/silences" => faults::json(200, SILENCES),
+        _ => faults::json(404, "404 page not found"),
+    }
+}
+
+fn later(seconds: i64) -> Timestamp {
+    t(NOW) + chrono::TimeDelta::seconds(seconds)
+}
+
+/// One Alertmanager `am-x` at `url`, with a signer if given.
+fn one(url: &str, signer: Option<super::sigv4::Signer>) -> super::Alertmanagers {
+    let config = AlertmanagerConfig {
+        name: "am-x".into(),
+        url: url.into(),
+        cluster_label: "cluster".into(),
+        sigv4: None,
+    };
+    let client = Client::new("am-x", url, signer);
+    super::Alertmanagers::new(vec![Member::new(&config, client, super::POLL_INTERVAL)])
+}
+
+fn am_health(events: &[SourceEvent]) -> crate::model::SourceHealth {
+    events
+        .iter()
+        .find_map(|e| match e {
+            SourceEvent::Health(h) if h.name == "alertmanager:am-x" => Some(h.clone()),
+            _ => None,
+        })
+        .expect("a health report")
+}
+
+fn am_alerts(events: &[SourceEvent]) -> Vec<crate::model::Alert> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SourceEvent::Alerts(a) => Some(a.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn am_failing(h: &crate::model::SourceHealth) -> bool {
+    h.last_error_at.is_some() && (h.last_ok.is_none() || h.last_error_at > h.last_ok)
+}
+
+/// Reads the two alerts, reads through the fault (shown as `error`, the alerts kept and
+/// marked stale, none resolved), then reads them fresh again once the fault clears.
+/// Returns the health while failing.
+async fn am_survives(
+    ams: &mut super::Alertmanagers,
+    fault: impl FnOnce(),
+    clear: impl FnOnce(),
+    error: impl Fn(&str) -> bool,
+) -> crate::model::SourceHealth {
+    let first = ams.poll_all(later(0)).await;
+    let before = am_health(&first);
+    assert!(!am_failing(&before), "{before:?}");
+    assert_eq!(am_alerts(&first).len(), 2);
+
+    fault();
+    let failed = ams.poll_all(later(30)).await;
+    let h = am_health(&failed);
+    let message = h.last_error.clone().expect("an error");
+    assert!(error(&message), "{message}");
+    assert!(am_failing(&h), "{h:?}");
+    assert_eq!(h.errors, before.errors + 1);
+    let kept = am_alerts(&failed);
+    assert_eq!(kept.len(), 2, "both kept, marked stale: {kept:#?}");
+    for alert in &kept {
+        assert_eq!(alert.state, AlertState::Firing, "{alert:?}");
+        assert!(
+            alert.summary.starts_with("stale: am-x not answering"),
+            "{}",
+            alert.summary
+        );
+    }
+
+    clear();
+    let back = ams.poll_all(later(60)).await;
+    let after = am_health(&back);
+    assert!(!am_failing(&after), "recovered: {after:?}");
+    assert_eq!(after.last_ok, Some(later(60)));
+    let fresh = am_alerts(&back);
+    assert_eq!(fresh.len(), 2, "fresh again: {fresh:#?}");
+    assert!(fresh.iter().all(|a| !a.summary.starts_with("stale:")));
+    h
+}
+
+#[tokio::test]
+async fn fault_am_5xx_is_shown_keeps_the_alerts_and_recovers() {
+    let server = FaultServer::start(am_endpoint).await;
+    let mut ams = one(&server.url, None);
+    let url = server.url.clone();
+    let h = am_survives(
+        &mut ams,
+        || {
+            server.set(Mode::Fixed(
+                503,
+                vec![],
+                b"upstream connect error or disconnect/reset before headers".to_vec(),
+            ))
+        },
+        || server.set(Mode::Answer),
+        |e| {
+            e == format!(
+                "am-x: GET {url}/api/v2/alerts/groups: HTTP 503: upstream connect error or disconnect/reset before headers"
+            )
+        },
+    )
+    .await;
+    assert_eq!(h.throttles, 0);
+}
+
+#[tokio::test]
+async fn fault_am_429_counts_a_throttle_keeps_the_alerts_and_recovers() {
+    let server = FaultServer::start(am_endpoint).await;
+    let mut ams = one(&server.url, None);
+    let h = am_survives(
+        &mut ams,
+        || server.set(Mode::Fixed(429, vec![], b"Too Many Requests".to_vec())),
+        || server.set(Mode::Answer),
+        |e| e.ends_with("/api/v2/alerts/groups: HTTP 429: Too Many Requests"),
+    )
+    .await;
+    assert_eq!(h.throttles, 1);
+}
+
+#[tokio::test]
+async fn fault_am_malformed_body_is_shown_keeps_the_alerts_and_recovers() {
+    let server = FaultServer::start(am_endpoint).await;
+    let mut ams = one(&server.url, None);
+    let url = server.url.clone();
+    am_survives(
+        &mut ams,
+        || {
+            server.set(Mode::Fixed(
+                200,
+                vec![],
+                br#"[{"alerts": [{"labels": "#.to_vec(),
+            ))
+        },
+        || server.set(Mode::Answer),
+        |e| e.starts_with(&format!("am-x: GET {url}/api/v2/alerts/groups: ")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn fault_am_that_hangs_times_out_keeps_the_alerts_and_recovers() {
+    let server = FaultServer::start(am_endpoint).await;
+    let mut ams = one(&server.url, None);
+    let url = server.url.clone();
+    let started = std::cell::Cell::new(None);
+    am_survives(
+        &mut ams,
+        || {
+            // Virtual time only while the server hangs: a paused clock jumps ahead
+            // whenever the runtime waits, so a real server's answer would lose the race.
+            tokio::time::pause();
+            server.set(Mode::Hang);
+            started.set(Some(tokio::time::Instant::now()));
+        },
+        || {
+            let waited = started.get().map(|s| s.elapsed()).unwrap_or_default();
+            let timeout = super::client::REQUEST_TIMEOUT;
+            assert!(
+                waited >= timeout && waited < timeout + std::time::Duration::from_secs(1),
+                "bounded by the timeout: {waited:?}"
+            );
+            // Real time from here: the server is real.
+            tokio::time::resume();
+            server.set(Mode::Answer);
+        },
+        |e| e == format!("am-x: GET {url}/api/v2/alerts/groups: no answer within 10s"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn fault_am_refused_then_back_on_its_port_recovers() {
+    let port = faults::refused_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut ams = one(&url, None);
+    let failed = ams.poll_all(later(0)).await;
+    let h = am_health(&failed);
+    let message = h.last_error.clone().expect("an error");
+    assert!(
+        message.starts_with(&format!(
+            "am-x: GET {url}/api/v2/alerts/groups: cannot connect"
+        )),
+        "{message}"
+    );
+    assert!(am_failing(&h));
+    let _server = FaultServer::start_on(port, am_endpoint).await;
+    let back = ams.poll_all(later(30)).await;
+    assert!(!am_failing(&am_health(&back)));
+    assert_eq!(am_alerts(&back).len(), 2);
+}
+
+#[tokio::test]
+async fn fault_am_name_that_does_not_resolve_is_shown() {
+    let url = format!("http://{}:9093", faults::UNRESOLVABLE_HOST);
+    let mut ams = one(&url, None);
+    let h = am_health(&ams.poll_all(later(0)).await);
+    let message = h.last_error.clone().expect("an error");
+    assert!(
+        message.starts_with(&format!(
+            "am-x: GET {url}/api/v2/alerts/groups: cannot connect"
+        )),
+        "{message}"
+    );
+    assert!(am_failing(&h));
+    assert_eq!(h.errors, 1);
+}
+
+#[tokio::test]
+async fn fault_amp_sigv4_credentials_expiring_mid_run_are_shown_and_recover() {
+    let server = FaultServer::start(am_endpoint).await;
+    let credentials = FlakyCredentials::default();
+    let signer = super::sigv4::Signer::new(
+        "eu-west-1".into(),
+        aws_credential_types::provider::SharedCredentialsProvider::new(credentials.clone()),
+    );
+    let mut ams = one(&server.url, Some(signer));
+    let sent = std::cell::Cell::new(0);
+    am_survives(
+        &mut ams,
+        || {
+            credentials.fail(true);
+            sent.set(server.seen().len());
+        },
+        || {
+            assert_eq!(server.seen().len(), sent.get(), "nothing sent unsigned");
+            credentials.fail(false);
+        },
+        |e| {
+            e.starts_with("am-x: GET ")
+                && e.contains("no AWS credentials for SigV4: ")
+                && e.contains("the SSO session has expired")
+        },
+    )
+    .await;
+    let last = server.seen().pop().expect("a request");
+    assert!(
+        last.headers
+            .to_ascii_lowercase()
+            .contains("authorization: aws4-hmac-sha256"),
+        "signed again: {}",
+        last.headers
+    );
+}

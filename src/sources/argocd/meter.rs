@@ -48,6 +48,8 @@ pub(super) struct Counts {
     /// Sequence number and time of the last successful answer per collection.
     pub ok_seq: [u64; 3],
     pub last_ok: Option<Timestamp>,
+    /// When the last watch call on each collection started (or will, once spaced).
+    last_watch: [Option<tokio::time::Instant>; 3],
 }
 
 impl Counts {
@@ -57,11 +59,28 @@ impl Counts {
     }
 }
 
-/// Shared counters; cheap to clone.
+/// Shared counters; cheap to clone. Also spaces watch calls (see `watch_slot`).
 #[derive(Clone, Debug, Default)]
-pub(super) struct Meter(Arc<Mutex<Counts>>);
+pub(super) struct Meter(Arc<Mutex<Counts>>, std::time::Duration);
 
 impl Meter {
+    /// A meter starting watch calls on one collection at least `watch_spacing` apart.
+    pub(super) fn new(watch_spacing: std::time::Duration) -> Self {
+        Self(Arc::default(), watch_spacing)
+    }
+
+    /// How long a watch call on `collection` starting now waits for its slot: watch calls
+    /// on one collection start at least the spacing apart, so a hub (or a proxy) that ends
+    /// every watch at once is not called in a tight loop.
+    fn watch_slot(&self, collection: Collection) -> std::time::Duration {
+        let now = tokio::time::Instant::now();
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = &mut counts.last_watch[collection as usize];
+        let start = slot.map_or(now, |last| (last + self.1).max(now));
+        *slot = Some(start);
+        start - now
+    }
+
     /// A copy of the counters now.
     pub(super) fn counts(&self) -> Counts {
         // A poisoned lock only means another thread panicked mid-update; the counters
@@ -126,7 +145,17 @@ impl tower::Service<Request<Body>> for Metered {
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let this = self.clone();
         let collection = Collection::of(request.uri().path());
+        let watch = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
         Box::pin(async move {
+            if watch {
+                let wait = this.meter.watch_slot(collection);
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
             let response = this.client.send(request).await;
             let status = response.as_ref().ok().map(Response::status);
             this.meter.record(collection, status, this.clock.now());

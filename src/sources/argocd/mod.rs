@@ -68,6 +68,10 @@ const POLL_INTERVAL_SECS: u64 = 60;
 /// Server-side timeout of each watch call. Well under three poll intervals, so that even a
 /// hub where nothing changes is seen answering often enough not to look stale.
 const WATCH_TIMEOUT_SECS: u32 = 55;
+/// Watch calls on one collection start at least this far apart. A watch normally lasts
+/// [`WATCH_TIMEOUT_SECS`]; one that a proxy or an overloaded hub ends at once would
+/// otherwise be re-opened in a tight loop (hundreds of calls a second).
+const WATCH_SPACING: Duration = Duration::from_secs(1);
 /// At most one `Applications` and one `ApplicationSets` event per this interval.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often health is recomputed when nothing else happens (watch reconnections).
@@ -107,6 +111,7 @@ pub(crate) struct Tuning {
     pub retry_max: Duration,
     pub crd_retry: Duration,
     pub watch_timeout_secs: u32,
+    pub watch_spacing: Duration,
 }
 
 impl Default for Tuning {
@@ -119,6 +124,7 @@ impl Default for Tuning {
             retry_max: RETRY_MAX,
             crd_retry: CRD_RETRY,
             watch_timeout_secs: WATCH_TIMEOUT_SECS,
+            watch_spacing: WATCH_SPACING,
         }
     }
 }

@@ -78,6 +78,9 @@ pub(super) enum Update {
     /// Boxed: objects are large and most channel slots hold small events.
     Event(Kind, Box<watcher::Event<DynamicObject>>),
     Failed(Kind, String),
+    /// The hub answered, but with a body that is not a list or watch event (a proxy's
+    /// page, a truncated answer): counted as an error, since the meter saw a success.
+    Unreadable(Kind, String),
 }
 
 /// Spawns the source's tasks; see [`super::spawn`].
@@ -91,7 +94,7 @@ pub(super) fn spawn(
 ) -> SourceHandle {
     let (commands, inbox) = mpsc::channel(COMMAND_CAPACITY);
     let name = source_name(&hub);
-    let meter = Meter::default();
+    let meter = Meter::new(tuning.watch_spacing);
     let client = metered(client, meter.clone(), clock.clone());
     let writer = Writer {
         client: client.clone(),
@@ -336,13 +339,21 @@ async fn watch(
                 } else {
                     let wait = backoff;
                     backoff = (backoff * 2).min(tuning.retry_max);
+                    // The whole chain: "client error (Connect)" alone says neither DNS
+                    // nor refused.
+                    let why = crate::sources::kube::token::error_chain(&error);
                     (
-                        format!("argoproj.io/v1alpha1 {}: {error}", kind.plural()),
+                        format!("argoproj.io/v1alpha1 {}: {why}", kind.plural()),
                         wait,
                     )
                 };
                 tracing::warn!(kind = kind.plural(), "{message}; retrying in {wait:?}");
-                if updates.send(Update::Failed(kind, message)).await.is_err() {
+                let update = if unreadable(&error) {
+                    Update::Unreadable(kind, message)
+                } else {
+                    Update::Failed(kind, message)
+                };
+                if updates.send(update).await.is_err() {
                     return;
                 }
                 tokio::time::sleep(wait).await;
@@ -353,6 +364,16 @@ async fn watch(
             return;
         }
     }
+}
+
+/// An answer that came back 2xx but could not be read.
+fn unreadable(error: &watcher::Error) -> bool {
+    matches!(
+        error,
+        watcher::Error::InitialListFailed(kube::Error::SerdeError(_))
+            | watcher::Error::WatchStartFailed(kube::Error::SerdeError(_))
+            | watcher::Error::WatchFailed(kube::Error::SerdeError(_))
+    )
 }
 
 /// A 404 on the collection itself: the resource type is not served (the CRD is missing).
@@ -492,6 +513,8 @@ struct HubState {
     /// A failure or skipped object to report.
     health_dirty: bool,
     skipped: u64,
+    /// Answers that came back 2xx but could not be read.
+    unreadable: u64,
     /// Objects skipped since the last health report.
     new_skips: Vec<String>,
     last_error: Option<(Timestamp, String)>,
@@ -515,6 +538,7 @@ impl HubState {
             alerts_dirty: false,
             health_dirty: false,
             skipped: 0,
+            unreadable: 0,
             new_skips: Vec::new(),
             last_error: None,
             last_ok: None,
@@ -524,8 +548,12 @@ impl HubState {
     }
 
     fn apply(&mut self, update: Update) {
+        let unreadable = matches!(update, Update::Unreadable(..));
         let (kind, skipped) = match update {
-            Update::Failed(kind, message) => {
+            Update::Failed(kind, message) | Update::Unreadable(kind, message) => {
+                if unreadable {
+                    self.unreadable += 1;
+                }
                 let seq = self.meter.counts().seq;
                 let picture = match kind {
                     Kind::Applications => (&mut self.apps.settled, &mut self.apps.failure),
@@ -704,7 +732,7 @@ impl HubState {
         }
         let mut health = SourceHealth::new(self.source.clone(), POLL_INTERVAL_SECS);
         health.calls = counts.calls;
-        health.errors = counts.errors + self.skipped;
+        health.errors = counts.errors + self.skipped + self.unreadable;
         health.throttles = counts.throttles;
         health.last_ok = self.last_ok;
         if let Some((at, message)) = &self.last_error {

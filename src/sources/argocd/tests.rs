@@ -339,6 +339,9 @@ enum Res {
 struct Script {
     lists: HashMap<Res, VecDeque<(u16, String)>>,
     reviews: VecDeque<(u16, String)>,
+    /// Quiet watches end (empty, as at the API server's watch timeout) this often;
+    /// `None`: they stay open until a push.
+    watch_lifetime: Option<Duration>,
 }
 
 impl Script {
@@ -355,6 +358,7 @@ impl Script {
                     "RBAC: allowed by ClusterRoleBinding \"fleet-operators\" of ClusterRole \"argocd-appset-editor\" to Group \"platform-oncall\"",
                 ),
             )]),
+            watch_lifetime: None,
         }
     }
 
@@ -433,9 +437,17 @@ async fn serve(
     mut pushes: mpsc::UnboundedReceiver<(Res, Vec<String>)>,
 ) {
     let mut parked: HashMap<Res, VecDeque<SendResponse<Response<Body>>>> = HashMap::new();
+    // Lists scripted with code 0: never answered, as by a hung hub.
+    let mut hung = Vec::new();
     let mut queued: HashMap<Res, VecDeque<Vec<String>>> = HashMap::new();
+    let mut lifetime = script.watch_lifetime.map(tokio::time::interval);
     loop {
         tokio::select! {
+            _ = async { lifetime.as_mut().expect("a lifetime").tick().await }, if lifetime.is_some() => {
+                for send in parked.values_mut().flat_map(|q| q.drain(..)) {
+                    respond(send, 200, String::new());
+                }
+            }
             request = handle.next_request() => {
                 let Some((request, send)) = request else { return };
                 let uri = request.uri().to_string();
@@ -462,7 +474,11 @@ async fn serve(
                             .get_mut(&res)
                             .and_then(next)
                             .unwrap_or((200, String::new()));
-                        respond(send, code, body);
+                        if code == 0 {
+                            hung.push(send);
+                        } else {
+                            respond(send, code, body);
+                        }
                     }
                     None if uri.starts_with("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
                         let body = request.into_body().collect_bytes().await.expect("request body");
@@ -495,6 +511,7 @@ fn tuning() -> Tuning {
         retry_max: Duration::from_millis(50),
         crd_retry: Duration::from_millis(100),
         watch_timeout_secs: 290,
+        watch_spacing: Duration::from_millis(1),
     }
 }
 
@@ -504,24 +521,32 @@ struct Running {
     events: mpsc::Receiver<SourceEvent>,
     /// Everything received so far, for assertions about order and absence.
     seen: Vec<SourceEvent>,
+    /// How long `until` waits for an event.
+    patience: Duration,
 }
 
 fn start(script: Script, tuning: Tuning) -> Running {
+    start_with(script, tuning, Clock::Frozen(t0()), false)
+}
+
+/// [`start`] on `clock`, the client behind the hub client's response timeout if asked.
+fn start_with(script: Script, tuning: Tuning, clock: Clock, response_timeout: bool) -> Running {
+    use tower::Layer as _;
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let log = Arc::new(Mutex::new(Vec::new()));
     let reviews = Arc::new(Mutex::new(Vec::new()));
     let (watch, pushes) = mpsc::unbounded_channel();
     tokio::spawn(serve(handle, script, log.clone(), reviews.clone(), pushes));
-    let client = kube::Client::new(service, NS);
+    let client = if response_timeout {
+        let timeout = crate::sources::kube::connect::ResponseTimeoutLayer::new(
+            crate::sources::kube::connect::RESPONSE_TIMEOUT,
+        );
+        kube::Client::new(timeout.layer(service), NS)
+    } else {
+        kube::Client::new(service, NS)
+    };
     let (tx, events) = mpsc::channel(64);
-    let handle = super::task::spawn(
-        client,
-        hub(),
-        Default::default(),
-        Clock::Frozen(t0()),
-        tx,
-        tuning,
-    );
+    let handle = super::task::spawn(client, hub(), Default::default(), clock, tx, tuning);
     Running {
         fake: Fake {
             log,
@@ -531,6 +556,7 @@ fn start(script: Script, tuning: Tuning) -> Running {
         handle,
         events,
         seen: Vec::new(),
+        patience: Duration::from_secs(10),
     }
 }
 
@@ -546,9 +572,10 @@ impl Running {
             .expect("source running");
     }
 
-    /// Reads events until `pick` returns something; panics with what was seen after 10 s.
+    /// Reads events until `pick` returns something; panics with what was seen after
+    /// `patience` (10 s).
     async fn until<T>(&mut self, mut pick: impl FnMut(&SourceEvent) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + self.patience;
         loop {
             let event = tokio::time::timeout_at(deadline, self.events.recv())
                 .await
@@ -1269,4 +1296,338 @@ async fn a_failing_hub_is_retried_with_growing_backoff_not_hammered() {
     // 503 may add a few), where a reset backoff would make about 30.
     let lists = hub.fake.count(is_list(Res::Apps));
     assert!((3..=12).contains(&lists), "{lists} lists in 3.1 s");
+}
+
+// ---- faults mid-run: shown failing, the apps kept, the fresh list taken on recovery ----
+
+fn failing(h: &SourceHealth) -> bool {
+    h.last_error_at.is_some() && (h.last_ok.is_none() || h.last_error_at > h.last_ok)
+}
+
+/// A hub listing every app, then (after its watch expires) meeting `fault` three times on
+/// the re-list before answering with a fresher list of two apps. Returns the health while
+/// failing.
+async fn hub_survives(
+    fault: (u16, String),
+    error: impl Fn(&str) -> bool,
+    response_timeout: bool,
+) -> SourceHealth {
+    let fresher = app_list(
+        "13000",
+        vec![payments_prod_1("12001", healthy_status()), search_prod_2()],
+    );
+    let mut script = standard();
+    if response_timeout {
+        // A real API server sends a watch's headers at once; this fake cannot, so its
+        // quiet watches end before the client's response timeout instead.
+        script.watch_lifetime = Some(Duration::from_secs(20));
+    }
+    let script = script
+        .then_list(Res::Apps, fault.0, fault.1.clone())
+        .then_list(Res::Apps, fault.0, fault.1.clone())
+        .then_list(Res::Apps, fault.0, fault.1)
+        .then_list(Res::Apps, 200, fresher);
+    let mut hub = start_with(script, tuning(), Clock::Wall, response_timeout);
+    hub.patience = Duration::from_secs(300);
+    hub.targets(fleet()).await;
+    hub.ready().await;
+    hub.apps_where(|apps| apps.len() == 4).await;
+    let before = hub
+        .latest(|e| match e {
+            SourceEvent::Health(h) => Some(h.clone()),
+            _ => None,
+        })
+        .await;
+
+    hub.fake.push(Res::Apps, vec![expired()]);
+    let h = hub
+        .until(|e| match e {
+            SourceEvent::Health(h) if h.last_error.as_deref().is_some_and(&error) => {
+                Some(h.clone())
+            }
+            SourceEvent::Applications { apps, .. } => {
+                panic!(
+                    "the apps stand while the hub fails, got {} apps",
+                    apps.len()
+                )
+            }
+            _ => None,
+        })
+        .await;
+    assert!(failing(&h), "{h:?}");
+    assert!(h.errors > before.errors, "{h:?}");
+
+    let fresh = hub
+        .until(|e| match e {
+            SourceEvent::Applications { apps, .. } => Some(apps.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(fresh.len(), 2, "the fresh list");
+    hub.health_where(|h| h.last_ok > h.last_error_at).await;
+    assert_eq!(
+        hub.fake.count(is_list(Res::Apps)),
+        5,
+        "one list, three failed re-lists, one good"
+    );
+    h
+}
+
+#[tokio::test]
+async fn fault_hub_5xx_mid_run_keeps_the_apps_and_recovers() {
+    let h = hub_survives(
+        (
+            503,
+            status(
+                503,
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request",
+            ),
+        ),
+        |e| {
+            e.starts_with("argoproj.io/v1alpha1 applications: ")
+                && e.contains("the server is currently unable to handle the request")
+        },
+        false,
+    )
+    .await;
+    assert_eq!(h.throttles, 0);
+}
+
+#[tokio::test]
+async fn fault_hub_429_mid_run_counts_throttles_and_recovers() {
+    let h = hub_survives(
+        (
+            429,
+            status(
+                429,
+                "TooManyRequests",
+                "Too many requests, please try again later.",
+            ),
+        ),
+        |e| e.contains("Too many requests, please try again later."),
+        false,
+    )
+    .await;
+    assert!(h.throttles >= 1, "{h:?}");
+}
+
+#[tokio::test]
+async fn fault_hub_malformed_list_mid_run_keeps_the_apps_and_recovers() {
+    let h = hub_survives(
+        (200, "<html><body>proxy login</body></html>".into()),
+        |e| e.starts_with("argoproj.io/v1alpha1 applications: ") && e.contains("deserializ"),
+        false,
+    )
+    .await;
+    assert!(
+        h.errors >= 1,
+        "an unreadable list counts as an error: {h:?}"
+    );
+}
+
+#[tokio::test]
+async fn fault_hub_token_expired_mid_run_keeps_the_apps_and_recovers() {
+    hub_survives(
+        (401, status(401, "Unauthorized", "Unauthorized")),
+        |e| e.starts_with("argoproj.io/v1alpha1 applications: ") && e.contains("Unauthorized"),
+        false,
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_hub_that_hangs_times_out_keeps_the_apps_and_recovers() {
+    hub_survives(
+        (0, String::new()),
+        |e| {
+            e.starts_with("argoproj.io/v1alpha1 applications: ")
+                && e.contains("no response within 30 s")
+        },
+        true,
+    )
+    .await;
+}
+
+// -- the hub client as the app builds it (kubeconfig), over loopback --
+
+/// A kubeconfig whose `hub-admin` context points at `server` with a bearer token.
+fn kubeconfig_for(server: &str) -> kube::config::Kubeconfig {
+    kube::config::Kubeconfig::from_yaml(&format!(
+        r#"
+apiVersion: v1
+kind: Config
+clusters:
+- name: hub
+  cluster:
+    server: {server}
+users:
+- name: oncall
+  user:
+    token: not-a-real-token
+contexts:
+- name: hub-admin
+  context:
+    cluster: hub
+    user: oncall
+    namespace: argocd
+current-context: hub-admin
+"#
+    ))
+    .expect("a valid kubeconfig")
+}
+
+/// An Argo CD hub over HTTP: every app and set, quiet watches, reviews allowed.
+fn hub_endpoint(seen: &crate::sources::faults::Seen) -> crate::sources::faults::Reply {
+    use crate::sources::faults::json as reply;
+    let path = seen.path.split('?').next().unwrap_or_default();
+    if seen.path.contains("watch=true") {
+        return (0, vec![], vec![]);
+    }
+    match path {
+        "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications" => reply(200, &standard_apps()),
+        "/apis/argoproj.io/v1alpha1/namespaces/argocd/applicationsets" => {
+            reply(200, &set_list(vec![rolling_set(), plain_set()]))
+        }
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" => reply(201, &ssar(true, "")),
+        _ => reply(404, "404 page not found"),
+    }
+}
+
+/// The hub source on the kubeconfig client for `server`, with test timings.
+async fn hub_at(server: &str) -> (SourceHandle, mpsc::Receiver<SourceEvent>) {
+    hub_at_with(server, tuning()).await
+}
+
+async fn hub_at_with(server: &str, tuning: Tuning) -> (SourceHandle, mpsc::Receiver<SourceEvent>) {
+    let target = ClusterTarget {
+        id: ClusterId::new("hub", "", "hub-admin"),
+        arn: String::new(),
+        endpoint: None,
+        certificate_authority: None,
+        production: false,
+    };
+    let (client, _) = crate::sources::kube::connect::kubeconfig_client(
+        &kubeconfig_for(server),
+        "hub-admin",
+        &target,
+    )
+    .await
+    .expect("a client");
+    let (tx, events) = mpsc::channel(256);
+    let handle = super::task::spawn(client, hub(), Default::default(), Clock::Wall, tx, tuning);
+    (handle, events)
+}
+
+async fn next_event<T>(
+    events: &mut mpsc::Receiver<SourceEvent>,
+    mut pick: impl FnMut(&SourceEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the awaited event comes")
+            .expect("the source runs");
+        if let Some(found) = pick(&event) {
+            return found;
+        }
+    }
+}
+
+#[tokio::test]
+async fn fault_hub_refusing_connections_is_shown_ready_and_recovers_when_back() {
+    let port = crate::sources::faults::refused_port();
+    let (_handle, mut events) = hub_at(&format!("http://127.0.0.1:{port}")).await;
+    let h = next_event(&mut events, |e| match e {
+        SourceEvent::Health(h) if h.last_error.is_some() => Some(h.clone()),
+        _ => None,
+    })
+    .await;
+    let error = h.last_error.clone().unwrap_or_default();
+    assert!(error.starts_with("argoproj.io/v1alpha1 "), "{error}");
+    assert!(error.to_lowercase().contains("refused"), "{error}");
+    assert!(failing(&h));
+    next_event(&mut events, |e| {
+        matches!(e, SourceEvent::Ready { .. }).then_some(())
+    })
+    .await;
+
+    let _hub = crate::sources::faults::FaultServer::start_on(port, hub_endpoint).await;
+    let apps = next_event(&mut events, |e| match e {
+        SourceEvent::Applications { apps, .. } => Some(apps.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(apps.len(), 4);
+    next_event(&mut events, |e| match e {
+        SourceEvent::Health(h) if h.last_ok > h.last_error_at => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fault_hub_name_that_does_not_resolve_is_shown_and_ready() {
+    let (_handle, mut events) = hub_at(&format!(
+        "http://{}",
+        crate::sources::faults::UNRESOLVABLE_HOST
+    ))
+    .await;
+    let h = next_event(&mut events, |e| match e {
+        SourceEvent::Health(h) if h.last_error.is_some() => Some(h.clone()),
+        _ => None,
+    })
+    .await;
+    let error = h.last_error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("argoproj.io/v1alpha1 ") && error.contains("dns error"),
+        "{error}"
+    );
+    assert!(failing(&h));
+    assert!(h.errors >= 1);
+    next_event(&mut events, |e| {
+        matches!(e, SourceEvent::Ready { .. }).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fault_hub_ending_every_watch_at_once_is_not_hammered() {
+    // A proxy in front of the hub that answers every watch with an empty 200.
+    let server = crate::sources::faults::FaultServer::start(|seen| {
+        if seen.path.contains("watch=true") {
+            return crate::sources::faults::json(200, "");
+        }
+        hub_endpoint(seen)
+    })
+    .await;
+    let (_handle, mut events) = hub_at_with(
+        &server.url,
+        Tuning {
+            watch_spacing: super::WATCH_SPACING,
+            ..tuning()
+        },
+    )
+    .await;
+    // The complete sets come before Ready.
+    let mut listed = 0;
+    next_event(&mut events, |e| match e {
+        SourceEvent::Applications { apps, .. } => {
+            listed = apps.len();
+            None
+        }
+        SourceEvent::Ready { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(listed, 4, "what was listed shows");
+    let start = server.seen().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let watches = server.seen()[start..]
+        .iter()
+        .filter(|s| s.path.contains("watch=true"))
+        .count();
+    // Two collections, one watch a second each: about 4 in 2 s, not hundreds.
+    assert!(watches <= 8, "{watches} watch calls in 2 s");
 }

@@ -97,6 +97,19 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
     err: &SdkError<E, HttpResponse>,
 ) -> (CallKind, bool, String) {
     match err {
+        SdkError::ServiceError(ctx) if ctx.raw().status().is_success() => {
+            // A 2xx whose body is not the operation's output: a truncated body, a proxy's
+            // page. Not a service error at all; worth another try.
+            let status = ctx.raw().status().as_u16();
+            (
+                CallKind::Unavailable,
+                true,
+                format!(
+                    "unreadable response (HTTP {status}): {}",
+                    source_chain(ctx.err())
+                ),
+            )
+        }
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
             let code = ctx.err().code().unwrap_or_default();
@@ -119,6 +132,16 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
             }
         }
         SdkError::TimeoutError(_) => (CallKind::Unavailable, true, "timed out".into()),
+        // The credential chain failed (an expired SSO session, a refused AssumeRole):
+        // nothing was sent, and retrying at once will not fix it.
+        SdkError::DispatchFailure(_) if credentials_error(err).is_some() => {
+            let detail = credentials_error(err).map(source_chain).unwrap_or_default();
+            (
+                CallKind::Auth,
+                false,
+                format!("no AWS credentials: {detail}"),
+            )
+        }
         SdkError::DispatchFailure(e) => {
             let detail = if e.is_timeout() {
                 "timed out connecting".to_string()
@@ -151,6 +174,20 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
         ),
         _ => (CallKind::Other, false, source_chain(err)),
     }
+}
+
+/// The credential provider's error behind a failed call, if that is what failed.
+fn credentials_error<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if e.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return Some(e);
+        }
+        cur = e.source();
+    }
+    None
 }
 
 /// The error and its sources, innermost last, on one line.

@@ -23,23 +23,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// (environment, profiles, SSO, instance metadata), then the account's `role_arn` if set.
 /// The SDK's own retries are off: `call` retries, so every attempt is budgeted and counted.
 pub async fn sdk_config(account: &Account, region: &str) -> SdkConfig {
+    let base = loader(account, region).load().await;
     let region = Region::new(region.to_string());
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(region.clone())
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(OPERATION_ATTEMPT_TIMEOUT)
-                .connect_timeout(CONNECT_TIMEOUT)
-                .build(),
-        );
-    if let Some(profile) = &account.profile {
-        loader = loader.profile_name(profile);
-    }
-    if let Some(url) = &account.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let base = loader.load().await;
     let Some(role) = &account.role_arn else {
         return base;
     };
@@ -54,6 +39,27 @@ pub async fn sdk_config(account: &Account, region: &str) -> SdkConfig {
             aws_credential_types::provider::SharedCredentialsProvider::new(provider),
         )
         .build()
+}
+
+/// The loader of [`sdk_config`] before its credentials: region, profile, endpoint,
+/// fleetdeck's timeouts and no SDK retries. (Tests hand it credentials of their own.)
+pub(crate) fn loader(account: &Account, region: &str) -> aws_config::ConfigLoader {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(OPERATION_ATTEMPT_TIMEOUT)
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build(),
+        );
+    if let Some(profile) = &account.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &account.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader
 }
 
 /// Everything an AWS source for one account and region needs.

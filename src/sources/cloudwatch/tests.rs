@@ -924,3 +924,320 @@ async fn new_clusters_get_their_summary_at_once_and_the_task_stops_with_the_chan
         "the task ended once nobody listened"
     );
 }
+
+// ---- faults: each one shown, what was had kept, recovery by itself ----
+
+fn at(minutes: i64) -> Timestamp {
+    t0() + chrono::TimeDelta::minutes(minutes)
+}
+
+fn is_failing(h: &SourceHealth) -> bool {
+    h.last_error_at.is_some() && (h.last_ok.is_none() || h.last_error_at > h.last_ok)
+}
+
+fn is_ok_at(h: &SourceHealth, now: Timestamp) -> bool {
+    !is_failing(h) && h.status(now) == crate::model::SourceStatus::Ok
+}
+
+/// What a fault does to one attempt of `DescribeAlarms`.
+#[derive(Clone, Copy)]
+enum Fault {
+    Error(fn() -> DescribeAlarmsError),
+    Http(fn() -> aws_smithy_runtime_api::client::orchestrator::HttpResponse),
+}
+
+fn http(
+    status: u16,
+    body: &'static [u8],
+) -> aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+    let mut r = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+        aws_smithy_runtime_api::http::StatusCode::try_from(status).expect("valid status"),
+        aws_smithy_types::body::SdkBody::from(body),
+    );
+    r.headers_mut().insert("smithy-protocol", "rpc-v2-cbor");
+    r.headers_mut().insert("content-type", "application/cbor");
+    r
+}
+
+/// A good listing (one firing alarm), then `fault` for `attempts` answers, then a good
+/// listing with a second alarm: the fault is shown, the firing alarm is neither dropped nor
+/// resolved, and the next listing brings both. Returns the health while failing.
+async fn alarms_survive(fault: Fault, attempts: usize, error: &str) -> SourceHealth {
+    let mut listing = mock!(Client::describe_alarms).sequence().output(|| {
+        page(
+            vec![metric_alarm(
+                "etcd-db-size",
+                StateValue::Alarm,
+                Some("prod-a"),
+            )],
+            vec![],
+        )
+    });
+    for _ in 0..attempts {
+        listing = match fault {
+            Fault::Error(e) => listing.error(e),
+            Fault::Http(r) => listing.http_response(r),
+        };
+    }
+    let listing = listing
+        .output(|| {
+            page(
+                vec![
+                    metric_alarm("etcd-db-size", StateValue::Alarm, Some("prod-a")),
+                    metric_alarm("apiserver-5xx", StateValue::Alarm, Some("prod-b")),
+                ],
+                vec![],
+            )
+        })
+        .build();
+    let tags = tags_rule(&[]);
+    let mut p = poller(&[&listing, &tags]);
+    let first = p.poll_alarms(at(0)).await;
+    assert_eq!(alerts_in(&first).len(), 1);
+    let before = health_in(&first);
+
+    let failed = p.poll_alarms(at(1)).await;
+    assert!(gone_in(&failed).is_empty(), "nothing dropped");
+    assert!(alerts_in(&failed).is_empty(), "nothing resolved or changed");
+    let h = health_in(&failed);
+    assert_eq!(h.last_error.as_deref(), Some(error));
+    assert!(is_failing(&h), "{h:?}");
+    assert_eq!(h.errors, before.errors + 1);
+    assert_eq!(h.calls, before.calls + attempts as u64);
+
+    let recovered = p.poll_alarms(at(2)).await;
+    let fresh = alerts_in(&recovered);
+    assert_eq!(fresh.len(), 1, "the new alarm, and only it: {fresh:#?}");
+    assert_eq!(fresh[0].name, "apiserver-5xx");
+    assert!(is_ok_at(&health_in(&recovered), at(2)));
+    h
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_alarms_throttled_past_every_retry_are_kept_and_recover() {
+    let h = alarms_survive(
+        Fault::Error(|| DescribeAlarmsError::generic(aws_error("Throttling"))),
+        4,
+        "cloudwatch:DescribeAlarms: Throttling: Throttling (mocked)",
+    )
+    .await;
+    assert_eq!(h.throttles, 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_alarms_5xx_is_retried_kept_and_recovers() {
+    let h = alarms_survive(
+        Fault::Http(|| http(503, b"")),
+        4,
+        "cloudwatch:DescribeAlarms: HTTP 503",
+    )
+    .await;
+    assert_eq!(h.throttles, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_alarms_malformed_body_is_unreadable_kept_and_recovers() {
+    // 0xbf opens an indefinite map that never ends.
+    let listing = mock!(Client::describe_alarms)
+        .sequence()
+        .http_response(|| http(200, b"\xbf\x6cMetricAlarms"))
+        .times(4)
+        .output(|| page(vec![], vec![]))
+        .build();
+    let mut p = poller(&[&listing]);
+    let h = health_in(&p.poll_alarms(at(0)).await);
+    let error = h.last_error.clone().expect("an error");
+    assert!(
+        error.starts_with("cloudwatch:DescribeAlarms: unreadable response (HTTP 200): "),
+        "{error}"
+    );
+    assert!(is_failing(&h));
+    assert_eq!(listing.num_calls(), 4);
+    assert!(is_ok_at(&health_in(&p.poll_alarms(at(1)).await), at(1)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_alarms_expired_token_is_not_retried_kept_and_recovers() {
+    alarms_survive(
+        Fault::Error(|| DescribeAlarmsError::generic(aws_error("ExpiredToken"))),
+        1,
+        "cloudwatch:DescribeAlarms: ExpiredToken: ExpiredToken (mocked)",
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_metrics_throttled_past_every_retry_are_asked_again_and_recover() {
+    let now_minute = minute_of(t0());
+    let rule = mock!(Client::get_metric_data)
+        .sequence()
+        .error(|| GetMetricDataError::generic(aws_error("Throttling")))
+        .times(4)
+        .output(move || {
+            GetMetricDataOutput::builder()
+                .metric_data_results(
+                    MetricDataResult::builder()
+                        .id("q0")
+                        .timestamps(DateTime::from_secs(now_minute * 60))
+                        .values(1.0)
+                        .status_code(StatusCode::Complete)
+                        .build(),
+                )
+                .build()
+        })
+        .build();
+    let mut p = poller(&[&rule]);
+    p.replace_clusters(vec![cluster("prod-a")]);
+    let failed = p.poll_summary(t0()).await;
+    assert!(
+        !failed
+            .iter()
+            .any(|e| matches!(e, SourceEvent::Metrics { .. })),
+        "no points from a failed poll"
+    );
+    let h = health_in(&failed);
+    assert_eq!(
+        h.last_error.as_deref(),
+        Some("cloudwatch:GetMetricData: Throttling: Throttling (mocked)")
+    );
+    assert_eq!((h.throttles, h.errors), (4, 1));
+    assert!(is_failing(&h));
+
+    let recovered = p.poll_summary(t0() + chrono::TimeDelta::minutes(1)).await;
+    assert!(
+        recovered.iter().any(
+            |e| matches!(e, SourceEvent::Metrics { cluster: c, .. } if *c == cluster("prod-a"))
+        ),
+        "fresh points: {recovered:?}"
+    );
+    assert!(is_ok_at(
+        &health_in(&recovered),
+        t0() + chrono::TimeDelta::minutes(1)
+    ));
+}
+
+// -- the real SDK stack over loopback: timeouts, DNS, refused connections, credentials --
+
+/// An empty `DescribeAlarms` answer in RPC-v2 CBOR (an empty map).
+fn no_alarms(_: &crate::sources::faults::Seen) -> crate::sources::faults::Reply {
+    (
+        200,
+        vec![
+            ("smithy-protocol".into(), "rpc-v2-cbor".into()),
+            ("content-type".into(), "application/cbor".into()),
+        ],
+        vec![0xa0],
+    )
+}
+
+/// A poller whose client is built as `sdk_config` builds it, against `endpoint`.
+async fn networked(
+    endpoint: &str,
+    credentials: crate::sources::faults::FlakyCredentials,
+) -> Poller {
+    let mut s = scope();
+    s.account.endpoint_url = Some(endpoint.to_string());
+    let sdk = crate::sources::aws::loader(&s.account, &s.region)
+        .credentials_provider(credentials)
+        .identity_cache(aws_sdk_cloudwatch::config::IdentityCache::no_cache())
+        .load()
+        .await;
+    Poller::new(Client::new(&sdk), &s, Cloudwatch::default())
+}
+
+#[tokio::test]
+async fn fault_a_hung_endpoint_times_out_and_recovers() {
+    use crate::sources::faults::{FaultServer, FlakyCredentials, Mode};
+    let server = FaultServer::start(no_alarms).await;
+    let mut p = networked(&server.url, FlakyCredentials::default()).await;
+    assert!(is_ok_at(&health_in(&p.poll_alarms(at(0)).await), at(0)));
+
+    // Virtual time only while the server hangs: a paused clock jumps ahead whenever the
+    // runtime waits, so a real server's answer would lose the race to the timeouts.
+    tokio::time::pause();
+    server.set(Mode::Hang);
+    let started = tokio::time::Instant::now();
+    let h = health_in(&p.poll_alarms(at(1)).await);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(20) && waited < Duration::from_secs(90),
+        "{waited:?}"
+    );
+    let error = h.last_error.clone().expect("an error");
+    assert!(
+        error.starts_with("cloudwatch:DescribeAlarms: timed out"),
+        "{error}"
+    );
+    assert!(is_failing(&h));
+    assert_eq!((h.calls, h.errors), (1 + 4, 1));
+
+    tokio::time::resume();
+    server.set(Mode::Answer);
+    assert!(is_ok_at(&health_in(&p.poll_alarms(at(2)).await), at(2)));
+}
+
+#[tokio::test]
+async fn fault_a_name_that_does_not_resolve_is_shown() {
+    use crate::sources::faults::{FlakyCredentials, UNRESOLVABLE_HOST};
+    let mut p = networked(
+        &format!("http://{UNRESOLVABLE_HOST}"),
+        FlakyCredentials::default(),
+    )
+    .await;
+    let h = health_in(&p.poll_alarms(at(0)).await);
+    let error = h.last_error.clone().expect("an error");
+    assert!(
+        error.starts_with("cloudwatch:DescribeAlarms: ") && error.contains("dns error"),
+        "{error}"
+    );
+    assert!(is_failing(&h));
+    assert_eq!((h.calls, h.errors), (4, 1));
+}
+
+#[tokio::test]
+async fn fault_a_refused_connection_is_shown_and_recovers_when_the_endpoint_is_back() {
+    use crate::sources::faults::{FaultServer, FlakyCredentials, refused_port};
+    let port = refused_port();
+    let mut p = networked(
+        &format!("http://127.0.0.1:{port}"),
+        FlakyCredentials::default(),
+    )
+    .await;
+    let h = health_in(&p.poll_alarms(at(0)).await);
+    let error = h.last_error.clone().expect("an error");
+    assert!(
+        error.starts_with("cloudwatch:DescribeAlarms: connection failed: ")
+            && error.to_lowercase().contains("refused"),
+        "{error}"
+    );
+    assert!(is_failing(&h));
+
+    let _server = FaultServer::start_on(port, no_alarms).await;
+    assert!(is_ok_at(&health_in(&p.poll_alarms(at(1)).await), at(1)));
+}
+
+#[tokio::test]
+async fn fault_credentials_expiring_mid_run_are_shown_not_hammered_and_recover() {
+    use crate::sources::faults::{FaultServer, FlakyCredentials};
+    let server = FaultServer::start(no_alarms).await;
+    let credentials = FlakyCredentials::default();
+    let mut p = networked(&server.url, credentials.clone()).await;
+    assert!(is_ok_at(&health_in(&p.poll_alarms(at(0)).await), at(0)));
+    let sent = server.seen().len();
+
+    credentials.fail(true);
+    let asked = credentials.calls();
+    let h = health_in(&p.poll_alarms(at(1)).await);
+    assert_eq!(
+        h.last_error.as_deref(),
+        Some(
+            "cloudwatch:DescribeAlarms: no AWS credentials: the credential provider was not enabled: the SSO session has expired"
+        )
+    );
+    assert!(is_failing(&h));
+    assert_eq!(credentials.calls() - asked, 1, "not retried");
+    assert_eq!(server.seen().len(), sent, "nothing sent unsigned");
+
+    credentials.fail(false);
+    assert!(is_ok_at(&health_in(&p.poll_alarms(at(2)).await), at(2)));
+}

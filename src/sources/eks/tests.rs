@@ -32,7 +32,7 @@ use crate::clock::Clock;
 use crate::config::{Account, Clusters};
 use crate::model::{
     Alert, AlertKey, AlertSource, AlertState, Cluster, ClusterId, ClusterStatus, Environment,
-    InsightStatus, Severity, SourceEvent, SourceHealth, Store, Support, Timestamp,
+    InsightStatus, Severity, SourceEvent, SourceHealth, SourceStatus, Store, Support, Timestamp,
 };
 use crate::sources::aws::{AwsScope, RequestBudget};
 
@@ -1403,4 +1403,362 @@ async fn the_task_publishes_the_inventory_and_answers_focus() {
         store.apply(e, t0());
     }
     assert!(store.is_ready(&["eks:prod/us-east-1".to_string()]));
+}
+
+// ---- faults: each one shown, the last good picture kept, recovery by itself ----
+
+/// A clock that moves (1000x), so that an error after a success is seen as after it.
+fn moving_scope() -> AwsScope {
+    let mut s = scope();
+    s.clock = Clock::simulated(t0(), 1000.0);
+    s
+}
+
+/// Polls the inventory and folds it into `store`, a little later than the last poll.
+async fn poll_into(p: &mut Poller, store: &mut Store) -> Vec<SourceEvent> {
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    let events = p.poll_inventory().await;
+    for e in events.clone() {
+        store.apply(e, t0());
+    }
+    events
+}
+
+fn failing(h: &SourceHealth) -> bool {
+    matches!((h.last_error_at, h.last_ok), (Some(err), Some(ok)) if err > ok)
+        || (h.last_error_at.is_some() && h.last_ok.is_none())
+}
+
+fn recovered(h: &SourceHealth) -> bool {
+    h.last_ok.is_some() && !failing(h) && h.status(h.last_ok.expect("ok")) == SourceStatus::Ok
+}
+
+/// A good inventory (alpha), then `fault` for `attempts` answers, then a good one (alpha and
+/// bravo): the fault is shown as `error`, alpha stays on screen, then both show and the
+/// source is healthy again. Returns the health while failing.
+async fn survives(fault: fn() -> HttpResponse, attempts: usize, error: &str) -> SourceHealth {
+    let listing = mock!(Client::list_clusters)
+        .sequence()
+        .output(|| ListClustersOutput::builder().clusters("alpha").build())
+        .http_response(fault)
+        .times(attempts)
+        .output(|| {
+            ListClustersOutput::builder()
+                .clusters("alpha")
+                .clusters("bravo")
+                .build()
+        })
+        .build();
+    let mut p = poller_in(&moving_scope(), &[&listing]);
+    let mut store = Store::new();
+    let good = poll_into(&mut p, &mut store).await;
+    let before = health(&good);
+    assert!(recovered(&before), "{before:?}");
+
+    let events = poll_into(&mut p, &mut store).await;
+    assert!(
+        inventory(&events).is_none(),
+        "no inventory from a failed listing"
+    );
+    let h = health(&events);
+    assert_eq!(h.last_error.as_deref(), Some(error));
+    assert!(failing(&h), "shown failing: {h:?}");
+    assert_eq!(h.errors, before.errors + 1);
+    assert_eq!(
+        h.calls,
+        before.calls + attempts as u64,
+        "retried as often as the fault deserves, and no more"
+    );
+    assert!(
+        store.cluster(&id("alpha")).is_some(),
+        "the last inventory stands"
+    );
+
+    let events = poll_into(&mut p, &mut store).await;
+    assert_eq!(
+        names(&inventory(&events).expect("fresh inventory")),
+        ["alpha", "bravo"]
+    );
+    let after = health(&events);
+    assert!(recovered(&after), "recovered: {after:?}");
+    assert!(store.cluster(&id("bravo")).is_some());
+    h
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_throttled_past_every_retry_is_failing_counted_and_recovers() {
+    let h = survives(
+        || http_error(400, "ThrottlingException", "Rate exceeded"),
+        4,
+        "eks:ListClusters: ThrottlingException: Rate exceeded",
+    )
+    .await;
+    assert_eq!(h.throttles, 4, "every throttled attempt counts");
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_5xx_is_retried_shown_and_recovers() {
+    let h = survives(
+        || http_error(503, "ServiceUnavailableException", "Service is unavailable"),
+        4,
+        "eks:ListClusters: ServiceUnavailableException: Service is unavailable",
+    )
+    .await;
+    assert_eq!(h.throttles, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_a_5xx_from_a_proxy_without_a_code_says_the_status() {
+    survives(
+        || {
+            let mut r = HttpResponse::new(
+                StatusCode::try_from(502).expect("valid status"),
+                SdkBody::from("<html><body>502 Bad Gateway</body></html>"),
+            );
+            r.headers_mut().insert("content-type", "text/html");
+            r
+        },
+        4,
+        "eks:ListClusters: HTTP 502",
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_a_malformed_body_is_unreadable_retried_and_recovers() {
+    let listing = mock!(Client::list_clusters)
+        .sequence()
+        .output(|| ListClustersOutput::builder().clusters("alpha").build())
+        .http_response(|| {
+            let mut r = HttpResponse::new(
+                StatusCode::try_from(200).expect("valid status"),
+                SdkBody::from(r#"{"clusters": ["alpha", "#),
+            );
+            r.headers_mut().insert("content-type", "application/json");
+            r
+        })
+        .times(4)
+        .output(|| ListClustersOutput::builder().clusters("alpha").build())
+        .build();
+    let mut p = poller_in(&moving_scope(), &[&listing]);
+    let mut store = Store::new();
+    poll_into(&mut p, &mut store).await;
+    let events = poll_into(&mut p, &mut store).await;
+    let h = health(&events);
+    let error = h.last_error.clone().expect("an error");
+    assert!(
+        error.starts_with("eks:ListClusters: unreadable response (HTTP 200): "),
+        "{error}"
+    );
+    assert!(
+        error.contains("unexpected end"),
+        "says what is wrong: {error}"
+    );
+    assert!(failing(&h));
+    assert_eq!(listing.num_calls(), 1 + 4, "retried, then given up");
+    assert!(store.cluster(&id("alpha")).is_some());
+    let events = poll_into(&mut p, &mut store).await;
+    assert!(recovered(&health(&events)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_an_expired_token_is_shown_not_retried_and_recovers() {
+    survives(
+        || {
+            http_error(
+                403,
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+            )
+        },
+        1,
+        "eks:ListClusters: ExpiredTokenException: The security token included in the request is expired",
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_describe_failing_mid_run_keeps_the_clusters_picture() {
+    // DescribeCluster times out (transient) for alpha on the second poll: alpha keeps its
+    // last picture and the error names it.
+    let describe = mock!(Client::describe_cluster)
+        .match_requests(|r| r.name() == Some("alpha"))
+        .sequence()
+        .output(|| describe(eks_cluster("alpha")))
+        .http_response(|| http_error(500, "ServerException", "internal error"))
+        .times(4)
+        .output(|| describe(eks_cluster("alpha")))
+        .build();
+    let mut p = poller_in(
+        &moving_scope(),
+        &[&list_clusters(&["alpha", "bravo"]), &describe],
+    );
+    let mut store = Store::new();
+    poll_into(&mut p, &mut store).await;
+    let events = poll_into(&mut p, &mut store).await;
+    let h = health(&events);
+    assert_eq!(
+        h.last_error.as_deref(),
+        Some("alpha: eks:DescribeCluster: ServerException: internal error")
+    );
+    let alpha = store.cluster(&id("alpha")).expect("alpha kept");
+    assert_eq!(alpha.status, ClusterStatus::Active, "its last picture");
+    assert_eq!(alpha.version, "1.31");
+    let events = poll_into(&mut p, &mut store).await;
+    assert!(recovered(&health(&events)));
+}
+
+// -- the real SDK stack over loopback: timeouts, DNS, refused connections, credentials --
+
+/// What a small EKS endpoint answers: one cluster, alpha.
+fn eks_endpoint(seen: &crate::sources::faults::Seen) -> crate::sources::faults::Reply {
+    use crate::sources::faults::json;
+    let path = seen.path.split('?').next().unwrap_or_default();
+    match path {
+        "/clusters" => json(200, r#"{"clusters":["alpha"]}"#),
+        "/clusters/alpha" => json(
+            200,
+            r#"{"cluster":{"name":"alpha","arn":"arn:aws:eks:us-east-1:111111111111:cluster/alpha","version":"1.31","status":"ACTIVE","tags":{"env":"prod"}}}"#,
+        ),
+        _ => json(404, r#"{"message":"not served here"}"#),
+    }
+}
+
+/// A poller whose client is built as `sdk_config` builds it (fleetdeck's timeouts, no SDK
+/// retries), against `endpoint`, with `credentials` and no credential cache.
+async fn networked(
+    endpoint: &str,
+    credentials: crate::sources::faults::FlakyCredentials,
+) -> Poller {
+    let mut s = moving_scope();
+    s.account.endpoint_url = Some(endpoint.to_string());
+    let sdk = crate::sources::aws::loader(&s.account, &s.region)
+        .credentials_provider(credentials)
+        .identity_cache(aws_sdk_eks::config::IdentityCache::no_cache())
+        .load()
+        .await;
+    Poller::new(Client::new(&sdk), &s)
+}
+
+#[tokio::test]
+async fn fault_a_hung_endpoint_times_out_and_recovers() {
+    use crate::sources::faults::{FaultServer, FlakyCredentials, Mode};
+    let server = FaultServer::start(eks_endpoint).await;
+    let mut p = networked(&server.url, FlakyCredentials::default()).await;
+    let mut store = Store::new();
+    let before = health(&poll_into(&mut p, &mut store).await);
+    assert!(recovered(&before));
+
+    // Virtual time only while the server hangs: a paused clock jumps ahead whenever the
+    // runtime waits, so a real server's answer would lose the race to the timeouts.
+    tokio::time::pause();
+    server.set(Mode::Hang);
+    let started = tokio::time::Instant::now();
+    let events = poll_into(&mut p, &mut store).await;
+    let waited = started.elapsed();
+    // Four attempts of at most 20 s each, and the backoffs between them: bounded.
+    assert!(
+        waited >= std::time::Duration::from_secs(20) && waited < std::time::Duration::from_secs(90),
+        "{waited:?}"
+    );
+    let h = health(&events);
+    let error = h.last_error.clone().expect("an error");
+    assert!(error.starts_with("eks:ListClusters: timed out"), "{error}");
+    assert!(failing(&h));
+    assert_eq!(h.errors, before.errors + 1);
+    assert_eq!(h.calls, before.calls + 4);
+    assert!(store.cluster(&id("alpha")).is_some());
+
+    // The endpoint answers again (real time from here: the server is real).
+    tokio::time::resume();
+    server.set(Mode::Answer);
+    let events = poll_into(&mut p, &mut store).await;
+    assert_eq!(
+        names(&inventory(&events).expect("fresh inventory")),
+        ["alpha"]
+    );
+    assert!(recovered(&health(&events)), "{:?}", health(&events));
+}
+
+#[tokio::test]
+async fn fault_a_name_that_does_not_resolve_is_shown_as_a_connection_failure() {
+    use crate::sources::faults::{FlakyCredentials, UNRESOLVABLE_HOST};
+    let mut p = networked(
+        &format!("http://{UNRESOLVABLE_HOST}"),
+        FlakyCredentials::default(),
+    )
+    .await;
+    let events = p.poll_inventory().await;
+    let h = health(&events);
+    let error = h.last_error.clone().expect("an error");
+    assert!(
+        error.starts_with("eks:ListClusters: connection failed: ")
+            || error.starts_with("eks:ListClusters: request not sent: "),
+        "{error}"
+    );
+    assert!(error.contains("dns error"), "{error}");
+    assert!(failing(&h));
+    assert_eq!((h.calls, h.errors), (4, 1), "retried, then given up");
+    assert!(
+        is_ready(&events),
+        "a region that cannot be reached is still Ready"
+    );
+}
+
+#[tokio::test]
+async fn fault_a_refused_connection_is_shown_and_recovers_when_the_endpoint_is_back() {
+    use crate::sources::faults::{FaultServer, FlakyCredentials, refused_port};
+    let port = refused_port();
+    let mut p = networked(
+        &format!("http://127.0.0.1:{port}"),
+        FlakyCredentials::default(),
+    )
+    .await;
+    let mut store = Store::new();
+    let events = poll_into(&mut p, &mut store).await;
+    let h = health(&events);
+    let error = h.last_error.clone().expect("an error");
+    assert!(
+        error.starts_with("eks:ListClusters: connection failed: "),
+        "{error}"
+    );
+    assert!(error.to_lowercase().contains("refused"), "{error}");
+    assert!(failing(&h));
+
+    let _server = FaultServer::start_on(port, eks_endpoint).await;
+    let events = poll_into(&mut p, &mut store).await;
+    assert_eq!(names(&inventory(&events).expect("an inventory")), ["alpha"]);
+    assert!(recovered(&health(&events)));
+}
+
+#[tokio::test]
+async fn fault_credentials_expiring_mid_run_are_shown_not_hammered_and_recover() {
+    use crate::sources::faults::{FaultServer, FlakyCredentials};
+    let server = FaultServer::start(eks_endpoint).await;
+    let credentials = FlakyCredentials::default();
+    let mut p = networked(&server.url, credentials.clone()).await;
+    let mut store = Store::new();
+    assert!(recovered(&health(&poll_into(&mut p, &mut store).await)));
+    let requests = server.seen().len();
+
+    credentials.fail(true);
+    let asked = credentials.calls();
+    let events = poll_into(&mut p, &mut store).await;
+    let h = health(&events);
+    let error = h.last_error.clone().expect("an error");
+    assert!(error.starts_with("eks:ListClusters: "), "{error}");
+    assert!(error.contains("the SSO session has expired"), "{error}");
+    assert!(failing(&h));
+    assert_eq!(server.seen().len(), requests, "nothing is sent unsigned");
+    assert_eq!(
+        credentials.calls() - asked,
+        1,
+        "a broken chain is not retried: {error}"
+    );
+    assert!(store.cluster(&id("alpha")).is_some());
+
+    credentials.fail(false);
+    let events = poll_into(&mut p, &mut store).await;
+    assert!(inventory(&events).is_some());
+    assert!(recovered(&health(&events)));
 }

@@ -53,6 +53,14 @@ pub enum ConnectError {
         url: String,
         detail: String,
     },
+    /// The API server (or something in front of it) answered, but not with what was
+    /// asked for: a proxy's page, a truncated body.
+    #[error("{cluster}: unreadable answer from {url}: {detail}")]
+    BadAnswer {
+        cluster: String,
+        url: String,
+        detail: String,
+    },
     /// No EKS token: the account's AWS credentials failed.
     #[error("{cluster}: cannot get an EKS token: {source}")]
     Token { cluster: String, source: TokenError },
@@ -66,7 +74,7 @@ impl ConnectError {
     /// need someone to change something (credentials, RBAC, config).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Timeout { .. } | Self::Unreachable { .. } => true,
+            Self::Timeout { .. } | Self::Unreachable { .. } | Self::BadAnswer { .. } => true,
             Self::Api { code, .. } => *code >= 500 || *code == 429,
             Self::Unauthorized { .. }
             | Self::Forbidden { .. }
@@ -102,6 +110,14 @@ pub fn classify(cluster: &str, url: &str, err: &kube::Error) -> ConnectError {
                 code,
                 message: status.message.clone(),
             },
+        };
+    }
+    if let kube::Error::SerdeError(e) = err {
+        // It answered: "cannot reach" would send someone after the network.
+        return ConnectError::BadAnswer {
+            cluster,
+            url: url.to_string(),
+            detail: e.to_string(),
         };
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
@@ -588,6 +604,185 @@ mod tests {
         );
         drop(client);
         assert!(server.next_request().await.is_none());
+    }
+
+    /// A client answered by `answer` for every request.
+    fn answering(code: u16, body: &'static str) -> kube::Client {
+        let (client, mut server) = mocked();
+        tokio::spawn(async move {
+            while let Some((_, reply)) = server.next_request().await {
+                reply.send_response(json(code, body));
+            }
+        });
+        client
+    }
+
+    #[tokio::test]
+    async fn fault_a_5xx_or_429_says_the_code_and_is_transient() {
+        let target = testing::target("prod", "us-east-1", "prod-use1-api-01");
+        let unavailable = status(
+            503,
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+        );
+        let body: &'static str = Box::leak(unavailable.into_boxed_str());
+        let e = probe(&answering(503, body), &target, URL)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "prod-use1-api-01: API server answered 503: the server is currently unable to handle the request"
+        );
+        assert!(e.is_transient());
+        let throttled = status(
+            429,
+            "TooManyRequests",
+            "Too many requests, please try again later.",
+        );
+        let body: &'static str = Box::leak(throttled.into_boxed_str());
+        let e = probe(&answering(429, body), &target, URL)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ConnectError::Api { code: 429, .. }), "{e:?}");
+        assert!(e.is_transient());
+    }
+
+    #[tokio::test]
+    async fn fault_a_malformed_answer_says_it_was_unreadable_not_unreachable() {
+        let target = testing::target("prod", "us-east-1", "prod-use1-api-01");
+        let e = probe(
+            &answering(200, "<html><body>Sign in to the VPN</body></html>"),
+            &target,
+            URL,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, ConnectError::BadAnswer { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("prod-use1-api-01: unreadable answer from {URL}: ")),
+            "{e}"
+        );
+        assert!(e.is_transient());
+    }
+
+    /// A native client (TLS, the EKS CA, bearer tokens) for `endpoint`.
+    fn native_to(endpoint: &str) -> (ClusterTarget, kube::Client) {
+        let mut target = testing::target("prod", "us-east-1", "prod-use1-api-01");
+        target.endpoint = Some(endpoint.to_string());
+        let client = native_client(&target, tokens()).unwrap();
+        (target, client)
+    }
+
+    #[tokio::test]
+    async fn fault_an_endpoint_that_does_not_resolve_cannot_be_reached() {
+        let url = format!("https://{}", crate::sources::faults::UNRESOLVABLE_HOST);
+        let (target, client) = native_to(&url);
+        let e = probe(&client, &target, &url).await.unwrap_err();
+        assert!(matches!(e, ConnectError::Unreachable { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("prod-use1-api-01: cannot reach {url}: ")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("dns error"), "{e}");
+        assert!(e.is_transient());
+    }
+
+    #[tokio::test]
+    async fn fault_a_refused_connection_cannot_be_reached() {
+        let url = format!(
+            "https://127.0.0.1:{}",
+            crate::sources::faults::refused_port()
+        );
+        let (target, client) = native_to(&url);
+        let e = probe(&client, &target, &url).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("prod-use1-api-01: cannot reach {url}: ")),
+            "{e}"
+        );
+        assert!(e.to_string().to_lowercase().contains("refused"), "{e}");
+        assert!(e.is_transient());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fault_an_endpoint_that_accepts_and_never_answers_times_out() {
+        // Takes the TCP connection, never answers the TLS handshake.
+        let server =
+            crate::sources::faults::FaultServer::start(|_| crate::sources::faults::json(200, "{}"))
+                .await;
+        server.set(crate::sources::faults::Mode::Hang);
+        let url = server.url.replace("http://", "https://");
+        let (target, client) = native_to(&url);
+        let started = tokio::time::Instant::now();
+        let e = probe(&client, &target, &url).await.unwrap_err();
+        assert!(
+            started.elapsed() <= RESPONSE_TIMEOUT,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("prod-use1-api-01: timed out connecting to {url}")
+        );
+        assert!(e.is_transient());
+    }
+
+    #[tokio::test]
+    async fn fault_credentials_expiring_mid_run_are_said_then_a_new_token_is_minted() {
+        use crate::sources::faults::FlakyCredentials;
+        let credentials = FlakyCredentials::default();
+        let tokens = Arc::new(TokenSource::new(
+            "prod-use1-api-01",
+            "us-east-1",
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials.clone()),
+        ));
+        let (service, mut server) = mock::pair::<Request<Body>, Response<Body>>();
+        let service = ResponseTimeoutLayer::new(RESPONSE_TIMEOUT).layer(service);
+        let client = kube::Client::new(BearerAuthLayer::new(tokens).layer(service), "default");
+        let api = tokio::spawn(async move {
+            let mut accepted = None;
+            let mut seen = Vec::new();
+            while let Some((request, reply)) = server.next_request().await {
+                let token = bearer(&request).unwrap();
+                seen.push(token.clone());
+                // The first token works; once "expired", only a newer one does.
+                match &accepted {
+                    None => {
+                        accepted = Some(token);
+                        reply.send_response(json(200, VERSION));
+                    }
+                    Some(old) if *old == token => reply.send_response(json(401, UNAUTHORIZED)),
+                    Some(_) => reply.send_response(json(200, VERSION)),
+                }
+            }
+            seen
+        });
+        let target = testing::target("prod", "us-east-1", "prod-use1-api-01");
+        probe(&client, &target, URL).await.unwrap();
+
+        // The token expires and so has the SSO session behind it: said, not hidden.
+        credentials.fail(true);
+        let e = probe(&client, &target, URL).await.unwrap_err();
+        assert!(matches!(e, ConnectError::Token { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("prod-use1-api-01: cannot get an EKS token: no AWS credentials: ")
+                && e.to_string().contains("the SSO session has expired"),
+            "{e}"
+        );
+        assert!(!e.is_transient());
+
+        // After `aws sso login`: a new token is minted and accepted, with no new client.
+        credentials.fail(false);
+        probe(&client, &target, URL).await.unwrap();
+        drop(client);
+        let seen = api.await.unwrap();
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert_eq!(seen[0], seen[1], "the old token until it was refused");
+        assert_eq!(seen[1], seen[2], "no new token without credentials");
+        assert_ne!(seen[2], seen[3], "a freshly minted token");
     }
 
     #[test]

@@ -372,6 +372,9 @@ impl<D: Dial> Source<D> {
                     },
                 );
                 self.health.errors += 1;
+                if matches!(error, ConnectError::Api { code: 429, .. }) {
+                    self.health.throttles += 1;
+                }
                 self.health.last_error = Some(error.to_string());
                 self.health.last_error_at = Some(now);
                 self.show(&id, unavailable(&error.to_string())).await?;

@@ -560,3 +560,196 @@ async fn a_remediation_is_dialed_and_answered_with_the_servers_words() {
         Err("not-ours: not a cluster of the fleet (no endpoint known for it)".into())
     );
 }
+
+// ---- faults: a failing API server is shown, counted, and reconnected after a backoff ----
+
+/// What `/version` does while a fault is on.
+#[derive(Clone)]
+enum VersionFault {
+    Status(u16, String),
+    Hang,
+}
+
+/// The fake API server with `/version` failing while `fault` is set.
+#[derive(Clone)]
+struct FaultyApiServer {
+    fault: Arc<Mutex<Option<VersionFault>>>,
+}
+
+impl Service<Request<Body>> for FaultyApiServer {
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response<Body>, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let fault = self.fault.lock().unwrap().clone();
+        match fault {
+            Some(fault) if request.uri().path() == "/version" => Box::pin(async move {
+                match fault {
+                    VersionFault::Status(code, body) => Ok(json(code, &body)),
+                    VersionFault::Hang => futures::future::pending().await,
+                }
+            }),
+            _ => FakeApiServer { reject: false }.call(request),
+        }
+    }
+}
+
+/// Dials [`FaultyApiServer`]s behind the response timeout, as the real dialer does.
+struct FaultyDial {
+    fault: Arc<Mutex<Option<VersionFault>>>,
+}
+
+impl Dial for FaultyDial {
+    fn route(&self, _target: &ClusterTarget) -> Option<Route> {
+        Some(Route::Native)
+    }
+
+    fn dial(
+        &self,
+        target: &ClusterTarget,
+        _route: Route,
+    ) -> BoxFuture<'static, Result<(kube::Client, String), ConnectError>> {
+        use tower::Layer as _;
+        let server = FaultyApiServer {
+            fault: self.fault.clone(),
+        };
+        let service = super::connect::ResponseTimeoutLayer::new(super::connect::RESPONSE_TIMEOUT)
+            .layer(server);
+        let url = target.endpoint.clone().unwrap_or_default();
+        Box::pin(async move { Ok((kube::Client::new(service, "default"), url)) })
+    }
+}
+
+/// Reads events until `pick` finds one (virtual time; a few minutes at most).
+async fn next_where<T>(
+    events: &mut mpsc::Receiver<SourceEvent>,
+    mut pick: impl FnMut(&SourceEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the awaited event comes")
+            .expect("the source runs");
+        if let Some(found) = pick(&event) {
+            return found;
+        }
+    }
+}
+
+/// One cluster of interest whose API server fails with `fault`: it shows as unavailable
+/// with `reason`, the source as failing (its only cluster fails) with the error counted;
+/// once the fault clears it is connected again after its backoff, and the source is well.
+async fn kube_survives(fault: VersionFault, reason: &str) -> crate::model::SourceHealth {
+    let switch = Arc::new(Mutex::new(Some(fault)));
+    let dial = Arc::new(FaultyDial {
+        fault: switch.clone(),
+    });
+    let (tx, mut events) = mpsc::channel(1024);
+    let handle = spawn_with(dial, &Kubernetes::default(), Clock::Wall, tx);
+    let target = testing::target("prod", "us-east-1", "api-01");
+    handle
+        .commands
+        .send(SourceCommand::Targets {
+            fleet: vec![target.clone()],
+            interest: vec![target.id.clone()],
+        })
+        .await
+        .unwrap();
+    let shown = next_where(&mut events, |e| match e {
+        SourceEvent::KubeSignals { signals, .. } => match &signals.connection {
+            Connection::Unavailable { reason } => Some(reason.clone()),
+            _ => None,
+        },
+        _ => None,
+    })
+    .await;
+    assert_eq!(shown, reason);
+    let failing = next_where(&mut events, |e| match e {
+        SourceEvent::Health(h) if h.errors > 0 => Some(h.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(failing.last_error.as_deref(), Some(reason));
+    assert_eq!(failing.errors, 1);
+    assert!(failing.last_error_at > failing.last_ok, "{failing:?}");
+
+    *switch.lock().unwrap() = None;
+    next_where(&mut events, |e| match e {
+        SourceEvent::KubeSignals { cluster, signals }
+            if *cluster == target.id && signals.connection == Connection::Connected =>
+        {
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+    let well = next_where(&mut events, |e| match e {
+        SourceEvent::Health(h) if h.last_ok > h.last_error_at => Some(h.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(well.errors, 1, "no further failures");
+    failing
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_a_throttled_api_server_counts_a_throttle_and_reconnects() {
+    let h = kube_survives(
+        VersionFault::Status(
+            429,
+            testing::status(
+                429,
+                "TooManyRequests",
+                "Too many requests, please try again later.",
+            ),
+        ),
+        "api-01: API server answered 429: Too many requests, please try again later.",
+    )
+    .await;
+    assert_eq!(h.throttles, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_a_5xx_api_server_is_shown_and_reconnects() {
+    let h = kube_survives(
+        VersionFault::Status(
+            503,
+            testing::status(
+                503,
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request",
+            ),
+        ),
+        "api-01: API server answered 503: the server is currently unable to handle the request",
+    )
+    .await;
+    assert_eq!(h.throttles, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_a_hung_api_server_times_out_and_reconnects() {
+    let target = testing::target("prod", "us-east-1", "api-01");
+    let url = target.endpoint.clone().unwrap();
+    kube_survives(
+        VersionFault::Hang,
+        &format!("api-01: timed out connecting to {url}"),
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_a_malformed_version_answer_is_shown_and_reconnects() {
+    let target = testing::target("prod", "us-east-1", "api-01");
+    let url = target.endpoint.clone().unwrap();
+    kube_survives(
+        VersionFault::Status(200, "<html>proxy login</html>".into()),
+        &format!("api-01: unreadable answer from {url}: expected value at line 1 column 1"),
+    )
+    .await;
+}

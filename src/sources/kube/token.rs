@@ -204,7 +204,7 @@ impl TokenSource {
 
 /// An error and its causes on one line: the SDK's top-level messages alone are vague
 /// ("failed to load credentials").
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -1029,3 +1029,121 @@ fn three_not_ready_nodes_are_critical_even_in_a_large_fleet() {
         "node a NotReady (KubeletNotReady)"
     );
 }
+
+// ---- faults mid-run: the last picture stands while shown unavailable, then recovers ----
+
+/// Every watch lists once, expires after 5 s, and its re-lists meet `fault` three times
+/// before the API server answers again.
+async fn spoke_survives(fault: Reply, reason: impl Fn(&str) -> bool) {
+    let (api, client) = MockApi::start();
+    for path in [NODES, PODS, EVENTS, PDBS] {
+        let items = match path {
+            NODES => vec![ready_node(1)],
+            PODS => vec![crashing("shop", "api-1", 4)],
+            _ => vec![],
+        };
+        api.lists(
+            path,
+            [
+                list_of(path, "100", items.clone()),
+                fault.clone(),
+                fault.clone(),
+                fault.clone(),
+                list_of(path, "300", items),
+            ],
+        );
+        api.watches(
+            path,
+            [Reply::After(
+                Duration::from_secs(5),
+                Box::new(Reply::Stream(vec![mock::expired()])),
+            )],
+        );
+    }
+    let mut run = start(client, false);
+    run.until("the first picture", |r| {
+        has_picture(r, |s| s.nodes_total == 1 && s.crashing_pods.len() == 1)
+    })
+    .await;
+    run.until("shown unavailable", |r| {
+        has_picture(
+            r,
+            |s| matches!(&s.connection, Connection::Unavailable { reason: why } if reason(why)),
+        )
+    })
+    .await;
+    let held = run.picture();
+    assert_eq!(held.nodes_total, 1, "the last picture stands");
+    assert_eq!(held.crashing_pods.len(), 1);
+    assert!(run.firing("pod-crashloopbackoff", "shop"), "its alert too");
+    run.until("every watch listed afresh and connected", |r| {
+        [NODES, PODS, EVENTS, PDBS]
+            .iter()
+            .all(|p| api.seen(p, false).len() == 5)
+            && has_picture(r, |s| {
+                s.connection == Connection::Connected
+                    && s.nodes_total == 1
+                    && s.crashing_pods.len() == 1
+            })
+    })
+    .await;
+    assert!(run.firing("pod-crashloopbackoff", "shop"));
+    let lists = api.seen(PODS, false);
+    for pair in lists[1..].windows(2) {
+        assert!(
+            pair[1].at - pair[0].at >= Duration::from_millis(800),
+            "re-listed without backoff"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_5xx_mid_run_keeps_the_picture_and_recovers() {
+    spoke_survives(
+        Reply::Status(
+            503,
+            serde_json::json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "the server is currently unable to handle the request",
+                "reason": "ServiceUnavailable", "code": 503
+            }),
+        ),
+        |why| {
+            why == "API server answered 503 ServiceUnavailable: the server is currently unable to handle the request"
+        },
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_429_mid_run_keeps_the_picture_and_recovers() {
+    spoke_survives(
+        Reply::Status(
+            429,
+            serde_json::json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Too many requests, please try again later.",
+                "reason": "TooManyRequests", "code": 429
+            }),
+        ),
+        |why| why.starts_with("API server answered 429 TooManyRequests"),
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_malformed_list_mid_run_keeps_the_picture_and_recovers() {
+    spoke_survives(
+        Reply::Json(serde_json::json!("<html>proxy login</html>")),
+        |why| why.starts_with("Error deserializing response"),
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fault_expired_token_mid_run_keeps_the_picture_and_recovers() {
+    spoke_survives(mock::unauthorized(), |why| {
+        why == "credentials rejected (401)"
+    })
+    .await;
+}
