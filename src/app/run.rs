@@ -18,8 +18,10 @@ use crate::actions::{AuditLog, ExecContext, Mode};
 use crate::clock::Clock;
 use crate::sources::{self, EVENT_CHANNEL_CAPACITY};
 
-/// Minimum time between two frames (about 30 fps).
-const FRAME: Duration = Duration::from_millis(33);
+/// Minimum time between two frames that only show what sources sent (or the clock):
+/// the picture moves once a second at most, so an idle console costs almost nothing and
+/// a stream of events never delays the answer to a key.
+const BACKGROUND_FRAME: Duration = Duration::from_secs(1);
 /// At most this many source events are folded in before the loop looks at keys again.
 const DRAIN_BATCH: usize = 4096;
 
@@ -62,16 +64,22 @@ pub async fn run(setup: Setup) -> Result<()> {
     let mut keys = EventStream::new();
     let mut tick = interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut last_draw = Instant::now() - FRAME;
+    let mut last_draw = Instant::now() - BACKGROUND_FRAME;
+    // What the operator did (a key, a resize, an action's result) is drawn at once.
+    let mut urgent = true;
     let mut stats = Stats::new();
 
     loop {
         tokio::select! {
             key = keys.next() => match key {
-                Some(Ok(Event::Key(k))) => app.on_key(k),
+                Some(Ok(Event::Key(k))) => {
+                    app.on_key(k);
+                    urgent = true;
+                }
                 Some(Ok(Event::Resize(..))) => {
                     terminal.clear()?;
                     app.dirty = true;
+                    urgent = true;
                 }
                 Some(Ok(_)) => {}
                 // The terminal is gone (SSH dropped, pty closed): leave at once.
@@ -93,7 +101,10 @@ pub async fn run(setup: Setup) -> Result<()> {
                 }
                 stats.events += n as u64;
             }
-            Some(message) = messages.recv() => app.on_message(message),
+            Some(message) = messages.recv() => {
+                app.on_message(message);
+                urgent = true;
+            }
             _ = tick.tick() => app.on_tick(),
             _ = sigterm.recv() => {
                 tracing::info!("SIGTERM: exiting");
@@ -107,7 +118,8 @@ pub async fn run(setup: Setup) -> Result<()> {
                 tracing::info!("SIGINT: exiting");
                 break;
             }
-            _ = sleep_until(last_draw + FRAME), if app.dirty => {
+            _ = sleep_until(if urgent { Instant::now() } else { last_draw + BACKGROUND_FRAME }),
+                if app.dirty => {
                 if let Err(e) = terminal.draw(|f| app.render(f)) {
                     tracing::info!("cannot draw, the terminal is gone: {e}");
                     break;
@@ -116,6 +128,7 @@ pub async fn run(setup: Setup) -> Result<()> {
                     terminal.write_raw(&link.osc8())?;
                 }
                 app.dirty = false;
+                urgent = false;
                 last_draw = Instant::now();
                 stats.frames += 1;
             }
