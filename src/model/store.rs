@@ -590,13 +590,6 @@ impl Store {
         }
     }
 
-    /// Whether every source watching this cluster's account and region is answering.
-    pub fn covered(&self, cluster: &ClusterId, now: Timestamp) -> bool {
-        !self
-            .scopes_down(now)
-            .contains(&(cluster.account.as_str(), cluster.region.as_str()))
-    }
-
     /// The (account, region) scopes whose EKS or CloudWatch source is failing or stale.
     fn scopes_down(&self, now: Timestamp) -> HashSet<(&str, &str)> {
         self.sources
@@ -804,32 +797,18 @@ impl Store {
             SortKey::RequestRate
             | SortKey::Errors5xx
             | SortKey::LatencyP99
-            | SortKey::EtcdPercent => {
-                let mut keyed: Vec<(Option<f64>, u32, usize)> =
-                    rows.iter().map(|&i| (metric(i), rank[i], i)).collect();
-                keyed.sort_unstable_by(|a, b| {
-                    let primary = match (a.0, b.0) {
-                        (Some(x), Some(y)) => dir(x.total_cmp(&y)),
-                        (Some(_), None) => Ordering::Less,
-                        (None, Some(_)) => Ordering::Greater,
-                        (None, None) => Ordering::Equal,
-                    };
-                    primary.then(a.1.cmp(&b.1))
-                });
-                for (row, (_, _, i)) in rows.iter_mut().zip(keyed) {
-                    *row = i;
-                }
-            }
-            SortKey::Version => {
-                let mut keyed: Vec<(Vec<u32>, u32, usize)> = rows
-                    .iter()
-                    .map(|&i| (version_key(&self.clusters[i].version), rank[i], i))
-                    .collect();
-                keyed.sort_unstable_by(|a, b| dir(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
-                for (row, (_, _, i)) in rows.iter_mut().zip(keyed) {
-                    *row = i;
-                }
-            }
+            | SortKey::EtcdPercent => sort_keyed(rows, rank, metric, |a, b| match (a, b) {
+                (Some(x), Some(y)) => dir(x.total_cmp(y)),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            }),
+            SortKey::Version => sort_keyed(
+                rows,
+                rank,
+                |i| version_key(&self.clusters[i].version),
+                |a, b| dir(a.cmp(b)),
+            ),
             _ => rows.sort_unstable_by(|&a, &b| {
                 let (ca, cb) = (&self.clusters[a], &self.clusters[b]);
                 let primary = match key {
@@ -874,6 +853,21 @@ impl Store {
 }
 
 /// Kubernetes versions compare numerically: 1.9 < 1.29 < 1.31.
+/// Sorts cluster indices by a key worked out once per row and compared by `cmp`; ties go
+/// by name rank.
+fn sort_keyed<K>(
+    rows: &mut [usize],
+    rank: &[u32],
+    key: impl Fn(usize) -> K,
+    cmp: impl Fn(&K, &K) -> std::cmp::Ordering,
+) {
+    let mut keyed: Vec<(K, usize)> = rows.iter().map(|&i| (key(i), i)).collect();
+    keyed.sort_unstable_by(|(a, i), (b, j)| cmp(a, b).then(rank[*i].cmp(&rank[*j])));
+    for (row, (_, i)) in rows.iter_mut().zip(keyed) {
+        *row = i;
+    }
+}
+
 /// Files the alert's key under its cluster.
 fn index(by_cluster: &mut HashMap<ClusterId, BTreeSet<AlertKey>>, alert: &Alert) {
     if let Some(c) = &alert.cluster {

@@ -96,6 +96,7 @@ pub struct CallStats {
 fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     err: &SdkError<E, HttpResponse>,
 ) -> (CallKind, bool, String) {
+    let credentials = credentials_error(err);
     match err {
         SdkError::ServiceError(ctx) if ctx.raw().status().is_success() => {
             // A 2xx whose body is not the operation's output: a truncated body, a proxy's
@@ -134,8 +135,8 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
         SdkError::TimeoutError(_) => (CallKind::Unavailable, true, "timed out".into()),
         // The credential chain failed (an expired SSO session, a refused AssumeRole):
         // nothing was sent, and retrying at once will not fix it.
-        SdkError::DispatchFailure(_) if credentials_error(err).is_some() => {
-            let detail = credentials_error(err).map(source_chain).unwrap_or_default();
+        SdkError::DispatchFailure(_) if credentials.is_some() => {
+            let detail = credentials.map(source_chain).unwrap_or_default();
             (
                 CallKind::Auth,
                 false,

@@ -50,7 +50,6 @@ impl Default for AlertsState {
 /// What the list shows, computed once per change of the alerts, the filter or the
 /// resolved toggle: a frame then costs the rows on screen, not the 50,000 alerts behind
 /// them.
-#[derive(Default)]
 struct Listing {
     /// The alerts listed, in display order.
     keys: Vec<AlertKey>,
