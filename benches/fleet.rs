@@ -190,7 +190,32 @@ fn render(c: &mut Criterion) {
             b.iter(|| terminal.draw(|f| app.render(f)).expect("draw").area)
         });
     }
+    // The fleet view keeps its rows until the store changes; the worst frame is the one
+    // after a change, which filters and sorts the fleet again.
     app.on_key(KeyEvent::new(KeyCode::Char('1'), KeyModifiers::NONE));
+    let ids: Vec<ClusterId> = app.store.clusters().iter().map(|c| c.id.clone()).collect();
+    let minute = t0().timestamp() / 60;
+    let mut n = 0usize;
+    group.bench_function("fleet, after a change", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                SourceEvent::Metrics {
+                    cluster: ids[n % ids.len()].clone(),
+                    samples: vec![MetricSample {
+                        metric: MetricName::RequestTotal,
+                        minute,
+                        value: (n % 5000) as f32,
+                    }],
+                }
+            },
+            |event| {
+                app.apply(event);
+                terminal.draw(|f| app.render(f)).expect("draw").area
+            },
+            BatchSize::SmallInput,
+        )
+    });
     app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     group.bench_function("cluster", |b| {
         b.iter(|| terminal.draw(|f| app.render(f)).expect("draw").area)

@@ -40,6 +40,57 @@ fn fleet_view_filtered_and_sorted() {
     snapshot_all("fleet_prod_by_req_rate", &d.app);
 }
 
+/// The table keeps its rows between frames until the store changes; a change between two
+/// frames (alerts on a cluster below the fold) must show in the next one.
+#[test]
+fn the_fleet_table_follows_the_store_between_frames() {
+    use fleetdeck::model::{Alert, AlertKey, AlertSource, Severity, SourceEvent};
+    let mut d = demo_app(Mode::Operator);
+    let before = draw(&d.app, 160, 48);
+    let quiet = d
+        .app
+        .store
+        .clusters()
+        .iter()
+        .find(|c| !before.contains(&format!(" {} ", c.id.name)))
+        .expect("more clusters than fit on one screen")
+        .id
+        .clone();
+    let alerts = (0..30)
+        .map(|n| Alert {
+            key: AlertKey::new(
+                AlertSource::Alertmanager,
+                Some(&quiet),
+                "Boom",
+                &n.to_string(),
+            ),
+            source: AlertSource::Alertmanager,
+            cluster: Some(quiet.clone()),
+            name: "Boom".into(),
+            severity: Severity::Critical,
+            state: AlertState::Firing,
+            first_seen: common::t0(),
+            last_change: common::t0(),
+            summary: String::new(),
+            labels: Default::default(),
+            runbook_url: None,
+            ack: None,
+        })
+        .collect();
+    d.app.apply(SourceEvent::Alerts(alerts));
+    let after = draw(&d.app, 160, 48);
+    let first_row = after
+        .lines()
+        .skip_while(|l| !l.contains("│CLUSTER"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        first_row.contains(&format!("│{} ", quiet.name)) && first_row.contains(" 30 "),
+        "{} with 30 firing alerts leads the table (worst first):\n{after}",
+        quiet.name
+    );
+}
+
 #[test]
 fn alerts_view() {
     let mut d = demo_app(Mode::Operator);

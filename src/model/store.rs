@@ -1,8 +1,7 @@
 //! The store: every source's events folded into one picture. Pure: no I/O, no clock reads.
 
 use std::cell::OnceCell;
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 /// The store's hash maps: keyed by cluster ids and alert keys, looked up for every event,
 /// so hashed with foldhash (fast, still seeded per process) rather than SipHash.
@@ -14,6 +13,7 @@ use super::{
     ClusterStatus, KubeSignals, MetricName, MetricRing, PermissionCheck, Rollout, SourceEvent,
     SourceHealth, Timestamp,
 };
+use alert_table::{AlertId, AlertTable};
 
 /// Resolved alerts are kept this long so the Alerts view can show what just cleared.
 const RESOLVED_RETENTION_SECS: i64 = 3600;
@@ -89,9 +89,9 @@ impl ClusterFilter {
             .split_whitespace()
             .map(|t| match t.split_once(':') {
                 Some((field, value)) if !field.is_empty() => {
-                    (Some(field.to_ascii_lowercase()), value.to_ascii_lowercase())
+                    (Some(field.to_ascii_lowercase()), value.to_lowercase())
                 }
-                _ => (None, t.to_ascii_lowercase()),
+                _ => (None, t.to_lowercase()),
             })
             .collect();
         Self { terms }
@@ -101,7 +101,8 @@ impl ClusterFilter {
         self.terms.is_empty()
     }
 
-    fn matches(&self, cluster: &Cluster, wave: Option<&str>) -> bool {
+    /// `search` is the cluster's `search_text`.
+    fn matches(&self, cluster: &Cluster, search: &str, wave: Option<&str>) -> bool {
         self.terms.iter().all(|(field, value)| {
             let has = |s: &str| contains_ignore_case(s, value);
             match field.as_deref() {
@@ -116,17 +117,26 @@ impl ClusterFilter {
                 // An unknown field matches nothing rather than everything: a typo must not
                 // look like a fleet with no problems.
                 Some(_) => false,
-                None => {
-                    has(&cluster.id.name)
-                        || has(&cluster.id.account)
-                        || has(&cluster.id.region)
-                        || has(cluster.environment.as_str())
-                        || has(&cluster.version)
-                        || has(cluster.status.as_str())
-                }
+                None => search.contains(value.as_str()),
             }
         })
     }
+}
+
+/// The fields a term without a field searches, lowercased and joined by newlines (a term
+/// holds no whitespace, so it cannot match across two fields). Kept per cluster, so a
+/// keystroke in the filter does not lowercase the fleet again.
+fn search_text(c: &Cluster) -> String {
+    [
+        c.id.name.as_str(),
+        &c.id.account,
+        &c.id.region,
+        c.environment.as_str(),
+        &c.version,
+        c.status.as_str(),
+    ]
+    .join("\n")
+    .to_lowercase()
 }
 
 fn contains_ignore_case(haystack: &str, lower_needle: &str) -> bool {
@@ -171,6 +181,11 @@ struct ClusterSlot {
     /// Which source reported it, so an inventory from that source can remove it.
     source: String,
     metrics: Vec<Option<MetricRing>>,
+    /// What a filter term without a field searches (`search_text`).
+    search: String,
+    /// Its alerts, kept in step with the store's: a cluster view reads its own alerts
+    /// without walking the fleet's.
+    alerts: Vec<AlertId>,
 }
 
 /// Every source's events folded into one picture of the fleet.
@@ -179,12 +194,9 @@ pub struct Store {
     clusters: Vec<Cluster>,
     slots: Vec<ClusterSlot>,
     index: HashMap<ClusterId, usize>,
-    alerts: BTreeMap<AlertKey, Alert>,
+    alerts: AlertTable,
     /// Firing alert counts, kept in step with `alerts`.
     firing: FiringCounts,
-    /// The keys of each cluster's alerts, kept in step with `alerts`: a cluster view
-    /// reads its own alerts without walking the fleet's.
-    by_cluster: HashMap<ClusterId, BTreeSet<AlertKey>>,
     rollouts: Vec<Rollout>,
     cells: HashMap<ClusterId, CellRef>,
     sources: BTreeMap<String, SourceHealth>,
@@ -204,6 +216,8 @@ pub struct Store {
     alerts_generation: u64,
     /// Cluster name order (see `name_ranks`); reset whenever a cluster comes or goes.
     name_ranks: OnceCell<Vec<u32>>,
+    /// The first listed cluster of each name (see `place`); reset with `name_ranks`.
+    first_named: OnceCell<HashMap<String, usize>>,
 }
 
 impl Store {
@@ -219,7 +233,9 @@ impl Store {
                 self.replace_inventory(&source, clusters)
             }
             SourceEvent::ClusterChanged(cluster) => {
-                self.upsert_cluster("", *cluster);
+                if let (i, true) = self.upsert_cluster("", *cluster) {
+                    self.file_alerts_of(i);
+                }
             }
             SourceEvent::Alerts(alerts) => {
                 for alert in alerts {
@@ -231,10 +247,7 @@ impl Store {
             SourceEvent::AlertsGone(keys) => {
                 self.alerts_generation += 1;
                 for key in keys {
-                    if let Some(old) = self.alerts.remove(&key) {
-                        unindex(&mut self.by_cluster, &old);
-                        self.firing.count(&self.index, &old, -1);
-                    }
+                    self.remove_alert(&key);
                 }
             }
             SourceEvent::Metrics { cluster, samples } => {
@@ -283,25 +296,36 @@ impl Store {
         }
     }
 
-    fn upsert_cluster(&mut self, source: &str, cluster: Cluster) -> usize {
+    /// Lists or updates a cluster: its index, and whether it is new. Alerts that named a
+    /// new cluster before it was listed are not yet filed under it (`reindex_alerts`).
+    fn upsert_cluster(&mut self, source: &str, cluster: Cluster) -> (usize, bool) {
         if let Some(&i) = self.index.get(&cluster.id) {
+            self.slots[i].search = search_text(&cluster);
             self.clusters[i] = cluster;
             if !source.is_empty() {
                 self.slots[i].source = source.to_string();
             }
-            i
+            (i, false)
         } else {
             let i = self.clusters.len();
-            self.name_ranks = OnceCell::new();
+            self.clusters_changed();
             self.index.insert(cluster.id.clone(), i);
-            self.clusters.push(cluster);
             self.slots.push(ClusterSlot {
                 source: source.to_string(),
                 metrics: vec![None; MetricName::COUNT],
+                search: search_text(&cluster),
+                alerts: Vec::new(),
             });
+            self.clusters.push(cluster);
             self.firing.per_cluster.push([0; 3]);
-            i
+            (i, true)
         }
+    }
+
+    /// Forgets what was worked out from the set of clusters.
+    fn clusters_changed(&mut self) {
+        self.name_ranks = OnceCell::new();
+        self.first_named = OnceCell::new();
     }
 
     fn replace_inventory(&mut self, source: &str, clusters: Vec<Cluster>) {
@@ -317,10 +341,14 @@ impl Store {
         if !gone.is_empty() {
             self.remove_clusters(&gone);
         }
+        let mut added = false;
         for cluster in clusters {
-            self.upsert_cluster(source, cluster);
+            added |= self.upsert_cluster(source, cluster).1;
         }
-        self.place_alerts();
+        let placed = self.place_alerts();
+        if added || placed {
+            self.reindex_alerts();
+        }
     }
 
     /// Ties an alert whose source knows its cluster only by name (an Alertmanager label:
@@ -332,17 +360,25 @@ impl Store {
         if !(c.account.is_empty() && c.region.is_empty()) {
             return false;
         }
-        match self.clusters.iter().find(|k| k.id.name == c.name) {
-            Some(k) => {
-                alert.cluster = Some(k.id.clone());
+        let first = self.first_named.get_or_init(|| {
+            let mut first = HashMap::default();
+            for (i, k) in self.clusters.iter().enumerate() {
+                first.entry(k.id.name.clone()).or_insert(i);
+            }
+            first
+        });
+        match first.get(&c.name) {
+            Some(&i) => {
+                alert.cluster = Some(self.clusters[i].id.clone());
                 true
             }
             None => false,
         }
     }
 
-    /// Places the alerts that arrived before their cluster was listed.
-    fn place_alerts(&mut self) {
+    /// Places the alerts that arrived before their cluster was listed; says whether any
+    /// moved (the alert indexes then need `reindex_alerts`).
+    fn place_alerts(&mut self) -> bool {
         let mut alerts = std::mem::take(&mut self.alerts);
         let mut moved = false;
         for alert in alerts.values_mut() {
@@ -351,12 +387,8 @@ impl Store {
         self.alerts = alerts;
         if moved {
             self.alerts_generation += 1;
-            self.by_cluster.clear();
-            for a in self.alerts.values() {
-                index(&mut self.by_cluster, a);
-            }
-            self.recount_firing();
         }
+        moved
     }
 
     fn remove_clusters(&mut self, gone: &[ClusterId]) {
@@ -374,14 +406,14 @@ impl Store {
         }
         self.clusters = clusters;
         self.slots = slots;
-        self.name_ranks = OnceCell::new();
+        self.clusters_changed();
         self.index = self
             .clusters
             .iter()
             .enumerate()
             .map(|(i, c)| (c.id.clone(), i))
             .collect();
-        self.recount_firing();
+        self.reindex_alerts();
     }
 
     /// Records (or with `None` forgets) an ack made in fleetdeck for an alert whose source
@@ -402,9 +434,10 @@ impl Store {
         if local == Some(true)
             && let Some(alert) = self.alerts.get_mut(key)
         {
-            self.firing.count(&self.index, alert, -1);
+            let at = listed_at(&self.index, alert);
+            self.firing.count(at, alert, -1);
             alert.ack = ack;
-            self.firing.count(&self.index, alert, 1);
+            self.firing.count(at, alert, 1);
         }
     }
 
@@ -416,31 +449,85 @@ impl Store {
         } else if alert.ack.is_none() {
             alert.ack = self.local_acks.get(&alert.key).cloned();
         }
-        self.firing.count(&self.index, &alert, 1);
-        match self.alerts.entry(alert.key.clone()) {
-            Entry::Occupied(mut slot) => {
-                let old = slot.get();
-                self.firing.count(&self.index, old, -1);
-                if old.cluster != alert.cluster {
-                    unindex(&mut self.by_cluster, old);
-                    index(&mut self.by_cluster, &alert);
+        let at = listed_at(&self.index, &alert);
+        self.firing.count(at, &alert, 1);
+        let (id, old) = self.alerts.upsert(alert);
+        match old {
+            Some(old) => {
+                let was = if old.cluster == self.alerts.at(id).cluster {
+                    at
+                } else {
+                    listed_at(&self.index, &old)
+                };
+                self.firing.count(was, &old, -1);
+                if was != at {
+                    self.unfile(was, id);
+                    self.file(at, id);
                 }
-                slot.insert(alert);
             }
-            Entry::Vacant(slot) => {
-                index(&mut self.by_cluster, &alert);
-                slot.insert(alert);
+            None => self.file(at, id),
+        }
+    }
+
+    fn remove_alert(&mut self, key: &AlertKey) {
+        if let Some((id, old)) = self.alerts.remove(key) {
+            let at = listed_at(&self.index, &old);
+            self.firing.count(at, &old, -1);
+            self.unfile(at, id);
+        }
+    }
+
+    /// Files an alert under the listed cluster at `at`.
+    fn file(&mut self, at: Option<usize>, id: AlertId) {
+        if let Some(i) = at {
+            self.slots[i].alerts.push(id);
+        }
+    }
+
+    fn unfile(&mut self, at: Option<usize>, id: AlertId) {
+        if let Some(i) = at {
+            let filed = &mut self.slots[i].alerts;
+            if let Some(p) = filed.iter().position(|&x| x == id) {
+                filed.swap_remove(p);
             }
         }
     }
 
-    fn recount_firing(&mut self) {
+    /// Files the alerts that named a newly listed cluster before it was listed.
+    fn file_alerts_of(&mut self, i: usize) {
+        let id = &self.clusters[i].id;
+        let mine: Vec<AlertId> = self
+            .alerts
+            .iter()
+            .filter(|(_, a)| a.cluster.as_ref() == Some(id))
+            .map(|(n, _)| n)
+            .collect();
+        for n in mine {
+            // Counted in the fleet's totals when it came; now on the cluster's too.
+            let a = self.alerts.at(n);
+            if a.is_firing() {
+                self.firing.per_cluster[i][a.severity as usize] += 1;
+            }
+            self.file(Some(i), n);
+        }
+    }
+
+    /// Works out the firing counts and each cluster's alerts afresh, after clusters came,
+    /// went or moved, or alerts were placed.
+    fn reindex_alerts(&mut self) {
         self.firing = FiringCounts {
             per_cluster: vec![[0; 3]; self.clusters.len()],
             ..FiringCounts::default()
         };
-        for a in self.alerts.values() {
-            self.firing.count(&self.index, a, 1);
+        for slot in &mut self.slots {
+            slot.alerts.clear();
+        }
+        for (id, a) in self.alerts.iter() {
+            let at = listed_at(&self.index, a);
+            self.firing.count(at, a, 1);
+            if let Some(i) = at {
+                self.slots[i].alerts.push(id);
+            }
         }
     }
 
@@ -456,21 +543,28 @@ impl Store {
     }
 
     fn expire_resolved(&mut self, now: Timestamp) {
-        let mut resolved: Vec<(Timestamp, AlertKey)> = self
+        let mut resolved: Vec<(Timestamp, &AlertKey)> = self
             .alerts
             .values()
             .filter(|a| a.state == AlertState::Resolved)
-            .map(|a| (a.last_change, a.key.clone()))
+            .map(|a| (a.last_change, &a.key))
             .collect();
-        resolved.sort();
+        // Oldest first; the key breaks ties so which of equally old alerts go is fixed.
+        resolved.sort_unstable();
         let over = resolved.len().saturating_sub(RESOLVED_CAP);
-        for (i, (changed, key)) in resolved.into_iter().enumerate() {
-            if i < over || (now - changed).num_seconds() > RESOLVED_RETENTION_SECS {
-                self.alerts_generation += 1;
-                if let Some(old) = self.alerts.remove(&key) {
-                    unindex(&mut self.by_cluster, &old);
-                }
-            }
+        let gone: Vec<AlertKey> = resolved
+            .into_iter()
+            .enumerate()
+            .filter(|&(i, (changed, _))| {
+                i < over || (now - changed).num_seconds() > RESOLVED_RETENTION_SECS
+            })
+            .map(|(_, (_, key))| key.clone())
+            .collect();
+        if !gone.is_empty() {
+            self.alerts_generation += 1;
+        }
+        for key in gone {
+            self.remove_alert(&key);
         }
     }
 
@@ -630,26 +724,34 @@ impl Store {
     }
 
     /// Alerts for the Alerts view: firing first, then unknown, then resolved; within
-    /// each, by severity, then name, then cluster.
+    /// each, by severity, then name, then cluster, then key.
     pub fn alerts_sorted(&self) -> Vec<&Alert> {
         let mut v: Vec<&Alert> = self.alerts.values().collect();
-        v.sort_by(|a, b| {
-            (a.state, a.severity, &a.name, &a.cluster)
-                .cmp(&(b.state, b.severity, &b.name, &b.cluster))
+        v.sort_unstable_by(|a, b| {
+            (a.state, a.severity, &a.name, &a.cluster, &a.key)
+                .cmp(&(b.state, b.severity, &b.name, &b.cluster, &b.key))
         });
         v
     }
 
     /// One cluster's alerts, sorted as `alerts_sorted`.
     pub fn alerts_for(&self, cluster: &ClusterId) -> Vec<&Alert> {
-        let mut v: Vec<&Alert> = self
-            .by_cluster
-            .get(cluster)
-            .into_iter()
-            .flatten()
-            .filter_map(|k| self.alerts.get(k))
-            .collect();
-        v.sort_by(|a, b| (a.state, a.severity, &a.name).cmp(&(b.state, b.severity, &b.name)));
+        let mut v: Vec<&Alert> = match self.index.get(cluster) {
+            Some(&i) => self.slots[i]
+                .alerts
+                .iter()
+                .map(|&id| self.alerts.at(id))
+                .collect(),
+            // Not listed, so not filed: walk them all.
+            None => self
+                .alerts
+                .values()
+                .filter(|a| a.cluster.as_ref() == Some(cluster))
+                .collect(),
+        };
+        v.sort_unstable_by(|a, b| {
+            (a.state, a.severity, &a.name, &a.key).cmp(&(b.state, b.severity, &b.name, &b.key))
+        });
         v
     }
 
@@ -765,7 +867,7 @@ impl Store {
                 filter.is_empty() || {
                     let c = &self.clusters[i];
                     let wave = wants_wave.then(|| self.wave_label(&c.id)).flatten();
-                    filter.matches(c, wave.as_deref())
+                    filter.matches(c, &self.slots[i].search, wave.as_deref())
                 }
             })
             .collect();
@@ -803,6 +905,9 @@ impl Store {
                 (None, Some(_)) => Ordering::Greater,
                 (None, None) => Ordering::Equal,
             }),
+            SortKey::Alerts => {
+                sort_keyed(rows, rank, |i| self.firing_counts(i), |a, b| dir(a.cmp(b)))
+            }
             SortKey::Version => sort_keyed(
                 rows,
                 rank,
@@ -816,7 +921,6 @@ impl Store {
                     SortKey::Region => ca.id.region.cmp(&cb.id.region),
                     SortKey::Environment => ca.environment.cmp(&cb.environment),
                     SortKey::Status => ca.status.cmp(&cb.status),
-                    SortKey::Alerts => self.firing_counts(a).cmp(&self.firing_counts(b)),
                     _ => Ordering::Equal,
                 };
                 dir(primary).then(rank[a].cmp(&rank[b]))
@@ -868,30 +972,9 @@ fn sort_keyed<K>(
     }
 }
 
-/// Files the alert's key under its cluster.
-fn index(by_cluster: &mut HashMap<ClusterId, BTreeSet<AlertKey>>, alert: &Alert) {
-    if let Some(c) = &alert.cluster {
-        match by_cluster.get_mut(c) {
-            Some(keys) => {
-                keys.insert(alert.key.clone());
-            }
-            None => {
-                by_cluster.insert(c.clone(), BTreeSet::from([alert.key.clone()]));
-            }
-        }
-    }
-}
-
-/// Takes the alert's key out from under its cluster.
-fn unindex(by_cluster: &mut HashMap<ClusterId, BTreeSet<AlertKey>>, alert: &Alert) {
-    if let Some(c) = &alert.cluster
-        && let Some(keys) = by_cluster.get_mut(c)
-    {
-        keys.remove(&alert.key);
-        if keys.is_empty() {
-            by_cluster.remove(c);
-        }
-    }
+/// The index of the listed cluster an alert is on, if it is on one.
+fn listed_at(index: &HashMap<ClusterId, usize>, alert: &Alert) -> Option<usize> {
+    alert.cluster.as_ref().and_then(|c| index.get(c).copied())
 }
 
 /// Firing alerts counted as they come and go, so neither the header nor a sort walks
@@ -907,8 +990,9 @@ struct FiringCounts {
 }
 
 impl FiringCounts {
-    /// Adds `delta` to every count the alert is part of, if it fires.
-    fn count(&mut self, index: &HashMap<ClusterId, usize>, alert: &Alert, delta: i32) {
+    /// Adds `delta` to every count the alert is part of, if it fires; `at` is the listed
+    /// cluster it is on (`listed_at`).
+    fn count(&mut self, at: Option<usize>, alert: &Alert, delta: i32) {
         if !alert.is_firing() {
             return;
         }
@@ -917,7 +1001,7 @@ impl FiringCounts {
         if alert.ack.is_some() {
             add(&mut self.acked);
         }
-        if let Some(&i) = alert.cluster.as_ref().and_then(|c| index.get(c)) {
+        if let Some(i) = at {
             add(&mut self.per_cluster[i][alert.severity as usize]);
         }
     }
@@ -929,6 +1013,7 @@ fn version_key(v: &str) -> Vec<u32> {
         .collect()
 }
 
+mod alert_table;
 mod rollouts;
 
 #[cfg(test)]
@@ -1168,6 +1253,42 @@ mod tests {
         check(&s, "placed");
         let i = s.cluster_index(&ClusterId::new("acct", "eu-west-1", "new-a"));
         assert_eq!(i.map(|i| s.firing_total(i)), Some(1));
+        // An alert that names a cluster in full before any source lists it is counted
+        // under it once it is listed, by an inventory or by one cluster's change.
+        let early = alert("late-a", "oom", Severity::Warning, AlertState::Firing, 0);
+        let later = alert("late-b", "oom", Severity::Warning, AlertState::Firing, 0);
+        s.apply(SourceEvent::Alerts(vec![early, later]), t(0));
+        check(&s, "before their clusters");
+        s.apply(
+            SourceEvent::ClusterChanged(Box::new(cluster("late-b", Environment::Dev, "1.31"))),
+            t(0),
+        );
+        check(&s, "one listed by a change");
+        let mut listed = s.clusters().to_vec();
+        listed.push(cluster("late-a", Environment::Dev, "1.31"));
+        s.apply(
+            SourceEvent::ClusterInventory {
+                source: "demo".into(),
+                clusters: listed,
+            },
+            t(0),
+        );
+        check(&s, "the other listed by an inventory");
+        for name in ["late-a", "late-b"] {
+            let i = s.cluster_index(&ClusterId::new("acct", "eu-west-1", name));
+            assert_eq!(i.map(|i| s.firing_counts(i)), Some([0, 1, 0]), "{name}");
+        }
+        // A cluster going renumbers the others; their alerts follow.
+        let mut fewer = s.clusters().to_vec();
+        fewer.retain(|c| c.id.name != "prod-a");
+        s.apply(
+            SourceEvent::ClusterInventory {
+                source: "demo".into(),
+                clusters: fewer,
+            },
+            t(0),
+        );
+        check(&s, "a cluster gone");
     }
 
     #[test]
@@ -1191,6 +1312,28 @@ mod tests {
             "an unknown field must match nothing"
         );
         assert!(rows("nothing-like-this").is_empty());
+        // A bare term searches name, account, region, environment, version and status,
+        // each on its own: "a-acct" would only match the name and account run together.
+        assert_eq!(rows("1.9"), ["stg-a"]);
+        assert_eq!(rows("ACTIVE").len(), 4);
+        assert_eq!(rows("acct").len(), 4);
+        assert_eq!(rows("staging"), ["stg-a"]);
+        assert!(rows("a-acct").is_empty());
+        assert!(rows("1.31active").is_empty());
+        // A cluster's change is searched at once.
+        let mut s = s;
+        let mut upgraded = cluster("prod-a", Environment::Prod, "1.32");
+        upgraded.status = ClusterStatus::Updating;
+        s.apply(SourceEvent::ClusterChanged(Box::new(upgraded)), t(0));
+        let rows = |f: &str| {
+            names(
+                &s,
+                &s.cluster_rows(&ClusterFilter::parse(f), SortKey::Name, false),
+            )
+        };
+        assert_eq!(rows("1.32"), ["prod-a"]);
+        assert_eq!(rows("updat"), ["prod-a"]);
+        assert!(rows("1.30").is_empty());
     }
 
     #[test]

@@ -10,8 +10,18 @@ use crate::clock::Clock;
 use crate::model::SourceEvent;
 use crate::sources::{SourceCommand, SourceHandle};
 
-/// How often (real time) the demo catches up with its clock.
+/// How often (real time) the demo catches up with its clock at most...
 const TICK: Duration = Duration::from_millis(500);
+/// ...and at least, however fast its clock runs.
+const FASTEST_TICK: Duration = Duration::from_millis(50);
+
+/// The demo catches up once per simulated minute, as a metrics poller delivers minutes,
+/// within `FASTEST_TICK..=TICK`: at `--demo-speed 600` ten times a second, one event per
+/// cluster each time, so a fast demo streams events as a busy fleet would rather than
+/// in a few large batches.
+fn tick_for(speed: f64) -> Duration {
+    Duration::from_secs_f64(60.0 / speed).clamp(FASTEST_TICK, TICK)
+}
 /// Commands are rare (a key press); a small queue is plenty.
 const COMMAND_CAPACITY: usize = 16;
 
@@ -29,7 +39,7 @@ pub fn spawn(
         if !send_all(&events, fleet.initial_events()).await {
             return;
         }
-        let mut tick = tokio::time::interval(TICK);
+        let mut tick = tokio::time::interval(tick_for(options.speed));
         // After a stall, catch up once rather than in a burst: each catch-up covers
         // everything up to the clock's now anyway.
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -135,4 +145,17 @@ async fn send_all(events: &mpsc::Sender<SourceEvent>, batch: Vec<SourceEvent>) -
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_catches_up_once_a_simulated_minute_within_bounds() {
+        assert_eq!(tick_for(1.0), TICK, "real time: twice a second");
+        assert_eq!(tick_for(60.0), TICK, "a minute a second still ticks twice");
+        assert_eq!(tick_for(600.0), Duration::from_millis(100));
+        assert_eq!(tick_for(3600.0), FASTEST_TICK, "never a busy loop");
+    }
 }

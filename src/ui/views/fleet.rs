@@ -1,5 +1,8 @@
 //! Fleet: every cluster in one table, sortable and filterable.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Rect};
 use ratatui::style::Style;
@@ -20,6 +23,18 @@ pub struct FleetState {
     pub filter: String,
     pub sort: SortKey,
     pub descending: bool,
+    /// The last rows and what they were computed from (presentation memo only): moving
+    /// the selection over an unchanged fleet does not filter and sort it again.
+    rows: RefCell<Option<(RowsInputs, Rc<[usize]>)>>,
+}
+
+/// What the rows were computed from.
+#[derive(PartialEq)]
+struct RowsInputs {
+    generation: u64,
+    filter: String,
+    sort: SortKey,
+    descending: bool,
 }
 
 impl Default for FleetState {
@@ -30,17 +45,37 @@ impl Default for FleetState {
             // Worst first: an on-call engineer opens the console to find trouble.
             sort: SortKey::Alerts,
             descending: true,
+            rows: RefCell::default(),
         }
     }
 }
 
 impl FleetState {
-    fn rows(&self, ctx: &Context) -> Vec<usize> {
-        ctx.store.cluster_rows(
-            &ClusterFilter::parse(&self.filter),
-            self.sort,
-            self.descending,
-        )
+    /// The clusters listed, in order: recomputed only when the store, the filter or the
+    /// sort changed.
+    fn rows(&self, ctx: &Context) -> Rc<[usize]> {
+        let inputs = RowsInputs {
+            generation: ctx.store.generation(),
+            filter: self.filter.clone(),
+            sort: self.sort,
+            descending: self.descending,
+        };
+        let mut cache = self.rows.borrow_mut();
+        match &*cache {
+            Some((made_from, rows)) if *made_from == inputs => rows.clone(),
+            _ => {
+                let rows: Rc<[usize]> = ctx
+                    .store
+                    .cluster_rows(
+                        &ClusterFilter::parse(&self.filter),
+                        self.sort,
+                        self.descending,
+                    )
+                    .into();
+                *cache = Some((inputs, rows.clone()));
+                rows
+            }
+        }
     }
 
     fn selected(&self, ctx: &Context, rows: &[usize]) -> Option<usize> {
