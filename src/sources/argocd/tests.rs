@@ -388,7 +388,8 @@ fn next<T: Clone>(queue: &mut VecDeque<T>) -> Option<T> {
 
 /// The test's side of the fake: every request seen, and a way to push watch events.
 struct Fake {
-    log: Arc<Mutex<Vec<String>>>,
+    /// Every request, with when it came.
+    log: Arc<Mutex<Vec<(tokio::time::Instant, String)>>>,
     reviews: Arc<Mutex<Vec<Value>>>,
     watch: mpsc::UnboundedSender<(Res, Vec<String>)>,
 }
@@ -401,7 +402,17 @@ impl Fake {
     }
 
     fn requests(&self) -> Vec<String> {
-        self.log.lock().expect("log").clone()
+        let log = self.log.lock().expect("log");
+        log.iter().map(|(_, r)| r.clone()).collect()
+    }
+
+    /// When each request matching `pattern` came, in order.
+    fn times(&self, pattern: impl Fn(&str) -> bool) -> Vec<tokio::time::Instant> {
+        let log = self.log.lock().expect("log");
+        log.iter()
+            .filter(|(_, r)| pattern(r))
+            .map(|(t, _)| *t)
+            .collect()
     }
 
     fn count(&self, pattern: impl Fn(&str) -> bool) -> usize {
@@ -432,7 +443,7 @@ fn respond(send: SendResponse<Response<Body>>, code: u16, body: String) {
 async fn serve(
     mut handle: Handle<Request<Body>, Response<Body>>,
     mut script: Script,
-    log: Arc<Mutex<Vec<String>>>,
+    log: Arc<Mutex<Vec<(tokio::time::Instant, String)>>>,
     reviews: Arc<Mutex<Vec<Value>>>,
     mut pushes: mpsc::UnboundedReceiver<(Res, Vec<String>)>,
 ) {
@@ -452,7 +463,9 @@ async fn serve(
                 let Some((request, send)) = request else { return };
                 let uri = request.uri().to_string();
                 let method = request.method().to_string();
-                log.lock().expect("log").push(format!("{method} {uri}"));
+                log.lock()
+                    .expect("log")
+                    .push((tokio::time::Instant::now(), format!("{method} {uri}")));
                 let res = if uri.contains(collection(Res::Apps)) {
                     Some(Res::Apps)
                 } else if uri.contains(collection(Res::Sets)) {
@@ -1071,14 +1084,21 @@ async fn missing_crds_say_so_and_are_retried_slowly_without_blocking_ready() {
         "nothing listed: no empty sets pretending there are no apps"
     );
 
-    // Retried, on the slow CRD schedule (100 ms here), not in a tight loop.
+    // Retried, on the slow CRD schedule (100 ms here), not in a tight loop: the fake
+    // notes when each list came, so the spacing is the source's, not the test's polling.
     let started = tokio::time::Instant::now();
     while hub.fake.count(is_list(Res::Apps)) < 3 {
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(started.elapsed() < Duration::from_secs(5), "retried");
     }
-    assert!(started.elapsed() >= Duration::from_millis(100));
-    assert!(hub.fake.count(is_list(Res::Apps)) <= 4);
+    let times = hub.fake.times(is_list(Res::Apps));
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(100),
+            "lists {gap:?} apart, not on the 100 ms schedule: {times:?}"
+        );
+    }
 }
 
 #[tokio::test]
