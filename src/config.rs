@@ -790,10 +790,10 @@ impl Validator<'_> {
             } else {
                 seen.insert(name.clone(), line_at(self.text, account.name.span().start));
             }
-            if let Some(p) = &account.profile {
-                if p.get_ref().trim().is_empty() {
-                    self.issue(p.span(), &at("profile"), &names, "expected a non-empty AWS profile name (leave it out to use the default credential chain)".into());
-                }
+            if let Some(p) = &account.profile
+                && p.get_ref().trim().is_empty()
+            {
+                self.issue(p.span(), &at("profile"), &names, "expected a non-empty AWS profile name (leave it out to use the default credential chain)".into());
             }
             let regions = account.regions.get_ref();
             if regions.is_empty() {
@@ -826,23 +826,23 @@ impl Validator<'_> {
                 }
                 region_seen.push(r.clone());
             }
-            if let Some(arn) = &account.role_arn {
-                if !is_role_arn(arn.get_ref()) {
-                    self.issue(arn.span(), &at("role_arn"), &names, format!("expected an IAM role ARN like 'arn:aws:iam::123456789012:role/fleetdeck', found '{}'", arn.get_ref()));
-                }
+            if let Some(arn) = &account.role_arn
+                && !is_role_arn(arn.get_ref())
+            {
+                self.issue(arn.span(), &at("role_arn"), &names, format!("expected an IAM role ARN like 'arn:aws:iam::123456789012:role/fleetdeck', found '{}'", arn.get_ref()));
             }
-            if let Some(url) = &account.endpoint_url {
-                if !is_http_url(url.get_ref()) {
-                    self.issue(
-                        url.span(),
-                        &at("endpoint_url"),
-                        &names,
-                        format!(
-                            "expected an http:// or https:// URL, found '{}'",
-                            url.get_ref()
-                        ),
-                    );
-                }
+            if let Some(url) = &account.endpoint_url
+                && !is_http_url(url.get_ref())
+            {
+                self.issue(
+                    url.span(),
+                    &at("endpoint_url"),
+                    &names,
+                    format!(
+                        "expected an http:// or https:// URL, found '{}'",
+                        url.get_ref()
+                    ),
+                );
             }
             accounts.push(Account {
                 name,

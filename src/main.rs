@@ -31,14 +31,14 @@ fn main() -> ExitCode {
     // The console reads keys from stdin and draws on stdout. Without a terminal on both
     // (stdin from /dev/null or a pipe, output redirected) there is no one to answer: say
     // so and stop, rather than start sources behind a screen nobody sees.
-    if cli.command.is_none() {
-        if let Some(what) = missing_terminal() {
-            eprintln!(
-                "fleetdeck: {what} is not a terminal; the console needs one for its keys and \
+    if cli.command.is_none()
+        && let Some(what) = missing_terminal()
+    {
+        eprintln!(
+            "fleetdeck: {what} is not a terminal; the console needs one for its keys and \
                  screen. Run it in a terminal, or use `fleetdeck snapshot` from scripts."
-            );
-            return ExitCode::from(2);
-        }
+        );
+        return ExitCode::from(2);
     }
     let _log = match logging::init(&setup.paths.state_dir) {
         Ok(guard) => Some(guard),

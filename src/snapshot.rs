@@ -288,9 +288,21 @@ pub async fn run(setup: Setup, format: Format) -> Result<()> {
     // `snapshot | head` closes the pipe early: that is the reader's choice, not an error.
     let mut stdout = std::io::stdout().lock();
     match writeln!(stdout, "{out}").and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
     }
+    // The picture is printed either way (its `sources` say what went wrong), but a script
+    // must not read a fleet no source answered for as a quiet one. A source with nothing
+    // to ask (Kubernetes before any cluster is listed) answers for nothing.
+    let tried = doc.sources.iter().filter(|s| s.calls > 0 || s.errors > 0);
+    if doc.sources.iter().any(|s| s.calls > 0 || s.errors > 0) && tried.clone().all(|s| !s.healthy)
+    {
+        bail!(
+            "no source answered ({} tried); the picture holds no live data",
+            tried.count()
+        );
+    }
+    Ok(())
 }
 
 /// Plain-text tables for a terminal or a ticket.

@@ -296,10 +296,13 @@ fn a_hub_context_that_does_not_exist_is_reported_by_name_not_hidden() {
     let home = tempfile::tempdir().expect("tempdir");
     let file = config_dir(home.path()).join("config.toml");
     std::fs::write(&file, "[hub]\ncontext = \"nope\"\n").expect("write config");
+    // The hub is the only source, so nothing answered: the picture is printed and the
+    // exit code says it holds no live data.
     let out = fleetdeck(home.path())
         .args(["snapshot", "--format", "json"])
         .assert()
-        .success()
+        .code(1)
+        .stderr(predicate::str::contains("no source answered (1 tried)"))
         .get_output()
         .stdout
         .clone();

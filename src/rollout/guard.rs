@@ -144,10 +144,10 @@ fn set_hold(
     sort: fn(&HoldKind) -> bool,
     now: Timestamp,
 ) {
-    if let Some(kind) = &wanted {
-        if wave.holds.iter().any(|h| h.kind == *kind) {
-            return;
-        }
+    if let Some(kind) = &wanted
+        && wave.holds.iter().any(|h| h.kind == *kind)
+    {
+        return;
     }
     wave.holds.retain(|h| !sort(&h.kind));
     if let Some(kind) = wanted {

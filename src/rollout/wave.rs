@@ -334,18 +334,18 @@ pub fn refresh_state(wave: &mut Wave, now: Timestamp) -> bool {
         return true;
     }
     let next = derive_state(wave, now);
-    if next == WaveState::Done {
-        if let Some(until) = soak_end(wave) {
-            let message = format!("soaked {} without a gate alarm", soak_label(wave.soak_secs));
-            for cell in wave
-                .cells
-                .iter_mut()
-                .filter(|c| c.phase == CellPhase::Soaking)
-            {
-                cell.phase = CellPhase::Done;
-                cell.since = until;
-                cell.message.clone_from(&message);
-            }
+    if next == WaveState::Done
+        && let Some(until) = soak_end(wave)
+    {
+        let message = format!("soaked {} without a gate alarm", soak_label(wave.soak_secs));
+        for cell in wave
+            .cells
+            .iter_mut()
+            .filter(|c| c.phase == CellPhase::Soaking)
+        {
+            cell.phase = CellPhase::Done;
+            cell.since = until;
+            cell.message.clone_from(&message);
         }
     }
     if wave.state == next {

@@ -429,20 +429,21 @@ fn find_source(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         && !name.starts_with('.');
-    if allow_user && safe {
-        if let Some(dir) = user_dir {
-            let path = dir.join(format!("{name}.toml"));
-            match std::fs::read_to_string(&path) {
-                Ok(text) => {
-                    return Ok(Some(Source {
-                        origin: path.display().to_string(),
-                        text: Cow::Owned(text),
-                        is_user: true,
-                    }));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(ThemeError::Io { path, source }),
+    if allow_user
+        && safe
+        && let Some(dir) = user_dir
+    {
+        let path = dir.join(format!("{name}.toml"));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                return Ok(Some(Source {
+                    origin: path.display().to_string(),
+                    text: Cow::Owned(text),
+                    is_user: true,
+                }));
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ThemeError::Io { path, source }),
         }
     }
     Ok(BUILTINS
@@ -461,10 +462,10 @@ fn available_themes(user_dir: Option<&Path>) -> Vec<String> {
     if let Some(entries) = user_dir.and_then(|d| std::fs::read_dir(d).ok()) {
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.extension().is_some_and(|e| e == "toml") {
-                if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                    names.insert(stem.to_string());
-                }
+            if path.extension().is_some_and(|e| e == "toml")
+                && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+            {
+                names.insert(stem.to_string());
             }
         }
     }

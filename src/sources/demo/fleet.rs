@@ -294,28 +294,30 @@ const ADDONS: [&str; 5] = [
 /// cluster in nineteen has one.
 fn degraded_addon(seed: u64, c: usize) -> Option<(&'static str, HealthIssue)> {
     let offset = hash(seed, &[tag::ADDON, -1]) % 19;
-    if (c as u64 + offset) % 19 != 0 {
+    if !(c as u64 + offset).is_multiple_of(19) {
         return None;
     }
-    Some(if hash(seed, &[tag::ADDON, c as i64, -2]) % 2 == 0 {
-        (
-            "aws-ebs-csi-driver",
-            HealthIssue {
-                code: "AccessDenied".into(),
-                message: "the add-on's IAM role is missing ec2:CreateVolume; new \
+    Some(
+        if hash(seed, &[tag::ADDON, c as i64, -2]).is_multiple_of(2) {
+            (
+                "aws-ebs-csi-driver",
+                HealthIssue {
+                    code: "AccessDenied".into(),
+                    message: "the add-on's IAM role is missing ec2:CreateVolume; new \
                           PersistentVolumes can't be provisioned"
-                    .into(),
-            },
-        )
-    } else {
-        (
-            "coredns",
-            HealthIssue {
-                code: "InsufficientNumberOfReplicas".into(),
-                message: "1 of 2 coredns replicas is ready; DNS has no redundancy".into(),
-            },
-        )
-    })
+                        .into(),
+                },
+            )
+        } else {
+            (
+                "coredns",
+                HealthIssue {
+                    code: "InsufficientNumberOfReplicas".into(),
+                    message: "1 of 2 coredns replicas is ready; DNS has no redundancy".into(),
+                },
+            )
+        },
+    )
 }
 
 /// The add-ons of cluster `c` at Kubernetes `minor`. The storage driver and pod identity
@@ -328,7 +330,7 @@ pub(super) fn addons(seed: u64, c: usize, minor: u8) -> Vec<Addon> {
         .filter(|(i, name)| {
             *i < 3
                 || Some(**name) == degraded
-                || hash(seed, &[tag::ADDON, c as i64, *i as i64]) % 5 != 0
+                || !hash(seed, &[tag::ADDON, c as i64, *i as i64]).is_multiple_of(5)
         })
         .map(|(_, name)| Addon {
             name: (*name).into(),
@@ -385,8 +387,8 @@ const INSIGHTS: [(&str, &str, &str); 4] = [
 /// has an ERROR or WARNING.
 fn insights(seed: u64, c: usize, wave: usize, cell: usize) -> Vec<Insight> {
     let offset = (hash(seed, &[tag::INSIGHT, -1]) % 10) as usize;
-    let flagged = wave == PROD2 && (cell + offset) % 10 == 0;
-    let error = flagged && ((cell + offset) / 10) % 2 == 0;
+    let flagged = wave == PROD2 && (cell + offset).is_multiple_of(10);
+    let error = flagged && ((cell + offset) / 10).is_multiple_of(2);
     INSIGHTS
         .iter()
         .enumerate()

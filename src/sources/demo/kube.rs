@@ -82,7 +82,7 @@ pub(super) fn signals(
             last_seen: minutes(0),
         });
     }
-    if hash(seed, &[PDB, c as i64]) % 6 == 0 {
+    if hash(seed, &[PDB, c as i64]).is_multiple_of(6) {
         s.blocking_pdbs.push(BlockingPdb {
             namespace: "kube-system".into(),
             name: "coredns".into(),
@@ -90,7 +90,7 @@ pub(super) fn signals(
             desired_healthy: 1,
         });
     }
-    if cluster.environment.is_production() && hash(seed, &[SINGLE, c as i64]) % 4 == 0 {
+    if cluster.environment.is_production() && hash(seed, &[SINGLE, c as i64]).is_multiple_of(4) {
         s.single_replica.push(WorkloadRef {
             namespace: "payments".into(),
             name: "ledger-reconciler".into(),

@@ -401,11 +401,11 @@ impl<D: Dial> Source<D> {
             }
         };
         tokio::spawn(async move {
-            if let Some(mut task) = finished {
-                if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
-                    tracing::warn!(cluster = %id, "watcher did not stop in time; aborted");
-                    task.abort();
-                }
+            if let Some(mut task) = finished
+                && tokio::time::timeout(STOP_GRACE, &mut task).await.is_err()
+            {
+                tracing::warn!(cluster = %id, "watcher did not stop in time; aborted");
+                task.abort();
             }
             let _ = events
                 .send(SourceEvent::KubeSignals {
