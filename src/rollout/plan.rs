@@ -107,17 +107,21 @@ impl Plan {
             .collect()
     }
 
-    /// The gate alarms firing now, on a known cluster: (alarm name, cluster).
+    /// The gate alarms firing now, on a known cluster: (alarm name, cluster), by cluster
+    /// then name, so the cluster a gate names does not depend on the order alerts came in.
     pub fn firing<'a>(
         &self,
         alerts: impl IntoIterator<Item = &'a Alert>,
     ) -> Vec<(String, ClusterId)> {
-        alerts
+        let mut firing: Vec<(String, ClusterId)> = alerts
             .into_iter()
             .filter(|a| a.is_firing())
             .filter(|a| self.gates.iter().any(|g| g.matches(a)))
             .filter_map(|a| Some((a.name.clone(), a.cluster.clone()?)))
-            .collect()
+            .collect();
+        firing.sort_unstable_by(|(x, a), (y, b)| (a, x).cmp(&(b, y)));
+        firing.dedup();
+        firing
     }
 }
 
@@ -342,8 +346,15 @@ mod tests {
             alert("NodeNotReady", &[], true),
         ]);
         let names: Vec<&str> = firing.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["eks-apiserver-5xx-high", "KubeAPIErrorBudgetBurn"]);
+        assert_eq!(names, ["KubeAPIErrorBudgetBurn", "eks-apiserver-5xx-high"]);
         assert_eq!(plan.model_gates().len(), 2);
+        // The same alerts in another order name the same gates in the same order.
+        let reversed = plan.firing(&[
+            alert("NodeNotReady", &[], true),
+            alert("KubeAPIErrorBudgetBurn", &[("severity", "critical")], true),
+            alert("eks-apiserver-5xx-high", &[], true),
+        ]);
+        assert_eq!(reversed, firing);
     }
 
     #[test]
