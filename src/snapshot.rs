@@ -294,12 +294,15 @@ pub async fn run(setup: Setup, format: Format) -> Result<()> {
     // The picture is printed either way (its `sources` say what went wrong), but a script
     // must not read a fleet no source answered for as a quiet one. A source with nothing
     // to ask (Kubernetes before any cluster is listed) answers for nothing.
-    let tried = doc.sources.iter().filter(|s| s.calls > 0 || s.errors > 0);
-    if doc.sources.iter().any(|s| s.calls > 0 || s.errors > 0) && tried.clone().all(|s| !s.healthy)
-    {
+    let tried: Vec<&SourceRow> = doc
+        .sources
+        .iter()
+        .filter(|s| s.calls > 0 || s.errors > 0)
+        .collect();
+    if !tried.is_empty() && tried.iter().all(|s| !s.healthy) {
         bail!(
             "no source answered ({} tried); the picture holds no live data",
-            tried.count()
+            tried.len()
         );
     }
     Ok(())

@@ -104,32 +104,7 @@ fn exits_within_a_second_when_the_terminal_hangs_up() {
 
 #[test]
 fn sigterm_restores_the_terminal_and_exits_within_a_second() {
-    let mut r = start(false);
-    wait_for_first_frame(&r);
-    let pid = r.child.process_id().expect("pid");
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let took = exit_time(&mut r, Duration::from_secs(5));
-    assert!(took < Duration::from_secs(1), "exited after {took:?}");
-    let status = r.child.wait().expect("status");
-    assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
-    // Give the reader a moment to collect the last bytes written before exit.
-    std::thread::sleep(Duration::from_millis(200));
-    let out = String::from_utf8_lossy(&r.output.lock().expect("lock")).to_string();
-    let entered = out
-        .find("\x1b[?1049h")
-        .expect("entered the alternate screen");
-    let left = out
-        .rfind("\x1b[?1049l")
-        .expect("left the alternate screen on SIGTERM");
-    assert!(left > entered);
-    assert!(
-        out[left..].contains("\x1b[?25h"),
-        "the cursor is shown again"
-    );
+    exits_cleanly_within_a_second_on("TERM");
 }
 
 /// Waits until the output holds `needle`; the whole output so far.
@@ -200,28 +175,28 @@ fn assert_restored(r: &Running) {
     );
 }
 
-#[test]
-fn sighup_restores_the_terminal_and_exits_within_a_second() {
+/// Starts fleetdeck, sends it `signal` once it has drawn, and checks it exits with
+/// success within a second and leaves the terminal restored.
+fn exits_cleanly_within_a_second_on(signal: &str) {
     let mut r = start(false);
     wait_for_first_frame(&r);
-    send(&r, "HUP");
+    send(&r, signal);
     let took = exit_time(&mut r, Duration::from_secs(5));
-    eprintln!("SIGHUP: exited after {took:?}");
+    eprintln!("SIG{signal}: exited after {took:?}");
     assert!(took < Duration::from_secs(1), "exited after {took:?}");
-    assert!(r.child.wait().expect("status").success());
+    let status = r.child.wait().expect("status");
+    assert!(status.success(), "SIG{signal} is a clean exit: {status:?}");
     assert_restored(&r);
 }
 
 #[test]
+fn sighup_restores_the_terminal_and_exits_within_a_second() {
+    exits_cleanly_within_a_second_on("HUP");
+}
+
+#[test]
 fn sigint_restores_the_terminal_and_exits_within_a_second() {
-    let mut r = start(false);
-    wait_for_first_frame(&r);
-    send(&r, "INT");
-    let took = exit_time(&mut r, Duration::from_secs(5));
-    eprintln!("SIGINT: exited after {took:?}");
-    assert!(took < Duration::from_secs(1), "exited after {took:?}");
-    assert!(r.child.wait().expect("status").success());
-    assert_restored(&r);
+    exits_cleanly_within_a_second_on("INT");
 }
 
 #[test]

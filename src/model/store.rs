@@ -297,7 +297,8 @@ impl Store {
     }
 
     /// Lists or updates a cluster: its index, and whether it is new. Alerts that named a
-    /// new cluster before it was listed are not yet filed under it (`reindex_alerts`).
+    /// new cluster before it was listed are not yet filed under it: the caller files them
+    /// (`file_alerts_of` for one cluster, `reindex_alerts` after an inventory).
     fn upsert_cluster(&mut self, source: &str, cluster: Cluster) -> (usize, bool) {
         if let Some(&i) = self.index.get(&cluster.id) {
             self.slots[i].search = search_text(&cluster);
@@ -1293,47 +1294,40 @@ mod tests {
 
     #[test]
     fn filter_terms_all_match_and_fields_narrow() {
-        let s = fleet();
-        let rows = |f: &str| {
+        let mut s = fleet();
+        let rows = |s: &Store, f: &str| {
             names(
-                &s,
+                s,
                 &s.cluster_rows(&ClusterFilter::parse(f), SortKey::Name, false),
             )
         };
-        assert_eq!(rows("prod"), ["prod-a", "prod-b"]);
-        assert_eq!(rows("env:prod version:1.29"), ["prod-b"]);
-        assert_eq!(rows("ENV:DEV"), ["dev-a"]);
+        assert_eq!(rows(&s, "prod"), ["prod-a", "prod-b"]);
+        assert_eq!(rows(&s, "env:prod version:1.29"), ["prod-b"]);
+        assert_eq!(rows(&s, "ENV:DEV"), ["dev-a"]);
         assert_eq!(
-            rows("region:eu-west"),
+            rows(&s, "region:eu-west"),
             ["dev-a", "prod-a", "prod-b", "stg-a"]
         );
         assert!(
-            rows("colour:blue").is_empty(),
+            rows(&s, "colour:blue").is_empty(),
             "an unknown field must match nothing"
         );
-        assert!(rows("nothing-like-this").is_empty());
+        assert!(rows(&s, "nothing-like-this").is_empty());
         // A bare term searches name, account, region, environment, version and status,
         // each on its own: "a-acct" would only match the name and account run together.
-        assert_eq!(rows("1.9"), ["stg-a"]);
-        assert_eq!(rows("ACTIVE").len(), 4);
-        assert_eq!(rows("acct").len(), 4);
-        assert_eq!(rows("staging"), ["stg-a"]);
-        assert!(rows("a-acct").is_empty());
-        assert!(rows("1.31active").is_empty());
+        assert_eq!(rows(&s, "1.9"), ["stg-a"]);
+        assert_eq!(rows(&s, "ACTIVE").len(), 4);
+        assert_eq!(rows(&s, "acct").len(), 4);
+        assert_eq!(rows(&s, "staging"), ["stg-a"]);
+        assert!(rows(&s, "a-acct").is_empty());
+        assert!(rows(&s, "1.31active").is_empty());
         // A cluster's change is searched at once.
-        let mut s = s;
         let mut upgraded = cluster("prod-a", Environment::Prod, "1.32");
         upgraded.status = ClusterStatus::Updating;
         s.apply(SourceEvent::ClusterChanged(Box::new(upgraded)), t(0));
-        let rows = |f: &str| {
-            names(
-                &s,
-                &s.cluster_rows(&ClusterFilter::parse(f), SortKey::Name, false),
-            )
-        };
-        assert_eq!(rows("1.32"), ["prod-a"]);
-        assert_eq!(rows("updat"), ["prod-a"]);
-        assert!(rows("1.30").is_empty());
+        assert_eq!(rows(&s, "1.32"), ["prod-a"]);
+        assert_eq!(rows(&s, "updat"), ["prod-a"]);
+        assert!(rows(&s, "1.30").is_empty());
     }
 
     #[test]

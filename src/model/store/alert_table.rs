@@ -34,7 +34,8 @@ impl AlertTable {
         self.hasher.hash_one(key)
     }
 
-    fn held(&self, id: AlertId) -> &Alert {
+    /// The alert in a slot that `id`, `upsert` or `iter` named and nothing removed since.
+    pub fn at(&self, id: AlertId) -> &Alert {
         self.slots[id as usize]
             .as_ref()
             .expect("the key index names only held slots")
@@ -43,22 +44,17 @@ impl AlertTable {
     pub fn id(&self, key: &AlertKey) -> Option<AlertId> {
         let hash = self.hash(key);
         self.by_key
-            .find(hash, |&(id, h)| h == hash && self.held(id).key == *key)
+            .find(hash, |&(id, h)| h == hash && self.at(id).key == *key)
             .map(|&(id, _)| id)
     }
 
     pub fn get(&self, key: &AlertKey) -> Option<&Alert> {
-        self.id(key).map(|id| self.held(id))
+        self.id(key).map(|id| self.at(id))
     }
 
     pub fn get_mut(&mut self, key: &AlertKey) -> Option<&mut Alert> {
         let id = self.id(key)?;
         self.slots[id as usize].as_mut()
-    }
-
-    /// The alert in a slot that `id`, `upsert` or `iter` named and nothing removed since.
-    pub fn at(&self, id: AlertId) -> &Alert {
-        self.held(id)
     }
 
     /// Stores `alert` under its key: in its old slot, returning what it replaces, or in a
@@ -79,7 +75,7 @@ impl AlertTable {
                 id
             }
         };
-        let hash = self.hash(&self.held(id).key);
+        let hash = self.hash(&self.at(id).key);
         self.by_key.insert_unique(hash, (id, hash), |&(_, h)| h);
         (id, None)
     }
@@ -91,7 +87,7 @@ impl AlertTable {
 
     /// Takes the alert out of a held slot.
     pub fn remove_at(&mut self, id: AlertId) -> Alert {
-        let hash = self.hash(&self.held(id).key);
+        let hash = self.hash(&self.at(id).key);
         if let Ok(entry) = self.by_key.find_entry(hash, |&(other, _)| other == id) {
             entry.remove();
         }
