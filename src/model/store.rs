@@ -293,6 +293,8 @@ impl Store {
                     self.ready.push(source);
                 }
             }
+            // What a source was told is the engine's business, not the picture's.
+            SourceEvent::Targeted { .. } => self.generation -= 1,
         }
     }
 
