@@ -259,3 +259,6 @@ impl Engine {
         self.store.apply(SourceEvent::Health(health), now);
     }
 }
+
+#[cfg(test)]
+mod tests;
