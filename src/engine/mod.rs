@@ -26,6 +26,9 @@ use crate::model::{ClusterId, SourceEvent, SourceHealth, Store, Timestamp};
 use crate::sources::{self, EVENT_CHANNEL_CAPACITY, SourceCommand, SourceHandle};
 use targets::Targeting;
 
+/// The poll interval a source is listed with until it reports its own health.
+const LOADING_POLL_SECS: u64 = 60;
+
 /// The sources, the store and everything between them.
 pub struct Engine {
     store: Store,
@@ -66,6 +69,11 @@ impl Engine {
     ) -> Self {
         let mut store = Store::new();
         store.set_rollout_plans(setup.plans.clone());
+        // Every running source is listed from the start (as loading), so the console
+        // says what it waits for instead of "no source".
+        for source in &sources {
+            store.expect_source(&source.name, LOADING_POLL_SECS);
+        }
         // Local acks outlive a restart; the demo's clock is not the audit log's.
         if !setup.demo_mode
             && let Ok((entries, _)) = crate::actions::read_audit(&setup.audit_path)
