@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use am_server::AlertmanagerServer;
-use kube_server::KubeServer;
+use kube_server::{KubeServer, Kubeconfig};
 use localstack::LocalStack;
 use moto::{ClusterSpec, MotoServer};
 
@@ -39,6 +39,8 @@ struct Scene {
     _cloudwatch: LocalStack,
     _alertmanager: AlertmanagerServer,
     hub: KubeServer,
+    /// Every spoke cluster's API server (one stand-in serves the four).
+    _spokes: KubeServer,
     home: tempfile::TempDir,
     config: PathBuf,
 }
@@ -221,21 +223,31 @@ impl Scene {
             }]))
             .await;
 
-        let hub = KubeServer::start().await;
-        hub.create(application_set()).await;
+        let hub = KubeServer::start();
+        hub.put(application_set());
         for (cluster, env, health, step) in [
             ("stg-a", "staging", "Healthy", "1"),
             ("stg-b", "staging", "Progressing", "1"),
             ("prod-a", "prod", "Healthy", "2"),
             ("prod-b", "prod", "Degraded", "2"),
         ] {
-            hub.create(application(cluster, env, health, step)).await;
+            hub.put(application(cluster, env, health, step));
         }
+        let spokes = KubeServer::start();
 
         let home = tempfile::tempdir().expect("tempdir");
         let kubeconfig = home.path().join("kubeconfig");
-        let contexts = ["hub", "stg-a", "stg-b", "prod-a", "prod-b"];
-        std::fs::write(&kubeconfig, hub.kubeconfig(&contexts)).expect("kubeconfig");
+        // Spoke contexts named by EKS ARN, as `aws eks update-kubeconfig` writes them.
+        let mut contexts = Kubeconfig::new().context("hub", &hub, Some(NAMESPACE));
+        for spec in CLUSTERS {
+            let arn = format!(
+                "arn:aws:eks:{REGION}:{}:cluster/{}",
+                moto::MOTO_ACCOUNT_ID,
+                spec.name
+            );
+            contexts = contexts.context(&arn, &spokes, None);
+        }
+        std::fs::write(&kubeconfig, contexts.yaml()).expect("kubeconfig");
         let config = home.path().join("fleet.toml");
         let text = format!(
             r#"[[accounts]]
@@ -261,12 +273,6 @@ namespace = "{NAMESPACE}"
 kubeconfig = "{kubeconfig}"
 native_auth = false
 
-[kubernetes.contexts]
-"stg-a" = "prod/{REGION}/stg-a"
-"stg-b" = "prod/{REGION}/stg-b"
-"prod-a" = "prod/{REGION}/prod-a"
-"prod-b" = "prod/{REGION}/prod-b"
-
 [audit]
 file = "{audit}"
 "#,
@@ -282,6 +288,7 @@ file = "{audit}"
             _cloudwatch: cloudwatch,
             _alertmanager: alertmanager,
             hub,
+            _spokes: spokes,
             home,
             config,
         }
@@ -366,12 +373,9 @@ fn alert<'a>(doc: &'a Value, name: &str) -> &'a Value {
 }
 
 /// The `maxUpdate` of each RollingSync step of the set, as the hub holds it now.
-async fn max_updates(hub: &KubeServer) -> Vec<Value> {
+fn max_updates(hub: &KubeServer) -> Vec<Value> {
     let set = hub
-        .get(&format!(
-            "/apis/argoproj.io/v1alpha1/namespaces/{NAMESPACE}/applicationsets/addons"
-        ))
-        .await
+        .get("applicationsets.argoproj.io", Some(NAMESPACE), "addons")
         .expect("the set");
     set["spec"]["strategy"]["rollingSync"]["steps"]
         .as_array()
@@ -414,7 +418,7 @@ async fn every_mode_sees_the_same_fleet_and_the_guard_trips_the_breaker() {
         assert_eq!(source["healthy"], true, "{source:#}");
     }
     // Nothing is held on the hub yet.
-    assert_eq!(max_updates(&scene.hub).await, [Value::Null, json!(1)]);
+    assert_eq!(max_updates(&scene.hub), [Value::Null, json!(1)]);
 
     // The console sees the same fleet, and previews what the guard will do.
     let mut console = scene.console(160, 48);
@@ -448,7 +452,7 @@ async fn every_mode_sees_the_same_fleet_and_the_guard_trips_the_breaker() {
         stderr.contains("addons-5xx-stg-a") && !stderr.contains("nothing to change"),
         "{stderr}"
     );
-    assert_eq!(max_updates(&scene.hub).await, [json!(0), json!(0)]);
+    assert_eq!(max_updates(&scene.hub), [json!(0), json!(0)]);
     let audit = scene.audit();
     assert!(
         audit
@@ -456,10 +460,7 @@ async fn every_mode_sees_the_same_fleet_and_the_guard_trips_the_breaker() {
             .any(|r| r.to_string().contains("guard-hold") && r.to_string().contains("staging")),
         "{audit:#?}"
     );
-    let events = scene
-        .hub
-        .list(&format!("/api/v1/namespaces/{NAMESPACE}/events"))
-        .await;
+    let events = scene.hub.list("events", Some(NAMESPACE));
     assert!(
         events
             .iter()
