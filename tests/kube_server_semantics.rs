@@ -514,3 +514,324 @@ async fn fleetdecks_kubeconfig_client_reaches_the_stand_in_over_plain_http() {
     assert_eq!(seen[0].line(), "GET /version");
     assert_eq!(seen[0].authorization.as_deref(), Some("Bearer hub-token"));
 }
+
+// ---- fleetdeck's Argo CD source against the stand-in ----
+
+mod hub {
+    use std::time::Duration;
+
+    use fleetdeck::clock::Clock;
+    use fleetdeck::model::{ClusterId, SourceEvent, Store, Timestamp};
+    use fleetdeck::sources::{ClusterTarget, SourceCommand, SourceHandle};
+    use serde_json::{Value, json};
+    use tokio::sync::mpsc;
+
+    use crate::kube_server::argocd::{self, Destination};
+    use crate::kube_server::{KubeServer, Kubeconfig};
+
+    pub const DEV: &str = "https://0A1B2C3D4E5F.gr7.us-east-1.eks.amazonaws.com";
+    pub const STAGING: &str = "https://1B2C3D4E5F6A.yl4.us-east-1.eks.amazonaws.com";
+    pub const PROD_ARN: &str = "arn:aws:eks:us-east-1:123456789012:cluster/prod-use1-1";
+
+    /// 02:30, twenty minutes after the fixtures' transitions.
+    pub fn now() -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339("2026-11-21T02:30:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    pub fn id(name: &str) -> ClusterId {
+        ClusterId::new("prod", "us-east-1", name)
+    }
+
+    /// The fleet as EKS lists it: dev and staging mapped by endpoint, prod by ARN.
+    pub fn fleet() -> Vec<ClusterTarget> {
+        let target = |name: &str, endpoint: Option<&str>, production| ClusterTarget {
+            id: id(name),
+            arn: format!("arn:aws:eks:us-east-1:123456789012:cluster/{name}"),
+            endpoint: endpoint.map(str::to_string),
+            certificate_authority: None,
+            production,
+        };
+        vec![
+            target("dev-use1-1", Some(DEV), false),
+            target("staging-use1-1", Some(STAGING), false),
+            target(
+                "prod-use1-1",
+                Some("https://9F8E7D6C5B4A.sk1.us-east-1.eks.amazonaws.com"),
+                true,
+            ),
+        ]
+    }
+
+    /// A hub with Argo CD: three cluster Secrets, the `addons` ApplicationSet rolling out
+    /// over dev, staging and prod, its three Applications. Dev is done, staging is
+    /// progressing, prod waits.
+    pub fn seed(server: &KubeServer) {
+        server.put_all([
+            argocd::cluster_secret("dev-use1-1", DEV, &[("env", "dev")]),
+            argocd::cluster_secret("staging-use1-1", STAGING, &[("env", "staging")]),
+            argocd::cluster_secret(
+                PROD_ARN,
+                "https://9F8E7D6C5B4A.sk1.us-east-1.eks.amazonaws.com",
+                &[("env", "prod")],
+            ),
+        ]);
+        let set = server.put(argocd::rolling_sync_set(
+            "addons",
+            vec![
+                argocd::step("env", &["dev"], None),
+                argocd::step("env", &["staging"], Some(json!(1))),
+                argocd::step("env", &["prod"], Some(json!("25%"))),
+            ],
+            vec![
+                argocd::app_status("dev-use1-1-addons", "Healthy", 1),
+                argocd::app_status("staging-use1-1-addons", "Progressing", 2),
+                argocd::app_status("prod-use1-1-addons", "Waiting", 3),
+            ],
+        ));
+        server.put_all([
+            argocd::application(
+                "dev-use1-1-addons",
+                "addons",
+                Destination::Server(DEV),
+                &[("env", "dev")],
+                Some(&set),
+            ),
+            argocd::application(
+                "staging-use1-1-addons",
+                "addons",
+                // As written by hand: lower case, trailing slash.
+                Destination::Server(&format!("{}/", STAGING.to_ascii_lowercase())),
+                &[("env", "staging")],
+                Some(&set),
+            ),
+            argocd::application(
+                "prod-use1-1-addons",
+                "addons",
+                // `argocd cluster add` with an EKS context names the cluster by its ARN.
+                Destination::Name(PROD_ARN),
+                &[("env", "prod")],
+                Some(&set),
+            ),
+        ]);
+    }
+
+    /// The Argo CD source running against a stand-in hub, its events folded into a store.
+    pub struct Running {
+        pub handle: SourceHandle,
+        pub events: mpsc::Receiver<SourceEvent>,
+        pub store: Store,
+        pub seen: Vec<SourceEvent>,
+        _kubeconfig: tempfile::TempDir,
+    }
+
+    /// Starts the source the way the binary does: a client from a kubeconfig context.
+    pub async fn start(server: &KubeServer) -> Running {
+        use fleetdeck::sources::kube::{connect, contexts};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        Kubeconfig::new()
+            .context("hub-admin", server, Some("argocd"))
+            .write(&path);
+        let kubeconfig = contexts::load_kubeconfig(Some(&path)).unwrap();
+        let hub_target = ClusterTarget {
+            id: ClusterId::new("hub", "", "hub-admin"),
+            arn: String::new(),
+            endpoint: None,
+            certificate_authority: None,
+            production: false,
+        };
+        let (client, _) = connect::kubeconfig_client(&kubeconfig, "hub-admin", &hub_target)
+            .await
+            .unwrap();
+        let hub = fleetdeck::config::Hub {
+            context: "hub-admin".into(),
+            namespace: "argocd".into(),
+            plans: None,
+        };
+        let (tx, events) = mpsc::channel(256);
+        let handle = fleetdeck::sources::argocd::spawn(
+            client,
+            hub,
+            Default::default(),
+            Clock::Frozen(now()),
+            tx,
+        );
+        handle
+            .commands
+            .send(SourceCommand::Targets {
+                fleet: fleet(),
+                interest: Vec::new(),
+            })
+            .await
+            .unwrap();
+        Running {
+            handle,
+            events,
+            store: Store::new(),
+            seen: Vec::new(),
+            _kubeconfig: dir,
+        }
+    }
+
+    impl Running {
+        /// Folds events in until `done` holds of the store, for up to ten seconds.
+        pub async fn until(&mut self, what: &str, done: impl Fn(&Store) -> bool) {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while !done(&self.store) {
+                let event = tokio::time::timeout_at(deadline, self.events.recv())
+                    .await
+                    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+                    .expect("the source runs");
+                self.seen.push(event.clone());
+                self.store.apply(event, now());
+            }
+        }
+
+        /// Sends a command whose reply is a `WriteResult`, and waits for it.
+        pub async fn write(
+            &self,
+            command: impl FnOnce(tokio::sync::oneshot::Sender<Result<String, String>>) -> SourceCommand,
+        ) -> Result<String, String> {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            self.handle.commands.send(command(reply)).await.unwrap();
+            tokio::time::timeout(Duration::from_secs(10), answer)
+                .await
+                .expect("an answer in time")
+                .expect("an answer")
+        }
+    }
+
+    /// `spec.strategy.rollingSync.steps[i].maxUpdate` of the stored set.
+    pub fn max_update(server: &KubeServer, step: usize) -> Value {
+        server
+            .get("applicationsets.argoproj.io", Some("argocd"), "addons")
+            .unwrap()
+            .pointer(&format!(
+                "/spec/strategy/rollingSync/steps/{step}/maxUpdate"
+            ))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+}
+
+#[tokio::test]
+async fn the_argocd_source_shows_the_rollout_and_its_waves_from_the_stand_in_hub() {
+    use fleetdeck::model::{CellPhase, WaveState};
+    use fleetdeck::sources::SourceCommand;
+
+    let server = KubeServer::start();
+    hub::seed(&server);
+    let mut hub = hub::start(&server).await;
+    hub.until("the rollout with its three apps placed", |store| {
+        store.is_ready(&["argocd:hub-admin".to_string()])
+            && store.rollouts().iter().any(|r| {
+                r.name == "addons" && r.waves.iter().map(|w| w.cells.len()).sum::<usize>() == 3
+            })
+    })
+    .await;
+    let rollout = hub
+        .store
+        .rollouts()
+        .iter()
+        .find(|r| r.name == "addons")
+        .unwrap()
+        .clone();
+    assert_eq!(rollout.source, "argocd:hub-admin");
+    let waves: Vec<(usize, Vec<(String, CellPhase)>)> = rollout
+        .waves
+        .iter()
+        .map(|w| {
+            (
+                w.max_parallel,
+                w.cells
+                    .iter()
+                    .map(|c| (c.cluster.name.clone(), c.phase))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        waves,
+        [
+            (1, vec![("dev-use1-1".to_string(), CellPhase::Soaking)]),
+            (1, vec![("staging-use1-1".to_string(), CellPhase::Updating)]),
+            (1, vec![("prod-use1-1".to_string(), CellPhase::Pending)]),
+        ],
+        "each app on the EKS cluster its destination names: by endpoint (any spelling) or by ARN"
+    );
+    assert_eq!(rollout.waves[1].state, WaveState::Running);
+
+    // Pausing prod holds its step with maxUpdate 0 on the hub and keeps the original.
+    let paused = hub
+        .write(|reply| SourceCommand::PauseWave {
+            rollout: "addons".into(),
+            wave: 2,
+            by: "alice".into(),
+            reason: "INC-4411".into(),
+            reply,
+        })
+        .await
+        .unwrap();
+    assert!(paused.starts_with("paused "), "{paused}");
+    assert_eq!(hub::max_update(&server, 2), json!(0));
+    hub.until("the held wave seen through the watch", |store| {
+        store
+            .rollouts()
+            .iter()
+            .any(|r| r.name == "addons" && matches!(r.waves[2].state, WaveState::Paused { .. }))
+    })
+    .await;
+
+    // A change made on the hub (the controller moving prod on) arrives by the watch.
+    server.patch(
+        "applicationsets.argoproj.io",
+        Some("argocd"),
+        "addons",
+        json!({"status": {"applicationStatus": [
+            kube_server::argocd::app_status("dev-use1-1-addons", "Healthy", 1),
+            kube_server::argocd::app_status("staging-use1-1-addons", "Healthy", 2),
+            kube_server::argocd::app_status("prod-use1-1-addons", "Waiting", 3),
+        ]}}),
+    );
+    hub.until("staging healthy", |store| {
+        store.rollouts().iter().any(|r| {
+            r.name == "addons"
+                && r.waves[1].cells.first().map(|c| c.phase) == Some(CellPhase::Soaking)
+        })
+    })
+    .await;
+
+    // Resuming restores the step exactly.
+    hub.write(|reply| SourceCommand::ResumeWave {
+        rollout: "addons".into(),
+        wave: 2,
+        by: "alice".into(),
+        reply,
+    })
+    .await
+    .unwrap();
+    assert_eq!(hub::max_update(&server, 2), json!("25%"));
+    let patches: Vec<kube_server::Request> = server
+        .writes()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert_eq!(
+        patches.len(),
+        2,
+        "one merge patch each for pause and resume"
+    );
+    for patch in &patches {
+        assert_eq!(
+            patch.path,
+            "/apis/argoproj.io/v1alpha1/namespaces/argocd/applicationsets/addons"
+        );
+        assert_eq!(patch.content_type, "application/merge-patch+json");
+        assert!(
+            patch.body.pointer("/metadata/resourceVersion").is_some(),
+            "a precondition"
+        );
+    }
+}
