@@ -835,3 +835,41 @@ async fn the_argocd_source_shows_the_rollout_and_its_waves_from_the_stand_in_hub
         );
     }
 }
+
+#[tokio::test]
+async fn a_degraded_app_alert_names_its_degraded_resources_not_its_last_sync() {
+    let server = KubeServer::start();
+    hub::seed(&server);
+    let prod = server
+        .get(
+            "applications.argoproj.io",
+            Some("argocd"),
+            "prod-use1-1-addons",
+        )
+        .unwrap();
+    server.put(kube_server::argocd::degraded(
+        prod,
+        &[(
+            "apps",
+            "Deployment",
+            "addons",
+            "addons",
+            "Deployment \"addons\" exceeded its progress deadline",
+        )],
+    ));
+    let mut hub = hub::start(&server).await;
+    hub.until("the Degraded alert", |store| {
+        store.alerts().any(|a| a.name == "argocd-app-degraded")
+    })
+    .await;
+    let alert = hub
+        .store
+        .alerts()
+        .find(|a| a.name == "argocd-app-degraded")
+        .unwrap();
+    assert_eq!(
+        alert.summary,
+        "Argo CD app argocd/prod-use1-1-addons is Degraded: Deployment addons/addons: Deployment \"addons\" exceeded its progress deadline"
+    );
+    assert_eq!(alert.cluster, Some(hub::id("prod-use1-1")));
+}
