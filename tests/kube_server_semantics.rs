@@ -833,6 +833,32 @@ async fn the_argocd_source_shows_the_rollout_and_its_waves_from_the_stand_in_hub
             patch.body.pointer("/metadata/resourceVersion").is_some(),
             "a precondition"
         );
+        assert_eq!(
+            patch.param("fieldManager"),
+            Some("fleetdeck"),
+            "the write says who made it"
+        );
+    }
+    // The API server records fleetdeck as the manager of the holds.
+    let set = server
+        .get("applicationsets.argoproj.io", Some("argocd"), "addons")
+        .unwrap();
+    let managers: Vec<&str> = set["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(managers.contains(&"fleetdeck"), "{managers:?}");
+    // Every call the hub client made names fleetdeck and its version.
+    let agent = format!("fleetdeck/{}", env!("CARGO_PKG_VERSION"));
+    for request in server.requests() {
+        assert_eq!(
+            request.user_agent.as_deref(),
+            Some(agent.as_str()),
+            "{}",
+            request.line()
+        );
     }
 }
 
