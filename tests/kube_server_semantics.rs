@@ -834,5 +834,69 @@ async fn the_argocd_source_shows_the_rollout_and_its_waves_from_the_stand_in_hub
             patch.body.pointer("/metadata/resourceVersion").is_some(),
             "a precondition"
         );
+        assert_eq!(
+            patch.param("fieldManager"),
+            Some("fleetdeck"),
+            "the write says who made it"
+        );
     }
+    // The API server records fleetdeck as the manager of the holds.
+    let set = server
+        .get("applicationsets.argoproj.io", Some("argocd"), "addons")
+        .unwrap();
+    let managers: Vec<&str> = set["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(managers.contains(&"fleetdeck"), "{managers:?}");
+    // Every call the hub client made names fleetdeck and its version.
+    let agent = format!("fleetdeck/{}", env!("CARGO_PKG_VERSION"));
+    for request in server.requests() {
+        assert_eq!(
+            request.user_agent.as_deref(),
+            Some(agent.as_str()),
+            "{}",
+            request.line()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_degraded_app_alert_names_its_degraded_resources_not_its_last_sync() {
+    let server = KubeServer::start();
+    hub::seed(&server);
+    let prod = server
+        .get(
+            "applications.argoproj.io",
+            Some("argocd"),
+            "prod-use1-1-addons",
+        )
+        .unwrap();
+    server.put(kube_server::argocd::degraded(
+        prod,
+        &[(
+            "apps",
+            "Deployment",
+            "addons",
+            "addons",
+            "Deployment \"addons\" exceeded its progress deadline",
+        )],
+    ));
+    let mut hub = hub::start(&server).await;
+    hub.until("the Degraded alert", |store| {
+        store.alerts().any(|a| a.name == "argocd-app-degraded")
+    })
+    .await;
+    let alert = hub
+        .store
+        .alerts()
+        .find(|a| a.name == "argocd-app-degraded")
+        .unwrap();
+    assert_eq!(
+        alert.summary,
+        "Argo CD app argocd/prod-use1-1-addons is Degraded: Deployment addons/addons: Deployment \"addons\" exceeded its progress deadline"
+    );
+    assert_eq!(alert.cluster, Some(hub::id("prod-use1-1")));
 }

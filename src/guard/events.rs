@@ -5,7 +5,7 @@
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 
 use super::lease::describe;
 use crate::model::{HoldKind, Timestamp};
@@ -101,7 +101,7 @@ impl Recorder {
     ) -> Result<(), String> {
         let api: Api<Event> = Api::namespaced(self.client.clone(), &set.namespace);
         api.create(
-            &PostParams::default(),
+            &super::lease::write_params(),
             &event(set, action, &self.identity, now),
         )
         .await
@@ -172,7 +172,10 @@ mod tests {
             .post(&set(), &hold, at(0))
             .await
             .unwrap();
-        assert_eq!(lines(&log), ["POST /api/v1/namespaces/argocd/events?"]);
+        assert_eq!(
+            lines(&log),
+            ["POST /api/v1/namespaces/argocd/events?&fieldManager=fleetdeck"]
+        );
         let body = log.lock().unwrap()[0].body.clone();
         assert_eq!(
             body,

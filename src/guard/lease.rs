@@ -146,7 +146,7 @@ impl LeaseLock {
                     },
                     spec: Some(self.held_spec(now, now, 0)),
                 };
-                return match self.api.create(&PostParams::default(), &lease).await {
+                return match self.api.create(&write_params(), &lease).await {
                     Ok(_) => Ok(leading),
                     // Another replica created it between our read and our write.
                     Err(kube::Error::Api(s)) if s.code == 409 => {
@@ -222,9 +222,17 @@ impl LeaseLock {
         lease.metadata.namespace = Some(self.namespace.clone());
         lease.spec = Some(spec);
         self.api
-            .replace(LEASE_NAME, &PostParams::default(), &lease)
+            .replace(LEASE_NAME, &write_params(), &lease)
             .await
             .map(|_| ())
+    }
+}
+
+/// Creates and replaces by the guard, recorded as fleetdeck's (`managedFields`).
+pub(crate) fn write_params() -> PostParams {
+    PostParams {
+        dry_run: false,
+        field_manager: Some(crate::sources::kube::connect::FIELD_MANAGER.into()),
     }
 }
 

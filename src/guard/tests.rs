@@ -19,7 +19,7 @@ const HUB: &str = "argocd:hub";
 const CLOUDWATCH: &str = "cloudwatch:111122223333/us-east-1";
 const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/argocd/leases";
 const SET: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applicationsets/platform-addons";
-const EVENTS: &str = "/api/v1/namespaces/argocd/events?";
+const EVENTS: &str = "/api/v1/namespaces/argocd/events?&fieldManager=fleetdeck";
 const UID: &str = "8f0c1f5e-3d59-4c1b-9d0b-1f2e3d4c5b6a";
 
 /// A three-step RollingSync set as the API server returns it: dev Healthy since 02:00
@@ -220,9 +220,9 @@ async fn the_leader_holds_the_next_waves_for_soak_then_releases_after_it() {
         lines(&log),
         [
             format!("GET {LEASE}/fleetdeck-guard"),
-            format!("POST {LEASE}?"),
+            format!("POST {LEASE}?&fieldManager=fleetdeck"),
             format!("GET {SET}"),
-            format!("PATCH {SET}?"),
+            format!("PATCH {SET}?&fieldManager=fleetdeck"),
             format!("POST {EVENTS}"),
             format!("POST {EVENTS}"),
         ]

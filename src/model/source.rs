@@ -27,6 +27,10 @@ pub struct SourceHealth {
     /// What the source's API use costs, US dollars per hour, where the API is billed
     /// (CloudWatch `GetMetricData`).
     pub cost_usd_per_hour: Option<f64>,
+    /// Why the source has nothing to ask yet (`no cluster of interest yet`): neither
+    /// failing nor healthy, and not to be shown as stale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 impl SourceHealth {
@@ -41,6 +45,7 @@ impl SourceHealth {
             throttles: 0,
             poll_interval_secs,
             cost_usd_per_hour: None,
+            waiting: None,
         }
     }
 
@@ -58,8 +63,13 @@ impl SourceHealth {
     }
 
     /// Failing when the last thing that happened was an error; else stale when its data
-    /// is old (or it never succeeded); else ok.
+    /// is old (or it never succeeded); else ok. A source that is `waiting` has no
+    /// question to answer, so no error of its counts: it reads as stale here (it has no
+    /// fresh data), and `waiting` says why.
     pub fn status(&self, now: Timestamp) -> SourceStatus {
+        if self.waiting.is_some() {
+            return SourceStatus::Stale;
+        }
         let error_last = match (self.last_error_at, self.last_ok) {
             (Some(err), Some(ok)) => err > ok,
             (Some(_), None) => true,
@@ -74,13 +84,44 @@ impl SourceHealth {
         }
     }
 
-    /// Healthy: fresh, and the last thing that happened was a success.
+    /// Healthy: fresh, and the last thing that happened was a success. A `waiting`
+    /// source is not: it has not been asked anything.
     pub fn is_healthy(&self, now: Timestamp) -> bool {
+        if self.waiting.is_some() {
+            return false;
+        }
         let error_after_ok = match (self.last_error_at, self.last_ok) {
             (Some(err), Some(ok)) => err > ok,
             (Some(_), None) => true,
             _ => false,
         };
         !self.is_stale(now) && !error_after_ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_waiting_source_is_neither_failing_nor_healthy() {
+        let mut health = SourceHealth::new("kubernetes", 60);
+        health.waiting = Some("no cluster of interest yet".into());
+        assert_eq!(health.status(at(0)), SourceStatus::Stale);
+        assert!(!health.is_healthy(at(0)));
+        // An old error does not make a source with nothing to ask fail.
+        health.last_error = Some("prod-1: API server rejected the credentials".into());
+        health.last_error_at = Some(at(0));
+        assert_eq!(health.status(at(1)), SourceStatus::Stale);
+        // Asked again, it is judged as any source.
+        health.waiting = None;
+        assert_eq!(health.status(at(1)), SourceStatus::Failing);
+        health.last_ok = Some(at(1));
+        assert_eq!(health.status(at(1)), SourceStatus::Ok);
+        assert!(health.is_healthy(at(1)));
     }
 }

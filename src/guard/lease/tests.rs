@@ -152,7 +152,7 @@ async fn with_no_lease_the_guard_creates_one_and_leads() {
         lines(&log),
         [
             format!("GET {LEASES}/fleetdeck-guard"),
-            format!("POST {LEASES}?")
+            format!("POST {LEASES}?&fieldManager=fleetdeck")
         ]
     );
     let body = &log.lock().unwrap()[1].body;
@@ -201,7 +201,10 @@ async fn the_leader_renews_with_the_resource_version_it_read() {
         .unwrap();
     assert_eq!(term, Term::Leading { act_until: at(20) });
     let seen = log.lock().unwrap();
-    assert_eq!(seen[1].line(), format!("PUT {LEASES}/fleetdeck-guard?"));
+    assert_eq!(
+        seen[1].line(),
+        format!("PUT {LEASES}/fleetdeck-guard?&fieldManager=fleetdeck")
+    );
     let body = &seen[1].body;
     assert_eq!(body["metadata"]["resourceVersion"], "1234");
     assert_eq!(body["spec"]["holderIdentity"], "guard-a");

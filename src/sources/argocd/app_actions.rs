@@ -39,7 +39,7 @@ pub async fn perform(
     let dry_run = request.dry_run;
     let params = PatchParams {
         dry_run,
-        field_manager: Some("fleetdeck".into()),
+        field_manager: Some(crate::sources::kube::connect::FIELD_MANAGER.into()),
         ..PatchParams::default()
     };
     let fail = |name: &str, e: kube::Error| match e {

@@ -85,11 +85,17 @@ pub fn application(obj: &DynamicObject, default_namespace: &str) -> Result<Parse
     let operation_phase = text(status, &["operationState", "phase"]).map(str::to_string);
     let operation_message = text(status, &["operationState", "message"]);
     let health_message = text(status, &["health", "message"]);
-    // A failed sync's own message says what broke; otherwise the health message explains
-    // a Degraded app better than an old "successfully synced".
-    let message = match operation_phase.as_deref() {
-        Some("Failed" | "Error") => operation_message.or(health_message),
-        _ => health_message.or(operation_message),
+    let health = text(status, &["health", "status"]);
+    // A failed sync's own message says what broke. A Degraded app is explained by its
+    // health message, which Argo CD 3 no longer fills, else by the resources that are
+    // Degraded; never by its last sync, which may well have "successfully synced".
+    let message = match (operation_phase.as_deref(), health) {
+        (Some("Failed" | "Error"), _) => operation_message.or(health_message).map(str::to_string),
+        (_, Some("Degraded")) => health_message
+            .map(str::to_string)
+            .or_else(|| degraded_resources(status))
+            .or_else(|| health_elsewhere(status, obj, default_namespace)),
+        _ => health_message.or(operation_message).map(str::to_string),
     };
     let app = ArgoApp {
         name,
@@ -108,11 +114,9 @@ pub fn application(obj: &DynamicObject, default_namespace: &str) -> Result<Parse
         sync: text(status, &["sync", "status"])
             .unwrap_or("Unknown")
             .to_string(),
-        health: text(status, &["health", "status"])
-            .unwrap_or("Unknown")
-            .to_string(),
+        health: health.unwrap_or("Unknown").to_string(),
         operation_phase,
-        message: message.map(str::to_string),
+        message,
         labels: obj
             .metadata
             .labels
@@ -132,6 +136,57 @@ pub fn application(obj: &DynamicObject, default_namespace: &str) -> Result<Parse
         app,
         server,
         dest_name,
+    })
+}
+
+/// Degraded resources named in one message.
+const DEGRADED_NAMED: usize = 3;
+
+/// `Deployment payments/api: <its health message>; ...` for the resources whose health
+/// in `status.resources[]` is Degraded: a few, then how many more.
+fn degraded_resources(status: &Value) -> Option<String> {
+    let degraded: Vec<String> = status
+        .get("resources")
+        .and_then(Value::as_array)?
+        .iter()
+        .filter(|r| text(r, &["health", "status"]) == Some("Degraded"))
+        .map(|r| {
+            let kind = text(r, &["kind"]).unwrap_or("resource");
+            let name = text(r, &["name"]).unwrap_or("");
+            let mut said = match text(r, &["namespace"]) {
+                Some(ns) => format!("{kind} {ns}/{name}"),
+                None => format!("{kind} {name}"),
+            };
+            if let Some(message) = text(r, &["health", "message"]) {
+                said.push_str(": ");
+                said.push_str(message);
+            }
+            said
+        })
+        .collect();
+    if degraded.is_empty() {
+        return None;
+    }
+    let mut message = degraded[..degraded.len().min(DEGRADED_NAMED)].join("; ");
+    if degraded.len() > DEGRADED_NAMED {
+        message.push_str(&format!("; and {} more", degraded.len() - DEGRADED_NAMED));
+    }
+    Some(message)
+}
+
+/// Where to look when the Application does not hold its resources' health (Argo CD 3's
+/// default, `status.resourceHealthSource: appTree`).
+fn health_elsewhere(
+    status: &Value,
+    obj: &DynamicObject,
+    default_namespace: &str,
+) -> Option<String> {
+    (text(status, &["resourceHealthSource"]) == Some("appTree")).then(|| {
+        format!(
+            "which resources are Degraded is not in the Application (resource health is kept \
+             in Argo CD's resource tree): argocd app get {}",
+            object_key(obj, default_namespace)
+        )
     })
 }
 
@@ -269,4 +324,121 @@ fn parse_time(s: &str) -> Option<Timestamp> {
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// An Application with `status`, as the hub lists it.
+    fn app(status: Value) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "payments-prod-1", "namespace": "argocd"},
+            "spec": {"project": "payments", "destination": {"name": "prod-1", "namespace": "payments"}},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    /// The last sync went fine, long before the app went Degraded.
+    fn synced() -> Value {
+        json!({"phase": "Succeeded", "message": "successfully synced (all tasks run)"})
+    }
+
+    fn resource(kind: &str, namespace: &str, name: &str, health: Value) -> Value {
+        json!({"group": "apps", "version": "v1", "kind": kind, "namespace": namespace, "name": name, "status": "Synced", "health": health})
+    }
+
+    fn message(status: Value) -> Option<String> {
+        application(&app(status), "argocd").unwrap().app.message
+    }
+
+    #[test]
+    fn a_degraded_app_without_a_health_message_names_its_degraded_resources_not_its_last_sync() {
+        // Argo CD 3 leaves `status.health.message` empty.
+        let said = message(json!({
+            "health": {"status": "Degraded"},
+            "operationState": synced(),
+            "resources": [
+                resource("Service", "payments", "payments-api", json!({"status": "Healthy"})),
+                resource("Deployment", "payments", "payments-api", json!({"status": "Degraded", "message": "Deployment \"payments-api\" exceeded its progress deadline"})),
+                {"version": "v1", "kind": "PersistentVolumeClaim", "namespace": "payments", "name": "ledger", "health": {"status": "Degraded"}},
+            ],
+        }));
+        assert_eq!(
+            said.as_deref(),
+            Some(
+                "Deployment payments/payments-api: Deployment \"payments-api\" exceeded its progress deadline; PersistentVolumeClaim payments/ledger"
+            )
+        );
+    }
+
+    #[test]
+    fn many_degraded_resources_name_a_few_then_count_the_rest() {
+        let resources: Vec<Value> = (1..=5)
+            .map(|i| {
+                resource(
+                    "StatefulSet",
+                    "ledger",
+                    &format!("shard-{i}"),
+                    json!({"status": "Degraded", "message": "0/3 replicas ready"}),
+                )
+            })
+            .collect();
+        let said = message(json!({
+            "health": {"status": "Degraded"},
+            "operationState": synced(),
+            "resources": resources,
+        }))
+        .unwrap();
+        assert!(said.starts_with("StatefulSet ledger/shard-1: 0/3 replicas ready; StatefulSet ledger/shard-2: 0/3 replicas ready; StatefulSet ledger/shard-3: 0/3 replicas ready"), "{said}");
+        assert!(said.ends_with("; and 2 more"), "{said}");
+    }
+
+    #[test]
+    fn a_degraded_app_whose_resource_health_is_kept_outside_says_where_not_successfully_synced() {
+        // Argo CD 3's default: resource health lives in the resource tree, not the CR.
+        let said = message(json!({
+            "health": {"status": "Degraded"},
+            "operationState": synced(),
+            "resourceHealthSource": "appTree",
+            "resources": [{"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "payments", "name": "payments-api", "status": "Synced"}],
+        }))
+        .unwrap();
+        assert!(!said.contains("successfully synced"), "{said}");
+        assert_eq!(
+            said,
+            "which resources are Degraded is not in the Application (resource health is kept in Argo CD's resource tree): argocd app get argocd/payments-prod-1"
+        );
+        // With nothing at all to go on, nothing is said rather than something misleading.
+        let said = message(json!({"health": {"status": "Degraded"}, "operationState": synced()}));
+        assert_eq!(said, None);
+    }
+
+    #[test]
+    fn a_health_message_or_a_failed_sync_still_speaks_for_itself() {
+        // Argo CD 2 fills the app's health message.
+        let said = message(json!({
+            "health": {"status": "Degraded", "message": "Deployment \"payments-api\" has 0/6 ready replicas"},
+            "operationState": synced(),
+        }));
+        assert_eq!(
+            said.as_deref(),
+            Some("Deployment \"payments-api\" has 0/6 ready replicas")
+        );
+        let said = message(json!({
+            "health": {"status": "Degraded"},
+            "operationState": {"phase": "Failed", "message": "one or more objects failed to apply"},
+        }));
+        assert_eq!(said.as_deref(), Some("one or more objects failed to apply"));
+        // A healthy app's last sync is its news.
+        let said = message(json!({"health": {"status": "Healthy"}, "operationState": synced()}));
+        assert_eq!(said.as_deref(), Some("successfully synced (all tasks run)"));
+    }
 }

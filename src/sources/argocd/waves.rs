@@ -9,6 +9,7 @@ use super::parse;
 use crate::model::{ArgoApp, Rollout, Timestamp};
 use crate::rollout::argo;
 use crate::rollout::plan::Plan;
+use crate::sources::kube::connect::FIELD_MANAGER;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 
 /// Attempts before giving up on a set that keeps changing under us.
@@ -101,9 +102,14 @@ where
             return Ok(updated("nothing to change".into(), false));
         };
         let patch = argo::holds_patch(&value, &rollout).map_err(|e| format!("{what}: {e}"))?;
+        // The holds are recorded as fleetdeck's in `managedFields`.
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
         match target
             .api
-            .patch(target.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(target.name, &params, &Patch::Merge(&patch))
             .await
         {
             Ok(_) if attempt == 1 => return Ok(updated(done, true)),

@@ -703,6 +703,7 @@ impl Poller {
             poll_interval_secs: POLL_INTERVAL_SECS,
             // EKS read APIs are not billed.
             cost_usd_per_hour: None,
+            waiting: None,
         })
     }
 }

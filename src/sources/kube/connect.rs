@@ -22,6 +22,21 @@ use tower::{BoxError, Layer, Service, ServiceExt as _};
 use super::token::{TokenError, TokenSource, error_chain};
 use crate::sources::ClusterTarget;
 
+/// The field manager every write of fleetdeck's is recorded under (`managedFields`).
+pub const FIELD_MANAGER: &str = "fleetdeck";
+/// The `User-Agent` of every request to an API server (hub and spokes), so its audit
+/// log names fleetdeck and its version, and writes without a field manager (deletes)
+/// are still attributed.
+pub const USER_AGENT: &str = concat!("fleetdeck/", env!("CARGO_PKG_VERSION"));
+
+/// Says who is calling on every request of a client built from `config`.
+fn identify(config: &mut kube::Config) {
+    config.headers.push((
+        http::header::USER_AGENT,
+        HeaderValue::from_static(USER_AGENT),
+    ));
+}
+
 /// How long a TCP + TLS connection may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request may wait for its response headers.
@@ -192,6 +207,7 @@ pub fn native_client(
     config.root_cert = Some(ca_certificates(ca).map_err(setup)?);
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = None;
+    identify(&mut config);
     install_crypto_provider();
     let builder = ClientBuilder::try_from(config)
         .map_err(|e| setup(format!("cannot build a client: {}", error_chain(&e))))?;
@@ -228,6 +244,7 @@ pub async fn kubeconfig_client(
         })?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = None;
+    identify(&mut config);
     let url = config.cluster_url.to_string();
     install_crypto_provider();
     let builder = ClientBuilder::try_from(config).map_err(|e| {
@@ -864,5 +881,63 @@ mod tests {
             e.to_string(),
             "prod-use1-api-01: EKS reports no API server endpoint"
         );
+    }
+
+    /// A loopback API server answering `GET /version`, recording each request's head.
+    async fn recording_server() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let heads: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).to_ascii_lowercase());
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{VERSION}",
+                    VERSION.len()
+                );
+                let _ = conn.write_all(reply.as_bytes()).await;
+            }
+        });
+        (url, heads)
+    }
+
+    #[tokio::test]
+    async fn every_client_says_it_is_fleetdeck_in_its_user_agent() {
+        install_crypto_provider();
+        let agent = format!("user-agent: fleetdeck/{}\r\n", env!("CARGO_PKG_VERSION"));
+        let (url, heads) = recording_server().await;
+
+        let mut target = testing::target("prod", "us-east-1", "prod-use1-api-01");
+        target.endpoint = Some(url.clone());
+        let native = native_client(&target, tokens()).unwrap();
+        probe(&native, &target, &url).await.unwrap();
+
+        let kubeconfig = Kubeconfig::from_yaml(&format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: hub\n  cluster:\n    server: {url}\nusers:\n- name: oncall\n  user:\n    token: t\ncontexts:\n- name: hub\n  context:\n    cluster: hub\n    user: oncall\n"
+        ))
+        .unwrap();
+        let (hub, _) = kubeconfig_client(&kubeconfig, "hub", &target)
+            .await
+            .unwrap();
+        probe(&hub, &target, &url).await.unwrap();
+
+        let heads = heads.lock().unwrap().clone();
+        assert_eq!(heads.len(), 2);
+        for head in heads {
+            assert!(head.contains(&agent), "{head}");
+            assert_eq!(head.matches("user-agent:").count(), 1, "{head}");
+        }
     }
 }

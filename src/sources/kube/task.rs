@@ -30,6 +30,9 @@ const PERMANENT_BACKOFF: Duration = Duration::from_secs(120);
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// How long a stopped watcher may take to finish before it is aborted.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// What the source says while no cluster is of interest, before and after any answered.
+const WAITING_FIRST: &str = "no cluster of interest yet";
+const WAITING_AGAIN: &str = "no cluster of interest now";
 /// Calls one successful connection makes: `GET /version` and one review per write.
 const CONNECT_CALLS: u64 = 1 + SPOKE_WRITES.len() as u64;
 
@@ -119,8 +122,9 @@ impl<D: Dial> Source<D> {
     }
 
     pub(super) async fn run(mut self, mut inbox: mpsc::Receiver<SourceCommand>) {
-        // Nothing to wait for: the first picture is "nothing connected yet".
-        self.health.last_ok = Some(self.clock.now());
+        // Nothing to wait for: the first picture is "nothing connected yet". It is no
+        // success, though: `last_ok` waits for a cluster to answer.
+        self.health.waiting = Some(WAITING_FIRST.into());
         let ready = SourceEvent::Ready {
             source: SOURCE_NAME.into(),
         };
@@ -151,6 +155,12 @@ impl<D: Dial> Source<D> {
                 () = crate::sources::sleep_until(wake) => Ok(()),
             };
             if step.is_err() || self.reconcile().await.is_err() {
+                break;
+            }
+            // Clusters of interest came or all went: say so now, not at the next tick.
+            if self.wanted().is_empty() != self.health.waiting.is_some()
+                && self.report_health().await.is_err()
+            {
                 break;
             }
             // Answered once the connections the targets ask for are under way.
@@ -447,17 +457,24 @@ impl<D: Dial> Source<D> {
         self.emit(event).await
     }
 
-    /// Healthy while it has nothing to do, or at least one wanted cluster is connected:
-    /// one failing cluster shows as the last error, not as a failing source.
+    /// Fresh while at least one wanted cluster is connected (one failing cluster shows
+    /// as the last error, not as a failing source); waiting, neither healthy nor failing,
+    /// while no cluster is of interest. Never a success no cluster gave.
     async fn report_health(&mut self) -> Result<(), Closed> {
         let wanted = self.wanted();
         let connected = wanted
             .iter()
             .any(|id| self.shown.get(id) == Some(&Connection::Connected));
-        let failing = wanted.iter().any(|id| self.backoff.contains_key(id));
-        if connected || !failing {
+        if connected {
             self.health.last_ok = Some(self.clock.now());
         }
+        self.health.waiting = wanted.is_empty().then(|| {
+            if self.health.last_ok.is_none() {
+                WAITING_FIRST.into()
+            } else {
+                WAITING_AGAIN.into()
+            }
+        });
         self.emit(SourceEvent::Health(self.health.clone())).await
     }
 

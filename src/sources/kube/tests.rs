@@ -20,7 +20,7 @@ use super::testing::{self, UNAUTHORIZED, VERSION, json};
 use super::{SOURCE_NAME, spawn_with};
 use crate::clock::Clock;
 use crate::config::Kubernetes;
-use crate::model::{ClusterId, Connection, SourceEvent};
+use crate::model::{ClusterId, Connection, SourceEvent, SourceStatus};
 use crate::sources::{ClusterTarget, SourceCommand, SourceHandle};
 
 /// An API server that answers `/version` and allows every review, or refuses every
@@ -236,7 +236,7 @@ fn pool_full(n: usize) -> Connection {
 }
 
 #[tokio::test(start_paused = true)]
-async fn ready_at_once_with_healthy_counters() {
+async fn ready_at_once_but_waiting_not_healthy_until_a_cluster_answers() {
     let mut h = Harness::start(20);
     h.settle().await;
     assert_eq!(
@@ -248,7 +248,50 @@ async fn ready_at_once_with_healthy_counters() {
     let health = h.last_health();
     assert_eq!(health.name, "kubernetes");
     assert_eq!((health.calls, health.errors), (0, 0));
-    assert!(health.last_ok.is_some());
+    assert_eq!(health.last_ok, None, "no success it has not had");
+    assert_eq!(
+        health.waiting.as_deref(),
+        Some("no cluster of interest yet")
+    );
+    let now = chrono::DateTime::UNIX_EPOCH;
+    assert_ne!(health.status(now), SourceStatus::Failing);
+    assert!(!health.is_healthy(now));
+
+    // A cluster of interest that answers is the first success.
+    let one = fleet("api", 1);
+    h.targets(&one, &one).await;
+    h.settle().await;
+    assert_eq!(h.state(&one[0]), Some(&Connection::Connected));
+    let health = h.last_health();
+    assert_eq!(health.waiting, None);
+    assert_eq!(health.last_ok, Some(now));
+    assert!(health.is_healthy(now));
+
+    // With no cluster of interest left it waits again, its success kept.
+    h.targets(&one, &[]).await;
+    h.settle().await;
+    let health = h.last_health();
+    assert_eq!(
+        health.waiting.as_deref(),
+        Some("no cluster of interest now")
+    );
+    assert_eq!(health.last_ok, Some(now));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_of_interest_that_never_answered_is_no_success() {
+    let mut h = Harness::start(20);
+    let bad = fleet("reject", 1);
+    h.targets(&bad, &bad).await;
+    h.settle().await;
+    let health = h.last_health();
+    assert_eq!(health.waiting, None);
+    assert_eq!(health.last_ok, None);
+    assert_eq!(
+        health.status(chrono::DateTime::UNIX_EPOCH),
+        SourceStatus::Failing,
+        "its only cluster fails"
+    );
 }
 
 #[tokio::test(start_paused = true)]

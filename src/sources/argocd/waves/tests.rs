@@ -138,7 +138,7 @@ async fn pause_patches_with_the_resource_version_it_read() {
     assert_eq!(method, "PATCH");
     assert_eq!(
         uri,
-        "/apis/argoproj.io/v1alpha1/namespaces/argocd/applicationsets/platform-addons?"
+        "/apis/argoproj.io/v1alpha1/namespaces/argocd/applicationsets/platform-addons?&fieldManager=fleetdeck"
     );
     assert_eq!(content_type, "application/merge-patch+json");
     assert_eq!(body["metadata"]["resourceVersion"], "48213");

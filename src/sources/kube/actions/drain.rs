@@ -213,9 +213,10 @@ async fn evict(
         // As kubectl sends it; the API server requires body and query to agree.
         eviction["deleteOptions"] = json!({"dryRun": ["All"]});
     }
+    // An Eviction is not stored, but the API server's audit log keeps the query.
     let params = PostParams {
         dry_run,
-        field_manager: None,
+        field_manager: Some(super::FIELD_MANAGER.into()),
     };
     api.create_subresource::<_, serde_json::Value>("eviction", name, &params, &eviction)
         .await

@@ -21,8 +21,7 @@ use crate::actions::Operation;
 use crate::sources::remediation::RemediateRequest;
 use crate::sources::{ClusterTarget, WriteResult};
 
-/// The field manager fleetdeck's writes are recorded under (`managedFields`).
-pub const FIELD_MANAGER: &str = "fleetdeck";
+pub use super::connect::FIELD_MANAGER;
 
 /// Dials `target` and carries out (or previews) the request, then answers it.
 pub(super) async fn run<D: Dial>(

@@ -382,6 +382,11 @@ async fn drain_cordons_evicts_through_the_eviction_api_and_waits_out_a_pdb() {
         e.path,
         "/api/v1/namespaces/kube-system/pods/coredns-5d8f7c9b4-x2lq9/eviction"
     );
+    assert!(
+        e.query.contains("fieldManager=fleetdeck"),
+        "evictions say who asked: {}",
+        e.query
+    );
     assert_eq!(e.body["apiVersion"], "policy/v1");
     assert_eq!(e.body["kind"], "Eviction");
     assert!(
