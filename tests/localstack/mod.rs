@@ -28,6 +28,42 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// The account id LocalStack gives every resource when the access key is not an id.
 pub const ACCOUNT_ID: &str = "000000000000";
 
+/// Loaded by LocalStack's Python at start (through `PYTHONPATH`): LocalStack 2026.3.0
+/// answers DescribeAlarms with every alarm at once, ignoring `MaxRecords` and `NextToken`
+/// (`provider_v2.py`: "TODO: Pagination"). Real CloudWatch pages, so the emulator is made to
+/// page as CloudWatch does, and a client's paging is exercised.
+const PAGING_PATCH: &str = r#"
+def _paginate_describe_alarms():
+    from localstack.aws.api.cloudwatch import DescribeAlarmsOutput
+    from localstack.services.cloudwatch import provider_v2
+
+    provider = provider_v2.CloudwatchProvider
+    unpaged = provider.describe_alarms
+
+    def describe_alarms(self, context, *args, max_records=None, next_token=None, **kwargs):
+        out = unpaged(self, context, *args, **kwargs)
+        items = sorted(
+            [("MetricAlarms", a) for a in out.get("MetricAlarms") or []]
+            + [("CompositeAlarms", a) for a in out.get("CompositeAlarms") or []],
+            key=lambda item: item[1]["AlarmName"],
+        )
+        start = int(next_token or 0)
+        end = start + (max_records or 50)
+        page = items[start:end]
+        paged = DescribeAlarmsOutput(
+            MetricAlarms=[a for kind, a in page if kind == "MetricAlarms"],
+            CompositeAlarms=[a for kind, a in page if kind == "CompositeAlarms"],
+        )
+        if end < len(items):
+            paged["NextToken"] = str(end)
+        return paged
+
+    provider.describe_alarms = describe_alarms
+
+
+_paginate_describe_alarms()
+"#;
+
 /// A running LocalStack serving CloudWatch; its process group is killed when dropped.
 pub struct LocalStack {
     child: Child,
@@ -71,12 +107,13 @@ impl LocalStack {
         let python = python();
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
-        let [home, tmp, cache, volume, filesystem] =
-            ["home", "tmp", "cache", "volume", "filesystem"].map(|d| {
+        let [home, tmp, cache, volume, filesystem, patches] =
+            ["home", "tmp", "cache", "volume", "filesystem", "python"].map(|d| {
                 let path = root.join(d);
                 std::fs::create_dir_all(&path).expect("LocalStack directory");
                 path
             });
+        std::fs::write(patches.join("sitecustomize.py"), PAGING_PATCH).expect("paging patch");
         let log = std::fs::File::create(root.join("localstack.log")).expect("log file");
         let port = free_port();
         let child = Command::new(&python)
@@ -92,6 +129,7 @@ impl LocalStack {
             .env("LOCALSTACK_VOLUME_DIR", &volume)
             .env("FILESYSTEM_ROOT", &filesystem)
             .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONPATH", &patches)
             // A container (as CI is) would otherwise make it use /var/lib/localstack.
             .env("OVERRIDE_IN_DOCKER", "0")
             .env("SERVICES", "cloudwatch")
