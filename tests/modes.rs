@@ -43,8 +43,6 @@ struct Scene {
     _spokes: KubeServer,
     home: tempfile::TempDir,
     config: PathBuf,
-    eks: String,
-    cw: String,
 }
 
 const CLUSTERS: &[ClusterSpec] = &[
@@ -260,6 +258,10 @@ impl Scene {
 name = "prod"
 regions = ["{REGION}"]
 
+[accounts.endpoints]
+eks = "{eks}"
+cloudwatch = "{cloudwatch}"
+
 [clusters]
 environment_tag = "env"
 
@@ -278,14 +280,14 @@ native_auth = false
 [audit]
 file = "{audit}"
 "#,
+            eks = moto.endpoint(),
+            cloudwatch = cloudwatch.endpoint(),
             alertmanager = alertmanager.url(),
             kubeconfig = kubeconfig.display(),
             audit = home.path().join("audit.jsonl").display(),
         );
         std::fs::write(&config, text).expect("config");
         Self {
-            eks: moto.endpoint(),
-            cw: cloudwatch.endpoint(),
             _moto: moto,
             _cloudwatch: cloudwatch,
             _alertmanager: alertmanager,
@@ -302,8 +304,6 @@ file = "{audit}"
         for (k, v) in credentials() {
             cmd.env(k, v);
         }
-        cmd.env("AWS_ENDPOINT_URL_EKS", &self.eks)
-            .env("AWS_ENDPOINT_URL_CLOUDWATCH", &self.cw);
         cmd.arg("--config").arg(&self.config);
         cmd.timeout(Duration::from_secs(120));
         cmd
@@ -318,9 +318,7 @@ file = "{audit}"
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_STATE_HOME", home.join("state"))
-            .env("LANG", "C.UTF-8")
-            .env("AWS_ENDPOINT_URL_EKS", &self.eks)
-            .env("AWS_ENDPOINT_URL_CLOUDWATCH", &self.cw);
+            .env("LANG", "C.UTF-8");
         for (k, v) in credentials() {
             cmd.env(k, v);
         }
@@ -353,8 +351,6 @@ file = "{audit}"
         for (k, v) in credentials() {
             cmd.env(k, v);
         }
-        cmd.env("AWS_ENDPOINT_URL_EKS", &self.eks);
-        cmd.env("AWS_ENDPOINT_URL_CLOUDWATCH", &self.cw);
         cmd.arg("--config");
         cmd.arg(&self.config);
         pty::Console::start(cmd, cols, rows)
@@ -433,7 +429,7 @@ async fn every_mode_sees_the_same_fleet_and_the_guard_trips_the_breaker() {
     assert_eq!(degraded["cluster"], "prod-b", "{degraded:#}");
     assert_eq!(degraded["source"], "argocd");
     assert!(
-        true || degraded["summary"]
+        degraded["summary"]
             .as_str()
             .is_some_and(|s| s.contains("addons-controller") && !s.contains("successfully synced")),
         "{degraded:#}"
