@@ -10,10 +10,12 @@
 //! ```
 
 mod actions;
+pub mod cache;
 mod targets;
 
 pub use targets::{fleet, interest};
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use color_eyre::eyre::Result;
@@ -40,6 +42,16 @@ pub struct Engine {
     sources: Vec<SourceHandle>,
     targeting: Targeting,
     exec: Option<ExecContext>,
+    /// Where the last picture is kept (the warm start), when this mode keeps one.
+    cache: Option<Cache>,
+}
+
+/// The warm-start file and when it was last written.
+struct Cache {
+    path: PathBuf,
+    written: Option<std::time::Instant>,
+    /// Store generation last written (nothing new: nothing to write).
+    generation: u64,
 }
 
 /// Sources that had not delivered their picture when `Engine::until_ready` gave up.
@@ -91,6 +103,7 @@ impl Engine {
             sources,
             targeting: Targeting::default(),
             exec: None,
+            cache: None,
         }
     }
 
@@ -171,10 +184,83 @@ impl Engine {
         n
     }
 
-    /// The slow tick: old resolutions and acks expire, and the sources hear of it.
+    /// The slow tick: old resolutions and acks expire, the sources hear of it, and the
+    /// picture is written for the next start when it is due.
     pub fn tick(&mut self) {
         self.store.expire(self.clock.now());
         self.settle();
+        if self.cache_due() {
+            self.write_cache(false);
+        }
+    }
+
+    /// Shows the last picture kept at `path` at once (marked as remembered, with its age)
+    /// and keeps the picture there from now on. A file that cannot be used is ignored
+    /// with a log line. `snapshot` never calls this: it prints only what it saw.
+    pub fn use_cache(&mut self, path: PathBuf) {
+        let sources = self.source_names();
+        match cache::read(&path, &sources) {
+            Ok(Some(picture)) => {
+                let at = picture.written_at;
+                let now = self.clock.now();
+                for event in picture.into_events() {
+                    self.store.apply(event, now);
+                }
+                self.store.mark_cached(at);
+                tracing::info!(
+                    "warm start: {} clusters and {} alerts from {} (written {at})",
+                    self.store.clusters().len(),
+                    self.store.alerts().count(),
+                    path.display()
+                );
+            }
+            Ok(None) => tracing::info!("no picture kept at {} yet", path.display()),
+            Err(why) => tracing::warn!("warm start skipped: {why}"),
+        }
+        self.cache = Some(Cache {
+            path,
+            written: None,
+            generation: self.store.generation(),
+        });
+    }
+
+    /// Due: the first complete picture is in, something changed, and the last write is
+    /// at least `cache::WRITE_EVERY` old.
+    fn cache_due(&self) -> bool {
+        let Some(cache) = &self.cache else {
+            return false;
+        };
+        cache.generation != self.store.generation()
+            && cache
+                .written
+                .is_none_or(|at| at.elapsed() >= cache::WRITE_EVERY)
+            && self.is_ready()
+    }
+
+    /// Writes the picture for the next start: in the background, or (on exit) now.
+    pub fn write_cache(&mut self, now_and_wait: bool) {
+        if !self.is_ready() {
+            // Half a picture would be shown as the whole fleet next time.
+            return;
+        }
+        let sources = self.source_names();
+        let Some(cache) = self.cache.as_mut() else {
+            return;
+        };
+        cache.written = Some(std::time::Instant::now());
+        cache.generation = self.store.generation();
+        let picture = cache::Picture::of(&self.store, &sources, self.clock.now());
+        let path = cache.path.clone();
+        let write = move || match cache::write(&path, &picture) {
+            Ok(bytes) => tracing::debug!("picture kept: {bytes} bytes in {}", path.display()),
+            Err(e) => tracing::warn!("cannot keep the picture in {}: {e}", path.display()),
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if !now_and_wait => {
+                handle.spawn_blocking(write);
+            }
+            _ => write(),
+        }
     }
 
     /// Tells the sources the fleet and interest if they changed, and notes readiness.

@@ -202,6 +202,8 @@ pub struct Store {
     sources: BTreeMap<String, SourceHealth>,
     /// Sources listed as loading before they reported any health of their own.
     placeholders: Vec<String>,
+    /// What is only remembered from the last session (the warm start).
+    cached: cached::Cached,
     ready: Vec<String>,
     kube: HashMap<ClusterId, KubeSignals>,
     apps: BTreeMap<String, Vec<ArgoApp>>,
@@ -232,15 +234,24 @@ impl Store {
         self.generation += 1;
         match event {
             SourceEvent::ClusterInventory { source, clusters } => {
+                if !self.cached.clusters.is_empty() {
+                    for c in &clusters {
+                        self.cached.clusters.remove(&c.id);
+                    }
+                }
                 self.replace_inventory(&source, clusters)
             }
             SourceEvent::ClusterChanged(cluster) => {
+                self.cached.clusters.remove(&cluster.id);
                 if let (i, true) = self.upsert_cluster("", *cluster) {
                     self.file_alerts_of(i);
                 }
             }
             SourceEvent::Alerts(alerts) => {
                 for alert in alerts {
+                    if !self.cached.alerts.is_empty() {
+                        self.cached.alerts.remove(&alert.key);
+                    }
                     self.upsert_alert(alert);
                 }
                 // Old resolutions are forgotten on the clock tick (`expire`), not here: a
@@ -292,6 +303,7 @@ impl Store {
                 self.sources.insert(health.name.clone(), health);
             }
             SourceEvent::Ready { source } => {
+                self.settle_cached(&source);
                 // A source reporting its health under other names (one per Alertmanager)
                 // leaves no empty row behind.
                 if let Some(i) = self.placeholders.iter().position(|p| *p == source) {
@@ -418,6 +430,11 @@ impl Store {
         }
         self.clusters = clusters;
         self.slots = slots;
+        if !self.cached.clusters.is_empty() {
+            for id in &gone {
+                self.cached.clusters.remove(*id);
+            }
+        }
         self.clusters_changed();
         self.index = self
             .clusters
@@ -684,6 +701,10 @@ impl Store {
     /// answering worked out once for many clusters.
     fn health_given(&self, cluster: usize, down: &HashSet<(&str, &str)>) -> ClusterHealth {
         let c = &self.clusters[cluster];
+        // Remembered from the last session: nothing about it is known now.
+        if self.is_cached_cluster(cluster) {
+            return ClusterHealth::Unknown;
+        }
         let [crit, warn, _] = self.firing_counts(cluster);
         let covered = || !down.contains(&(c.id.account.as_str(), c.id.region.as_str()));
         match c.status {
@@ -829,6 +850,77 @@ impl Store {
     }
     pub fn sources(&self) -> impl Iterator<Item = &SourceHealth> {
         self.sources.values()
+    }
+
+    /// The source whose inventory lists cluster `i` (empty for one known only by a
+    /// `ClusterChanged`).
+    pub fn cluster_source(&self, i: usize) -> &str {
+        &self.slots[i].source
+    }
+
+    /// Every hub source's Argo CD Applications, by source name.
+    pub fn applications_by_source(&self) -> impl Iterator<Item = (&String, &Vec<ArgoApp>)> {
+        self.apps.iter()
+    }
+
+    /// Every hub source's ApplicationSets, by source name.
+    pub fn application_sets_by_source(
+        &self,
+    ) -> impl Iterator<Item = (&String, &Vec<ApplicationSet>)> {
+        self.app_sets.iter()
+    }
+
+    /// Marks everything the store holds now as remembered from a picture written at `at`
+    /// (the warm start fills an empty store, then calls this).
+    pub fn mark_cached(&mut self, at: Timestamp) {
+        self.generation += 1;
+        self.alerts_generation += 1;
+        self.cached.at = Some(at);
+        self.cached.clusters = self.clusters.iter().map(|c| c.id.clone()).collect();
+        self.cached.alerts = self.alerts.iter().map(|(_, a)| a.key.clone()).collect();
+    }
+
+    /// When the remembered picture still shown was written; `None` once every cluster and
+    /// alert of it has been refreshed or dropped.
+    pub fn cached_since(&self) -> Option<Timestamp> {
+        self.cached.at.filter(|_| !self.cached.is_empty())
+    }
+
+    /// Whether cluster `i` is only remembered (not yet listed again by its source).
+    pub fn is_cached_cluster(&self, i: usize) -> bool {
+        !self.cached.clusters.is_empty() && self.cached.clusters.contains(&self.clusters[i].id)
+    }
+
+    /// Whether the alert is only remembered (its source has not reported it again).
+    pub fn is_cached_alert(&self, key: &AlertKey) -> bool {
+        !self.cached.alerts.is_empty() && self.cached.alerts.contains(key)
+    }
+
+    /// A source delivered its first complete picture: what it would have reported again
+    /// and did not is gone (its remembered alerts; its clusters went with its inventory).
+    fn settle_cached(&mut self, source: &str) {
+        if self.cached.alerts.is_empty() {
+            return;
+        }
+        let stale: Vec<AlertKey> = self
+            .cached
+            .alerts
+            .iter()
+            .filter(|k| {
+                self.alerts
+                    .get(k)
+                    .is_some_and(|a| cached::reported_by(a, source))
+            })
+            .cloned()
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        self.alerts_generation += 1;
+        for key in stale {
+            self.cached.alerts.remove(&key);
+            self.remove_alert(&key);
+        }
     }
 
     /// Lists a started source as loading until it reports its own health.
@@ -1047,6 +1139,7 @@ fn version_key(v: &str) -> Vec<u32> {
 }
 
 mod alert_table;
+mod cached;
 mod rollouts;
 
 #[cfg(test)]

@@ -1,0 +1,295 @@
+//! The last picture on disk, so a console starts with yesterday's fleet on screen while
+//! today's loads (the warm start). Written atomically (a temp file, synced, then renamed
+//! over the old one), at most every 30 s and on exit; versioned; read back only when it
+//! was drawn by the same sources. A corrupt, truncated, foreign or old-format file is
+//! ignored with a log line. It holds what the fleet looked like (clusters, alerts,
+//! rollouts, Argo CD objects, the metric points the fleet columns and sparklines draw),
+//! never a credential or token.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    Alert, AlertState, ApplicationSet, ArgoApp, Cluster, ClusterId, MetricName, MetricSample,
+    Rollout, SourceEvent, Store, Timestamp,
+};
+
+/// What the file says it is.
+const FORMAT: &str = "fleetdeck-picture";
+/// Bumped whenever the shape changes: an older file is ignored, never misread.
+pub const VERSION: u32 = 1;
+/// At most one write this often.
+pub const WRITE_EVERY: Duration = Duration::from_secs(30);
+/// The minutes of metric points kept: the fleet's sparkline window.
+const METRIC_MINUTES: usize = 30;
+/// A file larger than this is not read (it was not written by fleetdeck).
+const MAX_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The picture as written.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Picture {
+    format: String,
+    version: u32,
+    pub written_at: Timestamp,
+    /// The sources that drew it: a picture drawn by other sources (another config) is
+    /// not shown.
+    pub sources: Vec<String>,
+    inventories: Vec<Inventory>,
+    alerts: Vec<Alert>,
+    /// Rollouts a source sends whole (the demo's); Argo CD's follow from their sets.
+    rollouts: Vec<Rollout>,
+    applications: Vec<(String, Vec<ArgoApp>)>,
+    application_sets: Vec<(String, Vec<ApplicationSet>)>,
+    metrics: Vec<Points>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Inventory {
+    source: String,
+    clusters: Vec<Cluster>,
+}
+
+/// One metric of one cluster: `(minute since the epoch, value)`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Points {
+    cluster: ClusterId,
+    metric: MetricName,
+    points: Vec<(i64, f32)>,
+}
+
+/// Why a file was not used.
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("{path} is {size} bytes, more than a picture can be; not read")]
+    TooLarge { path: String, size: u64 },
+    #[error("{path} is not a fleetdeck picture (corrupt or truncated?): {error}")]
+    Corrupt { path: String, error: String },
+    #[error("{path} is a picture of format version {found}; this fleetdeck reads {VERSION}")]
+    OldFormat { path: String, found: u32 },
+    #[error("{path} was drawn by other sources ({theirs}); these are {ours}")]
+    Foreign {
+        path: String,
+        theirs: String,
+        ours: String,
+    },
+}
+
+impl Picture {
+    /// What the store knows now, drawn by `sources`: what is only remembered from an
+    /// earlier picture (a region that has not answered since) is left out, so an old
+    /// cluster or alert is never written again as if it were seen at `now`.
+    pub fn of(store: &Store, sources: &[String], now: Timestamp) -> Self {
+        let mut inventories: Vec<Inventory> = Vec::new();
+        for (i, cluster) in store.clusters().iter().enumerate() {
+            if store.is_cached_cluster(i) {
+                continue;
+            }
+            let source = store.cluster_source(i);
+            match inventories.iter_mut().find(|inv| inv.source == source) {
+                Some(inv) => inv.clusters.push(cluster.clone()),
+                None => inventories.push(Inventory {
+                    source: source.to_string(),
+                    clusters: vec![cluster.clone()],
+                }),
+            }
+        }
+        let mut metrics = Vec::new();
+        for (i, cluster) in store.clusters().iter().enumerate() {
+            if store.is_cached_cluster(i) {
+                continue;
+            }
+            for metric in MetricName::ALL {
+                let Some(ring) = store.metric(i, metric) else {
+                    continue;
+                };
+                let Some(end) = ring.end_minute() else {
+                    continue;
+                };
+                let points: Vec<(i64, f32)> = ring
+                    .window(end, METRIC_MINUTES)
+                    .into_iter()
+                    .filter(|(_, v)| v.is_finite())
+                    .collect();
+                if !points.is_empty() {
+                    metrics.push(Points {
+                        cluster: cluster.id.clone(),
+                        metric,
+                        points,
+                    });
+                }
+            }
+        }
+        let mut sources = sources.to_vec();
+        sources.sort();
+        Self {
+            format: FORMAT.into(),
+            version: VERSION,
+            written_at: now,
+            sources,
+            inventories,
+            alerts: store
+                .alerts()
+                .filter(|a| !store.is_cached_alert(&a.key))
+                .cloned()
+                .collect(),
+            rollouts: store
+                .rollouts()
+                .iter()
+                .filter(|r| !r.source.starts_with("argocd:"))
+                .cloned()
+                .collect(),
+            applications: store
+                .applications_by_source()
+                .map(|(s, a)| (s.clone(), a.clone()))
+                .collect(),
+            application_sets: store
+                .application_sets_by_source()
+                .map(|(s, a)| (s.clone(), a.clone()))
+                .collect(),
+            metrics,
+        }
+    }
+
+    /// The events that put this picture into an empty store. Alerts firing then are
+    /// `unknown` now: nothing remembered is firing (or healthy) until its source says so.
+    pub fn into_events(self) -> Vec<SourceEvent> {
+        let mut events = Vec::new();
+        for inv in self.inventories {
+            if inv.source.is_empty() {
+                events.extend(
+                    inv.clusters
+                        .into_iter()
+                        .map(|c| SourceEvent::ClusterChanged(Box::new(c))),
+                );
+            } else {
+                events.push(SourceEvent::ClusterInventory {
+                    source: inv.source,
+                    clusters: inv.clusters,
+                });
+            }
+        }
+        for (source, apps) in self.applications {
+            events.push(SourceEvent::Applications { source, apps });
+        }
+        for (source, sets) in self.application_sets {
+            events.push(SourceEvent::ApplicationSets { source, sets });
+        }
+        events.extend(self.rollouts.into_iter().map(SourceEvent::Rollout));
+        for p in self.metrics {
+            events.push(SourceEvent::Metrics {
+                cluster: p.cluster,
+                samples: p
+                    .points
+                    .into_iter()
+                    .map(|(minute, value)| MetricSample {
+                        metric: p.metric,
+                        minute,
+                        value,
+                    })
+                    .collect(),
+            });
+        }
+        let alerts: Vec<Alert> = self
+            .alerts
+            .into_iter()
+            .map(|mut a| {
+                if a.state == AlertState::Firing {
+                    a.state = AlertState::Unknown;
+                }
+                a
+            })
+            .collect();
+        if !alerts.is_empty() {
+            events.push(SourceEvent::Alerts(alerts));
+        }
+        events
+    }
+}
+
+/// Writes `picture` to `path` atomically: a crash mid-write leaves the old file whole.
+pub fn write(path: &Path, picture: &Picture) -> std::io::Result<u64> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        let bytes = serde_json::to_vec(picture).map_err(std::io::Error::other)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // The rename itself is durable once the directory is synced.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(bytes.len() as u64)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp.{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Reads the picture at `path` if it is one this fleetdeck wrote for these `sources`.
+/// `Ok(None)`: there is none (the first start).
+pub fn read(path: &Path, sources: &[String]) -> Result<Option<Picture>, Unusable> {
+    let shown = path.display().to_string();
+    let size = match std::fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(Unusable::Read { path: shown, error }),
+    };
+    if size > MAX_BYTES {
+        return Err(Unusable::TooLarge { path: shown, size });
+    }
+    let bytes = std::fs::read(path).map_err(|error| Unusable::Read {
+        path: shown.clone(),
+        error,
+    })?;
+    // The format and version first, so an old file says so rather than "corrupt".
+    #[derive(Deserialize)]
+    struct Header {
+        format: String,
+        version: u32,
+    }
+    let header: Header = serde_json::from_slice(&bytes).map_err(|e| Unusable::Corrupt {
+        path: shown.clone(),
+        error: e.to_string(),
+    })?;
+    if header.format != FORMAT {
+        return Err(Unusable::Corrupt {
+            path: shown,
+            error: format!("its format is '{}'", header.format),
+        });
+    }
+    if header.version != VERSION {
+        return Err(Unusable::OldFormat {
+            path: shown,
+            found: header.version,
+        });
+    }
+    let picture: Picture = serde_json::from_slice(&bytes).map_err(|e| Unusable::Corrupt {
+        path: shown.clone(),
+        error: e.to_string(),
+    })?;
+    let mut ours = sources.to_vec();
+    ours.sort();
+    if picture.sources != ours {
+        return Err(Unusable::Foreign {
+            path: shown,
+            theirs: picture.sources.join(", "),
+            ours: ours.join(", "),
+        });
+    }
+    Ok(Some(picture))
+}
