@@ -68,6 +68,7 @@ use toml::Spanned;
 
 use crate::actions::Mode;
 use crate::model::ClusterId;
+use crate::sources::aws::regions;
 
 /// Where fleetdeck reads its config and writes its data and logs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,6 +178,37 @@ pub struct Config {
     pub kubernetes: Kubernetes,
     /// Where the audit log goes.
     pub audit: Audit,
+    /// What looks wrong but does not stop the start (a region this build does not know),
+    /// each naming file, line and field: printed at start, never fatal.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+    /// Where some fields were written, for problems found after loading.
+    #[serde(skip)]
+    pub locations: FieldLocations,
+}
+
+/// Where fields were written, for problems found after loading (an AWS profile missing
+/// from the AWS files). Not part of what the config says: any two compare equal.
+#[derive(Clone, Debug, Default)]
+pub struct FieldLocations {
+    /// By account name: its `profile` field, as an issue without a message.
+    profiles: HashMap<String, ConfigIssue>,
+}
+
+impl PartialEq for FieldLocations {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl FieldLocations {
+    /// `message` about the `profile` of account `account`, located in the file.
+    pub fn profile_issue(&self, account: &str, message: String) -> Option<ConfigIssue> {
+        self.profiles.get(account).map(|at| ConfigIssue {
+            message,
+            ..at.clone()
+        })
+    }
 }
 
 /// One AWS account (`[[accounts]]`).
@@ -515,8 +547,14 @@ impl Config {
             text,
             file: origin,
             issues: Vec::new(),
+            warnings: Vec::new(),
+            profile_locations: HashMap::new(),
         };
-        let config = v.convert(raw, origin);
+        let mut config = v.convert(raw, origin);
+        config.warnings = v.warnings.iter().map(ToString::to_string).collect();
+        config.locations = FieldLocations {
+            profiles: std::mem::take(&mut v.profile_locations),
+        };
         if v.issues.is_empty() {
             Ok(config)
         } else {
@@ -778,6 +816,8 @@ struct Validator<'a> {
     text: &'a str,
     file: &'a Path,
     issues: Vec<ConfigIssue>,
+    warnings: Vec<ConfigIssue>,
+    profile_locations: HashMap<String, ConfigIssue>,
 }
 
 impl Validator<'_> {
@@ -788,18 +828,41 @@ impl Validator<'_> {
         names: &[(&str, usize, &str)],
         message: String,
     ) {
+        let issue = self.located(span, path, names, message);
+        self.issues.push(issue);
+    }
+
+    /// Like [`Self::issue`], for what is suspicious but usable.
+    fn warn(
+        &mut self,
+        span: Range<usize>,
+        path: &[Seg],
+        names: &[(&str, usize, &str)],
+        message: String,
+    ) {
+        let warning = self.located(span, path, names, message);
+        self.warnings.push(warning);
+    }
+
+    fn located(
+        &self,
+        span: Range<usize>,
+        path: &[Seg],
+        names: &[(&str, usize, &str)],
+        message: String,
+    ) -> ConfigIssue {
         let context = describe(path, |table, index| {
             names
                 .iter()
                 .find(|(t, i, _)| *t == table && *i == index)
                 .map(|(_, _, n)| n.to_string())
         });
-        self.issues.push(ConfigIssue {
+        ConfigIssue {
             file: self.file.to_path_buf(),
             line: Some(line_at(self.text, span.start)),
             context,
             message,
-        });
+        }
     }
 
     fn convert(&mut self, raw: RawConfig, origin: &Path) -> Config {
@@ -843,10 +906,12 @@ impl Validator<'_> {
             } else {
                 seen.insert(name.clone(), line_at(self.text, account.name.span().start));
             }
-            if let Some(p) = &account.profile
-                && p.get_ref().trim().is_empty()
-            {
-                self.issue(p.span(), &at("profile"), &names, "expected a non-empty AWS profile name (leave it out to use the default credential chain)".into());
+            if let Some(p) = &account.profile {
+                if p.get_ref().trim().is_empty() {
+                    self.issue(p.span(), &at("profile"), &names, "expected a non-empty AWS profile name (leave it out to use the default credential chain)".into());
+                }
+                let at_profile = self.located(p.span(), &at("profile"), &names, String::new());
+                self.profile_locations.insert(name.clone(), at_profile);
             }
             let regions = account.regions.get_ref();
             if regions.is_empty() {
@@ -862,7 +927,8 @@ impl Validator<'_> {
                 let mut path = at("regions");
                 path.push(Seg::Index(j));
                 let r = region.get_ref();
-                if !is_aws_region(r) {
+                let known = regions::is_known(r);
+                if !known && !is_aws_region(r) {
                     self.issue(
                         region.span(),
                         &path,
@@ -876,6 +942,8 @@ impl Validator<'_> {
                         &names,
                         format!("region '{r}' is listed twice; expected each region once"),
                     );
+                } else if !known {
+                    self.warn(region.span(), &path, &names, unknown_region(r));
                 }
                 region_seen.push(r.clone());
             }
@@ -1070,13 +1138,18 @@ impl Validator<'_> {
                 }
             };
             let sigv4 = am.sigv4.map(|s| {
-                if !is_aws_region(s.region.get_ref()) {
-                    let path = vec![
-                        key("alertmanagers"),
-                        Seg::Index(i),
-                        key("sigv4"),
-                        key("region"),
-                    ];
+                let path = vec![
+                    key("alertmanagers"),
+                    Seg::Index(i),
+                    key("sigv4"),
+                    key("region"),
+                ];
+                let region = s.region.get_ref();
+                if regions::is_known(region) {
+                    // As expected.
+                } else if is_aws_region(region) {
+                    self.warn(s.region.span(), &path, &names, unknown_region(region));
+                } else {
                     self.issue(
                         s.region.span(),
                         &path,
@@ -1213,6 +1286,8 @@ impl Validator<'_> {
             cloudwatch,
             kubernetes,
             audit,
+            warnings: Vec::new(),
+            locations: FieldLocations::default(),
         }
     }
 
@@ -1336,8 +1411,19 @@ fn parse_cluster_id(s: &str) -> Option<ClusterId> {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    (!account.trim().is_empty() && is_aws_region(region) && name_ok)
+    (!account.trim().is_empty() && (is_aws_region(region) || regions::is_known(region)) && name_ok)
         .then(|| ClusterId::new(account, region, name))
+}
+
+/// The warning for a well-shaped region the SDK does not list (it may be newer).
+fn unknown_region(region: &str) -> String {
+    let guess = regions::closest(region)
+        .map(|r| format!("; did you mean '{r}'?"))
+        .unwrap_or_default();
+    format!(
+        "'{region}' is not an AWS region this build knows{guess} (used as written, in case \
+         the region is newer than this build)"
+    )
 }
 
 /// `us-east-1`, `us-gov-west-1`, `ap-southeast-7`, `cn-north-1`...
@@ -1802,6 +1888,39 @@ file = "audit/log.jsonl"
         assert_eq!(
             e,
             "config.toml:5: field 'cloudwatch' of endpoints in [[accounts]] 'prod': expected an http:// or https:// URL for cloudwatch, found '127.0.0.1:4566'"
+        );
+    }
+
+    #[test]
+    fn a_region_the_sdk_does_not_know_is_a_warning_with_a_suggestion() {
+        let c = Config::from_toml(
+            "[[accounts]]\nname = \"prod\"\nregions = [\"us-east-1\", \"us-est-1\", \"xx-mars-1\"]\n\n[[alertmanagers]]\nname = \"amp\"\nurl = \"https://aps.example.com\"\nsigv4 = { region = \"eu-wset-1\" }\n",
+            Path::new("config.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.accounts[0].regions,
+            ["us-east-1", "us-est-1", "xx-mars-1"]
+        );
+        assert_eq!(
+            c.warnings,
+            [
+                "config.toml:3: field 'regions' (item 2) in [[accounts]] 'prod': 'us-est-1' is not an AWS region this build knows; did you mean 'us-east-1'? (used as written, in case the region is newer than this build)",
+                "config.toml:3: field 'regions' (item 3) in [[accounts]] 'prod': 'xx-mars-1' is not an AWS region this build knows (used as written, in case the region is newer than this build)",
+                "config.toml:8: field 'region' of sigv4 in [[alertmanagers]] 'amp': 'eu-wset-1' is not an AWS region this build knows; did you mean 'eu-west-1'? (used as written, in case the region is newer than this build)",
+            ]
+        );
+        // Known regions warn about nothing, whatever their shape.
+        let c = Config::from_toml(
+            "[[accounts]]\nname = \"eu\"\nregions = [\"eusc-de-east-1\", \"us-gov-west-1\", \"cn-north-1\"]\n",
+            Path::new("config.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.warnings, Vec::<String>::new());
+        // A badly shaped region is still an error, and a duplicate is not also a warning.
+        assert_eq!(
+            err("[[accounts]]\nname = \"p\"\nregions = [\"us-est-1\", \"us-est-1\"]\n"),
+            "config.toml:3: field 'regions' (item 2) in [[accounts]] 'p': region 'us-est-1' is listed twice; expected each region once"
         );
     }
 

@@ -357,3 +357,106 @@ fn guard_refuses_to_run_without_a_hub_in_viewer_mode_or_on_the_demo() {
         .failure()
         .stderr(predicate::str::contains("viewer"));
 }
+
+// ---- AWS accounts checked at start: profiles and regions ----
+
+/// A config with one account, at `<home>/config/fleetdeck/config.toml`.
+fn account_config(home: &Path, account_lines: &str) -> std::path::PathBuf {
+    let file = config_dir(home).join("config.toml");
+    let text = format!(
+        "[[accounts]]\nname = \"prod\"\n{account_lines}\nendpoint_url = \"http://127.0.0.1:1\"\n"
+    );
+    std::fs::write(&file, text).expect("write config");
+    file
+}
+
+#[test]
+fn a_profile_missing_from_the_aws_files_stops_the_start_naming_it() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = account_config(
+        home.path(),
+        "profile = \"prod-ro\"\nregions = [\"us-east-1\"]",
+    );
+    let aws_config = home.path().join("aws-config");
+    std::fs::write(&aws_config, "[profile staging]\nregion = us-east-1\n").expect("aws config");
+    let credentials = home.path().join(".aws").join("credentials");
+    fleetdeck(home.path())
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .arg("snapshot")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "{}:3: field 'profile' in [[accounts]] 'prod': AWS profile 'prod-ro' is in \
+             neither AWS file (read {} (AWS_CONFIG_FILE, exists) and {} (default, missing); \
+             they define: staging)",
+            config.display(),
+            aws_config.display(),
+            credentials.display()
+        )))
+        .stderr(predicate::str::contains("IMDS").not());
+}
+
+#[test]
+fn a_profile_without_credentials_fails_in_its_source_naming_the_profile() {
+    let home = tempfile::tempdir().expect("tempdir");
+    account_config(
+        home.path(),
+        "profile = \"empty\"\nregions = [\"us-east-1\"]",
+    );
+    let aws_config = home.path().join("aws-config");
+    std::fs::write(&aws_config, "[profile empty]\nregion = us-east-1\n").expect("aws config");
+    // Past the start check; the credential chain then finds nothing.
+    let out = fleetdeck(home.path())
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["snapshot", "--format", "json"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let doc: Value = serde_json::from_slice(&out).expect("valid JSON");
+    let errors: Vec<&str> = doc["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .filter(|s| s["name"] == "eks:prod/us-east-1" || s["name"] == "cloudwatch:prod/us-east-1")
+        .filter_map(|s| s["last_error"].as_str())
+        .collect();
+    assert_eq!(errors.len(), 2, "{doc:#}");
+    for error in errors {
+        assert!(
+            error.contains("no AWS credentials") && error.contains("AWS profile 'empty'"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_region_the_sdk_does_not_know_is_a_warning_and_used_as_written() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = account_config(home.path(), "regions = [\"us-est-1\"]");
+    let out = fleetdeck(home.path())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .args(["snapshot", "--format", "json"])
+        .assert()
+        // Started (not refused with 2); nothing answers at the closed endpoint.
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "fleetdeck: warning: {}:3: field 'regions' (item 1) in [[accounts]] 'prod': \
+             'us-est-1' is not an AWS region this build knows; did you mean 'us-east-1'?",
+            config.display()
+        )))
+        .get_output()
+        .stdout
+        .clone();
+    let doc: Value = serde_json::from_slice(&out).expect("valid JSON");
+    let sources: Vec<&str> = doc["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(sources.contains(&"eks:prod/us-est-1"), "{sources:?}");
+}

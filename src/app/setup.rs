@@ -103,6 +103,10 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
     let explicit = cli.config.is_some();
     let paths = Paths::discover(cli.config.clone()).map_err(|e| eyre!("{e}"))?;
     let config = Config::load(&paths, explicit || paths.explicit).map_err(|e| eyre!("{e}"))?;
+    // Never fatal; the AWS sources log what concerns them once logging runs.
+    for warning in config.iter().flat_map(|c| &c.warnings) {
+        eprintln!("fleetdeck: warning: {warning}");
+    }
 
     let config_mode = config.as_ref().map(|c| c.mode);
     let mode = if cli.viewer || config_mode == Some(Mode::Viewer) {
@@ -128,6 +132,9 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
 
     // The demo runs when asked for, or when the config names no real source to read.
     let demo_mode = cli.demo || config.as_ref().is_none_or(|c| !c.has_real_sources());
+    if let Some(c) = config.as_ref().filter(|_| !demo_mode) {
+        crate::sources::aws::profiles::check(c).map_err(|e| eyre!("{e}"))?;
+    }
     let notice = None;
     let demo = DemoOptions {
         seed: cli.demo_seed,

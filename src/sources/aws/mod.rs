@@ -3,6 +3,8 @@
 
 mod budget;
 mod call;
+pub mod profiles;
+pub mod regions;
 
 pub use budget::RequestBudget;
 pub use call::{CallError, CallKind, CallStats, call};
@@ -12,6 +14,8 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 use crate::config::{Account, ServiceEndpoints};
@@ -24,6 +28,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// (environment, profiles, SSO, instance metadata), then the account's `role_arn` if set.
 /// The SDK's own retries are off: `call` retries, so every attempt is budgeted and counted.
 pub async fn sdk_config(account: &Account, region: &str) -> SdkConfig {
+    if !regions::is_known(region) {
+        // The config's warning went to stderr before the console drew over it.
+        tracing::warn!(
+            "account {}: region '{region}' is not one this build of the AWS SDK knows",
+            account.name
+        );
+    }
     load(account, region, loader(account, region)).await
 }
 
@@ -31,6 +42,7 @@ pub async fn sdk_config(account: &Account, region: &str) -> SdkConfig {
 /// fleetdeck's config says: the account's per-service endpoints and its `role_arn`.
 pub async fn load(account: &Account, region: &str, loader: aws_config::ConfigLoader) -> SdkConfig {
     let base = with_service_endpoints(loader.load().await, account);
+    let base = with_profile_named(base, account);
     let region = Region::new(region.to_string());
     let Some(role) = &account.role_arn else {
         return base;
@@ -42,9 +54,7 @@ pub async fn load(account: &Account, region: &str, loader: aws_config::ConfigLoa
         .build()
         .await;
     base.into_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-        )
+        .credentials_provider(SharedCredentialsProvider::new(provider))
         .build()
 }
 
@@ -90,6 +100,63 @@ fn with_service_endpoints(sdk: SdkConfig, account: &Account) -> SdkConfig {
         loaded: sdk.clone(),
     };
     sdk.into_builder().service_config(lookup).build()
+}
+
+/// `sdk` whose credential errors name the account's `profile`: the chain's own last words
+/// ("IMDS is disabled") do not.
+fn with_profile_named(sdk: SdkConfig, account: &Account) -> SdkConfig {
+    let (Some(profile), Some(inner)) = (&account.profile, sdk.credentials_provider()) else {
+        return sdk;
+    };
+    let named = ProfileCredentials {
+        profile: profile.clone(),
+        inner,
+    };
+    sdk.into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(named))
+        .build()
+}
+
+/// A credentials provider whose errors say which profile failed.
+#[derive(Debug)]
+struct ProfileCredentials {
+    profile: String,
+    inner: SharedCredentialsProvider,
+}
+
+impl ProvideCredentials for ProfileCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            self.inner.provide_credentials().await.map_err(|source| {
+                CredentialsError::provider_error(FromProfile {
+                    profile: self.profile.clone(),
+                    source,
+                })
+            })
+        })
+    }
+}
+
+/// A credentials error, with the profile it came from.
+#[derive(Debug)]
+struct FromProfile {
+    profile: String,
+    source: CredentialsError,
+}
+
+impl std::fmt::Display for FromProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AWS profile '{}'", self.profile)
+    }
+}
+
+impl std::error::Error for FromProfile {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
 }
 
 /// The SDK's per-service config lookup, with an account's endpoints in front.
@@ -140,6 +207,7 @@ impl AwsScope {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use aws_credential_types::Credentials;
@@ -288,5 +356,54 @@ mod tests {
             "{sts_seen:?}"
         );
         assert_eq!(eks.seen(), Vec::<String>::new(), "no credentials, no call");
+    }
+
+    /// The chain's last link failing, as it does when nothing provides credentials.
+    #[derive(Debug)]
+    struct NoCredentials;
+
+    impl ProvideCredentials for NoCredentials {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            future::ProvideCredentials::ready(Err(CredentialsError::not_loaded(
+                "failed to load IMDS session token: IMDS is disabled",
+            )))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_credentials_failure_names_the_profile() {
+        let mut eks = recorder().await;
+        let mut account = account();
+        account.profile = Some("prod-ro".into());
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(eks.url.clone())
+            .credentials_provider(SharedCredentialsProvider::new(NoCredentials))
+            .build();
+        let client = aws_sdk_eks::Client::new(&with_profile_named(sdk, &account));
+        let mut stats = CallStats::default();
+        let err = call(
+            &RequestBudget::default(),
+            &mut stats,
+            "eks:ListClusters",
+            || client.list_clusters().send(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind, CallKind::Auth);
+        assert!(
+            err.to_string()
+                .starts_with("eks:ListClusters: no AWS credentials: ")
+                && err.to_string().contains(
+                    "AWS profile 'prod-ro': the credential provider was not enabled: \
+                     failed to load IMDS session token: IMDS is disabled"
+                ),
+            "{err}"
+        );
+        assert_eq!(eks.seen(), Vec::<String>::new(), "nothing sent unsigned");
     }
 }
