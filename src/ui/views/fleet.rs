@@ -323,7 +323,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
                 Cell::from(format::sparkline(&values, ctx.glyphs)).style(t.chart[0])
             }
         });
-        Row::new(cells)
+        // Remembered from the last session: dimmed until its source lists it again.
+        if store.is_cached_cluster(i) {
+            Row::new(cells.map(|c| c.style(t.muted)))
+        } else {
+            Row::new(cells.collect::<Vec<_>>())
+        }
     });
 
     let filter = if state.filter.is_empty() {
