@@ -141,7 +141,12 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
     if let Some(c) = config.as_ref().filter(|_| !demo_mode) {
         crate::sources::aws::profiles::check(c).map_err(|e| eyre!("{e}"))?;
     }
-    let notice = None;
+    // The console's screen hides stderr: its status bar says the first warning too.
+    let warnings: Vec<&String> = config.iter().flat_map(|c| &c.warnings).collect();
+    let notice = warnings.first().map(|first| match warnings.len() {
+        1 => format!("config warning: {first}"),
+        n => format!("config warning: {first} (and {} more in the log)", n - 1),
+    });
     let demo = DemoOptions {
         seed: cli.demo_seed,
         clusters: cli.demo_clusters as usize,
