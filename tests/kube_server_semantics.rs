@@ -1363,3 +1363,201 @@ async fn a_drain_through_the_source_cordons_and_evicts_as_fleetdeck() {
         .collect();
     assert!(managers.contains(&"fleetdeck"), "{managers:?}");
 }
+
+// ---- the fleetdeck binary against the stand-in ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleetdeck_snapshot_reads_the_rollout_from_a_stand_in_hub() {
+    let server = KubeServer::start();
+    hub::seed(&server);
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = home.path().join("kubeconfig");
+    kube_server::Kubeconfig::new()
+        .context("hub-admin", &server, Some("argocd"))
+        .write(&kubeconfig);
+    let config = home.path().join("fleet.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[hub]\ncontext = \"hub-admin\"\nnamespace = \"argocd\"\n\n[kubernetes]\nkubeconfig = \"{}\"\n",
+            kubeconfig.display()
+        ),
+    )
+    .unwrap();
+    let home_dir = home.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::cargo_bin("fleetdeck")
+            .unwrap()
+            .env_clear()
+            .env("HOME", &home_dir)
+            .env("XDG_CONFIG_HOME", home_dir.join("config"))
+            .env("XDG_DATA_HOME", home_dir.join("data"))
+            .env("XDG_STATE_HOME", home_dir.join("state"))
+            .env("XDG_CACHE_HOME", home_dir.join("cache"))
+            .env("LANG", "C.UTF-8")
+            .timeout(Duration::from_secs(60))
+            .args(["snapshot", "--format", "json", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rollout = doc["rollouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "addons")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(rollout["waves"].as_array().unwrap().len(), 3);
+    let hub = doc["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "argocd:hub-admin")
+        .unwrap();
+    assert_eq!(hub["healthy"], true, "{hub:#}");
+    let agent = format!("fleetdeck/{}", env!("CARGO_PKG_VERSION"));
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.user_agent.as_deref() == Some(agent.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn dry_runs_store_nothing_finalizers_hold_a_delete_and_discovery_lists_the_crds() {
+    let server = KubeServer::start();
+    hub::seed(&server);
+    let client = server.client();
+    let apps: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "argocd",
+        &ApiResource {
+            group: "argoproj.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "Application".into(),
+            plural: "applications".into(),
+        },
+    );
+    let before = server.resource_version();
+    let refresh = json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}});
+    let preview = apps
+        .patch(
+            "dev-use1-1-addons",
+            &PatchParams {
+                dry_run: true,
+                field_manager: Some("fleetdeck".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(&refresh),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        preview.metadata.annotations.unwrap()["argocd.argoproj.io/refresh"],
+        "normal",
+        "the answer shows the change"
+    );
+    assert_eq!(server.resource_version(), before, "nothing was stored");
+    let stored = server
+        .get(
+            "applications.argoproj.io",
+            Some("argocd"),
+            "dev-use1-1-addons",
+        )
+        .unwrap();
+    assert!(stored["metadata"]["annotations"].is_null());
+
+    // Applications carry Argo CD's resources finalizer: a delete only marks them.
+    apps.delete("dev-use1-1-addons", &DeleteParams::default())
+        .await
+        .unwrap();
+    let marked = server
+        .get(
+            "applications.argoproj.io",
+            Some("argocd"),
+            "dev-use1-1-addons",
+        )
+        .unwrap();
+    assert!(marked["metadata"]["deletionTimestamp"].is_string());
+    // Argo CD removes the finalizer once it has pruned: then it is gone.
+    apps.patch(
+        "dev-use1-1-addons",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert!(
+        server
+            .get(
+                "applications.argoproj.io",
+                Some("argocd"),
+                "dev-use1-1-addons"
+            )
+            .is_none()
+    );
+
+    let version = client.apiserver_version().await.unwrap();
+    assert_eq!(version.git_version, kube_server::EKS_VERSION);
+    let groups = client.list_api_groups().await.unwrap();
+    assert!(groups.groups.iter().any(|g| g.name == "argoproj.io"));
+    let resources = client
+        .list_api_group_resources("argoproj.io/v1alpha1")
+        .await
+        .unwrap();
+    let names: Vec<&str> = resources
+        .resources
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"applicationsets") && names.contains(&"applicationsets/status"),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_argocd_source_relists_after_its_watch_expires() {
+    let server = KubeServer::start();
+    hub::seed(&server);
+    let mut hub = hub::start(&server).await;
+    hub.until("the three apps", |store| store.applications().count() == 3)
+        .await;
+    let lists_before = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/applications") && !r.is_watch())
+        .count();
+    // The API server forgets its history and drops every watch (a restart, say); a
+    // change made meanwhile must still arrive, through a fresh list.
+    // Watches are refused until then, so none resumes before the history is gone.
+    server.fail(Failure::status(500, "InternalError", "restarting").watch(true));
+    server.close_watches();
+    server.patch(
+        "applications.argoproj.io",
+        Some("argocd"),
+        "dev-use1-1-addons",
+        json!({"status": {"health": {"status": "Progressing"}}}),
+    );
+    server.compact();
+    server.clear_failures();
+    hub.until("the change after the re-list", |store| {
+        store
+            .applications()
+            .any(|a| a.name == "dev-use1-1-addons" && a.health == "Progressing")
+    })
+    .await;
+    let lists_after = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/applications") && !r.is_watch())
+        .count();
+    assert!(lists_after > lists_before, "re-listed after 410 Gone");
+}
