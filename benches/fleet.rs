@@ -12,6 +12,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use fleetdeck::actions::Mode;
 use fleetdeck::app::{App, Setup};
 use fleetdeck::clock::Clock;
+use fleetdeck::engine::Engine;
 use fleetdeck::model::{
     Alert, AlertKey, AlertSource, AlertState, ClusterFilter, ClusterId, MetricName, MetricSample,
     Severity, SortKey, SourceEvent, Store, Timestamp,
@@ -163,7 +164,8 @@ fn loaded_app() -> (App, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let setup = Setup::for_demo(dir.path(), Mode::Operator, options()).expect("setup");
     let (tx, _rx) = tokio::sync::mpsc::channel(8);
-    let mut app = App::new(setup, Clock::Frozen(t0()), vec![], None, tx);
+    let engine = Engine::without_sources(&setup, Clock::Frozen(t0()));
+    let mut app = App::new(setup, engine, tx);
     let events = demo_events();
     let ids = cluster_ids(&events);
     for e in events {
@@ -193,7 +195,12 @@ fn render(c: &mut Criterion) {
     // The fleet view keeps its rows until the store changes; the worst frame is the one
     // after a change, which filters and sorts the fleet again.
     app.on_key(KeyEvent::new(KeyCode::Char('1'), KeyModifiers::NONE));
-    let ids: Vec<ClusterId> = app.store.clusters().iter().map(|c| c.id.clone()).collect();
+    let ids: Vec<ClusterId> = app
+        .store()
+        .clusters()
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
     let minute = t0().timestamp() / 60;
     let mut n = 0usize;
     group.bench_function("fleet, after a change", |b| {
@@ -225,7 +232,7 @@ fn render(c: &mut Criterion) {
 
 fn filter_sort(c: &mut Criterion) {
     let (app, _dir) = loaded_app();
-    let store = &app.store;
+    let store = app.store();
     let mut group = c.benchmark_group("filter and sort 5000 clusters");
     // What typing `env:prod 1.3` produces, one keystroke at a time.
     let typed = "env:prod 1.3";

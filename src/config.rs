@@ -15,6 +15,9 @@
 //! role_arn = "arn:aws:iam::123456789012:role/fleetdeck"   # optional
 //! endpoint_url = "http://127.0.0.1:5000"                  # optional, for tests
 //!
+//! [accounts.endpoints]           # optional, per service; each beats endpoint_url
+//! eks = "http://127.0.0.1:5000"  # also cloudwatch, sts (the role_arn's AssumeRole)
+//!
 //! [clusters]
 //! include = ["*"]                # globs on the cluster name or account/region/name
 //! environment_tag = "env"
@@ -192,6 +195,46 @@ pub struct Account {
     /// An AWS-compatible endpoint (e.g. an emulator in tests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,
+    /// Endpoints per service (`[accounts.endpoints]`), each beating `endpoint_url`.
+    #[serde(skip_serializing_if = "ServiceEndpoints::is_empty")]
+    pub endpoints: ServiceEndpoints,
+}
+
+/// `[accounts.endpoints]`: an endpoint per AWS service fleetdeck calls. A service left out
+/// goes where `AWS_ENDPOINT_URL_<SERVICE>`, then `endpoint_url`, then the SDK send it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceEndpoints {
+    /// EKS (clusters, insights, add-ons, node groups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eks: Option<String>,
+    /// CloudWatch (alarms, metrics).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloudwatch: Option<String>,
+    /// STS, for assuming the account's `role_arn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sts: Option<String>,
+}
+
+impl ServiceEndpoints {
+    /// The service names the config accepts, as written there.
+    pub const SERVICES: [&'static str; 3] = ["eks", "cloudwatch", "sts"];
+
+    /// True when no service has an endpoint of its own.
+    pub fn is_empty(&self) -> bool {
+        self.eks.is_none() && self.cloudwatch.is_none() && self.sts.is_none()
+    }
+
+    /// The endpoint of the service the AWS SDK calls `service_id` (`EKS`, `CloudWatch`,
+    /// `STS`), if one is set.
+    pub fn for_service_id(&self, service_id: &str) -> Option<&str> {
+        let url = match service_id.to_ascii_lowercase().as_str() {
+            "eks" => &self.eks,
+            "cloudwatch" => &self.cloudwatch,
+            "sts" => &self.sts,
+            _ => return None,
+        };
+        url.as_deref()
+    }
 }
 
 /// `[clusters]`: which clusters to show and which tag holds the environment.
@@ -525,6 +568,16 @@ struct RawAccount {
     regions: Spanned<Vec<Spanned<String>>>,
     role_arn: Option<Spanned<String>>,
     endpoint_url: Option<Spanned<String>>,
+    endpoints: Option<RawEndpoints>,
+}
+
+/// Unknown service names are refused by serde, naming the ones accepted.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoints {
+    eks: Option<Spanned<String>>,
+    cloudwatch: Option<Spanned<String>>,
+    sts: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -844,12 +897,37 @@ impl Validator<'_> {
                     ),
                 );
             }
+            let mut endpoints = ServiceEndpoints::default();
+            if let Some(raw) = account.endpoints {
+                for (service, url, slot) in [
+                    ("eks", raw.eks, &mut endpoints.eks),
+                    ("cloudwatch", raw.cloudwatch, &mut endpoints.cloudwatch),
+                    ("sts", raw.sts, &mut endpoints.sts),
+                ] {
+                    let Some(url) = url else { continue };
+                    if !is_http_url(url.get_ref()) {
+                        let mut path = at("endpoints");
+                        path.push(key(service));
+                        self.issue(
+                            url.span(),
+                            &path,
+                            &names,
+                            format!(
+                                "expected an http:// or https:// URL for {service}, found '{}'",
+                                url.get_ref()
+                            ),
+                        );
+                    }
+                    *slot = Some(url.into_inner());
+                }
+            }
             accounts.push(Account {
                 name,
                 profile: account.profile.map(Spanned::into_inner),
                 regions: region_seen,
                 role_arn: account.role_arn.map(Spanned::into_inner),
                 endpoint_url: account.endpoint_url.map(Spanned::into_inner),
+                endpoints,
             });
         }
 
@@ -1328,6 +1406,10 @@ name = "test"
 regions = ["us-gov-west-1"]
 endpoint_url = "http://127.0.0.1:5000"
 
+[accounts.endpoints]
+eks = "http://127.0.0.1:5001"
+cloudwatch = "https://monitoring.example.com"
+
 [clusters]
 include = ["prod-*", "prod/us-east-1/*"]
 environment_tag = "stage"
@@ -1382,6 +1464,15 @@ file = "audit/log.jsonl"
             c.accounts[1].endpoint_url.as_deref(),
             Some("http://127.0.0.1:5000")
         );
+        assert_eq!(
+            c.accounts[1].endpoints,
+            ServiceEndpoints {
+                eks: Some("http://127.0.0.1:5001".into()),
+                cloudwatch: Some("https://monitoring.example.com".into()),
+                sts: None,
+            }
+        );
+        assert!(c.accounts[0].endpoints.is_empty());
         assert_eq!(c.clusters.environment_tag, "stage");
         assert!(
             c.clusters
@@ -1679,6 +1770,39 @@ file = "audit/log.jsonl"
         ] {
             assert_eq!(parse_cluster_id(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn endpoints_are_per_service_and_inline_tables_work_too() {
+        let c = Config::from_toml(
+            "[[accounts]]\nname = \"p\"\nregions = [\"us-east-1\"]\nendpoints = { sts = \"http://127.0.0.1:7\" }\n",
+            Path::new("config.toml"),
+        )
+        .unwrap();
+        let endpoints = &c.accounts[0].endpoints;
+        assert_eq!(endpoints.sts.as_deref(), Some("http://127.0.0.1:7"));
+        // As the SDK's clients name their services.
+        assert_eq!(endpoints.for_service_id("STS"), Some("http://127.0.0.1:7"));
+        assert_eq!(endpoints.for_service_id("EKS"), None);
+        assert_eq!(endpoints.for_service_id("S3"), None);
+    }
+
+    #[test]
+    fn unknown_service_and_bad_endpoint_name_file_line_and_field() {
+        let e = err(
+            "[[accounts]]\nname = \"prod\"\nregions = [\"us-east-1\"]\n\n[accounts.endpoints]\neks = \"http://127.0.0.1:5000\"\nec2 = \"http://127.0.0.1:5001\"\n",
+        );
+        assert_eq!(
+            e,
+            "config.toml:7: field 'ec2' of endpoints in [[accounts]] 'prod': unknown field 'ec2', expected one of 'eks', 'cloudwatch', 'sts'"
+        );
+        let e = err(
+            "[[accounts]]\nname = \"prod\"\nregions = [\"us-east-1\"]\n[accounts.endpoints]\ncloudwatch = \"127.0.0.1:4566\"\n",
+        );
+        assert_eq!(
+            e,
+            "config.toml:5: field 'cloudwatch' of endpoints in [[accounts]] 'prod': expected an http:// or https:// URL for cloudwatch, found '127.0.0.1:4566'"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod engine;
 pub mod guard;
 pub mod logging;
 pub mod model;

@@ -1,4 +1,4 @@
-//! `fleetdeck snapshot`: run the sources to their first complete picture, print it, exit.
+//! `fleetdeck snapshot`: run the engine to its first complete picture, print it, exit.
 //! The JSON shape is documented in the README; later versions add keys, never remove them.
 
 use std::io::Write;
@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, bail};
 use serde::Serialize;
-use tokio::sync::mpsc;
 
 use crate::app::Setup;
 use crate::cli::Format;
+use crate::engine::Engine;
 use crate::model::{Store, Timestamp};
 use crate::runbook::RunbookSet;
-use crate::sources::{self, EVENT_CHANNEL_CAPACITY};
 
 /// How long to wait for every source's first complete picture.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -224,63 +223,36 @@ pub fn build(
     }
 }
 
-/// Runs the sources until each has sent its first complete picture, then prints.
+/// Runs the engine to its first complete picture, then prints it.
 pub async fn run(setup: Setup, format: Format) -> Result<()> {
     let clock = setup.clock();
-    let (tx, mut rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-    let running = sources::start(&setup, clock.clone(), tx).await;
-    let expected = running.names();
-    let mut store = Store::new();
-    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-    while !store.is_ready(&expected) {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(event)) => store.apply(event, clock.now()),
-            Ok(None) => bail!("the sources stopped before their first complete picture"),
-            Err(_) => {
-                // A region that never answers must not hide the others: print what the rest
-                // said, and report the silent sources as such.
-                let silent: Vec<String> = expected
-                    .iter()
-                    .filter(|s| !store.is_ready(std::slice::from_ref(s)))
-                    .cloned()
-                    .collect();
-                eprintln!(
-                    "fleetdeck: no answer within {}s from: {}",
-                    READY_TIMEOUT.as_secs(),
-                    silent.join(", ")
-                );
-                for name in silent {
-                    let mut health = crate::model::SourceHealth::new(&name, 60);
-                    health.last_error = Some(format!(
-                        "no complete picture within {}s",
-                        READY_TIMEOUT.as_secs()
-                    ));
-                    health.last_error_at = Some(clock.now());
-                    if let Some(known) = store.sources().find(|s| s.name == name) {
-                        health.calls = known.calls;
-                        health.errors = known.errors;
-                        health.throttles = known.throttles;
-                        health.last_ok = known.last_ok;
-                    }
-                    store.apply(crate::model::SourceEvent::Health(health), clock.now());
-                }
-                break;
-            }
+    let mut engine = Engine::start(&setup, clock).await;
+    if let Err(unready) = engine.until_ready(READY_TIMEOUT).await {
+        // A region that never answers must not hide the others: print what the rest
+        // said, with the silent sources reported as failing.
+        if !unready.silent.is_empty() {
+            eprintln!(
+                "fleetdeck: no answer within {}s from: {}",
+                READY_TIMEOUT.as_secs(),
+                unready.silent.join(", ")
+            );
+        }
+        if !unready.behind.is_empty() {
+            eprintln!(
+                "fleetdeck: not yet tied to the fleet within {}s: {}",
+                READY_TIMEOUT.as_secs(),
+                unready.behind.join(", ")
+            );
         }
     }
-    // Whatever is already queued belongs to the picture too (a source that failed to
-    // start reports that before anything else).
-    while let Ok(event) = rx.try_recv() {
-        store.apply(event, clock.now());
-    }
-    drop(running);
     let doc = build(
-        &store,
+        engine.store(),
         &setup.runbooks,
         setup.mode.as_str(),
         setup.demo_mode,
-        clock.now(),
+        engine.now(),
     );
+    drop(engine);
     let out = match format {
         Format::Json => serde_json::to_string_pretty(&doc)?,
         Format::Table => table(&doc),

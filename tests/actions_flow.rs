@@ -42,7 +42,7 @@ async fn confirm(l: &mut Live, k: char) -> Vec<actions::AuditEntry> {
 }
 
 fn staging(app: &App) -> WaveState {
-    app.store.rollouts()[0]
+    app.store().rollouts()[0]
         .waves
         .iter()
         .find(|w| w.name == "staging")
@@ -169,7 +169,7 @@ async fn a_demo_alert_is_acked_and_unacked_through_the_audit_log() {
     let mut l = live(Mode::Operator).await;
     key(&mut l.app, KeyCode::Char('2'));
     // The alerts view opens on its first row.
-    let alert = l.app.store.alerts_sorted()[0].clone();
+    let alert = l.app.store().alerts_sorted()[0].clone();
     assert!(alert.is_firing() && alert.ack.is_none(), "{alert:?}");
     key(&mut l.app, KeyCode::Char('a'));
     assert!(l.app.ui.dialog.is_some(), "a asks y/n");
@@ -178,7 +178,12 @@ async fn a_demo_alert_is_acked_and_unacked_through_the_audit_log() {
     key(&mut l.app, KeyCode::Char('y'));
     until_done(&mut l).await;
 
-    let acked = l.app.store.alert(&alert.key).expect("still listed").clone();
+    let acked = l
+        .app
+        .store()
+        .alert(&alert.key)
+        .expect("still listed")
+        .clone();
     let ack = acked.ack.clone().expect("acked");
     assert_eq!(ack.by, "alice");
     assert_eq!(
@@ -197,7 +202,7 @@ async fn a_demo_alert_is_acked_and_unacked_through_the_audit_log() {
     again.summary = "changed".into();
     l.app.apply(SourceEvent::Alerts(vec![again]));
     assert_eq!(
-        l.app.store.alert(&alert.key).and_then(|a| a.ack.clone()),
+        l.app.store().alert(&alert.key).and_then(|a| a.ack.clone()),
         Some(ack)
     );
     key(&mut l.app, KeyCode::Char('a'));
@@ -213,7 +218,7 @@ async fn a_demo_alert_is_acked_and_unacked_through_the_audit_log() {
     // Un-ack withdraws it, audited too.
     let entries = confirm(&mut l, 'A').await;
     assert_eq!(
-        l.app.store.alert(&alert.key).and_then(|a| a.ack.clone()),
+        l.app.store().alert(&alert.key).and_then(|a| a.ack.clone()),
         None
     );
     assert_eq!(entries.len(), 2);
@@ -228,7 +233,7 @@ async fn a_demo_prometheus_alert_is_acked_with_a_silence_and_drawn_dimmed() {
     key(&mut l.app, KeyCode::Enter);
     let alert = l
         .app
-        .store
+        .store()
         .alerts()
         .find(|a| a.name == "KubeNodeNotReady")
         .expect("the demo's node alert")
@@ -244,7 +249,7 @@ async fn a_demo_prometheus_alert_is_acked_with_a_silence_and_drawn_dimmed() {
     until_done(&mut l).await;
     let ack = l
         .app
-        .store
+        .store()
         .alert(&alert.key)
         .and_then(|a| a.ack.clone())
         .expect("silenced");
@@ -261,7 +266,7 @@ async fn a_demo_prometheus_alert_is_acked_with_a_silence_and_drawn_dimmed() {
     let entries = confirm(&mut l, 'A').await;
     assert_eq!(entries[0].action.kind(), "unack-alert");
     assert_eq!(
-        l.app.store.alert(&alert.key).and_then(|a| a.ack.clone()),
+        l.app.store().alert(&alert.key).and_then(|a| a.ack.clone()),
         None
     );
 }
@@ -306,7 +311,7 @@ async fn silenced_and_inhibited_demo_alerts_are_dimmed_with_who_and_until_when()
 #[test]
 fn opening_the_cluster_of_an_alert_no_account_lists_says_so() {
     let mut d = common::demo_app(Mode::Operator);
-    let mut alert = d.app.store.alerts_sorted()[0].clone();
+    let mut alert = d.app.store().alerts_sorted()[0].clone();
     alert.name = "LabelOnlyCluster".into();
     alert.key = fleetdeck::model::AlertKey("alertmanager:-:LabelOnlyCluster:f".into());
     alert.cluster = Some(fleetdeck::model::ClusterId::new("", "", "edge-lab-3"));

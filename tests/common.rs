@@ -8,6 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use fleetdeck::actions::{AuditLog, ExecContext, Mode};
 use fleetdeck::app::{App, AppMessage, Setup};
 use fleetdeck::clock::Clock;
+use fleetdeck::engine::Engine;
 use fleetdeck::model::{SourceEvent, Timestamp};
 use fleetdeck::sources::demo::{self, DemoFleet, DemoOptions};
 use ratatui::Terminal;
@@ -34,7 +35,8 @@ pub fn demo_app(mode: Mode) -> DemoApp {
     let options = DemoOptions::default();
     let setup = Setup::for_demo(dir.path(), mode, options.clone()).expect("setup");
     let (tx, messages) = mpsc::channel(8);
-    let mut app = App::new(setup, Clock::Frozen(t0()), vec![], None, tx);
+    let engine = Engine::without_sources(&setup, Clock::Frozen(t0()));
+    let mut app = App::new(setup, engine, tx);
     let mut fleet = DemoFleet::new(&options, t0());
     for event in fleet.initial_events() {
         app.apply(event);
@@ -114,9 +116,11 @@ pub async fn live(mode: Mode) -> Live {
         clock: clock.clone(),
     });
     let (tx, messages) = mpsc::channel(64);
-    let mut app = App::new(setup, clock, vec![handle], exec, tx);
+    let mut engine = Engine::new(&setup, clock, vec![handle], mpsc::channel(1).1);
+    engine.set_executor(exec);
+    let mut app = App::new(setup, engine, tx);
     let ready = vec![demo::SOURCE_NAME.to_string()];
-    while !app.store.is_ready(&ready) {
+    while !app.store().is_ready(&ready) {
         let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
             .await
             .expect("demo answers")

@@ -125,6 +125,7 @@ fn account(name: &str, endpoint: &str, regions: &[&str]) -> Account {
         regions: regions.iter().map(|r| r.to_string()).collect(),
         role_arn: None,
         endpoint_url: Some(endpoint.into()),
+        endpoints: Default::default(),
     }
 }
 

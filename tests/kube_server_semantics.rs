@@ -661,6 +661,7 @@ mod hub {
         handle
             .commands
             .send(SourceCommand::Targets {
+                seq: 1,
                 fleet: fleet(),
                 interest: Vec::new(),
             })

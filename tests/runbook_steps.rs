@@ -38,7 +38,7 @@ fn open_coredns_pane(app: &mut App) {
 
 fn first_step_state(app: &App) -> StepState {
     let pane = app.ui.alerts.pane.as_ref().expect("pane open");
-    let alert = app.store.alert(&pane.alert).expect("alert");
+    let alert = app.store().alert(&pane.alert).expect("alert");
     let rb = app.runbooks.matching(alert)[0];
     let step = fleetdeck::ui::views::alert_runbook::StepRef {
         alert: alert.key.clone(),
@@ -195,7 +195,7 @@ async fn a_viewer_reads_the_runbook_and_runs_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_demo_drain_reports_progress_and_its_outcome() {
     let mut l = live(Mode::Operator).await;
-    let cluster = l.app.store.clusters()[0].id.clone();
+    let cluster = l.app.store().clusters()[0].id.clone();
     let drain = fleetdeck::actions::Remediation {
         cluster,
         production: false,
@@ -229,7 +229,7 @@ async fn shell_steps_are_refused_by_default_and_on_the_demo() {
     let mut l = live(Mode::Operator).await;
     let alert = l
         .app
-        .store
+        .store()
         .alerts_sorted()
         .into_iter()
         .find(|a| a.cluster.is_some())

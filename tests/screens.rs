@@ -49,7 +49,7 @@ fn the_fleet_table_follows_the_store_between_frames() {
     let before = draw(&d.app, 160, 48);
     let quiet = d
         .app
-        .store
+        .store()
         .clusters()
         .iter()
         .find(|c| !before.contains(&format!(" {} ", c.id.name)))
@@ -104,7 +104,7 @@ fn cluster_view_of_a_cluster_with_a_firing_alert() {
     key(&mut d.app, KeyCode::Char('2'));
     let alert = d
         .app
-        .store
+        .store()
         .alerts_sorted()
         .into_iter()
         .find(|a| a.state == AlertState::Firing && a.cluster.is_some())
@@ -134,7 +134,7 @@ fn rollouts_view_opens_on_the_wave_in_progress_and_expands() {
     snapshot_all("rollouts", &d.app);
     key(&mut d.app, KeyCode::Enter);
     let screen = draw(&d.app, 160, 48);
-    let staging = d.app.store.rollouts()[0]
+    let staging = d.app.store().rollouts()[0]
         .waves
         .iter()
         .find(|w| w.name == "staging")
@@ -226,7 +226,7 @@ fn production_frames_look_different_from_dev() {
     let open = |d: &mut common::DemoApp, env: Environment| {
         let name = d
             .app
-            .store
+            .store()
             .clusters()
             .iter()
             .find(|c| c.environment == env)
@@ -300,7 +300,9 @@ fn ascii_mode_draws_only_ascii() {
 #[test]
 fn a_source_silent_for_three_poll_intervals_is_shown_stale() {
     let mut d = demo_app(Mode::Operator);
-    d.app.clock = fleetdeck::clock::Clock::Frozen(common::t0() + chrono::TimeDelta::minutes(10));
+    d.app.engine.set_clock(fleetdeck::clock::Clock::Frozen(
+        common::t0() + chrono::TimeDelta::minutes(10),
+    ));
     let screen = draw(&d.app, 100, 30);
     let header: String = screen.lines().take(2).collect();
     assert!(header.contains("DEMO stale 10m"), "{header}");
@@ -309,7 +311,7 @@ fn a_source_silent_for_three_poll_intervals_is_shown_stale() {
 #[test]
 fn a_breaker_trip_is_announced_and_the_header_says_halted() {
     let mut d = demo_app(Mode::Operator);
-    let mut rollout = d.app.store.rollouts()[0].clone();
+    let mut rollout = d.app.store().rollouts()[0].clone();
     let cluster = rollout.waves[2].cells[0].cluster.clone();
     rollout.waves[2].state = fleetdeck::model::WaveState::Halted {
         alarm: "eks-apiserver-5xx-high".into(),
@@ -415,7 +417,7 @@ fn the_demo_shows_kubernetes_and_argo_cd_signals_in_the_cluster_view() {
     // The cluster with unschedulable pods also has pods crashing and scheduling warnings.
     let alert = d
         .app
-        .store
+        .store()
         .alerts_sorted()
         .into_iter()
         .find(|a| a.name == "eks-pending-pods-high" && a.is_firing())
@@ -436,12 +438,12 @@ fn the_demo_shows_kubernetes_and_argo_cd_signals_in_the_cluster_view() {
 fn a_failing_alarm_source_makes_health_and_alerts_unknown_not_healthy() {
     let mut d = demo_app(Mode::Operator);
     // A cluster with no critical alert: only the missing source can make it not healthy.
-    let i = (0..d.app.store.clusters().len())
-        .find(|&i| d.app.store.firing_counts(i) == [0, 0, 0])
+    let i = (0..d.app.store().clusters().len())
+        .find(|&i| d.app.store().firing_counts(i) == [0, 0, 0])
         .expect("most demo clusters are quiet");
-    let c = d.app.store.clusters()[i].id.clone();
+    let c = d.app.store().clusters()[i].id.clone();
     assert_eq!(
-        d.app.store.health(i, common::t0()),
+        d.app.store().health(i, common::t0()),
         fleetdeck::model::ClusterHealth::Healthy
     );
     let mut down =
@@ -451,10 +453,10 @@ fn a_failing_alarm_source_makes_health_and_alerts_unknown_not_healthy() {
     down.last_error_at = Some(common::t0());
     down.errors = 1;
     d.app.apply(fleetdeck::model::SourceEvent::Health(down));
-    let i = d.app.store.cluster_index(&c).expect("present");
-    if d.app.store.firing_counts(i)[0] == 0 {
+    let i = d.app.store().cluster_index(&c).expect("present");
+    if d.app.store().firing_counts(i)[0] == 0 {
         assert_eq!(
-            d.app.store.health(i, common::t0()),
+            d.app.store().health(i, common::t0()),
             fleetdeck::model::ClusterHealth::Unknown
         );
     }
@@ -467,7 +469,7 @@ fn a_failing_alarm_source_makes_health_and_alerts_unknown_not_healthy() {
 #[test]
 fn resume_is_refused_up_front_while_a_gate_alarm_fires() {
     let mut d = demo_app(Mode::Operator);
-    let mut rollout = d.app.store.rollouts()[0].clone();
+    let mut rollout = d.app.store().rollouts()[0].clone();
     let cluster = rollout.waves[2].cells[0].cluster.clone();
     rollout.waves[2].state = fleetdeck::model::WaveState::Halted {
         alarm: "eks-apiserver-5xx-high".into(),
@@ -507,7 +509,7 @@ fn hub_rollout(d: &mut common::DemoApp) {
     for (step, (env, label)) in envs.iter().enumerate() {
         let clusters: Vec<_> = d
             .app
-            .store
+            .store()
             .clusters()
             .iter()
             .filter(|c| c.environment == *env)
@@ -603,7 +605,7 @@ fn an_argo_cd_progressive_sync_shows_its_steps_apps_and_who_paused_it() {
     hub_rollout(&mut d);
     let rollout = d
         .app
-        .store
+        .store()
         .rollouts()
         .iter()
         .find(|r| r.name == "ingress-nginx")
@@ -674,9 +676,9 @@ fn alert_runbook_pane_and_step_confirmation() {
     // The second step (a sync) after its preview came back: typed confirmation.
     key(&mut d.app, KeyCode::Char('j'));
     let pane = d.app.ui.alerts.pane.as_ref().expect("pane");
-    let alert = d.app.store.alert(&pane.alert).expect("alert").clone();
+    let alert = d.app.store().alert(&pane.alert).expect("alert").clone();
     let rb = d.app.runbooks.matching(&alert)[0].clone();
-    let action = fleetdeck::runbook::plan::plan(&rb, &rb.steps[1], &alert, &d.app.store, false)
+    let action = fleetdeck::runbook::plan::plan(&rb, &rb.steps[1], &alert, d.app.store(), false)
         .expect("plans");
     let step = fleetdeck::ui::views::alert_runbook::StepRef {
         alert: alert.key.clone(),

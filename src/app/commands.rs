@@ -23,15 +23,15 @@ impl App {
             "cluster" => {
                 // An exact name (or account/region/name) first; else a unique partial match.
                 let needle = arg.to_lowercase();
-                let partial: Vec<usize> = (0..self.store.clusters().len())
-                    .filter(|&i| self.store.clusters()[i].id.name.to_lowercase().contains(&needle))
+                let partial: Vec<usize> = (0..self.engine.store().clusters().len())
+                    .filter(|&i| self.engine.store().clusters()[i].id.name.to_lowercase().contains(&needle))
                     .collect();
-                match self.store.find_cluster(&arg).or(match partial.as_slice() {
+                match self.engine.store().find_cluster(&arg).or(match partial.as_slice() {
                     [only] => Some(*only),
                     _ => None,
                 }) {
                     Some(i) => {
-                        let id = self.store.clusters()[i].id.clone();
+                        let id = self.engine.store().clusters()[i].id.clone();
                         self.ui.stack = vec![ViewId::Fleet];
                         self.ui.fleet.selection.select(id.clone());
                         self.apply_effect(Effect::OpenCluster(id));
@@ -43,7 +43,7 @@ impl App {
                         let names: Vec<&str> = partial
                             .iter()
                             .take(3)
-                            .map(|&i| self.store.clusters()[i].id.name.as_str())
+                            .map(|&i| self.engine.store().clusters()[i].id.name.as_str())
                             .collect();
                         let more = partial.len().saturating_sub(3);
                         let more = if more > 0 { format!(" and {more} more") } else { String::new() };

@@ -1,5 +1,6 @@
-//! The app: owns the store and the UI state, turns keys into actions and source events into
-//! store changes, and hands writes to the executor. The loop itself is in `run`.
+//! The console: the UI state on top of the engine (which owns the sources and the store).
+//! It turns keys into actions and hands writes to the engine's executor. The loop itself
+//! is in `run`.
 
 mod commands;
 mod run;
@@ -10,6 +11,7 @@ mod terminal;
 pub use run::run;
 pub use setup::Setup;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -17,11 +19,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use ratatui::Frame;
 use tokio::sync::mpsc;
 
-use crate::actions::{self, Action, ExecContext, Mode, Outcome};
-use crate::clock::Clock;
-use crate::model::{ClusterId, SourceEvent, Store, Timestamp, WaveState};
+use crate::actions::{self, Action, Mode, Outcome};
+use crate::engine::Engine;
+use crate::model::{SourceEvent, Store, Timestamp, WaveState};
 use crate::runbook::RunbookSet;
-use crate::sources::{ClusterTarget, SourceCommand, SourceHandle};
 use crate::ui::keymap::{self, KeyAction, ViewId};
 use crate::ui::theme::{ColorDepth, Theme};
 use crate::ui::widgets::dialog::DialogOutcome;
@@ -52,42 +53,29 @@ pub enum AppMessage {
 
 /// The running console's state. Only the loop mutates it.
 pub struct App {
-    pub store: Store,
+    /// The sources and the picture; the console adds keys and frames.
+    pub engine: Engine,
     pub ui: UiState,
-    pub mode: Mode,
-    pub clock: Clock,
     pub theme: Theme,
     pub glyphs: Glyphs,
     pub runbooks: RunbookSet,
-    pub demo: bool,
     /// The config allows runbook shell steps (`allow_shell = true`).
     pub allow_shell: bool,
     color_depth: ColorDepth,
     themes_dir: PathBuf,
     audit_path: PathBuf,
-    sources: Vec<SourceHandle>,
-    exec: Option<ExecContext>,
     messages: mpsc::Sender<AppMessage>,
-    focus_sent: Option<ClusterId>,
-    /// What the sources were last told about the fleet and the clusters of interest.
-    targets_sent: Option<(Vec<ClusterTarget>, Vec<ClusterId>)>,
-    /// Store generation and focus the targets were computed from (skip recomputing).
-    targets_from: Option<(u64, Option<ClusterId>)>,
+    /// Waves known as halted by a circuit breaker, to announce each new trip once.
+    halted: BTreeSet<(String, usize)>,
     /// Something changed since the last draw.
     pub dirty: bool,
     pub quit: bool,
 }
 
 impl App {
-    /// Builds the app. `exec` is `None` when no write can be executed (viewer mode, tests
-    /// of views); `sources` are told which cluster is on screen.
-    pub fn new(
-        setup: Setup,
-        clock: Clock,
-        sources: Vec<SourceHandle>,
-        exec: Option<ExecContext>,
-        messages: mpsc::Sender<AppMessage>,
-    ) -> Self {
+    /// Builds the console on `engine`; writes go through the engine's executor, if it has
+    /// one (operators), and their outcomes come back on `messages`.
+    pub fn new(setup: Setup, engine: Engine, messages: mpsc::Sender<AppMessage>) -> Self {
         let mut ui = UiState::default();
         ui.runbooks.errors = setup.runbook_errors;
         if let Some(notice) = setup.notice {
@@ -103,53 +91,50 @@ impl App {
         let themes_dir = setup.paths.config_dir.join("themes");
         let allow_shell = setup.config.as_ref().is_some_and(|c| c.allow_shell);
         ui.alerts.allow_shell = allow_shell;
-        let mut store = Store::new();
-        store.set_rollout_plans(setup.plans.clone());
-        // Local acks outlive a restart; the demo's clock is not the audit log's.
-        if !setup.demo_mode
-            && let Ok((entries, _)) = actions::read_audit(&setup.audit_path)
-        {
-            for (key, ack) in actions::local_acks_in_force(&entries, clock.now()) {
-                store.set_local_ack(&key, ack);
-            }
-        }
         Self {
-            store,
+            engine,
             ui,
-            mode: setup.mode,
-            clock,
             theme: setup.theme,
             glyphs: setup.glyphs,
             runbooks: setup.runbooks,
-            demo: setup.demo_mode,
             allow_shell,
-            sources,
             color_depth: setup.color_depth,
             themes_dir,
             audit_path: setup.audit_path,
-            exec,
             messages,
-            focus_sent: None,
-            targets_sent: None,
-            targets_from: None,
+            halted: BTreeSet::new(),
             dirty: true,
             quit: false,
         }
     }
 
+    /// The picture the console shows.
+    pub fn store(&self) -> &Store {
+        self.engine.store()
+    }
+
     pub fn now(&self) -> Timestamp {
-        self.clock.now()
+        self.engine.now()
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.engine.mode()
+    }
+
+    /// Whether the picture is the simulated demo fleet.
+    pub fn demo(&self) -> bool {
+        self.engine.demo()
     }
 
     fn context(&self) -> Context<'_> {
         Context {
-            store: &self.store,
+            store: self.engine.store(),
             theme: &self.theme,
             glyphs: &self.glyphs,
             now: self.now(),
-            mode: self.mode,
+            mode: self.mode(),
             runbooks: &self.runbooks,
-            demo: self.demo,
+            demo: self.demo(),
         }
     }
 
@@ -158,54 +143,46 @@ impl App {
         ui::render(frame, &self.ui, &self.context());
     }
 
-    /// Folds a source event into the store.
+    /// Folds a source event into the picture (tests feed events this way).
     pub fn apply(&mut self, event: SourceEvent) {
-        let now = self.now();
-        let news = match &event {
-            SourceEvent::Rollout(rollout) => self.new_halts(rollout),
-            _ => Vec::new(),
-        };
-        self.store.apply(event, now);
-        // A breaker trip must not wait for someone to look at the Rollouts view.
-        if let Some(text) = news.into_iter().next() {
+        self.engine.apply(event);
+        self.after_events();
+    }
+
+    /// What follows new events: a breaker trip is announced at once, not when someone
+    /// looks at the Rollouts view.
+    pub fn after_events(&mut self) {
+        if let Some(text) = self.new_halts().into_iter().next() {
             self.flash(text, true);
         }
         self.dirty = true;
     }
 
-    /// Waves that `rollout` halts and the store does not yet know as halted.
-    fn new_halts(&self, rollout: &crate::model::Rollout) -> Vec<String> {
-        let before = self
-            .store
-            .rollouts()
-            .iter()
-            .find(|r| r.name == rollout.name);
-        rollout
-            .waves
-            .iter()
-            .enumerate()
-            .filter_map(|(i, wave)| match &wave.state {
-                WaveState::Halted { alarm, cluster, .. } => {
-                    let was = before
-                        .and_then(|r| r.waves.get(i))
-                        .is_some_and(|w| matches!(w.state, WaveState::Halted { .. }));
-                    (!was).then(|| {
-                        format!(
+    /// Waves halted now that were not at the last look, in words.
+    fn new_halts(&mut self) -> Vec<String> {
+        let mut now = BTreeSet::new();
+        let mut news = Vec::new();
+        for rollout in self.engine.store().rollouts() {
+            for (i, wave) in rollout.waves.iter().enumerate() {
+                if let WaveState::Halted { alarm, cluster, .. } = &wave.state {
+                    let key = (rollout.name.clone(), i);
+                    if !self.halted.contains(&key) {
+                        news.push(format!(
                             "CIRCUIT BREAKER: {} wave {} HALTED: {alarm} fired on {}",
                             rollout.name, wave.name, cluster.name
-                        )
-                    })
+                        ));
+                    }
+                    now.insert(key);
                 }
-                _ => None,
-            })
-            .collect()
+            }
+        }
+        self.halted = now;
+        news
     }
 
     /// The 1 Hz tick: clocks, countdowns and expiring messages move.
     pub fn on_tick(&mut self) {
-        let now = self.now();
-        self.store.expire(now);
-        self.sync_targets();
+        self.engine.tick();
         if self
             .ui
             .flash
@@ -220,17 +197,7 @@ impl App {
     pub fn on_message(&mut self, message: AppMessage) {
         match message {
             AppMessage::ActionDone { action, outcome } => {
-                // A local ack lives in the store; a silence comes back from its source.
-                let by = self
-                    .exec
-                    .as_ref()
-                    .map(|e| e.os_user.clone())
-                    .unwrap_or_default();
-                if outcome.ok
-                    && let Some((key, ack)) = action.local_ack_effect(&by, self.now())
-                {
-                    self.store.set_local_ack(&key, ack);
-                }
+                self.engine.finished(&action, &outcome);
                 let text = if outcome.ok {
                     format!("{}: {}", action.target(), outcome.message)
                 } else {
@@ -366,13 +333,13 @@ impl App {
             other => {
                 let effect = {
                     let ctx = Context {
-                        store: &self.store,
+                        store: self.engine.store(),
                         theme: &self.theme,
                         glyphs: &self.glyphs,
-                        now: self.clock.now(),
-                        mode: self.mode,
+                        now: self.engine.now(),
+                        mode: self.engine.mode(),
                         runbooks: &self.runbooks,
-                        demo: self.demo,
+                        demo: self.engine.demo(),
                     };
                     match self.ui.active() {
                         ViewId::Fleet => self.ui.fleet.handle(other, &ctx),
@@ -441,87 +408,28 @@ impl App {
         }
     }
 
-    /// Tells sources which cluster is on screen, so they fetch its full metric set.
+    /// Tells the engine which cluster is on screen, so sources fetch its full metric set
+    /// and connect to it.
     fn sync_focus(&mut self) {
         let want = (self.ui.active() == ViewId::Cluster)
             .then(|| self.ui.cluster.cluster.clone())
             .flatten();
-        if want == self.focus_sent {
-            return;
-        }
-        self.focus_sent = want.clone();
-        for source in &self.sources {
-            // A full queue only delays the cluster's charts; never block the UI for it.
-            let _ = source.commands.try_send(SourceCommand::Focus(want.clone()));
-        }
-        self.sync_targets();
+        self.engine.set_focus(want);
     }
 
-    /// The clusters whose insides matter now: the one on screen, those with firing alerts,
-    /// and those in a rollout's current wave.
-    pub fn interest(&self) -> Vec<ClusterId> {
-        let mut ids: Vec<ClusterId> = Vec::new();
-        if self.ui.active() == ViewId::Cluster
-            && let Some(id) = &self.ui.cluster.cluster
-        {
-            ids.push(id.clone());
-        }
-        for (i, c) in self.store.clusters().iter().enumerate() {
-            if self.store.firing_total(i) > 0 {
-                ids.push(c.id.clone());
+    /// The one authorization point, through the engine. A refusal (or no executor, in
+    /// tests of views) is said on the status bar.
+    pub(super) fn authorize(
+        &mut self,
+        action: Action,
+    ) -> Option<(actions::Authorized, actions::ExecContext)> {
+        match self.engine.authorize(action) {
+            Ok(pair) => Some(pair),
+            Err(reason) => {
+                self.flash(reason, true);
+                None
             }
         }
-        for rollout in self.store.rollouts() {
-            if let Some(w) = rollout.current_wave() {
-                let wave = &rollout.waves[w];
-                if !matches!(wave.state, WaveState::Pending) {
-                    ids.extend(wave.cells.iter().map(|c| c.cluster.clone()));
-                }
-            }
-        }
-        ids.sort();
-        ids.dedup();
-        ids
-    }
-
-    /// Tells the sources the fleet and the clusters of interest, when either changed.
-    fn sync_targets(&mut self) {
-        let from = (self.store.generation(), self.focus_sent.clone());
-        if self.targets_from.as_ref() == Some(&from) {
-            return;
-        }
-        let fleet: Vec<ClusterTarget> = self
-            .store
-            .clusters()
-            .iter()
-            .map(|c| ClusterTarget {
-                id: c.id.clone(),
-                arn: c.arn.clone(),
-                endpoint: c.endpoint.clone(),
-                certificate_authority: c.certificate_authority.clone(),
-                production: c.environment.is_production(),
-            })
-            .collect();
-        let interest = self.interest();
-        let now = (fleet, interest);
-        if self.targets_sent.as_ref() == Some(&now) {
-            return;
-        }
-        for source in &self.sources {
-            // A full queue only delays the change; the next tick sends it again.
-            if source
-                .commands
-                .try_send(SourceCommand::Targets {
-                    fleet: now.0.clone(),
-                    interest: now.1.clone(),
-                })
-                .is_err()
-            {
-                return;
-            }
-        }
-        self.targets_sent = Some(now);
-        self.targets_from = Some(from);
     }
 
     /// Authorizes and starts a write. The result comes back as `AppMessage::ActionDone`.
@@ -530,40 +438,17 @@ impl App {
             return;
         };
         let action = authorized.action().clone();
-        let source = self.source_of(&action);
         self.flash(format!("{} {}…", action.gerund(), action.target()), false);
         self.ui.alerts.steps.started(&action);
         let progress = self.progress_for(&action);
+        let run = self.engine.execute(authorized, exec, progress);
         let messages = self.messages.clone();
         tokio::spawn(async move {
-            let outcome = actions::execute_with_progress(authorized, exec, &source, progress).await;
+            let outcome = run.await;
             let _ = messages
                 .send(AppMessage::ActionDone { action, outcome })
                 .await;
         });
-    }
-
-    fn source_of(&self, action: &Action) -> String {
-        let rollout = match action {
-            Action::PauseWave { rollout, .. }
-            | Action::ResumeWave { rollout, .. }
-            | Action::GuardHold { rollout, .. }
-            | Action::GuardRelease { rollout, .. } => rollout,
-            Action::Remediate(r) => return self.remediation_source(r),
-            // The demo simulates its Alertmanager itself.
-            Action::AckAlert { .. } | Action::UnackAlert { .. } if self.demo => {
-                return crate::sources::demo::SOURCE_NAME.into();
-            }
-            Action::AckAlert { .. } | Action::UnackAlert { .. } => {
-                return crate::sources::alertmanager::SOURCE_NAME.into();
-            }
-        };
-        self.store
-            .rollouts()
-            .iter()
-            .find(|r| &r.name == rollout)
-            .map(|r| r.source.clone())
-            .unwrap_or_default()
     }
 
     /// Re-reads the audit file for the Audit view (I/O here, never in render).

@@ -2,7 +2,6 @@
 //! timers. It drains everything pending, then draws once if anything changed, at most
 //! about 30 times a second.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr};
@@ -14,9 +13,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 
 use super::terminal::TerminalGuard;
 use super::{App, AppMessage, Setup};
-use crate::actions::{AuditLog, ExecContext, Mode};
-use crate::clock::Clock;
-use crate::sources::{self, EVENT_CHANNEL_CAPACITY};
+use crate::engine::Engine;
 
 /// Minimum time between two frames that only show what sources sent (or the clock):
 /// the picture moves once a second at most, so an idle console costs almost nothing and
@@ -28,33 +25,10 @@ const DRAIN_BATCH: usize = 4096;
 /// Starts the sources and runs the console until the user quits or the terminal goes away.
 pub async fn run(setup: Setup) -> Result<()> {
     let clock = setup.clock();
-    let (events_tx, mut events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-    let running = sources::start(&setup, clock.clone(), events_tx).await;
-    let sources = running.handles;
-    // Viewers never write: no audit log is opened, so no data directory is needed.
-    let exec = match setup.mode {
-        Mode::Viewer => None,
-        Mode::Operator => {
-            let audit = AuditLog::open(&setup.audit_path).wrap_err_with(|| {
-                format!("cannot open the audit log {}", setup.audit_path.display())
-            })?;
-            Some(ExecContext {
-                audit: Arc::new(audit),
-                sources: sources.clone(),
-                mode: setup.mode,
-                os_user: setup.os_user.clone(),
-                identity: if setup.demo_mode {
-                    "demo (simulated)".into()
-                } else {
-                    "unknown".into()
-                },
-                // Audit records carry real time, even when the demo's clock runs fast.
-                clock: Clock::Wall,
-            })
-        }
-    };
+    let mut engine = Engine::start(&setup, clock).await;
+    engine.open_actions(&setup)?;
     let (messages_tx, mut messages) = mpsc::channel::<AppMessage>(64);
-    let mut app = App::new(setup, clock, sources, exec, messages_tx);
+    let mut app = App::new(setup, engine, messages_tx);
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -89,16 +63,8 @@ pub async fn run(setup: Setup) -> Result<()> {
                 }
                 None => break,
             },
-            Some(event) = events.recv() => {
-                app.apply(event);
-                let mut n = 1;
-                while n < DRAIN_BATCH {
-                    match events.try_recv() {
-                        Ok(event) => app.apply(event),
-                        Err(_) => break,
-                    }
-                    n += 1;
-                }
+            Some(n) = app.engine.recv(DRAIN_BATCH) => {
+                app.after_events();
                 stats.events += n as u64;
             }
             Some(message) = messages.recv() => {

@@ -32,21 +32,23 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, bail, eyre};
 use kube::api::{Api, DynamicObject};
-use tokio::sync::mpsc;
 
 use crate::actions::{Action, AuditLog, Mode, Outcome, authorize};
 use crate::app::Setup;
 use crate::clock::Clock;
+use crate::engine::Engine;
 use crate::model::{ArgoApp, Rollout, SourceStatus, Store, Timestamp};
 use crate::rollout::guard::{GuardAction, enforce};
 use crate::rollout::plan::Plan;
+use crate::sources;
 use crate::sources::argocd::waves::{self, Target};
-use crate::sources::{self, EVENT_CHANNEL_CAPACITY};
 use events::{Recorder, SetRef};
 use lease::{LeaseLock, Term};
 
-/// How long `--once` waits for the hub's first complete picture.
+/// How long the guard waits for the first complete picture before passing on what it has.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// At most this many source events are folded in before the loop looks at its timers.
+const EVENT_BATCH: usize = 4096;
 
 /// How `fleetdeck guard` was asked to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -520,11 +522,10 @@ pub async fn run(setup: Setup, options: GuardOptions) -> Result<()> {
     let audit = open_audit(&setup.audit_path)?;
 
     let clock = Clock::Wall;
-    let (tx, mut rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-    let running = sources::start_real(config, &setup.plans, clock.clone(), tx).await;
+    // The same engine as the console's: the sources are told the fleet, so gate alarms and
+    // applications are tied to the clusters of the waves.
+    let mut engine = Engine::start(&setup, clock.clone()).await;
     let hub_source = sources::argocd::source_name(hub);
-    let mut store = Store::new();
-    store.set_rollout_plans(setup.plans.clone());
     let mut guard = Guard::new(
         client,
         &hub_source,
@@ -533,7 +534,7 @@ pub async fn run(setup: Setup, options: GuardOptions) -> Result<()> {
         audit,
         setup.plans.clone(),
         &setup.os_user,
-        running.names(),
+        engine.source_names(),
     );
     guard.echo = true;
     guard.say(format!(
@@ -544,16 +545,16 @@ pub async fn run(setup: Setup, options: GuardOptions) -> Result<()> {
     ));
 
     let result = if options.once {
-        run_once(&mut guard, &mut store, &mut rx, &clock, &hub_source).await
+        run_once(&mut guard, &mut engine, &hub_source).await
     } else {
-        run_loop(&mut guard, &mut store, &mut rx, &clock, options.interval).await
+        run_loop(&mut guard, &mut engine, options.interval).await
     };
     match guard.release(clock.now()).await {
         Ok(true) => guard.say("released the Lease".into()),
         Ok(false) => {}
         Err(e) => eprintln!("fleetdeck guard: {e}"),
     }
-    drop(running);
+    drop(engine);
     result
 }
 
@@ -566,50 +567,37 @@ fn open_audit(path: &Path) -> Result<AuditLog> {
     })
 }
 
-/// Waits for the hub's first picture, then one election and one pass.
-async fn run_once(
-    guard: &mut Guard,
-    store: &mut Store,
-    rx: &mut mpsc::Receiver<crate::model::SourceEvent>,
-    clock: &Clock,
-    hub_source: &str,
-) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-    let hub = [hub_source.to_string()];
-    while !store.is_ready(&hub) {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(event)) => store.apply(event, clock.now()),
-            Ok(None) => bail!("the sources stopped before the hub was listed"),
-            Err(_) => {
-                let why = store
-                    .sources()
-                    .find(|s| s.name == hub_source)
-                    .and_then(|s| s.last_error.clone())
-                    .unwrap_or_else(|| "no answer".into());
-                bail!(
-                    "{hub_source}: no complete picture within {}s: {why}",
-                    READY_TIMEOUT.as_secs()
-                );
-            }
+/// Waits for the first complete picture (the hub listed, and every source tied to the
+/// fleet), then one election and one pass.
+async fn run_once(guard: &mut Guard, engine: &mut Engine, hub_source: &str) -> Result<()> {
+    if let Err(unready) = engine.until_ready(READY_TIMEOUT).await {
+        if !engine.store().is_ready(&[hub_source.to_string()]) {
+            let why = engine
+                .store()
+                .sources()
+                .find(|s| s.name == hub_source)
+                .and_then(|s| s.last_error.clone())
+                .unwrap_or_else(|| "no answer".into());
+            bail!(
+                "{hub_source}: no complete picture within {}s: {why}",
+                READY_TIMEOUT.as_secs()
+            );
         }
+        // The pass withholds releases while a watched source cannot be trusted.
+        let late: Vec<String> = unready.silent.into_iter().chain(unready.behind).collect();
+        guard.say(format!(
+            "no complete picture within {}s from: {}; passing on what is known",
+            READY_TIMEOUT.as_secs(),
+            late.join(", ")
+        ));
     }
-    // Alert sources answer within seconds; give them that before judging what is blind.
-    let settle = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !store.is_ready(&guard.watched) {
-        match tokio::time::timeout_at(settle, rx.recv()).await {
-            Ok(Some(event)) => store.apply(event, clock.now()),
-            _ => break,
-        }
-    }
-    while let Ok(event) = rx.try_recv() {
-        store.apply(event, clock.now());
-    }
-    store.expire(clock.now());
+    engine.tick();
+    let clock = engine.clock().clone();
     match guard.elect(clock.now()).await.map_err(|e| eyre!(e))? {
         Term::Following { .. } => return Ok(()),
         Term::Leading { .. } => {}
     }
-    let report = guard.pass(store, clock).await;
+    let report = guard.pass(engine.store(), &clock).await;
     if let Some(why) = &report.skipped {
         guard.say(format!("pass skipped: {why}"));
     } else if report.written.is_empty() && report.failed.is_empty() {
@@ -628,13 +616,7 @@ async fn run_once(
 
 /// Elects every `RENEW_INTERVAL`, passes every `interval`, folds source events in between,
 /// until SIGTERM or SIGINT.
-async fn run_loop(
-    guard: &mut Guard,
-    store: &mut Store,
-    rx: &mut mpsc::Receiver<crate::model::SourceEvent>,
-    clock: &Clock,
-    interval: Duration,
-) -> Result<()> {
+async fn run_loop(guard: &mut Guard, engine: &mut Engine, interval: Duration) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -642,6 +624,10 @@ async fn run_loop(
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut passes = tokio::time::interval(interval);
     passes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Passes wait for the first complete picture (or the ready timeout): a pass on a
+    // half-listed fleet would see waves without their clusters.
+    let started = tokio::time::Instant::now();
+    let clock = engine.clock().clone();
     loop {
         tokio::select! {
             _ = sigterm.recv() => {
@@ -652,21 +638,22 @@ async fn run_loop(
                 guard.say("SIGINT: stopping".into());
                 return Ok(());
             }
-            event = rx.recv() => match event {
-                Some(event) => store.apply(event, clock.now()),
-                None => bail!("every source stopped; the guard cannot see the fleet"),
+            batch = engine.recv(EVENT_BATCH) => if batch.is_none() {
+                bail!("every source stopped; the guard cannot see the fleet");
             },
             _ = renew.tick() => {
                 // Errors are logged by `elect`; the leader stops acting when its window ends.
                 let _ = guard.elect(clock.now()).await;
             }
             _ = passes.tick() => {
-                // Whatever is queued belongs to this pass's picture.
-                while let Ok(event) = rx.try_recv() {
-                    store.apply(event, clock.now());
+                if !engine.is_ready() && started.elapsed() < READY_TIMEOUT {
+                    tracing::debug!("pass skipped: the first complete picture is not in yet");
+                    continue;
                 }
-                store.expire(clock.now());
-                let report = guard.pass(store, clock).await;
+                // Whatever is queued belongs to this pass's picture.
+                engine.drain();
+                engine.tick();
+                let report = guard.pass(engine.store(), &clock).await;
                 if let Some(why) = report.skipped {
                     tracing::debug!("pass skipped: {why}");
                 }

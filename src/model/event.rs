@@ -58,4 +58,8 @@ pub enum SourceEvent {
     Health(SourceHealth),
     /// The source has delivered its first complete picture.
     Ready { source: String },
+    /// The source has applied `SourceCommand::Targets` number `seq` and sent the events
+    /// that follow from it (applications and alerts tied to their clusters). The engine
+    /// keeps this; the store has nothing to fold in.
+    Targeted { source: String, seq: u64 },
 }

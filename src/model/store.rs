@@ -200,6 +200,8 @@ pub struct Store {
     rollouts: Vec<Rollout>,
     cells: HashMap<ClusterId, CellRef>,
     sources: BTreeMap<String, SourceHealth>,
+    /// Sources listed as loading before they reported any health of their own.
+    placeholders: Vec<String>,
     ready: Vec<String>,
     kube: HashMap<ClusterId, KubeSignals>,
     apps: BTreeMap<String, Vec<ArgoApp>>,
@@ -286,13 +288,22 @@ impl Store {
                 self.permissions.insert((source, cluster), checks);
             }
             SourceEvent::Health(health) => {
+                self.placeholders.retain(|p| *p != health.name);
                 self.sources.insert(health.name.clone(), health);
             }
             SourceEvent::Ready { source } => {
+                // A source reporting its health under other names (one per Alertmanager)
+                // leaves no empty row behind.
+                if let Some(i) = self.placeholders.iter().position(|p| *p == source) {
+                    self.placeholders.swap_remove(i);
+                    self.sources.remove(&source);
+                }
                 if !self.ready.contains(&source) {
                     self.ready.push(source);
                 }
             }
+            // What a source was told is the engine's business, not the picture's.
+            SourceEvent::Targeted { .. } => self.generation -= 1,
         }
     }
 
@@ -818,6 +829,27 @@ impl Store {
     }
     pub fn sources(&self) -> impl Iterator<Item = &SourceHealth> {
         self.sources.values()
+    }
+
+    /// Lists a started source as loading until it reports its own health.
+    pub fn expect_source(&mut self, name: &str, poll_interval_secs: u64) {
+        if self.sources.contains_key(name) {
+            return;
+        }
+        self.generation += 1;
+        self.placeholders.push(name.to_string());
+        self.sources.insert(
+            name.to_string(),
+            SourceHealth::new(name, poll_interval_secs),
+        );
+    }
+
+    /// Whether a source is still on its first picture: no answer and no error yet, and
+    /// not ready.
+    pub fn is_loading(&self, source: &SourceHealth) -> bool {
+        source.last_ok.is_none()
+            && source.last_error_at.is_none()
+            && !self.ready.contains(&source.name)
     }
 
     /// Whether every named source has delivered its first complete picture.
@@ -1571,5 +1603,37 @@ mod tests {
             WaveState::Done,
             "soak ended on a tick"
         );
+    }
+
+    #[test]
+    fn a_started_source_is_loading_until_it_reports_and_leaves_no_empty_row() {
+        let mut store = Store::new();
+        store.expect_source("eks:prod/us-east-1", 60);
+        store.expect_source("alertmanager", 60);
+        let loading = |store: &Store, name: &str| {
+            let h = store.sources().find(|s| s.name == name).expect("listed");
+            store.is_loading(h)
+        };
+        assert!(loading(&store, "eks:prod/us-east-1"));
+        // Its own health replaces the placeholder; an error ends "loading".
+        let mut failing = SourceHealth::new("eks:prod/us-east-1", 60);
+        failing.last_error = Some("AccessDenied".into());
+        failing.last_error_at = Some(t(0));
+        store.apply(SourceEvent::Health(failing), t(0));
+        assert!(!loading(&store, "eks:prod/us-east-1"));
+        // A source that reports under other names: its placeholder goes when it is ready.
+        store.apply(
+            SourceEvent::Health(SourceHealth::new("alertmanager:amp", 60)),
+            t(0),
+        );
+        assert!(loading(&store, "alertmanager"));
+        store.apply(
+            SourceEvent::Ready {
+                source: "alertmanager".into(),
+            },
+            t(0),
+        );
+        let names: Vec<&str> = store.sources().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["alertmanager:amp", "eks:prod/us-east-1"]);
     }
 }

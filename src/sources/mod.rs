@@ -42,8 +42,12 @@ pub enum SourceCommand {
     /// The cluster now on screen (its full metric set is wanted), or none.
     Focus(Option<ClusterId>),
     /// The fleet as known now, and the clusters whose insides matter (on screen, with
-    /// firing alerts, or in an active wave). Sent when either changes.
+    /// firing alerts, or in an active wave). Sent when either changes. Every source
+    /// answers with `SourceEvent::Targeted { seq }` once it has applied them and sent the
+    /// events that follow (applications and alerts tied to their clusters), so the engine
+    /// knows when the picture is whole.
     Targets {
+        seq: u64,
         fleet: Vec<ClusterTarget>,
         interest: Vec<ClusterId>,
     },

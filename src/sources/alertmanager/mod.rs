@@ -423,7 +423,14 @@ async fn handle(
 ) -> Vec<SourceEvent> {
     match command {
         SourceCommand::Focus(_) => Vec::new(),
-        SourceCommand::Targets { fleet, .. } => ams.retarget(&fleet, clock.now()),
+        SourceCommand::Targets { seq, fleet, .. } => {
+            let mut out = ams.retarget(&fleet, clock.now());
+            out.push(SourceEvent::Targeted {
+                source: SOURCE_NAME.into(),
+                seq,
+            });
+            out
+        }
         SourceCommand::SilenceAlert {
             alert,
             matchers,

@@ -173,7 +173,7 @@ async fn run(
             }
             command = inbox.recv(), if inbox_open => {
                 match command {
-                    Some(SourceCommand::Targets { fleet, .. }) => state.retarget(fleet),
+                    Some(SourceCommand::Targets { seq, fleet, .. }) => state.retarget(seq, fleet),
                     Some(SourceCommand::Focus(_)) => {}
                     Some(SourceCommand::PauseWave { rollout, wave, by, reason, reply }) => {
                         let job = writer.job(&state, &rollout);
@@ -521,6 +521,8 @@ struct HubState {
     last_ok: Option<Timestamp>,
     health_sent: Option<SourceHealth>,
     ready_sent: bool,
+    /// The engine's `Targets` applied, answered after the flush that carries its effects.
+    targeted: Option<u64>,
 }
 
 impl HubState {
@@ -544,6 +546,7 @@ impl HubState {
             last_ok: None,
             health_sent: None,
             ready_sent: false,
+            targeted: None,
         }
     }
 
@@ -620,7 +623,8 @@ impl HubState {
     }
 
     /// Re-maps every Application to the new fleet.
-    fn retarget(&mut self, fleet: Vec<ClusterTarget>) {
+    fn retarget(&mut self, seq: u64, fleet: Vec<ClusterTarget>) {
+        self.targeted = Some(seq);
         if fleet == self.fleet {
             return;
         }
@@ -655,6 +659,7 @@ impl HubState {
             || (self.alerts_dirty && self.apps.listed)
             || self.health_dirty
             || self.ready_due()
+            || self.targeted.is_some()
     }
 
     /// Everything that changed since the last flush, complete sets first, `Ready` last.
@@ -704,6 +709,12 @@ impl HubState {
             self.ready_sent = true;
             out.push(SourceEvent::Ready {
                 source: self.source.clone(),
+            });
+        }
+        if let Some(seq) = self.targeted.take() {
+            out.push(SourceEvent::Targeted {
+                source: self.source.clone(),
+                seq,
             });
         }
         out

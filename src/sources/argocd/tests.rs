@@ -578,6 +578,7 @@ impl Running {
         self.handle
             .commands
             .send(SourceCommand::Targets {
+                seq: 1,
                 fleet,
                 interest: Vec::new(),
             })

@@ -12,8 +12,9 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
-use crate::config::Account;
+use crate::config::{Account, ServiceEndpoints};
 
 /// Per-attempt limits: a hung endpoint costs at most this long before it is retried.
 const OPERATION_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -23,7 +24,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// (environment, profiles, SSO, instance metadata), then the account's `role_arn` if set.
 /// The SDK's own retries are off: `call` retries, so every attempt is budgeted and counted.
 pub async fn sdk_config(account: &Account, region: &str) -> SdkConfig {
-    let base = loader(account, region).load().await;
+    load(account, region, loader(account, region)).await
+}
+
+/// Loads `loader` (from [`loader`], perhaps given test credentials), then adds what only
+/// fleetdeck's config says: the account's per-service endpoints and its `role_arn`.
+pub async fn load(account: &Account, region: &str, loader: aws_config::ConfigLoader) -> SdkConfig {
+    let base = with_service_endpoints(loader.load().await, account);
     let region = Region::new(region.to_string());
     let Some(role) = &account.role_arn else {
         return base;
@@ -42,8 +49,9 @@ pub async fn sdk_config(account: &Account, region: &str) -> SdkConfig {
 }
 
 /// The loader of [`sdk_config`] before its credentials: region, profile, endpoint,
-/// fleetdeck's timeouts and no SDK retries. (Tests hand it credentials of their own.)
-pub(crate) fn loader(account: &Account, region: &str) -> aws_config::ConfigLoader {
+/// fleetdeck's timeouts and no SDK retries. Public so that tests build their SDK config as
+/// the app does, with credentials of their own.
+pub fn loader(account: &Account, region: &str) -> aws_config::ConfigLoader {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
         .retry_config(RetryConfig::disabled())
@@ -56,10 +64,59 @@ pub(crate) fn loader(account: &Account, region: &str) -> aws_config::ConfigLoade
     if let Some(profile) = &account.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(url) = &account.endpoint_url {
+    // Set here, it would beat every per-service endpoint (the SDK's clients skip their
+    // service's lookup when the endpoint was set in code): with per-service endpoints,
+    // `endpoint_url` is answered by that lookup instead (`with_service_endpoints`).
+    if let Some(url) = &account.endpoint_url
+        && account.endpoints.is_empty()
+    {
         loader = loader.endpoint_url(url);
     }
     loader
+}
+
+/// `sdk` with the account's endpoints answering first when a client asks for its
+/// service's endpoint: the service's own, else the account's `endpoint_url`; every other
+/// question (and every service left out) goes to what the SDK loaded from the environment
+/// and profile (`AWS_ENDPOINT_URL_EKS`...). Every client built from the config asks, so
+/// EKS, CloudWatch and the STS of `role_arn` each go where the account says.
+fn with_service_endpoints(sdk: SdkConfig, account: &Account) -> SdkConfig {
+    if account.endpoints.is_empty() {
+        return sdk;
+    }
+    let lookup = AccountEndpoints {
+        endpoints: account.endpoints.clone(),
+        all_services: account.endpoint_url.clone(),
+        loaded: sdk.clone(),
+    };
+    sdk.into_builder().service_config(lookup).build()
+}
+
+/// The SDK's per-service config lookup, with an account's endpoints in front.
+#[derive(Debug)]
+struct AccountEndpoints {
+    endpoints: ServiceEndpoints,
+    /// The account's `endpoint_url`, for the services without one of their own.
+    all_services: Option<String>,
+    /// The config as loaded, whose own lookup answers everything else.
+    loaded: SdkConfig,
+}
+
+/// What the SDK's clients ask for when they look up their endpoint.
+const ENDPOINT_PROFILE_KEY: &str = "endpoint_url";
+
+impl LoadServiceConfig for AccountEndpoints {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        if key.profile() == ENDPOINT_PROFILE_KEY
+            && let Some(url) = self
+                .endpoints
+                .for_service_id(key.service_id())
+                .or(self.all_services.as_deref())
+        {
+            return Some(url.to_string());
+        }
+        self.loaded.service_config()?.load_config(key)
+    }
 }
 
 /// Everything an AWS source for one account and region needs.
@@ -79,5 +136,157 @@ impl AwsScope {
     /// `account/region`, as used in source names (`eks:prod/us-east-1`).
     pub fn label(&self) -> String {
         format!("{}/{}", self.account.name, self.region)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::Credentials;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A loopback endpoint that records the first line and body of every request and
+    /// answers each with a 500 (the caller's error is not the point).
+    struct Recorder {
+        url: String,
+        requests: tokio::sync::mpsc::UnboundedReceiver<String>,
+    }
+
+    async fn recorder() -> Recorder {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, requests) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut len = 0;
+                    // Enough of the request to see its line and a small body.
+                    while let Ok(n) = tokio::time::timeout(
+                        std::time::Duration::from_millis(300),
+                        stream.read(&mut buf[len..]),
+                    )
+                    .await
+                    .unwrap_or(Ok(0))
+                    {
+                        if n == 0 {
+                            break;
+                        }
+                        len += n;
+                    }
+                    let _ = tx.send(String::from_utf8_lossy(&buf[..len]).to_string());
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .await;
+                });
+            }
+        });
+        Recorder { url, requests }
+    }
+
+    impl Recorder {
+        fn seen(&mut self) -> Vec<String> {
+            let mut out = Vec::new();
+            while let Ok(r) = self.requests.try_recv() {
+                out.push(r);
+            }
+            out
+        }
+    }
+
+    fn account() -> Account {
+        Account {
+            name: "prod".into(),
+            profile: None,
+            regions: vec!["us-east-1".into()],
+            role_arn: None,
+            endpoint_url: None,
+            endpoints: ServiceEndpoints::default(),
+        }
+    }
+
+    async fn config_of(account: &Account) -> SdkConfig {
+        let credentials = Credentials::new("test", "test", None, None, "test");
+        load(
+            account,
+            "us-east-1",
+            loader(account, "us-east-1").credentials_provider(credentials),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn eks_and_cloudwatch_of_one_account_go_to_their_own_endpoints() {
+        let (mut eks, mut cloudwatch, mut global) =
+            (recorder().await, recorder().await, recorder().await);
+        let mut account = account();
+        account.endpoint_url = Some(global.url.clone());
+        account.endpoints.eks = Some(eks.url.clone());
+        account.endpoints.cloudwatch = Some(cloudwatch.url.clone());
+        let sdk = config_of(&account).await;
+        let _ = aws_sdk_eks::Client::new(&sdk).list_clusters().send().await;
+        let _ = aws_sdk_cloudwatch::Client::new(&sdk)
+            .describe_alarms()
+            .send()
+            .await;
+        let eks_seen = eks.seen();
+        let cloudwatch_seen = cloudwatch.seen();
+        assert!(
+            eks_seen.iter().any(|r| r.starts_with("GET /clusters")),
+            "{eks_seen:?}"
+        );
+        assert!(
+            cloudwatch_seen
+                .iter()
+                .any(|r| r.contains("/operation/DescribeAlarms")),
+            "{cloudwatch_seen:?}"
+        );
+        assert_eq!(eks_seen.len(), 1);
+        assert_eq!(cloudwatch_seen.len(), 1);
+        assert_eq!(global.seen(), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn a_service_without_its_own_endpoint_takes_the_accounts_endpoint_url() {
+        let (mut eks, mut global) = (recorder().await, recorder().await);
+        let mut account = account();
+        account.endpoint_url = Some(global.url.clone());
+        account.endpoints.eks = Some(eks.url.clone());
+        let sdk = config_of(&account).await;
+        let _ = aws_sdk_cloudwatch::Client::new(&sdk)
+            .describe_alarms()
+            .send()
+            .await;
+        let global_seen = global.seen();
+        assert!(
+            global_seen
+                .iter()
+                .any(|r| r.contains("/operation/DescribeAlarms")),
+            "{global_seen:?}"
+        );
+        assert_eq!(eks.seen(), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn the_role_is_assumed_at_the_sts_endpoint() {
+        let (mut sts, mut eks) = (recorder().await, recorder().await);
+        let mut account = account();
+        account.role_arn = Some("arn:aws:iam::123456789012:role/fleetdeck".into());
+        account.endpoints.sts = Some(sts.url.clone());
+        account.endpoints.eks = Some(eks.url.clone());
+        let sdk = config_of(&account).await;
+        // The call needs the role's credentials first: AssumeRole, which fails here.
+        let result = aws_sdk_eks::Client::new(&sdk).list_clusters().send().await;
+        assert!(result.is_err());
+        let sts_seen = sts.seen();
+        assert!(
+            sts_seen
+                .iter()
+                .any(|r| r.contains("Action=AssumeRole") && r.contains("role%2Ffleetdeck")),
+            "{sts_seen:?}"
+        );
+        assert_eq!(eks.seen(), Vec::<String>::new(), "no credentials, no call");
     }
 }

@@ -136,8 +136,11 @@ async fn run(
                     }
                     out
                 }
-                // The cluster list comes from the EKS source; the app's targets add nothing.
-                Some(SourceCommand::Targets { .. }) => Vec::new(),
+                // The cluster list comes from the EKS source; the engine's targets add
+                // nothing but the answer.
+                Some(SourceCommand::Targets { seq, .. }) => {
+                    vec![SourceEvent::Targeted { source: name.clone(), seq }]
+                }
                 Some(SourceCommand::PauseWave { reply, .. })
                 | Some(SourceCommand::ResumeWave { reply, .. }) => {
                     // The requester may have given up; nothing to undo either way.

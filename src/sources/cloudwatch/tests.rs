@@ -1,5 +1,6 @@
-//! The CloudWatch source against the SDK's own mocks (`aws-smithy-mocks`): the CloudWatch
-//! SDK speaks Smithy RPC-v2 CBOR, which no local emulator serves.
+//! The CloudWatch source against the SDK's own mocks (`aws-smithy-mocks`): faults and edge
+//! cases an emulator cannot stage (throttling, denied tags, failed pages, odd answers). The
+//! same paths against LocalStack's CloudWatch: `tests/cloudwatch_localstack.rs`.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -54,6 +55,7 @@ fn scope() -> AwsScope {
             regions: vec![REGION.into()],
             role_arn: None,
             endpoint_url: None,
+            endpoints: Default::default(),
         },
         region: REGION.into(),
         sdk: aws_config::SdkConfig::builder().build(),

@@ -72,7 +72,10 @@ pub fn spawn(
 fn handle(fleet: &mut DemoFleet, command: SourceCommand, clock: &Clock) -> Vec<SourceEvent> {
     match command {
         SourceCommand::Focus(cluster) => fleet.focus(cluster, clock.now()),
-        SourceCommand::Targets { .. } => Vec::new(),
+        SourceCommand::Targets { seq, .. } => vec![SourceEvent::Targeted {
+            source: SOURCE_NAME.into(),
+            seq,
+        }],
         SourceCommand::PauseWave {
             rollout,
             wave,

@@ -112,6 +112,11 @@ pub(super) struct Poller {
 }
 
 impl Poller {
+    /// The source's name (`eks:{account}/{region}`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub(super) fn new(client: aws_sdk_eks::Client, scope: &AwsScope) -> Self {
         Self {
             api: Api::new(client, scope.budget.clone()),

@@ -65,6 +65,10 @@ async fn run(
                     tokio::spawn(super::addon_update::run(writer.clone(), request));
                     Vec::new()
                 }
+                // The inventory is this source's own; the engine's targets add nothing.
+                Some(SourceCommand::Targets { seq, .. }) => {
+                    vec![SourceEvent::Targeted { source: poller.name().to_string(), seq }]
+                }
                 Some(command) => {
                     crate::sources::refuse_wave(command, "the EKS source");
                     Vec::new()

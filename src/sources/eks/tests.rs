@@ -56,6 +56,7 @@ fn scope_with(include: &[&str], environment_tag: &str) -> AwsScope {
             regions: vec!["us-east-1".into()],
             role_arn: None,
             endpoint_url: None,
+            endpoints: Default::default(),
         },
         region: "us-east-1".into(),
         sdk: aws_config::SdkConfig::builder().build(),

@@ -73,6 +73,8 @@ pub(super) struct Source<D> {
     pool: Pool<Spoke>,
     fleet: HashMap<ClusterId, ClusterTarget>,
     interest: Vec<ClusterId>,
+    /// The engine's `Targets` applied but not yet answered.
+    targeted: Option<u64>,
     focus: Option<ClusterId>,
     /// The connection state last reported for each cluster, so nothing is repeated.
     shown: HashMap<ClusterId, Connection>,
@@ -100,6 +102,7 @@ impl<D: Dial> Source<D> {
             pool: Pool::new(pool_size, idle),
             fleet: HashMap::new(),
             interest: Vec::new(),
+            targeted: None,
             focus: None,
             shown: HashMap::new(),
             backoff: HashMap::new(),
@@ -160,6 +163,16 @@ impl<D: Dial> Source<D> {
             {
                 break;
             }
+            // Answered once the connections the targets ask for are under way.
+            if let Some(seq) = self.targeted.take() {
+                let answer = SourceEvent::Targeted {
+                    source: SOURCE_NAME.into(),
+                    seq,
+                };
+                if self.emit(answer).await.is_err() {
+                    break;
+                }
+            }
         }
         self.stop_all();
     }
@@ -167,9 +180,14 @@ impl<D: Dial> Source<D> {
     fn command(&mut self, command: SourceCommand) {
         match command {
             SourceCommand::Focus(id) => self.focus = id,
-            SourceCommand::Targets { fleet, interest } => {
+            SourceCommand::Targets {
+                seq,
+                fleet,
+                interest,
+            } => {
                 self.fleet = fleet.into_iter().map(|t| (t.id.clone(), t)).collect();
                 self.interest = interest;
+                self.targeted = Some(seq);
             }
             SourceCommand::PauseWave { reply, .. } | SourceCommand::ResumeWave { reply, .. } => {
                 // The requester may have stopped waiting.

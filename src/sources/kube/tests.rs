@@ -174,6 +174,7 @@ impl Harness {
 
     async fn targets(&self, fleet: &[ClusterTarget], interest: &[ClusterTarget]) {
         self.send(SourceCommand::Targets {
+            seq: 1,
             fleet: fleet.to_vec(),
             interest: interest.iter().map(|t| t.id.clone()).collect(),
         })
@@ -524,6 +525,7 @@ async fn the_real_source_without_kubeconfig_or_credentials_says_why_it_cannot_co
     handle
         .commands
         .send(SourceCommand::Targets {
+            seq: 1,
             fleet: vec![target.clone()],
             interest: vec![target.id.clone()],
         })
@@ -699,6 +701,7 @@ async fn kube_survives(fault: VersionFault, reason: &str) -> crate::model::Sourc
     handle
         .commands
         .send(SourceCommand::Targets {
+            seq: 1,
             fleet: vec![target.clone()],
             interest: vec![target.id.clone()],
         })

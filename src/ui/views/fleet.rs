@@ -383,7 +383,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
         } else if inventory.iter().any(|s| s.last_ok.is_some()) {
             "the configured accounts and regions have no clusters (or none match [clusters] include)".to_string()
         } else {
-            "waiting for the first inventory… (sources: 6)".to_string()
+            loading_message(&inventory, store)
         };
         let inner = Rect {
             x: area.x + 2,
@@ -392,6 +392,55 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
             height: 1,
         };
         frame.render_widget(Line::from(Span::styled(msg, t.muted)), inner);
+    }
+}
+
+/// What an empty fleet is waiting for: which inventory sources are still listing, and
+/// which failed (with the first failure's reason; the Sources view has all).
+fn loading_message(
+    inventory: &[&crate::model::SourceHealth],
+    store: &crate::model::Store,
+) -> String {
+    let names = |list: &[&&crate::model::SourceHealth]| {
+        let mut s: Vec<&str> = list.iter().take(3).map(|h| h.name.as_str()).collect();
+        let more = list.len().saturating_sub(3);
+        if more > 0 {
+            s.push("…");
+        }
+        let text = s.join(", ");
+        if more > 0 {
+            format!("{text} (+{more})")
+        } else {
+            text
+        }
+    };
+    let loading: Vec<&&crate::model::SourceHealth> =
+        inventory.iter().filter(|s| store.is_loading(s)).collect();
+    let failed: Vec<&&crate::model::SourceHealth> = inventory
+        .iter()
+        .filter(|s| s.last_error_at.is_some())
+        .collect();
+    let mut parts = Vec::new();
+    if !loading.is_empty() {
+        parts.push(format!(
+            "listing clusters from {} of {} source(s): {}…",
+            loading.len(),
+            inventory.len(),
+            names(&loading)
+        ));
+    }
+    if let Some(first) = failed.first() {
+        parts.push(format!(
+            "{} failing ({}: {})",
+            failed.len(),
+            first.name,
+            first.last_error.as_deref().unwrap_or("unknown error")
+        ));
+    }
+    if parts.is_empty() {
+        "waiting for the first inventory…".into()
+    } else {
+        parts.join("; ")
     }
 }
 
@@ -418,5 +467,42 @@ fn status_style(status: ClusterStatus, ctx: &Context) -> Style {
         }
         ClusterStatus::Failed => ctx.theme.critical,
         ClusterStatus::Deleting | ClusterStatus::Unknown => ctx.theme.unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SourceEvent, SourceHealth, Store};
+
+    #[test]
+    fn an_empty_fleet_says_which_sources_are_still_listing_and_which_failed() {
+        let mut store = Store::new();
+        for name in [
+            "eks:prod/us-east-1",
+            "eks:prod/eu-west-1",
+            "eks:dev/us-east-1",
+        ] {
+            store.expect_source(name, 60);
+        }
+        let inventory = |store: &Store| -> String {
+            let list: Vec<&SourceHealth> = store.sources().collect();
+            loading_message(&list, store)
+        };
+        assert_eq!(
+            inventory(&store),
+            "listing clusters from 3 of 3 source(s): eks:dev/us-east-1, eks:prod/eu-west-1, \
+             eks:prod/us-east-1…"
+        );
+        let now = chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time");
+        let mut failed = SourceHealth::new("eks:dev/us-east-1", 60);
+        failed.last_error = Some("profile 'dev' not found".into());
+        failed.last_error_at = Some(now);
+        store.apply(SourceEvent::Health(failed), now);
+        assert_eq!(
+            inventory(&store),
+            "listing clusters from 2 of 3 source(s): eks:prod/eu-west-1, eks:prod/us-east-1…; \
+             1 failing (eks:dev/us-east-1: profile 'dev' not found)"
+        );
     }
 }

@@ -198,47 +198,102 @@ fn pause_effect(rollout: &Rollout, w: usize) -> String {
     }
 }
 
-/// What resuming wave `w` sets moving, so the operator confirms the real consequence.
+/// What resuming wave `w` sets moving, so the operator confirms the real consequence:
+/// what is still in flight finishes first, the soak follows, and a next wave the guard
+/// holds (or will hold) does not start "now".
 fn resume_consequence(rollout: &Rollout, w: usize, ctx: &Context) -> String {
+    resume_words(rollout, w, ctx.now, ctx.store.guard_next(&rollout.name))
+}
+
+fn resume_words(
+    rollout: &Rollout,
+    w: usize,
+    now: crate::model::Timestamp,
+    guard_next: &[crate::rollout::guard::GuardAction],
+) -> String {
     let wave = &rollout.waves[w];
-    let waiting = wave
-        .cells
-        .iter()
-        .filter(|c| c.phase == CellPhase::Pending)
-        .count();
+    let count =
+        |phase: fn(&CellPhase) -> bool| wave.cells.iter().filter(|c| phase(&c.phase)).count();
+    let waiting = count(|p| *p == CellPhase::Pending);
+    let in_flight = count(CellPhase::is_in_flight);
+    let argo = wave.cells.iter().any(|c| c.app.is_some());
+    let unit = if argo { "application(s)" } else { "cluster(s)" };
+    // The guard's hold on the next wave, in force or placed by its next pass.
+    let guard_hold = rollout.waves.get(w + 1).and_then(|n| {
+        n.guard_hold().map(|h| h.describe()).or_else(|| {
+            guard_next
+                .iter()
+                .find(|a| a.placed && a.wave == w + 1)
+                .map(|a| a.hold.describe())
+        })
+    });
     let next = match rollout.waves.get(w + 1) {
         Some(n) if n.state.is_held() => format!(
             "wave {} stays held ({}) until it is resumed too",
             n.name,
             n.state.name()
         ),
-        Some(n) => format!("then wave {} ({} clusters) starts", n.name, n.cells.len()),
+        Some(n) => match &guard_hold {
+            Some(why) => format!(
+                "then wave {} ({} clusters) starts once the guard releases it ({why})",
+                n.name,
+                n.cells.len()
+            ),
+            None => format!("then wave {} ({} clusters) starts", n.name, n.cells.len()),
+        },
         None => "then the rollout is complete".into(),
     };
     let soak = format::duration(wave.soak_secs);
     if waiting > 0 {
+        let flight = if in_flight > 0 {
+            format!(" (besides {in_flight} still in flight)")
+        } else {
+            String::new()
+        };
         return format!(
-            "{waiting} cluster(s) waiting in {} will start updating, {} at a time; after them a {soak} soak, {next}.",
+            "{waiting} {unit} waiting in {} will start updating{flight}, {} at a time; after them a {soak} soak, {next}.",
             wave.name, wave.max_parallel
+        );
+    }
+    if in_flight > 0 {
+        return format!(
+            "{in_flight} {unit} of {} still updating finish first; after them a {soak} soak, {next}.",
+            wave.name
         );
     }
     match (&wave.state, crate::rollout::soak_end(wave)) {
         (WaveState::Halted { .. }, _) => {
             format!("The alarm fired during this wave, so the {soak} soak starts over; {next}.")
         }
-        (_, Some(end)) if end > ctx.now => format!(
+        (_, Some(end)) if end > now => format!(
             "The soak goes on for {}; {next}.",
-            format::countdown((end - ctx.now).num_seconds())
+            format::countdown((end - now).num_seconds())
         ),
-        _ => {
-            let mut s = next.replacen("then ", "", 1);
-            s.push_str(" now.");
-            let mut c = s.chars();
-            c.next()
-                .map(|f| f.to_uppercase().chain(c).collect())
-                .unwrap_or(s)
-        }
+        _ => match (rollout.waves.get(w + 1), &guard_hold) {
+            (Some(n), _) if n.state.is_held() => {
+                let mut s = next.clone();
+                s.push('.');
+                capitalized(&s)
+            }
+            (Some(n), Some(why)) => format!(
+                "Wave {} ({} clusters) waits for the guard: {why}.",
+                n.name,
+                n.cells.len()
+            ),
+            _ => {
+                let mut s = next.replacen("then ", "", 1);
+                s.push_str(" now.");
+                capitalized(&s)
+            }
+        },
     }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn state_style(state: &WaveState, ctx: &Context) -> Style {
@@ -555,4 +610,106 @@ fn wave_line(wave: &Wave, expanded: bool, w: &Widths, ctx: &Context) -> Text<'st
         text.push_line(Line::from(vec![Span::raw("     "), Span::styled(h, style)]));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Cell, ClusterId, Environment, Hold, Timestamp};
+
+    fn t(s: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp(1_790_000_000 + s, 0).expect("valid time")
+    }
+
+    fn cell(name: &str, phase: CellPhase) -> Cell {
+        Cell {
+            cluster: ClusterId::new("acct", "us-east-1", name),
+            app: Some(format!("addons-{name}")),
+            phase,
+            since: t(0),
+            message: String::new(),
+        }
+    }
+
+    fn wave(name: &str, cells: Vec<Cell>, state: WaveState) -> Wave {
+        Wave {
+            name: name.into(),
+            environment: Environment::from_tag(name),
+            cells,
+            state,
+            soak_secs: 1800,
+            max_parallel: 1,
+            holds: vec![],
+            soak_from: None,
+        }
+    }
+
+    /// Staging paused with one application still Progressing; prod after it.
+    fn rollout() -> Rollout {
+        let paused = WaveState::Paused {
+            by: "alice".into(),
+            reason: "incident".into(),
+            at: t(0),
+        };
+        Rollout {
+            name: "addons".into(),
+            source: "argocd:hub".into(),
+            description: String::new(),
+            waves: vec![
+                wave(
+                    "staging",
+                    vec![
+                        cell("stg-a", CellPhase::Soaking),
+                        cell("stg-b", CellPhase::Updating),
+                    ],
+                    paused,
+                ),
+                wave(
+                    "prod",
+                    (0..4)
+                        .map(|i| cell(&format!("prod-{i}"), CellPhase::Pending))
+                        .collect(),
+                    WaveState::Pending,
+                ),
+            ],
+            gates: vec![],
+            unmatched: vec![],
+        }
+    }
+
+    #[test]
+    fn resuming_a_wave_with_an_application_in_flight_says_it_finishes_then_soaks() {
+        let text = resume_words(&rollout(), 0, t(60), &[]);
+        assert_eq!(
+            text,
+            "1 application(s) of staging still updating finish first; after them a 30m soak, \
+             then wave prod (4 clusters) starts."
+        );
+        assert!(!text.contains("starts now"));
+    }
+
+    #[test]
+    fn a_next_wave_the_guard_holds_is_not_said_to_start_now() {
+        let mut r = rollout();
+        r.waves[0].cells[1].phase = CellPhase::Done;
+        r.waves[0].cells[0].phase = CellPhase::Done;
+        r.waves[1].holds.push(Hold {
+            kind: HoldKind::Soak {
+                after: "staging".into(),
+            },
+            by: "fleetdeck-guard".into(),
+            at: t(0),
+        });
+        let text = resume_words(&r, 0, t(60), &[]);
+        assert_eq!(
+            text,
+            "Wave prod (4 clusters) waits for the guard: held until staging has soaked."
+        );
+        // Without any hold, it does start now.
+        r.waves[1].holds.clear();
+        assert_eq!(
+            resume_words(&r, 0, t(60), &[]),
+            "Wave prod (4 clusters) starts now."
+        );
+    }
 }

@@ -33,6 +33,9 @@ impl SourcesState {
 }
 
 fn state(s: &SourceHealth, ctx: &Context) -> (&'static str, ratatui::style::Style) {
+    if ctx.store.is_loading(s) {
+        return ("loading", ctx.theme.info);
+    }
     match s.status(ctx.now) {
         SourceStatus::Failing => ("ERROR", ctx.theme.critical),
         SourceStatus::Stale => ("STALE", ctx.theme.warning),

@@ -170,18 +170,21 @@ fn sources_line(ctx: &Context, width: u16) -> Line<'static> {
     let total: usize = kinds.iter().map(|(_, m)| m.len()).sum();
     if total > 1 && width < 120 {
         // Narrow terminals: one count for all sources; the Sources view (6) has each.
+        let all: Vec<&&crate::model::SourceHealth> = kinds.iter().flat_map(|(_, m)| m).collect();
+        let loading = all.iter().filter(|s| ctx.store.is_loading(s)).count();
         let count = |want| {
-            kinds
-                .iter()
-                .flat_map(|(_, m)| m)
-                .filter(|s| s.status(ctx.now) == want)
+            all.iter()
+                .filter(|s| !ctx.store.is_loading(s) && s.status(ctx.now) == want)
                 .count()
         };
         let (stale, failing) = (count(SourceStatus::Stale), count(SourceStatus::Failing));
         spans.push(Span::styled(
-            format!("src {}/{total} ok", total - stale - failing),
+            format!("src {}/{total} ok", total - stale - failing - loading),
             t.muted,
         ));
+        if loading > 0 {
+            spans.push(Span::styled(format!(" {loading} loading"), t.info));
+        }
         if failing > 0 {
             spans.push(Span::styled(format!(" {failing} failing"), t.critical));
         }
@@ -205,6 +208,7 @@ fn sources_line(ctx: &Context, width: u16) -> Line<'static> {
                 if ctx.demo { t.accent } else { t.muted },
             ));
             match source.status(ctx.now) {
+                _ if ctx.store.is_loading(source) => spans.push(Span::styled(" loading", t.info)),
                 SourceStatus::Failing => spans.push(Span::styled(" error", t.critical)),
                 SourceStatus::Stale => spans.push(Span::styled(format!(" stale {ago}"), t.warning)),
                 SourceStatus::Ok if age.is_some_and(|a| a <= source.poll_interval_secs as i64) => {
@@ -213,9 +217,15 @@ fn sources_line(ctx: &Context, width: u16) -> Line<'static> {
                 SourceStatus::Ok => spans.push(Span::styled(format!(" {ago} ago"), t.muted)),
             }
         } else {
-            let count = |want| members.iter().filter(|s| s.status(ctx.now) == want).count();
+            let loading = members.iter().filter(|s| ctx.store.is_loading(s)).count();
+            let count = |want| {
+                members
+                    .iter()
+                    .filter(|s| !ctx.store.is_loading(s) && s.status(ctx.now) == want)
+                    .count()
+            };
             let (stale, failing) = (count(SourceStatus::Stale), count(SourceStatus::Failing));
-            let ok = members.len() - stale - failing;
+            let ok = members.len() - stale - failing - loading;
             spans.push(Span::styled(
                 format!("{kind} {ok}/{} ok", members.len()),
                 t.muted,
@@ -223,6 +233,9 @@ fn sources_line(ctx: &Context, width: u16) -> Line<'static> {
             let throttles: u64 = members.iter().map(|s| s.throttles).sum();
             if throttles > 0 {
                 spans.push(Span::styled(format!(" {throttles} throttled"), t.warning));
+            }
+            if loading > 0 {
+                spans.push(Span::styled(format!(" {loading} loading"), t.info));
             }
             if stale > 0 {
                 spans.push(Span::styled(format!(" {stale} stale"), t.warning));

@@ -1,0 +1,248 @@
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::model::{Cluster, ClusterStatus, Environment};
+use crate::sources::ClusterTarget;
+
+fn t0() -> Timestamp {
+    chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("valid time")
+}
+
+fn cluster(name: &str) -> Cluster {
+    Cluster {
+        id: ClusterId::new("acct", "eu-west-1", name),
+        arn: format!("arn:aws:eks:eu-west-1:111122223333:cluster/{name}"),
+        version: "1.31".into(),
+        platform_version: "eks.1".into(),
+        status: ClusterStatus::Active,
+        environment: Environment::from_tag("prod"),
+        team: None,
+        health_issues: vec![],
+        insights: vec![],
+        updates: vec![],
+        addons: vec![],
+        support: None,
+        endpoint: Some(format!("https://{name}.example")),
+        certificate_authority: None,
+    }
+}
+
+/// A source that only records the commands it is sent; tests answer for it.
+struct FakeSource {
+    commands: mpsc::Receiver<SourceCommand>,
+}
+
+fn fake(name: &str) -> (SourceHandle, FakeSource) {
+    let (tx, rx) = mpsc::channel(16);
+    (
+        SourceHandle {
+            name: name.into(),
+            commands: tx,
+        },
+        FakeSource { commands: rx },
+    )
+}
+
+impl FakeSource {
+    /// The `Targets` sent so far: (seq, fleet names, interest names).
+    fn targets(&mut self) -> Vec<(u64, Vec<String>, Vec<String>)> {
+        let mut out = Vec::new();
+        while let Ok(command) = self.commands.try_recv() {
+            if let SourceCommand::Targets {
+                seq,
+                fleet,
+                interest,
+            } = command
+            {
+                out.push((
+                    seq,
+                    fleet
+                        .iter()
+                        .map(|t: &ClusterTarget| t.id.name.clone())
+                        .collect(),
+                    interest.iter().map(|c| c.name.clone()).collect(),
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn engine(sources: Vec<SourceHandle>) -> (Engine, mpsc::Sender<SourceEvent>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut setup = Setup::for_demo(dir.path(), Mode::Operator, Default::default()).expect("setup");
+    setup.demo_mode = false;
+    let (tx, rx) = mpsc::channel(64);
+    (
+        Engine::new(&setup, Clock::Frozen(t0()), sources, rx),
+        tx,
+        dir,
+    )
+}
+
+fn ready(source: &str) -> SourceEvent {
+    SourceEvent::Ready {
+        source: source.into(),
+    }
+}
+
+fn answer(source: &str, seq: u64) -> SourceEvent {
+    SourceEvent::Targeted {
+        source: source.into(),
+        seq,
+    }
+}
+
+#[tokio::test]
+async fn sources_are_told_the_fleet_another_source_listed() {
+    let (eks, _eks_rx) = fake("eks:acct/eu-west-1");
+    let (hub, mut hub_rx) = fake("argocd:hub");
+    let (mut engine, tx, _dir) = engine(vec![eks, hub]);
+    tx.send(SourceEvent::ClusterInventory {
+        source: "eks:acct/eu-west-1".into(),
+        clusters: vec![cluster("prod-a"), cluster("prod-b")],
+    })
+    .await
+    .expect("send");
+    engine.recv(64).await.expect("an event");
+    let told = hub_rx.targets();
+    let last = told.last().expect("the hub source was told the fleet");
+    assert_eq!(last.1, ["prod-a", "prod-b"]);
+    // Nothing changed: nothing is sent again.
+    engine.tick();
+    assert!(hub_rx.targets().is_empty());
+}
+
+#[tokio::test]
+async fn the_picture_is_whole_only_once_every_source_applied_the_fleet() {
+    let (eks, _eks_rx) = fake("eks:acct/eu-west-1");
+    let (hub, mut hub_rx) = fake("argocd:hub");
+    let (mut engine, tx, _dir) = engine(vec![eks, hub]);
+    for event in [
+        ready("argocd:hub"),
+        SourceEvent::ClusterInventory {
+            source: "eks:acct/eu-west-1".into(),
+            clusters: vec![cluster("prod-a")],
+        },
+        ready("eks:acct/eu-west-1"),
+    ] {
+        tx.send(event).await.expect("send");
+    }
+    while engine.drain() > 0 {}
+    let seq = hub_rx.targets().last().expect("told").0;
+    // Both listed, but the hub has not yet tied its applications to prod-a.
+    assert!(engine.store().is_ready(&engine.source_names()));
+    assert!(!engine.is_ready());
+    tx.send(answer("argocd:hub", seq)).await.expect("send");
+    engine.drain();
+    assert!(!engine.is_ready(), "the EKS source has not answered yet");
+    tx.send(answer("eks:acct/eu-west-1", seq))
+        .await
+        .expect("send");
+    engine.drain();
+    assert!(engine.is_ready());
+}
+
+#[tokio::test]
+async fn an_answer_to_older_targets_does_not_complete_the_picture() {
+    let (hub, mut hub_rx) = fake("argocd:hub");
+    let (mut engine, tx, _dir) = engine(vec![hub]);
+    engine.tick();
+    let first = hub_rx.targets().last().expect("told the empty fleet").0;
+    tx.send(SourceEvent::ClusterInventory {
+        source: "eks:acct/eu-west-1".into(),
+        clusters: vec![cluster("prod-a")],
+    })
+    .await
+    .expect("send");
+    tx.send(ready("argocd:hub")).await.expect("send");
+    engine.recv(64).await.expect("events");
+    let second = hub_rx.targets().last().expect("told prod-a").0;
+    assert!(second > first);
+    tx.send(answer("argocd:hub", first)).await.expect("send");
+    engine.drain();
+    assert!(!engine.is_ready(), "answered only the fleet without prod-a");
+    tx.send(answer("argocd:hub", second)).await.expect("send");
+    engine.drain();
+    assert!(engine.is_ready());
+}
+
+#[tokio::test]
+async fn a_silent_source_is_named_and_marked_failing_and_the_rest_is_kept() {
+    let (eks, _eks_rx) = fake("eks:acct/eu-west-1");
+    let (hub, _hub_rx) = fake("argocd:hub");
+    let (mut engine, tx, _dir) = engine(vec![eks, hub]);
+    tx.send(SourceEvent::ClusterInventory {
+        source: "eks:acct/eu-west-1".into(),
+        clusters: vec![cluster("prod-a")],
+    })
+    .await
+    .expect("send");
+    tx.send(ready("eks:acct/eu-west-1")).await.expect("send");
+    let unready = engine
+        .until_ready(Duration::from_millis(200))
+        .await
+        .expect_err("the hub never answers");
+    assert_eq!(unready.silent, ["argocd:hub"]);
+    assert_eq!(unready.behind, ["eks:acct/eu-west-1"]);
+    let hub = engine
+        .store()
+        .sources()
+        .find(|s| s.name == "argocd:hub")
+        .expect("reported");
+    assert_eq!(
+        hub.last_error.as_deref(),
+        Some("no complete picture within 0s")
+    );
+    assert_eq!(engine.store().clusters().len(), 1);
+}
+
+#[tokio::test]
+async fn the_cluster_on_screen_is_of_interest_and_sources_hear_of_it() {
+    let (kube, mut kube_rx) = fake("kubernetes");
+    let (mut engine, tx, _dir) = engine(vec![kube]);
+    tx.send(SourceEvent::ClusterInventory {
+        source: "eks:acct/eu-west-1".into(),
+        clusters: vec![cluster("prod-a"), cluster("prod-b")],
+    })
+    .await
+    .expect("send");
+    engine.recv(64).await.expect("events");
+    assert!(kube_rx.targets().last().expect("told").2.is_empty());
+    engine.set_focus(Some(ClusterId::new("acct", "eu-west-1", "prod-b")));
+    let mut focus = None;
+    let mut interest = None;
+    while let Ok(command) = kube_rx.commands.try_recv() {
+        match command {
+            SourceCommand::Focus(id) => focus = id,
+            SourceCommand::Targets { interest: i, .. } => interest = Some(i),
+            _ => {}
+        }
+    }
+    assert_eq!(focus.map(|c| c.name), Some("prod-b".into()));
+    let interest: Vec<String> = interest
+        .expect("targets re-sent")
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(interest, ["prod-b"]);
+}
+
+#[tokio::test]
+async fn a_stopped_source_does_not_hold_the_picture_back() {
+    let (eks, _eks_rx) = fake("eks:acct/eu-west-1");
+    let (gone, gone_rx) = fake("kubernetes");
+    drop(gone_rx);
+    let (mut engine, tx, _dir) = engine(vec![eks, gone]);
+    for event in [ready("eks:acct/eu-west-1"), ready("kubernetes")] {
+        tx.send(event).await.expect("send");
+    }
+    engine.recv(64).await.expect("events");
+    tx.send(answer("eks:acct/eu-west-1", 1))
+        .await
+        .expect("send");
+    engine.drain();
+    assert!(engine.is_ready());
+}
