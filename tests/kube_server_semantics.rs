@@ -1099,6 +1099,7 @@ mod spoke_scene {
         handle
             .commands
             .send(SourceCommand::Targets {
+                seq: 1,
                 fleet: vec![target],
                 interest: vec![id()],
             })
