@@ -115,6 +115,9 @@ pub struct WaveRow {
 pub struct SourceRow {
     pub name: String,
     pub healthy: bool,
+    /// Why a source has nothing to say yet (the Kubernetes source with no cluster of
+    /// interest), or null. A waiting source is not healthy, and not failing either.
+    pub waiting: Option<String>,
     pub last_ok: Option<Timestamp>,
     pub calls: u64,
     pub errors: u64,
@@ -205,6 +208,7 @@ pub fn build(
         .map(|s| SourceRow {
             name: s.name.clone(),
             healthy: s.is_healthy(now),
+            waiting: s.waiting.clone(),
             last_ok: s.last_ok,
             calls: s.calls,
             errors: s.errors,
@@ -360,7 +364,11 @@ pub fn table(doc: &Snapshot) -> String {
             s,
             "  {:<12} {:<9} calls {} errors {} throttles {}{}",
             src.name,
-            if src.healthy { "healthy" } else { "UNHEALTHY" },
+            match (&src.waiting, src.healthy) {
+                (Some(_), _) => "waiting",
+                (None, true) => "healthy",
+                (None, false) => "UNHEALTHY",
+            },
             src.calls,
             src.errors,
             src.throttles,

@@ -187,7 +187,9 @@ fn sources_line(ctx: &Context, width: u16) -> Line<'static> {
         let loading = all.iter().filter(|s| ctx.store.is_loading(s)).count();
         let count = |want| {
             all.iter()
-                .filter(|s| !ctx.store.is_loading(s) && s.status(ctx.now) == want)
+                .filter(|s| {
+                    !ctx.store.is_loading(s) && s.waiting.is_none() && s.status(ctx.now) == want
+                })
                 .count()
         };
         let (stale, failing) = (count(SourceStatus::Stale), count(SourceStatus::Failing));
@@ -234,7 +236,9 @@ fn sources_line(ctx: &Context, width: u16) -> Line<'static> {
             let count = |want| {
                 members
                     .iter()
-                    .filter(|s| !ctx.store.is_loading(s) && s.status(ctx.now) == want)
+                    .filter(|s| {
+                    !ctx.store.is_loading(s) && s.waiting.is_none() && s.status(ctx.now) == want
+                })
                     .count()
             };
             let (stale, failing) = (count(SourceStatus::Stale), count(SourceStatus::Failing));
