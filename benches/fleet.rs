@@ -258,8 +258,7 @@ fn warm_start(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("picture.json");
     let (app, _app_dir) = loaded_app();
-    let bytes =
-        cache::write(&path, &cache::Picture::of(app.store(), &[], t0())).expect("written");
+    let bytes = cache::write(&path, &cache::Picture::of(app.store(), &[], t0())).expect("written");
     eprintln!(
         "picture at {CLUSTERS} clusters and {ALERTS} alerts: {bytes} bytes ({:.1} MiB)",
         bytes as f64 / (1024.0 * 1024.0)

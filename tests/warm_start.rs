@@ -26,7 +26,7 @@ fn warm_app(dir: &std::path::Path) -> App {
     for event in fleet.initial_events() {
         store.apply(event, written);
     }
-    let path = dir.join("picture.json");
+    let path = dir.join("picture.json.gz");
     cache::write(&path, &cache::Picture::of(&store, &[], written)).unwrap();
 
     let setup = Setup::for_demo(dir, Mode::Operator, DemoOptions::default()).unwrap();
@@ -55,7 +55,9 @@ fn the_remembered_fleet_is_shown_at_once_with_its_age_dimmed_and_nothing_fresh()
     let buffer = common::buffer(&app, 160, 48);
     let muted = app.theme.muted.fg.unwrap();
     let y = 5;
-    let row: String = (0..160).map(|x| buffer[(x, y)].symbol().to_string()).collect();
+    let row: String = (0..160)
+        .map(|x| buffer[(x, y)].symbol().to_string())
+        .collect();
     assert!(
         app.store()
             .clusters()
@@ -144,7 +146,11 @@ endpoint_url = "http://127.0.0.1:9"
         "kubernetes".to_string(),
     ];
     let picture = cache::Picture::of(&store, &sources, written);
-    cache::write(&home.path().join("state/fleetdeck/picture.json"), &picture).unwrap();
+    cache::write(
+        &home.path().join("state/fleetdeck/picture.json.gz"),
+        &picture,
+    )
+    .unwrap();
     home
 }
 

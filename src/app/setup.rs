@@ -184,7 +184,7 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
         audit_path,
         os_user,
         // The demo is simulated afresh every start: nothing to remember.
-        cache_file: (!demo_mode).then(|| paths.state_dir.join("picture.json")),
+        cache_file: (!demo_mode).then(|| paths.state_dir.join("picture.json.gz")),
         no_cache: cli.no_cache,
         demo_mode,
         plans,

@@ -95,10 +95,16 @@ fn summary_line(ctx: &Context) -> Line<'static> {
     }
     // Alerts remembered from the last session are not known to fire, nor not to.
     let remembered = ctx.store.cached_since().is_some()
-        && ctx.store.alerts().any(|a| ctx.store.is_cached_alert(&a.key));
+        && ctx
+            .store
+            .alerts()
+            .any(|a| ctx.store.is_cached_alert(&a.key));
     if s.firing_critical + s.firing_warning + s.firing_info == 0 {
         if remembered {
-            spans.push(Span::styled("unknown (cached, not yet read again)", t.warning));
+            spans.push(Span::styled(
+                "unknown (cached, not yet read again)",
+                t.warning,
+            ));
         } else if alerts_down == 0 {
             spans.push(Span::styled("none firing", t.ok));
         }
@@ -237,8 +243,8 @@ fn sources_line(ctx: &Context, width: u16) -> Line<'static> {
                 members
                     .iter()
                     .filter(|s| {
-                    !ctx.store.is_loading(s) && s.waiting.is_none() && s.status(ctx.now) == want
-                })
+                        !ctx.store.is_loading(s) && s.waiting.is_none() && s.status(ctx.now) == want
+                    })
                     .count()
             };
             let (stale, failing) = (count(SourceStatus::Stale), count(SourceStatus::Failing));
