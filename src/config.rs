@@ -41,6 +41,10 @@
 //! severity_tag = "severity"          # alarm tag: critical, warning or info
 //! summary_interval_secs = 300        # fleet-wide summary metrics, 60 to 3600
 //!
+//! [aws]                          # optional; this is the default
+//! max_requests_per_second = 10   # per account and region (EKS + CloudWatch), 1 to 100;
+//!                                # halved on throttling, climbs back to this
+//!
 //! [kubernetes]                   # optional; these are the defaults
 //! # kubeconfig = "~/.kube/fleet"     # default $KUBECONFIG or ~/.kube/config; missing = none
 //! native_auth = true                 # reach EKS clusters without kubeconfig (endpoint + STS token)
@@ -68,7 +72,7 @@ use toml::Spanned;
 
 use crate::actions::Mode;
 use crate::model::ClusterId;
-use crate::sources::aws::regions;
+use crate::sources::aws::{RequestBudget, regions};
 
 /// Where fleetdeck reads its config and writes its data and logs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,6 +178,8 @@ pub struct Config {
     pub alerts: AlertSettings,
     /// How CloudWatch alarms map to clusters and how often fleet metrics are read.
     pub cloudwatch: Cloudwatch,
+    /// How fast fleetdeck may call AWS.
+    pub aws: Aws,
     /// How the clusters' API servers are reached.
     pub kubernetes: Kubernetes,
     /// Where the audit log goes.
@@ -405,6 +411,31 @@ impl Default for Cloudwatch {
     }
 }
 
+/// `[aws]`: how fast fleetdeck may call AWS.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Aws {
+    /// The request rate each account and region starts at and climbs back to after
+    /// throttling halved it, shared by its EKS and CloudWatch sources.
+    pub max_requests_per_second: f64,
+}
+
+impl Aws {
+    /// Below one request a second, a thousand clusters take over a quarter of an hour.
+    pub const MIN_REQUESTS_PER_SECOND: f64 = 1.0;
+    /// Ten times AWS's published rates for the reads fleetdeck makes (CloudWatch
+    /// `DescribeAlarms` 9/s, `ListTagsForResource` 10/s), for accounts whose quotas were
+    /// raised; throttling still halves it.
+    pub const MAX_REQUESTS_PER_SECOND: f64 = 100.0;
+}
+
+impl Default for Aws {
+    fn default() -> Self {
+        Self {
+            max_requests_per_second: RequestBudget::DEFAULT_CEILING,
+        }
+    }
+}
+
 /// `[kubernetes]`: how fleetdeck reaches the API servers of the clusters of interest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Kubernetes {
@@ -594,6 +625,7 @@ struct RawConfig {
     alertmanagers: Vec<Spanned<RawAlertmanager>>,
     alerts: Option<RawAlerts>,
     cloudwatch: Option<RawCloudwatch>,
+    aws: Option<RawAws>,
     kubernetes: Option<RawKubernetes>,
     audit: Option<RawAudit>,
 }
@@ -663,6 +695,13 @@ struct RawCloudwatch {
     severity_tag: Option<Spanned<String>>,
     /// Signed so that a negative number gets our message rather than serde's.
     summary_interval_secs: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAws {
+    /// A float, so that `10` and `2.5` are both read; bounds are checked after.
+    max_requests_per_second: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -1230,6 +1269,7 @@ impl Validator<'_> {
             None => Kubernetes::default(),
             Some(k) => self.kubernetes(k, origin),
         };
+        let aws = raw.aws.map(|a| self.aws(a)).unwrap_or_default();
 
         // [alerts]
         let mut alerts = AlertSettings::default();
@@ -1284,11 +1324,37 @@ impl Validator<'_> {
             alertmanagers,
             alerts,
             cloudwatch,
+            aws,
             kubernetes,
             audit,
             warnings: Vec::new(),
             locations: FieldLocations::default(),
         }
+    }
+
+    /// `[aws]`, with the default for what is left out.
+    fn aws(&mut self, a: RawAws) -> Aws {
+        let mut aws = Aws::default();
+        if let Some(rate) = a.max_requests_per_second {
+            let range = Aws::MIN_REQUESTS_PER_SECOND..=Aws::MAX_REQUESTS_PER_SECOND;
+            // NaN and infinity (valid TOML floats) fall outside the range too.
+            if range.contains(rate.get_ref()) {
+                aws.max_requests_per_second = *rate.get_ref();
+            } else {
+                self.issue(
+                    rate.span(),
+                    &[Seg::Key("aws".into()), Seg::Key("max_requests_per_second".into())],
+                    &[],
+                    format!(
+                        "expected requests per second from {} to {} (per account and region; AWS publishes about 10 per second for the reads fleetdeck makes), found {}",
+                        range.start(),
+                        range.end(),
+                        rate.get_ref()
+                    ),
+                );
+            }
+        }
+        aws
     }
 
     /// `[kubernetes]`, with defaults for what is left out.
@@ -1513,6 +1579,9 @@ cluster_tag = "cluster"
 severity_tag = "sev"
 summary_interval_secs = 600
 
+[aws]
+max_requests_per_second = 25
+
 [kubernetes]
 kubeconfig = "kube/fleet.yaml"
 native_auth = false
@@ -1590,6 +1659,7 @@ file = "audit/log.jsonl"
                 summary_interval_secs: 600,
             }
         );
+        assert_eq!(c.aws.max_requests_per_second, 25.0);
         assert_eq!(
             c.kubernetes,
             Kubernetes {
@@ -1640,6 +1710,7 @@ file = "audit/log.jsonl"
         assert_eq!(c.cloudwatch.cluster_tag, "eks:cluster-name");
         assert_eq!(c.cloudwatch.severity_tag, "severity");
         assert_eq!(c.cloudwatch.summary_interval_secs, 300);
+        assert_eq!(c.aws.max_requests_per_second, 10.0);
         assert_eq!(c.kubernetes, Kubernetes::default());
         assert_eq!(c.kubernetes.pool_size, 20);
         assert_eq!(c.kubernetes.idle_secs, 300);
@@ -1770,6 +1841,51 @@ file = "audit/log.jsonl"
                 "config.toml:2: field 'summary_interval_secs' in [cloudwatch]: invalid type: string"
             ),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn aws_rate_ceiling_takes_whole_and_fractional_requests_per_second() {
+        let rate = |text: &str| {
+            Config::from_toml(text, &origin())
+                .unwrap()
+                .aws
+                .max_requests_per_second
+        };
+        assert_eq!(rate("[aws]\n"), RequestBudget::DEFAULT_CEILING);
+        assert_eq!(rate("[aws]\nmax_requests_per_second = 1\n"), 1.0);
+        assert_eq!(rate("[aws]\nmax_requests_per_second = 2.5\n"), 2.5);
+        assert_eq!(rate("[aws]\nmax_requests_per_second = 100\n"), 100.0);
+    }
+
+    #[test]
+    fn aws_rate_ceiling_out_of_range_wrong_type_and_unknown_key_are_reported() {
+        for shown in ["0", "0.5", "-5", "101", "nan", "inf"] {
+            let e = err(&format!(
+                "mode = \"operator\"\n[aws]\nmax_requests_per_second = {shown}\n"
+            ));
+            let found = match shown {
+                "nan" => "NaN",
+                other => other,
+            };
+            assert_eq!(
+                e,
+                format!(
+                    "config.toml:3: field 'max_requests_per_second' in [aws]: expected requests per second from 1 to 100 (per account and region; AWS publishes about 10 per second for the reads fleetdeck makes), found {found}"
+                )
+            );
+        }
+        let e = err("[aws]\nmax_requests_per_second = \"fast\"\n");
+        assert!(
+            e.starts_with(
+                "config.toml:2: field 'max_requests_per_second' in [aws]: invalid type: string \"fast\""
+            ),
+            "{e}"
+        );
+        let e = err("[aws]\nmax_rps = 5\n");
+        assert_eq!(
+            e,
+            "config.toml:2: field 'max_rps' in [aws]: unknown field 'max_rps', expected 'max_requests_per_second'"
         );
     }
 

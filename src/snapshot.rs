@@ -123,6 +123,9 @@ pub struct SourceRow {
     pub errors: u64,
     pub throttles: u64,
     pub last_error: Option<String>,
+    /// How fast an AWS source may call its account and region now (`per_second`,
+    /// `ceiling`, `cut_at`, `cuts`); null for the others.
+    pub pace: Option<crate::model::Pace>,
 }
 
 /// Builds the snapshot document from a store.
@@ -214,6 +217,7 @@ pub fn build(
             errors: s.errors,
             throttles: s.throttles,
             last_error: s.last_error.clone(),
+            pace: s.pace,
         })
         .collect();
     Snapshot {
@@ -362,7 +366,7 @@ pub fn table(doc: &Snapshot) -> String {
     for src in &doc.sources {
         let _ = writeln!(
             s,
-            "  {:<12} {:<9} calls {} errors {} throttles {}{}",
+            "  {:<12} {:<9} calls {} errors {} throttles {}{}{}",
             src.name,
             match (&src.waiting, src.healthy) {
                 (Some(_), _) => "waiting",
@@ -372,6 +376,9 @@ pub fn table(doc: &Snapshot) -> String {
             src.calls,
             src.errors,
             src.throttles,
+            src.pace
+                .map(|p| format!(" rate {:.1}/s of {}/s", p.per_second, p.ceiling))
+                .unwrap_or_default(),
             src.last_error
                 .as_ref()
                 .map(|e| format!(" last error: {e}"))
@@ -379,4 +386,50 @@ pub fn table(doc: &Snapshot) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Pace, SourceEvent, SourceHealth};
+
+    #[test]
+    fn an_aws_source_says_its_pace_and_the_others_null() {
+        let now = chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time");
+        let mut store = Store::new();
+        let mut eks = SourceHealth::new("eks:prod/us-east-1", 60);
+        eks.last_ok = Some(now);
+        eks.pace = Some(Pace {
+            per_second: 4.0,
+            ceiling: 10.0,
+            cut_at: Some(now),
+            cuts: 1,
+        });
+        store.apply(SourceEvent::Health(eks), now);
+        store.apply(
+            SourceEvent::Health(SourceHealth::new("alertmanager:amp", 60)),
+            now,
+        );
+        let doc = build(&store, &RunbookSet::default(), "operator", false, now);
+        let json = serde_json::to_value(&doc).expect("json");
+        let pace = |name: &str| {
+            json["sources"]
+                .as_array()
+                .and_then(|all| all.iter().find(|s| s["name"] == name))
+                .map(|s| s["pace"].clone())
+                .expect("the source")
+        };
+        assert_eq!(
+            pace("eks:prod/us-east-1"),
+            serde_json::json!({
+                "per_second": 4.0,
+                "ceiling": 10.0,
+                "cut_at": "2026-09-21T14:13:20Z",
+                "cuts": 1
+            })
+        );
+        assert_eq!(pace("alertmanager:amp"), serde_json::Value::Null);
+        let text = table(&doc);
+        assert!(text.contains("throttles 0 rate 4.0/s of 10/s"), "{text}");
+    }
 }

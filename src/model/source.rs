@@ -31,6 +31,31 @@ pub struct SourceHealth {
     /// failing nor healthy, and not to be shown as stale.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// How fast the source may call AWS now, for the sources paced by an account and
+    /// region's request budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pace: Option<Pace>,
+}
+
+/// The request rate an AWS account and region allows its sources now: it starts at the
+/// configured ceiling, halves when AWS throttles, and climbs back step by step.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Pace {
+    /// Requests per second allowed now.
+    pub per_second: f64,
+    /// The most it may be (`[aws] max_requests_per_second`).
+    pub ceiling: f64,
+    /// When throttling last cut the rate, if it ever did.
+    pub cut_at: Option<Timestamp>,
+    /// How many times throttling has cut it.
+    pub cuts: u64,
+}
+
+impl Pace {
+    /// Still below the ceiling after a cut: the source is slower than it may be.
+    pub fn is_cut(&self) -> bool {
+        self.per_second < self.ceiling
+    }
 }
 
 impl SourceHealth {
@@ -46,6 +71,7 @@ impl SourceHealth {
             poll_interval_secs,
             cost_usd_per_hour: None,
             waiting: None,
+            pace: None,
         }
     }
 

@@ -153,7 +153,9 @@ pub async fn start_real(
                 account: account.clone(),
                 region: region.clone(),
                 sdk,
-                budget: std::sync::Arc::new(aws::RequestBudget::default()),
+                budget: std::sync::Arc::new(aws::RequestBudget::new(
+                    config.aws.max_requests_per_second,
+                )),
                 clusters: config.clusters.clone(),
                 clock: clock.clone(),
             };

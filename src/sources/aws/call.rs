@@ -1,5 +1,8 @@
 //! One AWS call with the budget, retries on throttling and transient failures (exponential
-//! backoff with full jitter), and counters that say what really happened.
+//! backoff with full jitter), and counters that say what really happened. A throttle also
+//! slows the budget (see `budget.rs`): the SDK's own retries stay off, so that every
+//! attempt is paced by the budget shared with the account and region's other source and
+//! counted here.
 
 use std::fmt;
 use std::future::Future;
@@ -225,7 +228,7 @@ where
 {
     let mut attempt = 0;
     loop {
-        budget.acquire().await;
+        let grant = budget.acquire().await;
         stats.calls += 1;
         let err = match op().await {
             Ok(out) => return Ok(out),
@@ -234,6 +237,10 @@ where
         let (kind, retry, message) = classify(&err);
         if kind == CallKind::Throttled {
             stats.throttles += 1;
+            // Slows every source of the account and region, not just this retry.
+            if let Some(rate) = budget.throttled(grant) {
+                tracing::info!(operation, "throttled: pacing at {rate:.1} requests/s");
+            }
         }
         attempt += 1;
         if !retry || attempt >= MAX_ATTEMPTS {

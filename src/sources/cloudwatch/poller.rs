@@ -384,6 +384,7 @@ impl Poller {
         self.health.calls = self.stats.calls;
         self.health.errors = self.stats.errors;
         self.health.throttles = self.stats.throttles;
+        self.health.pace = Some(self.budget.pace(now));
         let summary_series = self
             .clusters
             .iter()

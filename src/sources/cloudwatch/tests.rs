@@ -60,7 +60,7 @@ fn scope() -> AwsScope {
         region: REGION.into(),
         sdk: aws_config::SdkConfig::builder().build(),
         // Generous, so tests exercise the source, not the budget.
-        budget: Arc::new(RequestBudget::new(1000.0, 1000.0)),
+        budget: Arc::new(RequestBudget::new(1000.0)),
         clusters: Clusters::default(),
         clock: Clock::Frozen(t0()),
     }
@@ -1024,6 +1024,10 @@ async fn fault_alarms_throttled_past_every_retry_are_kept_and_recover() {
     )
     .await;
     assert_eq!(h.throttles, 4);
+    // Each throttle halved the rate the account and region allows (its EKS source too).
+    let pace = h.pace.expect("an AWS source says its pace");
+    assert_eq!((pace.cuts, pace.ceiling), (4, 1000.0));
+    assert!(pace.is_cut() && pace.cut_at.is_some(), "{pace:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -50,6 +50,11 @@ impl Api {
         }
     }
 
+    /// The request rate the account and region allows now.
+    pub(super) fn pace(&self, now: crate::model::Timestamp) -> crate::model::Pace {
+        self.budget.pace(now)
+    }
+
     /// Every cluster name in the region.
     pub(super) async fn list_clusters(&mut self) -> Result<Vec<String>, CallError> {
         paginate!(

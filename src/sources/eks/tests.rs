@@ -1763,3 +1763,141 @@ async fn fault_credentials_expiring_mid_run_are_shown_not_hammered_and_recover()
     assert!(inventory(&events).is_some());
     assert!(recovered(&health(&events)));
 }
+
+// ---- pacing: the account and region's request rate adapts to throttling ----
+
+/// AWS's side of an account whose EKS quota is partly used by other tools: a token bucket
+/// of `per_second` requests holding one second of them. A request it refuses is answered
+/// as EKS does, 429 `TooManyRequestsException`.
+#[derive(Clone)]
+struct Quota(Arc<std::sync::Mutex<QuotaState>>);
+
+struct QuotaState {
+    per_second: f64,
+    tokens: f64,
+    at: tokio::time::Instant,
+    /// Every request, when it came and whether it was refused.
+    seen: Vec<(tokio::time::Instant, bool)>,
+}
+
+impl Quota {
+    fn new(per_second: f64) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(QuotaState {
+            per_second,
+            tokens: per_second,
+            at: tokio::time::Instant::now(),
+            seen: Vec::new(),
+        })))
+    }
+
+    /// The other tools stop (or start): the quota left to fleetdeck changes.
+    fn set(&self, per_second: f64) {
+        let mut q = self.0.lock().expect("quota");
+        q.per_second = per_second;
+        q.tokens = q.tokens.min(per_second);
+    }
+
+    /// Whether AWS takes a request now.
+    fn admit(&self) -> bool {
+        let mut q = self.0.lock().expect("quota");
+        let now = tokio::time::Instant::now();
+        let earned = (now - q.at).as_secs_f64() * q.per_second;
+        q.tokens = (q.tokens + earned).min(q.per_second);
+        q.at = now;
+        let ok = q.tokens >= 1.0;
+        if ok {
+            q.tokens -= 1.0;
+        }
+        q.seen.push((now, !ok));
+        ok
+    }
+
+    fn seen(&self) -> Vec<(tokio::time::Instant, bool)> {
+        self.0.lock().expect("quota").seen.clone()
+    }
+}
+
+/// `n` clusters, `c00`, `c01`...
+fn many_clusters(n: usize) -> Rule {
+    mock!(Client::list_clusters).then_output(move || {
+        ListClustersOutput::builder()
+            .set_clusters(Some((0..n).map(|i| format!("c{i:02}")).collect()))
+            .build()
+    })
+}
+
+/// `DescribeCluster` under `quota`.
+fn describe_under(quota: &Quota) -> Rule {
+    let quota = quota.clone();
+    mock!(Client::describe_cluster).then_compute_response(move |req| {
+        if quota.admit() {
+            aws_smithy_mocks::MockResponse::Output(describe(eks_cluster(
+                req.name().unwrap_or_default(),
+            )))
+        } else {
+            aws_smithy_mocks::MockResponse::Http(http_error(
+                429,
+                "TooManyRequestsException",
+                "Too Many Requests",
+            ))
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_describes_slow_the_region_down_then_it_climbs_back_to_the_ceiling() {
+    use std::time::Duration;
+    const CLUSTERS: usize = 80;
+    // fleetdeck may make 10 requests a second; other tools leave it 4 of the account's.
+    let quota = Quota::new(4.0);
+    let (list, describes) = (many_clusters(CLUSTERS), describe_under(&quota));
+    let mut p = poller(&[&list, &describes]);
+
+    let start = tokio::time::Instant::now();
+    let events = p.poll_inventory().await;
+    let took = start.elapsed();
+    let clusters = inventory(&events).expect("an inventory");
+    assert_eq!(clusters.len(), CLUSTERS);
+    assert!(
+        clusters.iter().all(|c| c.status == ClusterStatus::Active),
+        "every cluster described: nothing given up after its retries"
+    );
+    let h = health(&events);
+    assert_eq!((h.errors, h.last_error.as_deref()), (0, None));
+    let pace = h.pace.expect("an AWS source says its pace");
+    assert!(h.throttles > 0 && pace.cuts > 0, "{h:?}");
+    assert!(pace.cut_at.is_some() && pace.ceiling == 10.0, "{pace:?}");
+    // Slowed to what the quota allows rather than hammering it at the ceiling: throttles
+    // stay a small share of the requests (at a fixed 10/s about half are, and some clusters
+    // are given up after their retries), and the whole takes little longer than the
+    // quota's own pace allows (19 s: 4 at once, then 4 a second).
+    let seen = quota.seen();
+    let refused = seen.iter().filter(|(_, refused)| *refused).count();
+    assert_eq!(refused as u64, h.throttles);
+    assert!(
+        refused * 5 <= seen.len(),
+        "{refused} of {} refused",
+        seen.len()
+    );
+    assert!(
+        took >= Duration::from_secs(19) && took <= Duration::from_secs(25),
+        "{took:?}"
+    );
+
+    // The other tools stop: fleetdeck climbs back to its ceiling and stays there.
+    quota.set(1000.0);
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let start = tokio::time::Instant::now();
+    let events = p.poll_inventory().await;
+    let took = start.elapsed();
+    assert_eq!(inventory(&events).expect("an inventory").len(), CLUSTERS);
+    let after = health(&events);
+    assert_eq!(after.throttles, h.throttles, "no new throttle");
+    let pace = after.pace.expect("a pace");
+    assert!(!pace.is_cut(), "{pace:?}");
+    // 81 requests at 10/s with a second of them at once: about 7 s.
+    assert!(
+        took >= Duration::from_millis(6500) && took <= Duration::from_millis(7500),
+        "{took:?}"
+    );
+}

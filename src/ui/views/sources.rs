@@ -1,11 +1,12 @@
-//! Sources: every source's health, what it has cost in API calls, and its last error.
+//! Sources: every source's health, what it has cost in API calls, how fast it may call AWS
+//! now, and its last error.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use crate::model::{SourceHealth, SourceStatus};
+use crate::model::{Pace, SourceHealth, SourceStatus};
 use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::format;
 use crate::ui::widgets::selection::Selection;
@@ -46,6 +47,49 @@ fn state(s: &SourceHealth, ctx: &Context) -> (&'static str, ratatui::style::Styl
     }
 }
 
+/// `100.0/s of 100/s`, the widest the config allows.
+const RATE_WIDTH: u16 = 16;
+/// The rate column follows THROTTLES.
+const RATE_AT: usize = 5;
+/// The width from which the table has room for the rate column: the other columns, their
+/// spacing and the border take 88.
+const RATE_COLUMN_FROM: u16 = 88 + 1 + RATE_WIDTH;
+
+/// The rate a source may call AWS at now, and its ceiling.
+fn rate(p: &Pace) -> String {
+    format!("{:.1}/s of {}/s", p.per_second, p.ceiling)
+}
+
+/// The detail pane's word on the pace: what it is, and what throttling did to it.
+fn pace_line(p: &Pace, ctx: &Context) -> Line<'static> {
+    let t = ctx.theme;
+    let mut spans = vec![Span::styled(format!("rate {}", rate(p)), t.text)];
+    let ago = p
+        .cut_at
+        .map(|at| format::duration((ctx.now - at).num_seconds()));
+    match ago {
+        None => spans.push(Span::styled(
+            " (the ceiling, [aws] max_requests_per_second); never throttled",
+            t.muted,
+        )),
+        Some(ago) if p.is_cut() => spans.push(Span::styled(
+            format!(
+                ": halved by throttling {ago} ago ({} cut(s)), climbing back to {}/s",
+                p.cuts, p.ceiling
+            ),
+            t.warning,
+        )),
+        Some(ago) => spans.push(Span::styled(
+            format!(
+                "; throttling last cut it {ago} ago ({} cut(s)), back at the ceiling",
+                p.cuts
+            ),
+            t.muted,
+        )),
+    }
+    Line::from(spans)
+}
+
 pub fn render(frame: &mut Frame, area: Rect, state_: &SourcesState, ctx: &Context) {
     let t = ctx.theme;
     let sources: Vec<&SourceHealth> = ctx.store.sources().collect();
@@ -54,14 +98,17 @@ pub fn render(frame: &mut Frame, area: Rect, state_: &SourcesState, ctx: &Contex
         Constraint::Length(4),
     ]));
     let wide = area.width >= 110;
-    let rows = sources.iter().map(|s| {
-        let (label, style) = state(s, ctx);
-        let last_ok = s
-            .age_secs(ctx.now)
-            .map(|a| format!("{} ago", format::duration(a)))
-            .unwrap_or_else(|| "never".into());
-        let mut cells =
-            vec![
+    // Only where the other columns keep their width; narrower, the selected source's
+    // rate is in the detail below.
+    let rate_column = area.width >= RATE_COLUMN_FROM;
+    let rows =
+        sources.iter().map(|s| {
+            let (label, style) = state(s, ctx);
+            let last_ok = s
+                .age_secs(ctx.now)
+                .map(|a| format!("{} ago", format::duration(a)))
+                .unwrap_or_else(|| "never".into());
+            let mut cells = vec![
                 Cell::from(s.name.clone()),
                 Cell::from(label).style(style),
                 Cell::from(last_ok).style(t.muted),
@@ -79,11 +126,19 @@ pub fn render(frame: &mut Frame, area: Rect, state_: &SourcesState, ctx: &Contex
                     .right_aligned(),
                 ),
             ];
-        if wide {
-            cells.push(Cell::from(s.last_error.clone().unwrap_or_default()).style(t.critical));
-        }
-        Row::new(cells)
-    });
+            if rate_column {
+                let cell = match &s.pace {
+                    Some(p) => Cell::from(Line::from(rate(p)).right_aligned())
+                        .style(if p.is_cut() { t.warning } else { t.text }),
+                    None => Cell::from(Line::from("-").right_aligned()).style(t.muted),
+                };
+                cells.insert(RATE_AT, cell);
+            }
+            if wide {
+                cells.push(Cell::from(s.last_error.clone().unwrap_or_default()).style(t.critical));
+            }
+            Row::new(cells)
+        });
     let mut widths = vec![
         Constraint::Length(32),
         Constraint::Length(6),
@@ -102,6 +157,10 @@ pub fn render(frame: &mut Frame, area: Rect, state_: &SourcesState, ctx: &Contex
         "ERRORS",
         "COST/h",
     ];
+    if rate_column {
+        widths.insert(RATE_AT, Constraint::Length(RATE_WIDTH));
+        header.insert(RATE_AT, "RATE");
+    }
     if wide {
         widths.push(Constraint::Min(20));
         header.push("LAST ERROR");
@@ -144,6 +203,9 @@ pub fn render(frame: &mut Frame, area: Rect, state_: &SourcesState, ctx: &Contex
                 t.muted,
             ),
         ]));
+        if let Some(p) = &s.pace {
+            detail.push(pace_line(p, ctx));
+        }
         match (&s.last_error, s.last_error_at) {
             (Some(e), Some(at)) => detail.push(Line::from(vec![
                 Span::styled(
@@ -165,4 +227,182 @@ pub fn render(frame: &mut Frame, area: Rect, state_: &SourcesState, ctx: &Contex
         Paragraph::new(detail).wrap(Wrap { trim: true }),
         detail_area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::buffer::Buffer;
+
+    use super::*;
+    use crate::actions::Mode;
+    use crate::model::{SourceEvent, Store, Timestamp};
+    use crate::runbook::RunbookSet;
+    use crate::ui::Glyphs;
+    use crate::ui::theme::Theme;
+
+    fn now() -> Timestamp {
+        chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time")
+    }
+
+    fn aws(name: &str, pace: Pace) -> SourceHealth {
+        let mut h = SourceHealth::new(name, 60);
+        h.last_ok = Some(now());
+        h.calls = 1200;
+        h.throttles = 3;
+        h.pace = Some(pace);
+        h
+    }
+
+    /// The view at `width` x 20 with the sources of `healths`, `selected` selected.
+    fn draw(healths: Vec<SourceHealth>, selected: &str, width: u16) -> (Buffer, Theme) {
+        let mut store = Store::new();
+        for h in healths {
+            store.apply(SourceEvent::Health(h), now());
+        }
+        let (theme, glyphs, runbooks) = (
+            Theme::load("default", None).expect("default theme"),
+            Glyphs::ascii(),
+            RunbookSet::default(),
+        );
+        let ctx = Context {
+            store: &store,
+            theme: &theme,
+            glyphs: &glyphs,
+            now: now(),
+            mode: Mode::Operator,
+            runbooks: &runbooks,
+            demo: false,
+        };
+        let mut state = SourcesState::default();
+        state.selection.select(selected.to_string());
+        let mut terminal = Terminal::new(TestBackend::new(width, 20)).expect("terminal");
+        terminal
+            .draw(|f| render(f, f.area(), &state, &ctx))
+            .expect("draw");
+        (terminal.backend().buffer().clone(), theme)
+    }
+
+    fn lines(buf: &Buffer) -> Vec<String> {
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// The style of the first cell of `text` on the row that holds it.
+    fn style_of(buf: &Buffer, text: &str) -> ratatui::style::Style {
+        let rows = lines(buf);
+        let (y, line) = rows
+            .iter()
+            .enumerate()
+            .find(|(_, l)| l.contains(text))
+            .unwrap_or_else(|| panic!("{text} not on screen:\n{}", rows.join("\n")));
+        let x = line[..line.find(text).unwrap_or(0)].chars().count();
+        buf[(x as u16, y as u16)].style()
+    }
+
+    #[test]
+    fn aws_sources_show_their_rate_and_that_throttling_cut_it() {
+        let cut = Pace {
+            per_second: 4.0,
+            ceiling: 10.0,
+            cut_at: Some(now() - chrono::TimeDelta::seconds(12)),
+            cuts: 3,
+        };
+        let full = Pace {
+            per_second: 10.0,
+            ceiling: 10.0,
+            cut_at: None,
+            cuts: 0,
+        };
+        let healths = vec![
+            aws("cloudwatch:prod/us-east-1", cut),
+            aws("eks:prod/us-east-1", cut),
+            aws("eks:staging/eu-west-1", full),
+            SourceHealth::new("alertmanager:amp-prod", 60),
+        ];
+        for width in [RATE_COLUMN_FROM, 160] {
+            let (buf, theme) = draw(healths.clone(), "eks:prod/us-east-1", width);
+            let screen = lines(&buf).join("\n");
+            assert!(screen.contains("RATE"), "{screen}");
+            let row = |name: &str| {
+                lines(&buf)
+                    .into_iter()
+                    .find(|l| l.contains(name))
+                    .unwrap_or_else(|| panic!("{name}:\n{screen}"))
+            };
+            assert!(
+                row("eks:prod/us-east-1").contains("4.0/s of 10/s"),
+                "{screen}"
+            );
+            assert!(
+                row("eks:staging/eu-west-1").contains("10.0/s of 10/s"),
+                "{screen}"
+            );
+            assert!(!row("alertmanager").contains("/s of"), "{screen}");
+            assert_eq!(style_of(&buf, "4.0/s of 10/s").fg, theme.warning.fg);
+            assert_eq!(style_of(&buf, "10.0/s of 10/s").fg, theme.text.fg);
+            // The selected source says why its rate is down.
+            assert!(
+                screen.contains(
+                    "rate 4.0/s of 10/s: halved by throttling 12s ago (3 cut(s)), climbing back to 10/s"
+                ),
+                "{screen}"
+            );
+        }
+        // At 80 columns the table has no room for it: the detail says the selected one's.
+        let (buf, _) = draw(healths, "eks:prod/us-east-1", 80);
+        let screen = lines(&buf).join("\n");
+        assert!(!screen.contains("RATE"), "{screen}");
+        assert!(
+            screen.contains("rate 4.0/s of 10/s: halved by throttling"),
+            "{screen}"
+        );
+    }
+
+    #[test]
+    fn the_detail_says_a_rate_never_cut_is_the_ceiling_and_one_back_at_it_was_cut() {
+        let never = Pace {
+            per_second: 10.0,
+            ceiling: 10.0,
+            cut_at: None,
+            cuts: 0,
+        };
+        let (buf, _) = draw(
+            vec![aws("eks:prod/us-east-1", never)],
+            "eks:prod/us-east-1",
+            160,
+        );
+        let screen = lines(&buf).join("\n");
+        assert!(
+            screen.contains(
+                "rate 10.0/s of 10/s (the ceiling, [aws] max_requests_per_second); never throttled"
+            ),
+            "{screen}"
+        );
+        let back = Pace {
+            cut_at: Some(now() - chrono::TimeDelta::minutes(5)),
+            cuts: 2,
+            ..never
+        };
+        let (buf, _) = draw(
+            vec![aws("eks:prod/us-east-1", back)],
+            "eks:prod/us-east-1",
+            160,
+        );
+        let screen = lines(&buf).join("\n");
+        assert!(
+            screen.contains(
+                "rate 10.0/s of 10/s; throttling last cut it 5m ago (2 cut(s)), back at the ceiling"
+            ),
+            "{screen}"
+        );
+    }
 }
