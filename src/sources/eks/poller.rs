@@ -58,6 +58,10 @@ struct HealthState {
     last_error_at: Option<Timestamp>,
     /// The last `ListClusters` succeeded.
     inventory_ok: bool,
+    /// The last inventory could describe none of its clusters: a listing alone is no
+    /// success until a description is (or the source would look healthy between two
+    /// refused inventories).
+    describe_refused: bool,
 }
 
 impl HealthState {
@@ -253,7 +257,9 @@ impl Poller {
                 }
                 let now = self.clock.now();
                 self.health.inventory_ok = true;
-                self.health.last_ok = Some(now);
+                if !self.health.describe_refused {
+                    self.health.last_ok = Some(now);
+                }
             }
         }
         events.push(self.health_event());
@@ -371,6 +377,7 @@ impl Poller {
         let env_tag = self.include.environment_tag.clone();
         match result {
             Ok(c) => {
+                self.health.describe_refused = false;
                 let Some(tracked) = self.tracked.get_mut(name) else {
                     return;
                 };
@@ -439,6 +446,7 @@ impl Poller {
             // unhealthy.
             let error = summary(errors);
             self.health.inventory_failed(error, now);
+            self.health.describe_refused = true;
         } else if self.queue.unreported && (done || errors.len() < self.queue.tried) {
             // Some could be described: the error is shown, the source stays healthy.
             self.health.partial(vec![summary(errors)], now);

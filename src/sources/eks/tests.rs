@@ -408,6 +408,14 @@ async fn a_region_where_no_cluster_can_be_described_is_unhealthy_but_still_shown
         Some("alpha: eks:DescribeCluster: AccessDeniedException: not allowed (and 1 more)")
     );
     assert!(!h.is_healthy(s.clock.now()));
+    assert_eq!(
+        inventory(&events).map(|c| c.iter().map(|c| c.described).collect::<Vec<_>>()),
+        Some(vec![Described::Failed, Described::Failed])
+    );
+    // The next listing answers, but that alone does not make the region healthy again.
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    let listed = p.list().await;
+    assert!(!health(&listed).is_healthy(s.clock.now()), "{listed:?}");
 }
 
 #[tokio::test(start_paused = true)]
