@@ -14,7 +14,7 @@ use fleetdeck::app::{App, Setup};
 use fleetdeck::clock::Clock;
 use fleetdeck::engine::{Engine, cache};
 use fleetdeck::model::{
-    Cluster, ClusterId, ClusterStatus, Environment, SourceEvent, Store, Timestamp,
+    Cluster, ClusterId, ClusterStatus, Described, Environment, SourceEvent, Store, Timestamp,
 };
 use fleetdeck::sources::demo::{DemoFleet, DemoOptions};
 
@@ -100,6 +100,7 @@ fn once_the_source_lists_the_fleet_again_the_age_goes_and_rows_are_fresh() {
 fn ghost() -> Cluster {
     Cluster {
         id: ClusterId::new("prod", "us-east-1", "ghost-use1-01"),
+        described: Described::Yes,
         arn: "arn:aws:eks:us-east-1:111122223333:cluster/ghost-use1-01".into(),
         version: "1.31".into(),
         platform_version: "eks.9".into(),
