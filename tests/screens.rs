@@ -710,9 +710,18 @@ fn names_first_app() -> fleetdeck::app::App {
     let mut setup = fleetdeck::app::Setup::for_demo(dir.path(), Mode::Operator, Default::default())
         .expect("setup");
     setup.demo_mode = false;
-    let engine = fleetdeck::engine::Engine::without_sources(
+    // Two regions' EKS sources started, as `Engine::start` would list them.
+    let sources = ["eks:prod/us-east-1", "eks:prod/eu-west-1"]
+        .map(|name| fleetdeck::sources::SourceHandle {
+            name: name.into(),
+            commands: tokio::sync::mpsc::channel(64).0,
+        })
+        .to_vec();
+    let engine = fleetdeck::engine::Engine::new(
         &setup,
         fleetdeck::clock::Clock::Frozen(common::t0()),
+        sources,
+        tokio::sync::mpsc::channel(1).1,
     );
     let (tx, _rx) = tokio::sync::mpsc::channel(8);
     let mut app = fleetdeck::app::App::new(setup, engine, tx);

@@ -214,6 +214,9 @@ pub struct Store {
     sources: BTreeMap<String, SourceHealth>,
     /// Sources listed as loading before they reported any health of their own.
     placeholders: Vec<String>,
+    /// Every source started under its own name (`expect_source`): each sends `Ready`
+    /// under that name, so it is loading until then even once it has answered.
+    started: Vec<String>,
     /// What is only remembered from the last session (the warm start).
     cached: cached::Cached,
     ready: Vec<String>,
@@ -968,6 +971,9 @@ impl Store {
 
     /// Lists a started source as loading until it reports its own health.
     pub fn expect_source(&mut self, name: &str, poll_interval_secs: u64) {
+        if !self.started.iter().any(|s| s == name) {
+            self.started.push(name.to_string());
+        }
         if self.sources.contains_key(name) {
             return;
         }
@@ -980,8 +986,10 @@ impl Store {
     }
 
     /// Whether a source is still on its first picture: not ready, and the last thing it
-    /// said was not an error. A source may answer before its picture is complete (EKS
-    /// lists names first, then describes each cluster): it is loading until `Ready`.
+    /// said was not an error; and no answer yet, or (for a source started under this
+    /// name) no `Ready` yet: a source may answer before its picture is complete (EKS lists
+    /// names first, then describes each cluster). Health reported under other names (one
+    /// per Alertmanager) is loading only until it answers.
     pub fn is_loading(&self, source: &SourceHealth) -> bool {
         let failing = match (source.last_error_at, source.last_ok) {
             (Some(err), Some(ok)) => err > ok,
@@ -997,7 +1005,9 @@ impl Store {
                     .strip_prefix(r.as_str())
                     .is_some_and(|rest| rest.starts_with(':'))
         });
-        !failing && !ready
+        !failing
+            && !ready
+            && (source.last_ok.is_none() || self.started.contains(&source.name))
     }
 
     /// Whether every named source has delivered its first complete picture.
@@ -1771,12 +1781,18 @@ mod tests {
         failing.last_error_at = Some(t(0));
         store.apply(SourceEvent::Health(failing), t(0));
         assert!(!loading(&store, "eks:prod/us-east-1"));
-        // A source that reports under other names: its placeholder goes when it is ready.
+        // A source that reports under other names: its placeholder goes when it is ready,
+        // and the names it reports under are loading only until they answer.
         store.apply(
             SourceEvent::Health(SourceHealth::new("alertmanager:amp", 60)),
             t(0),
         );
         assert!(loading(&store, "alertmanager"));
+        assert!(loading(&store, "alertmanager:amp"));
+        let mut answered = SourceHealth::new("alertmanager:amp", 60);
+        answered.last_ok = Some(t(0));
+        store.apply(SourceEvent::Health(answered), t(0));
+        assert!(!loading(&store, "alertmanager:amp"));
         store.apply(
             SourceEvent::Ready {
                 source: "alertmanager".into(),
