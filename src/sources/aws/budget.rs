@@ -1,8 +1,8 @@
 //! The request budget of one AWS account and region, shared by the sources that call AWS
-//! there (EKS and CloudWatch): a token bucket whose rate adapts, AIMD as in TCP and in the
-//! SDK's adaptive retry mode. It starts at the configured ceiling, halves when AWS
-//! throttles a request, then climbs back by a fixed step each second; never above the
-//! ceiling, never below a floor.
+//! there (EKS and CloudWatch): a token bucket whose rate adapts (AIMD, as TCP does, and as
+//! the SDK's adaptive retry mode does with a cubic climb). It starts at the configured
+//! ceiling, halves when AWS throttles a request, then climbs back by a fixed step each
+//! second; never above the ceiling, never below a floor.
 //!
 //! Why not the SDK's own adaptive mode (`RetryConfig::adaptive()`, whose
 //! `ClientRateLimiter` in `aws-smithy-runtime` adapts the rate the same way, with a cubic
@@ -20,7 +20,7 @@
 //! What is taken from it: the throttling codes (`call.rs`), its floor of 0.5 requests per
 //! second (`MIN_FILL_RATE`), and a bucket that holds one second of requests.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -93,6 +93,12 @@ impl RequestBudget {
         }
     }
 
+    /// The state; nothing panics while holding it, and if something did, the numbers in it
+    /// are still a budget.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The rate allowed at `at`: the last cut's rate plus the climb since, up to the ceiling.
     fn rate(&self, state: &State, at: Instant) -> f64 {
         let climbed = at.saturating_duration_since(state.since).as_secs_f64()
@@ -112,9 +118,7 @@ impl RequestBudget {
 
     /// Takes a token now, or says how long until one is available.
     fn try_take(&self) -> Result<Grant, Duration> {
-        let Ok(mut state) = self.state.lock() else {
-            return Ok(Grant { serial: u64::MAX });
-        };
+        let mut state = self.state();
         let now = Instant::now();
         self.refill(&mut state, now);
         if state.tokens >= 1.0 {
@@ -143,7 +147,7 @@ impl RequestBudget {
     /// cut after that request was sent (throttles of the requests then in flight say
     /// nothing new). Returns the new rate when it cut.
     pub fn throttled(&self, grant: Grant) -> Option<f64> {
-        let mut state = self.state.lock().ok()?;
+        let mut state = self.state();
         if grant.serial < state.cut_before {
             return None;
         }
@@ -163,14 +167,7 @@ impl RequestBudget {
     /// the cut is dated from.
     pub fn pace(&self, now: Timestamp) -> Pace {
         let instant = Instant::now();
-        let Ok(state) = self.state.lock() else {
-            return Pace {
-                per_second: self.ceiling,
-                ceiling: self.ceiling,
-                cut_at: None,
-                cuts: 0,
-            };
-        };
+        let state = self.state();
         Pace {
             per_second: self.rate(&state, instant),
             ceiling: self.ceiling,
