@@ -1005,9 +1005,7 @@ impl Store {
                     .strip_prefix(r.as_str())
                     .is_some_and(|rest| rest.starts_with(':'))
         });
-        !failing
-            && !ready
-            && (source.last_ok.is_none() || self.started.contains(&source.name))
+        !failing && !ready && (source.last_ok.is_none() || self.started.contains(&source.name))
     }
 
     /// Whether every named source has delivered its first complete picture.
