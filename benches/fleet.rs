@@ -12,7 +12,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use fleetdeck::actions::Mode;
 use fleetdeck::app::{App, Setup};
 use fleetdeck::clock::Clock;
-use fleetdeck::engine::Engine;
+use fleetdeck::engine::{Engine, cache};
 use fleetdeck::model::{
     Alert, AlertKey, AlertSource, AlertState, ClusterFilter, ClusterId, MetricName, MetricSample,
     Severity, SortKey, SourceEvent, Store, Timestamp,
@@ -251,5 +251,33 @@ fn filter_sort(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ingest, render, filter_sort);
+/// The warm start at 5,000 clusters and 50,000 alerts: read the kept picture, fold it into
+/// an empty store and draw the first frame (target: within 150 ms). Prints what the
+/// picture weighs.
+fn warm_start(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("picture.json");
+    let (app, _app_dir) = loaded_app();
+    let bytes = cache::write(&path, &cache::Picture::of(app.store(), &[], t0())).expect("written");
+    eprintln!(
+        "picture at {CLUSTERS} clusters and {ALERTS} alerts: {bytes} bytes ({:.1} MiB)",
+        bytes as f64 / (1024.0 * 1024.0)
+    );
+    let mut group = c.benchmark_group("warm start, 5000 clusters, 50k alerts");
+    group.sample_size(10);
+    group.bench_function("read + restore + first frame", |b| {
+        b.iter(|| {
+            let setup = Setup::for_demo(dir.path(), Mode::Operator, options()).expect("setup");
+            let mut engine = Engine::without_sources(&setup, Clock::Frozen(t0()));
+            engine.use_cache(path.clone(), true);
+            let (tx, _rx) = tokio::sync::mpsc::channel(8);
+            let app = App::new(setup, engine, tx);
+            let mut terminal = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
+            terminal.draw(|f| app.render(f)).expect("draw").area
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ingest, render, filter_sort, warm_start);
 criterion_main!(benches);

@@ -26,6 +26,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub ascii: bool,
 
+    /// Start without the last picture kept in the state directory (the warm start); it is
+    /// still written for the next start. `snapshot` never uses it.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+
     /// Use the built-in demo fleet even if the config names real sources.
     #[arg(long, global = true)]
     pub demo: bool,

@@ -50,6 +50,9 @@ fn main() -> ExitCode {
             None
         }
     };
+    for warning in setup.config.iter().flat_map(|c| &c.warnings) {
+        tracing::warn!("config: {warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -40,6 +40,10 @@ pub struct ClusterRow {
     pub alerts_firing: u32,
     pub health: String,
     pub arn: String,
+    /// Whether `DescribeCluster` was read: `false` for a cluster only listed (its
+    /// description failed, or had not come when the picture was printed); then
+    /// `environment`, `version` and `arn` are empty and `status` is `UNKNOWN`.
+    pub described: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -115,6 +119,9 @@ pub struct WaveRow {
 pub struct SourceRow {
     pub name: String,
     pub healthy: bool,
+    /// Why a source has nothing to say yet (the Kubernetes source with no cluster of
+    /// interest), or null. A waiting source is not healthy, and not failing either.
+    pub waiting: Option<String>,
     pub last_ok: Option<Timestamp>,
     pub calls: u64,
     pub errors: u64,
@@ -141,13 +148,17 @@ pub fn build(
             name: c.id.name.clone(),
             account: c.id.account.clone(),
             region: c.id.region.clone(),
-            environment: c.environment.to_string(),
+            environment: c
+                .known_environment()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             version: c.version.clone(),
             status: c.status.to_string(),
             wave: store.wave_label(&c.id),
             alerts_firing: store.firing_total(i),
             health: store.health(i, now).as_str().into(),
             arn: c.arn.clone(),
+            described: c.is_described(),
         })
         .collect();
     let alerts = store
@@ -208,6 +219,7 @@ pub fn build(
         .map(|s| SourceRow {
             name: s.name.clone(),
             healthy: s.is_healthy(now),
+            waiting: s.waiting.clone(),
             last_ok: s.last_ok,
             calls: s.calls,
             errors: s.errors,
@@ -306,15 +318,25 @@ pub fn table(doc: &Snapshot) -> String {
         "NAME", "ACCOUNT", "REGION", "ENV", "VER", "STATUS", "WAVE/PHASE", "ALERTS"
     );
     for c in &doc.clusters {
+        // Only listed: no environment or version to print, and no status but that.
+        let (environment, version, status) = if c.described {
+            (
+                c.environment.as_str(),
+                c.version.as_str(),
+                c.status.as_str(),
+            )
+        } else {
+            ("-", "-", "NOT DESCRIBED")
+        };
         let _ = writeln!(
             s,
             "{:<26} {:<18} {:<15} {:<8} {:<5} {:<9} {:<22} {:>6}",
             c.name,
             c.account,
             c.region,
-            c.environment,
-            c.version,
-            c.status,
+            environment,
+            version,
+            status,
             c.wave.as_deref().unwrap_or("-"),
             c.alerts_firing
         );
@@ -364,7 +386,11 @@ pub fn table(doc: &Snapshot) -> String {
             s,
             "  {:<12} {:<9} calls {} errors {} throttles {}{}{}",
             src.name,
-            if src.healthy { "healthy" } else { "UNHEALTHY" },
+            match (&src.waiting, src.healthy) {
+                (Some(_), _) => "waiting",
+                (None, true) => "healthy",
+                (None, false) => "UNHEALTHY",
+            },
             src.calls,
             src.errors,
             src.throttles,
@@ -383,7 +409,9 @@ pub fn table(doc: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Pace, SourceEvent, SourceHealth};
+    use crate::model::{
+        Cluster, ClusterId, ClusterStatus, Described, Environment, Pace, SourceEvent, SourceHealth,
+    };
 
     #[test]
     fn an_aws_source_says_its_pace_and_the_others_null() {
@@ -423,5 +451,74 @@ mod tests {
         assert_eq!(pace("alertmanager:amp"), serde_json::Value::Null);
         let text = table(&doc);
         assert!(text.contains("throttles 0 rate 4.0/s of 10/s"), "{text}");
+    }
+
+    fn cluster(name: &str, described: Described) -> Cluster {
+        let yes = described == Described::Yes;
+        Cluster {
+            id: ClusterId::new("acct", "us-east-1", name),
+            described,
+            arn: if yes {
+                format!("arn:{name}")
+            } else {
+                String::new()
+            },
+            version: if yes { "1.31".into() } else { String::new() },
+            platform_version: String::new(),
+            status: if yes {
+                ClusterStatus::Active
+            } else {
+                ClusterStatus::Unknown
+            },
+            // What a placeholder may hold is never printed as its environment.
+            environment: Environment::Prod,
+            team: None,
+            health_issues: vec![],
+            insights: vec![],
+            updates: vec![],
+            addons: vec![],
+            support: None,
+            endpoint: None,
+            certificate_authority: None,
+        }
+    }
+
+    /// `described` is a key added to every cluster; one only listed prints no environment
+    /// or version it does not have, and is not healthy.
+    #[test]
+    fn a_cluster_only_listed_is_printed_as_not_described() {
+        let now = chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time");
+        let mut store = Store::new();
+        store.apply(
+            SourceEvent::ClusterInventory {
+                source: "eks:acct/us-east-1".into(),
+                clusters: vec![
+                    cluster("alpha", Described::Yes),
+                    cluster("bravo", Described::Failed),
+                ],
+            },
+            now,
+        );
+        let (runbooks, _) = RunbookSet::load(None);
+        let doc = build(&store, &runbooks, "operator", false, now);
+        let json = serde_json::to_value(&doc).expect("serializes");
+        let row = |i: usize, k: &str| json["clusters"][i][k].clone();
+        assert_eq!(row(0, "described"), true);
+        assert_eq!(row(0, "environment"), "prod");
+        assert_eq!(row(1, "described"), false);
+        assert_eq!(row(1, "environment"), "");
+        assert_eq!(row(1, "version"), "");
+        assert_eq!(row(1, "status"), "UNKNOWN");
+        assert_eq!(row(1, "health"), "unknown");
+        let text = table(&doc);
+        let bravo = text
+            .lines()
+            .find(|l| l.starts_with("bravo"))
+            .expect("listed");
+        assert!(
+            bravo.contains(" -  ") && bravo.contains("NOT DESCRIBED"),
+            "{bravo}"
+        );
+        assert!(!bravo.contains("prod "), "{bravo}");
     }
 }

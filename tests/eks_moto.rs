@@ -222,6 +222,10 @@ async fn the_source_reads_every_account_and_region_into_the_store() {
     ];
     let (store, inventories) = run_sources(&accounts, true).await;
     assert_eq!(store_rows(&store), expected_rows());
+    assert!(
+        store.clusters().iter().all(|c| c.is_described()),
+        "Ready means every listed cluster was described"
+    );
 
     let payments = store
         .cluster(&ClusterId::new("prod", "us-east-1", "payments-prod"))
@@ -408,6 +412,15 @@ async fn snapshot_lists_every_cluster_of_every_account_and_region() {
     .await
     .expect("snapshot ran");
     assert_eq!(json_rows(&doc), expected_rows());
+    // Names come first, but the picture printed waits for every description.
+    assert!(
+        doc["clusters"]
+            .as_array()
+            .expect("clusters")
+            .iter()
+            .all(|c| c["described"] == true),
+        "{doc}"
+    );
     let arns: Vec<&str> = doc["clusters"]
         .as_array()
         .expect("clusters")

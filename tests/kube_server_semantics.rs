@@ -900,3 +900,666 @@ async fn a_degraded_app_alert_names_its_degraded_resources_not_its_last_sync() {
     );
     assert_eq!(alert.cluster, Some(hub::id("prod-use1-1")));
 }
+
+// ---- the guard's election and Events against the stand-in ----
+
+#[tokio::test]
+async fn the_guards_lease_has_one_leader_and_its_writes_are_attributed() {
+    use fleetdeck::guard::events::{Recorder, SetRef};
+    use fleetdeck::guard::lease::{LeaseLock, Term};
+    use fleetdeck::model::{Hold, HoldKind};
+    use fleetdeck::rollout::guard::GuardAction;
+
+    let server = KubeServer::start();
+    hub::seed(&server);
+    let t = |secs: i64| hub::now() + chrono::Duration::seconds(secs);
+    let a = LeaseLock::new(server.client(), "argocd", "guard-a");
+    let b = LeaseLock::new(server.client(), "argocd", "guard-b");
+    assert!(matches!(
+        a.try_acquire_or_renew(t(0)).await.unwrap(),
+        Term::Leading { .. }
+    ));
+    assert_eq!(
+        b.try_acquire_or_renew(t(1)).await.unwrap(),
+        Term::Following {
+            holder: Some("guard-a".into())
+        }
+    );
+    assert!(matches!(
+        a.try_acquire_or_renew(t(10)).await.unwrap(),
+        Term::Leading { .. }
+    ));
+    // Past the lease's 30 s, b takes over; a's next renewal loses.
+    assert!(matches!(
+        b.try_acquire_or_renew(t(41)).await.unwrap(),
+        Term::Leading { .. }
+    ));
+    assert!(matches!(
+        a.try_acquire_or_renew(t(42)).await.unwrap(),
+        Term::Following { .. }
+    ));
+    let lease = server
+        .get(
+            "leases.coordination.k8s.io",
+            Some("argocd"),
+            "fleetdeck-guard",
+        )
+        .unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "guard-b");
+    assert_eq!(lease["spec"]["leaseTransitions"], 1);
+
+    let set = server
+        .get("applicationsets.argoproj.io", Some("argocd"), "addons")
+        .unwrap();
+    let action = GuardAction {
+        wave: 2,
+        wave_name: "prod".into(),
+        placed: true,
+        hold: Hold {
+            kind: HoldKind::Soak {
+                after: "staging".into(),
+            },
+            by: "fleetdeck-guard".into(),
+            at: t(42),
+        },
+    };
+    let target = SetRef {
+        namespace: "argocd".into(),
+        name: "addons".into(),
+        uid: set["metadata"]["uid"].as_str().map(str::to_string),
+    };
+    Recorder::new(server.client(), "guard-b")
+        .post(&target, &action, t(42))
+        .await
+        .unwrap();
+    let events = server.list("events", Some("argocd"));
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["involvedObject"]["uid"], set["metadata"]["uid"]);
+    assert_eq!(events[0]["reason"], "FleetdeckHold");
+
+    let writes = server.writes();
+    assert!(!writes.is_empty());
+    for write in writes {
+        assert_eq!(
+            write.param("fieldManager"),
+            Some("fleetdeck"),
+            "{}",
+            write.line()
+        );
+    }
+}
+
+// ---- fleetdeck's Kubernetes source against a stand-in spoke ----
+
+mod spoke_scene {
+    use std::time::Duration;
+
+    use fleetdeck::model::{ClusterId, KubeSignals, SourceEvent};
+    use fleetdeck::sources::{ClusterTarget, SourceCommand, SourceHandle};
+    use tokio::sync::mpsc;
+
+    use crate::kube_server::spoke::{crash_looping, deployment, node, pdb, pod, warning_event};
+    use crate::kube_server::{KubeServer, Kubeconfig};
+
+    pub const ARN: &str = "arn:aws:eks:us-east-1:123456789012:cluster/prod-use1-1";
+    pub const NODE: &str = "ip-10-0-1-7.ec2.internal";
+
+    pub fn id() -> ClusterId {
+        ClusterId::new("prod", "us-east-1", "prod-use1-1")
+    }
+
+    /// Two nodes (one NotReady), a crash-looping pod, a Warning event, a budget that
+    /// allows no disruption, a single-replica deployment, and on the Ready node two pods
+    /// a drain evicts (one under a budget that allows one) and a DaemonSet pod it leaves.
+    pub fn seed(server: &KubeServer) {
+        let recent = (chrono::Utc::now() - chrono::Duration::minutes(5))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        server.put_all([
+            node(NODE, true),
+            node("ip-10-0-2-9.ec2.internal", false),
+            crash_looping(
+                pod(
+                    "payments",
+                    "ledger-6c9d-x7k2p",
+                    "ip-10-0-2-9.ec2.internal",
+                    &[("app", "ledger")],
+                    ("ReplicaSet", "ledger-6c9d"),
+                ),
+                14,
+            ),
+            warning_event(
+                "payments",
+                "Pod",
+                "ledger-6c9d-x7k2p",
+                "BackOff",
+                "Back-off restarting failed container main in pod ledger-6c9d-x7k2p",
+                14,
+                &recent,
+            ),
+            pdb("payments", "ledger", "ledger", 0, 1, 1),
+            deployment("payments", "ledger", 1),
+            deployment("payments", "api", 3),
+            pod(
+                "payments",
+                "api-7d9f8-abcde",
+                NODE,
+                &[("app", "api")],
+                ("ReplicaSet", "api-7d9f8"),
+            ),
+            pod(
+                "web",
+                "web-5f6b7-fghij",
+                NODE,
+                &[("app", "web")],
+                ("ReplicaSet", "web-5f6b7"),
+            ),
+            pod(
+                "kube-system",
+                "aws-node-q8r7s",
+                NODE,
+                &[("k8s-app", "aws-node")],
+                ("DaemonSet", "aws-node"),
+            ),
+            pdb("payments", "api", "api", 1, 3, 2),
+        ]);
+    }
+
+    pub struct Running {
+        pub handle: SourceHandle,
+        pub events: mpsc::Receiver<SourceEvent>,
+        pub seen: Vec<SourceEvent>,
+        _dir: tempfile::TempDir,
+    }
+
+    /// The Kubernetes source as the binary starts it, with a kubeconfig whose context is
+    /// named by the cluster's EKS ARN (as `aws eks update-kubeconfig` names it).
+    pub async fn start(server: &KubeServer) -> Running {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        Kubeconfig::new().context(ARN, server, None).write(&path);
+        let settings = fleetdeck::config::Kubernetes {
+            kubeconfig: Some(path),
+            ..fleetdeck::config::Kubernetes::default()
+        };
+        let (tx, events) = mpsc::channel(1024);
+        let handle = fleetdeck::sources::kube::spawn(
+            settings,
+            Vec::new(),
+            fleetdeck::clock::Clock::Wall,
+            tx,
+        );
+        let target = ClusterTarget {
+            id: id(),
+            arn: ARN.into(),
+            // moto's kind of endpoint: not the stand-in's; the context is found by ARN.
+            endpoint: Some("https://5B2C8E1A.gr7.us-east-1.eks.amazonaws.com".into()),
+            certificate_authority: None,
+            production: true,
+        };
+        handle
+            .commands
+            .send(SourceCommand::Targets {
+                seq: 1,
+                fleet: vec![target],
+                interest: vec![id()],
+            })
+            .await
+            .unwrap();
+        Running {
+            handle,
+            events,
+            seen: Vec::new(),
+            _dir: dir,
+        }
+    }
+
+    impl Running {
+        /// The next event `pick` takes, within ten seconds.
+        pub async fn next<T>(
+            &mut self,
+            what: &str,
+            mut pick: impl FnMut(&SourceEvent) -> Option<T>,
+        ) -> T {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let event = tokio::time::timeout_at(deadline, self.events.recv())
+                    .await
+                    .unwrap_or_else(|_| {
+                        panic!("timed out waiting for {what}: {:#?}", self.seen.last())
+                    })
+                    .expect("the source runs");
+                let found = pick(&event);
+                self.seen.push(event);
+                if let Some(found) = found {
+                    return found;
+                }
+            }
+        }
+
+        pub async fn signals_where(
+            &mut self,
+            what: &str,
+            pred: impl Fn(&KubeSignals) -> bool,
+        ) -> KubeSignals {
+            self.next(what, |e| match e {
+                SourceEvent::KubeSignals { cluster, signals }
+                    if *cluster == id() && pred(signals) =>
+                {
+                    Some((**signals).clone())
+                }
+                _ => None,
+            })
+            .await
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_kubernetes_source_watches_a_stand_in_spoke_found_by_its_arn() {
+    use fleetdeck::model::{Connection, SourceEvent};
+
+    let server = KubeServer::start();
+    spoke_scene::seed(&server);
+    server.deny("create", "pods/eviction", None);
+    let mut source = spoke_scene::start(&server).await;
+
+    let checks = source
+        .next("permissions", |e| match e {
+            SourceEvent::Permissions {
+                cluster: Some(c),
+                checks,
+                ..
+            } if *c == spoke_scene::id() => Some(checks.clone()),
+            _ => None,
+        })
+        .await;
+    let allowed: Vec<(String, bool)> = checks
+        .iter()
+        .map(|c| (c.action.clone(), c.allowed))
+        .collect();
+    assert_eq!(
+        allowed,
+        [
+            ("rollout-restart".to_string(), true),
+            ("drain".to_string(), false),
+            ("cordon".to_string(), true),
+            ("scale".to_string(), true),
+            ("delete-pod".to_string(), true),
+        ]
+    );
+    let signals = source
+        .signals_where("the spoke's picture", |s| {
+            s.connection == Connection::Connected
+                && s.nodes_total == 2
+                && !s.crashing_pods.is_empty()
+        })
+        .await;
+    let not_ready: Vec<&str> = signals
+        .not_ready_nodes
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(not_ready, ["ip-10-0-2-9.ec2.internal"]);
+    assert_eq!(signals.not_ready_nodes[0].reason, "NodeStatusUnknown");
+    assert_eq!(signals.crashing_pods[0].name, "ledger-6c9d-x7k2p");
+    assert_eq!(signals.crashing_pods[0].restarts, 14);
+    assert_eq!(signals.warning_events.len(), 1);
+    assert_eq!(signals.warning_events[0].reason, "BackOff");
+    let blocking: Vec<&str> = signals
+        .blocking_pdbs
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(blocking, ["ledger"]);
+    let single: Vec<&str> = signals
+        .single_replica
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect();
+    assert_eq!(single, ["ledger"]);
+
+    // A pod that starts crash-looping arrives by the watch.
+    server.put(kube_server::spoke::crash_looping(
+        kube_server::spoke::pod(
+            "web",
+            "web-5f6b7-fghij",
+            spoke_scene::NODE,
+            &[("app", "web")],
+            ("ReplicaSet", "web-5f6b7"),
+        ),
+        3,
+    ));
+    source
+        .signals_where("the new crash loop", |s| s.crashing_pods.len() == 2)
+        .await;
+    // Its health: a success once the cluster answered, and no longer waiting.
+    let health = source
+        .seen
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            SourceEvent::Health(h) => Some(h.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(health.last_ok.is_some(), "{health:?}");
+    assert_eq!(health.waiting, None);
+
+    // What it asked, the way it asked: selectors the API server serves, fleetdeck named.
+    let requests = server.requests();
+    let agent = format!("fleetdeck/{}", env!("CARGO_PKG_VERSION"));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.user_agent.as_deref() == Some(agent.as_str()))
+    );
+    let lists: Vec<String> = requests
+        .iter()
+        .filter(|r| r.method == "GET" && !r.is_watch() && r.path != "/version")
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.path,
+                r.param("fieldSelector").unwrap_or_default()
+            )
+        })
+        .collect();
+    for expected in [
+        "/api/v1/nodes ",
+        "/api/v1/pods status.phase!=Succeeded,status.phase!=Failed",
+        "/api/v1/events type=Warning",
+        "/apis/policy/v1/poddisruptionbudgets ",
+        "/apis/apps/v1/deployments metadata.namespace!=kube-system",
+    ] {
+        assert!(
+            lists.iter().any(|l| l == expected),
+            "{expected} in {lists:#?}"
+        );
+    }
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.is_watch() && r.param("allowWatchBookmarks") == Some("true")),
+        "then it watches"
+    );
+    assert!(server.writes().is_empty(), "watching writes nothing");
+}
+
+#[tokio::test]
+async fn a_drain_through_the_source_cordons_and_evicts_as_fleetdeck() {
+    use fleetdeck::actions::{Operation, Remediation};
+    use fleetdeck::sources::SourceCommand;
+    use fleetdeck::sources::remediation::RemediateRequest;
+
+    let server = KubeServer::start();
+    spoke_scene::seed(&server);
+    let source = spoke_scene::start(&server).await;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    source
+        .handle
+        .commands
+        .send(SourceCommand::Remediate(RemediateRequest {
+            remediation: Remediation {
+                cluster: spoke_scene::id(),
+                production: true,
+                step: None,
+                op: Operation::Drain {
+                    node: spoke_scene::NODE.into(),
+                    timeout_secs: 60,
+                },
+            },
+            dry_run: false,
+            progress: None,
+            reply,
+        }))
+        .await
+        .unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(30), answer)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        done,
+        format!(
+            "drained node {}: 2 pod(s) evicted (1 DaemonSet or static pod(s) stay); the node stays cordoned",
+            spoke_scene::NODE
+        )
+    );
+    let node = server.get("nodes", None, spoke_scene::NODE).unwrap();
+    assert_eq!(node["spec"]["unschedulable"], true);
+    assert!(
+        server
+            .get("pods", Some("payments"), "api-7d9f8-abcde")
+            .is_none()
+    );
+    assert!(
+        server
+            .get("pods", Some("kube-system"), "aws-node-q8r7s")
+            .is_some()
+    );
+    // The eviction spent the budget's one allowed disruption.
+    let budget = server
+        .get("poddisruptionbudgets.policy", Some("payments"), "api")
+        .unwrap();
+    assert_eq!(budget["status"]["disruptionsAllowed"], 0);
+    let writes = server.writes();
+    let evictions: Vec<&kube_server::Request> = writes
+        .iter()
+        .filter(|w| w.path.ends_with("/eviction"))
+        .collect();
+    assert_eq!(evictions.len(), 2);
+    for write in &writes {
+        assert_eq!(
+            write.param("fieldManager"),
+            Some("fleetdeck"),
+            "{}",
+            write.line()
+        );
+    }
+    let managers: Vec<&str> = node["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(managers.contains(&"fleetdeck"), "{managers:?}");
+}
+
+// ---- the fleetdeck binary against the stand-in ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleetdeck_snapshot_reads_the_rollout_from_a_stand_in_hub() {
+    let server = KubeServer::start();
+    hub::seed(&server);
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = home.path().join("kubeconfig");
+    kube_server::Kubeconfig::new()
+        .context("hub-admin", &server, Some("argocd"))
+        .write(&kubeconfig);
+    let config = home.path().join("fleet.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[hub]\ncontext = \"hub-admin\"\nnamespace = \"argocd\"\n\n[kubernetes]\nkubeconfig = \"{}\"\n",
+            kubeconfig.display()
+        ),
+    )
+    .unwrap();
+    let home_dir = home.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::cargo_bin("fleetdeck")
+            .unwrap()
+            .env_clear()
+            .env("HOME", &home_dir)
+            .env("XDG_CONFIG_HOME", home_dir.join("config"))
+            .env("XDG_DATA_HOME", home_dir.join("data"))
+            .env("XDG_STATE_HOME", home_dir.join("state"))
+            .env("XDG_CACHE_HOME", home_dir.join("cache"))
+            .env("LANG", "C.UTF-8")
+            .timeout(Duration::from_secs(60))
+            .args(["snapshot", "--format", "json", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rollout = doc["rollouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "addons")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(rollout["waves"].as_array().unwrap().len(), 3);
+    let hub = doc["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "argocd:hub-admin")
+        .unwrap();
+    assert_eq!(hub["healthy"], true, "{hub:#}");
+    let agent = format!("fleetdeck/{}", env!("CARGO_PKG_VERSION"));
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.user_agent.as_deref() == Some(agent.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn dry_runs_store_nothing_finalizers_hold_a_delete_and_discovery_lists_the_crds() {
+    let server = KubeServer::start();
+    hub::seed(&server);
+    let client = server.client();
+    let apps: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "argocd",
+        &ApiResource {
+            group: "argoproj.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "Application".into(),
+            plural: "applications".into(),
+        },
+    );
+    let before = server.resource_version();
+    let refresh = json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}});
+    let preview = apps
+        .patch(
+            "dev-use1-1-addons",
+            &PatchParams {
+                dry_run: true,
+                field_manager: Some("fleetdeck".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(&refresh),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        preview.metadata.annotations.unwrap()["argocd.argoproj.io/refresh"],
+        "normal",
+        "the answer shows the change"
+    );
+    assert_eq!(server.resource_version(), before, "nothing was stored");
+    let stored = server
+        .get(
+            "applications.argoproj.io",
+            Some("argocd"),
+            "dev-use1-1-addons",
+        )
+        .unwrap();
+    assert!(stored["metadata"]["annotations"].is_null());
+
+    // Applications carry Argo CD's resources finalizer: a delete only marks them.
+    apps.delete("dev-use1-1-addons", &DeleteParams::default())
+        .await
+        .unwrap();
+    let marked = server
+        .get(
+            "applications.argoproj.io",
+            Some("argocd"),
+            "dev-use1-1-addons",
+        )
+        .unwrap();
+    assert!(marked["metadata"]["deletionTimestamp"].is_string());
+    // Argo CD removes the finalizer once it has pruned: then it is gone.
+    apps.patch(
+        "dev-use1-1-addons",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert!(
+        server
+            .get(
+                "applications.argoproj.io",
+                Some("argocd"),
+                "dev-use1-1-addons"
+            )
+            .is_none()
+    );
+
+    let version = client.apiserver_version().await.unwrap();
+    assert_eq!(version.git_version, kube_server::EKS_VERSION);
+    let groups = client.list_api_groups().await.unwrap();
+    assert!(groups.groups.iter().any(|g| g.name == "argoproj.io"));
+    let resources = client
+        .list_api_group_resources("argoproj.io/v1alpha1")
+        .await
+        .unwrap();
+    let names: Vec<&str> = resources
+        .resources
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"applicationsets") && names.contains(&"applicationsets/status"),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_argocd_source_relists_after_its_watch_expires() {
+    let server = KubeServer::start();
+    hub::seed(&server);
+    let mut hub = hub::start(&server).await;
+    hub.until("the three apps", |store| store.applications().count() == 3)
+        .await;
+    let lists_before = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/applications") && !r.is_watch())
+        .count();
+    // The API server forgets its history and drops every watch (a restart, say); a
+    // change made meanwhile must still arrive, through a fresh list.
+    // Watches are refused until then, so none resumes before the history is gone.
+    server.fail(Failure::status(500, "InternalError", "restarting").watch(true));
+    server.close_watches();
+    server.patch(
+        "applications.argoproj.io",
+        Some("argocd"),
+        "dev-use1-1-addons",
+        json!({"status": {"health": {"status": "Progressing"}}}),
+    );
+    server.compact();
+    server.clear_failures();
+    hub.until("the change after the re-list", |store| {
+        store
+            .applications()
+            .any(|a| a.name == "dev-use1-1-addons" && a.health == "Progressing")
+    })
+    .await;
+    let lists_after = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/applications") && !r.is_watch())
+        .count();
+    assert!(lists_after > lists_before, "re-listed after 410 Gone");
+}

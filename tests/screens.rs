@@ -698,3 +698,185 @@ fn alert_runbook_pane_and_step_confirmation() {
     key(&mut d.app, KeyCode::Esc);
     assert!(d.app.ui.alerts.pane.is_none());
 }
+
+/// A real fleet of 2,000 clusters in the middle of its first inventory: every name is
+/// listed, 412 are described, one could not be, and a second region is still listing.
+fn names_first_app() -> fleetdeck::app::App {
+    use fleetdeck::model::{
+        Alert, AlertKey, AlertSource, Cluster, ClusterId, ClusterStatus, Described, Severity,
+        SourceEvent, SourceHealth,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut setup = fleetdeck::app::Setup::for_demo(dir.path(), Mode::Operator, Default::default())
+        .expect("setup");
+    setup.demo_mode = false;
+    // Two regions' EKS sources started, as `Engine::start` would list them.
+    let sources = ["eks:prod/us-east-1", "eks:prod/eu-west-1"]
+        .map(|name| fleetdeck::sources::SourceHandle {
+            name: name.into(),
+            commands: tokio::sync::mpsc::channel(64).0,
+        })
+        .to_vec();
+    let engine = fleetdeck::engine::Engine::new(
+        &setup,
+        fleetdeck::clock::Clock::Frozen(common::t0()),
+        sources,
+        tokio::sync::mpsc::channel(1).1,
+    );
+    let (tx, _rx) = tokio::sync::mpsc::channel(8);
+    let mut app = fleetdeck::app::App::new(setup, engine, tx);
+    let mut listed = SourceHealth::new("eks:prod/us-east-1", 60);
+    listed.last_ok = Some(common::t0());
+    listed.calls = 420;
+    app.apply(SourceEvent::Health(listed));
+    app.apply(SourceEvent::Health(SourceHealth::new(
+        "eks:prod/eu-west-1",
+        60,
+    )));
+    let clusters = (0..2000)
+        .map(|i| {
+            let name = format!("svc-{i:04}");
+            let described = match i {
+                3 => Described::Failed,
+                i if i % 4 == 0 && i < 1648 => Described::Yes,
+                _ => Described::Pending,
+            };
+            let yes = described == Described::Yes;
+            Cluster {
+                id: ClusterId::new("prod", "us-east-1", &name),
+                described,
+                arn: if yes {
+                    format!("arn:aws:eks:us-east-1:111111111111:cluster/{name}")
+                } else {
+                    String::new()
+                },
+                version: if yes { "1.31".into() } else { String::new() },
+                platform_version: if yes { "eks.12".into() } else { String::new() },
+                status: if yes {
+                    ClusterStatus::Active
+                } else {
+                    ClusterStatus::Unknown
+                },
+                environment: if yes {
+                    Environment::Prod
+                } else {
+                    Environment::Other(String::new())
+                },
+                team: None,
+                health_issues: vec![],
+                insights: vec![],
+                updates: vec![],
+                addons: vec![],
+                support: None,
+                endpoint: None,
+                certificate_authority: None,
+            }
+        })
+        .collect();
+    app.apply(SourceEvent::ClusterInventory {
+        source: "eks:prod/us-east-1".into(),
+        clusters,
+    });
+    // An alarm already firing on a cluster not described yet: shown, and it leads.
+    let id = ClusterId::new("prod", "us-east-1", "svc-1999");
+    app.apply(SourceEvent::Alerts(vec![Alert {
+        key: AlertKey::new(
+            AlertSource::Cloudwatch,
+            Some(&id),
+            "eks-apiserver-5xx-high",
+            "",
+        ),
+        source: AlertSource::Cloudwatch,
+        cluster: Some(id.clone()),
+        name: "eks-apiserver-5xx-high".into(),
+        severity: Severity::Critical,
+        state: AlertState::Firing,
+        first_seen: common::t0(),
+        last_change: common::t0(),
+        summary: String::new(),
+        labels: Default::default(),
+        runbook_url: None,
+        ack: None,
+    }]));
+    app
+}
+
+/// Names first: the rows are on screen before their descriptions, say `describing` (or
+/// UNKNOWN for the one that failed) instead of a status, version and environment they
+/// do not have yet, and the title counts the descriptions in.
+#[test]
+fn a_fleet_still_being_described_says_so_row_by_row_and_in_its_title() {
+    use fleetdeck::model::{Described, SourceEvent};
+    let mut app = names_first_app();
+    let screen = draw(&app, 80, 24);
+    assert!(
+        screen.contains("described 412 of 2,000, 1 failed"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("listing clusters from 1 of 2 source(s): eks:prod/eu-west-1"),
+        "{screen}"
+    );
+    let row = |name: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!("│{name} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row("svc-0001").contains("describing"), "{screen}");
+    assert!(!row("svc-0001").contains("untagged"), "{screen}");
+    assert!(row("svc-0003").contains("UNKNOWN"), "{screen}");
+    assert!(row("svc-0004").contains("ACTIVE"), "{screen}");
+    assert!(
+        screen
+            .lines()
+            .nth(4)
+            .unwrap_or_default()
+            .contains("svc-1999"),
+        "the firing cluster leads, described or not:\n{screen}"
+    );
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(!header.contains("2000 ok"), "{header}");
+    insta::assert_snapshot!("fleet_describing_80x24", screen);
+
+    // Described: the rows fill in and the count goes.
+    let clusters: Vec<_> = app
+        .store()
+        .clusters()
+        .iter()
+        .map(|c| fleetdeck::model::Cluster {
+            described: Described::Yes,
+            version: "1.31".into(),
+            status: fleetdeck::model::ClusterStatus::Active,
+            environment: Environment::Prod,
+            ..c.clone()
+        })
+        .collect();
+    app.apply(SourceEvent::ClustersChanged {
+        source: "eks:prod/us-east-1".into(),
+        clusters,
+    });
+    let screen = draw(&app, 80, 24);
+    assert!(!screen.contains("described "), "{screen}");
+    assert!(!screen.contains("describing"), "{screen}");
+}
+
+/// The cluster view of a cluster not described yet says so, rather than an empty version
+/// and status.
+#[test]
+fn the_cluster_view_of_a_cluster_not_described_yet_says_describing() {
+    let mut app = names_first_app();
+    app.run_command("cluster svc-0001");
+    let screen = draw(&app, 80, 24);
+    assert!(
+        screen.contains("svc-0001 · prod / us-east-1 · describing"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("describing: version, status and tags follow"),
+        "{screen}"
+    );
+    assert!(!screen.contains(" v "), "{screen}");
+    insta::assert_snapshot!("cluster_describing_80x24", screen);
+}

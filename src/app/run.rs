@@ -25,7 +25,7 @@ const DRAIN_BATCH: usize = 4096;
 /// Starts the sources and runs the console until the user quits or the terminal goes away.
 pub async fn run(setup: Setup) -> Result<()> {
     let clock = setup.clock();
-    let mut engine = Engine::start(&setup, clock).await;
+    let mut engine = Engine::start_warm(&setup, clock).await;
     engine.open_actions(&setup)?;
     let (messages_tx, mut messages) = mpsc::channel::<AppMessage>(64);
     let mut app = App::new(setup, engine, messages_tx);
@@ -107,6 +107,8 @@ pub async fn run(setup: Setup) -> Result<()> {
         }
     }
     drop(terminal);
+    // The picture for the next start, after the terminal is given back.
+    app.engine.write_cache(true);
     stats.write();
     Ok(())
 }

@@ -33,6 +33,10 @@ pub struct Setup {
     pub demo_mode: bool,
     /// Rollout plans from `[hub] plans`, by ApplicationSet name.
     pub plans: std::collections::BTreeMap<String, crate::rollout::plan::Plan>,
+    /// Where the last picture is kept for the next start (none for the demo).
+    pub cache_file: Option<PathBuf>,
+    /// Start without showing the kept picture (`--no-cache`).
+    pub no_cache: bool,
 }
 
 impl Setup {
@@ -94,6 +98,8 @@ impl Setup {
             os_user: "tester".into(),
             demo_mode: true,
             plans: Default::default(),
+            cache_file: None,
+            no_cache: false,
         })
     }
 }
@@ -135,7 +141,12 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
     if let Some(c) = config.as_ref().filter(|_| !demo_mode) {
         crate::sources::aws::profiles::check(c).map_err(|e| eyre!("{e}"))?;
     }
-    let notice = None;
+    // The console's screen hides stderr: its status bar says the first warning too.
+    let warnings: Vec<&String> = config.iter().flat_map(|c| &c.warnings).collect();
+    let notice = warnings.first().map(|first| match warnings.len() {
+        1 => format!("config warning: {first}"),
+        n => format!("config warning: {first} (and {} more in the log)", n - 1),
+    });
     let demo = DemoOptions {
         seed: cli.demo_seed,
         clusters: cli.demo_clusters as usize,
@@ -161,7 +172,6 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
         whoami::username().unwrap_or_else(|_| env("USER").unwrap_or_else(|| "unknown".into()));
 
     Ok(Setup {
-        paths,
         config,
         mode,
         theme: theme.for_depth(color_depth),
@@ -173,8 +183,12 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
         runbook_errors,
         audit_path,
         os_user,
+        // The demo is simulated afresh every start: nothing to remember.
+        cache_file: (!demo_mode).then(|| paths.state_dir.join("picture.json.gz")),
+        no_cache: cli.no_cache,
         demo_mode,
         plans,
+        paths,
     })
 }
 

@@ -105,9 +105,8 @@ impl App {
                 let environment = action
                     .cluster()
                     .and_then(|c| self.engine.store().cluster(c))
-                    .map_or(Environment::Other("unknown".into()), |c| {
-                        c.environment.clone()
-                    });
+                    .and_then(|c| c.known_environment().cloned())
+                    .unwrap_or_else(|| Environment::Other("unknown".into()));
                 self.ui
                     .alerts
                     .steps

@@ -72,6 +72,17 @@ impl Engine {
         Self::new(setup, clock, running.handles, rx)
     }
 
+    /// [`Engine::start`], then the warm start (unless `--no-cache`) and keeping the
+    /// picture for the next one: the console's and the guard's engine. `snapshot` uses
+    /// `start` alone: it prints only what it saw.
+    pub async fn start_warm(setup: &Setup, clock: Clock) -> Self {
+        let mut engine = Self::start(setup, clock).await;
+        if let Some(path) = &setup.cache_file {
+            engine.use_cache(path.clone(), !setup.no_cache);
+        }
+        engine
+    }
+
     /// An engine over sources already running (tests start their own), or none.
     pub fn new(
         setup: &Setup,
@@ -194,12 +205,15 @@ impl Engine {
         }
     }
 
-    /// Shows the last picture kept at `path` at once (marked as remembered, with its age)
-    /// and keeps the picture there from now on. A file that cannot be used is ignored
-    /// with a log line. `snapshot` never calls this: it prints only what it saw.
-    pub fn use_cache(&mut self, path: PathBuf) {
+    /// Shows the last picture kept at `path` at once (marked as remembered, with its age;
+    /// not with `show` false) and keeps the picture there from now on. A file that cannot
+    /// be used is ignored with a log line. `snapshot` never calls this.
+    pub fn use_cache(&mut self, path: PathBuf, show: bool) {
         let sources = self.source_names();
         match cache::read(&path, &sources) {
+            Ok(Some(_)) if !show => {
+                tracing::info!("warm start skipped (--no-cache): {}", path.display())
+            }
             Ok(Some(picture)) => {
                 let at = picture.written_at;
                 let now = self.clock.now();

@@ -5,7 +5,7 @@
 //! of interest. Each `Targets` carries a number that every source answers, so the engine
 //! knows when the sources have caught up with the fleet.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -135,24 +135,36 @@ pub fn fleet(store: &Store) -> Vec<ClusterTarget> {
         .collect()
 }
 
-/// The clusters whose insides matter now: the one on screen, those with firing alerts,
-/// and those in a rollout's current wave once it has started.
+/// The clusters whose insides matter now, most important first: the one on screen, then
+/// those with firing alerts, then those in a rollout's current wave once it has started
+/// (each group by id, each cluster once). Sources that cannot serve them all at once
+/// serve them in this order (the EKS source describes them first, the Kubernetes source
+/// connects to them first).
 pub fn interest(store: &Store, focus: Option<&ClusterId>) -> Vec<ClusterId> {
-    let mut ids: Vec<ClusterId> = focus.cloned().into_iter().collect();
-    for (i, c) in store.clusters().iter().enumerate() {
-        if store.firing_total(i) > 0 {
-            ids.push(c.id.clone());
-        }
-    }
+    let mut firing: Vec<ClusterId> = store
+        .clusters()
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| store.firing_total(i) > 0)
+        .map(|(_, c)| c.id.clone())
+        .collect();
+    firing.sort();
+    let mut wave: Vec<ClusterId> = Vec::new();
     for rollout in store.rollouts() {
         if let Some(w) = rollout.current_wave() {
-            let wave = &rollout.waves[w];
-            if !matches!(wave.state, WaveState::Pending) {
-                ids.extend(wave.cells.iter().map(|c| c.cluster.clone()));
+            let w = &rollout.waves[w];
+            if !matches!(w.state, WaveState::Pending) {
+                wave.extend(w.cells.iter().map(|c| c.cluster.clone()));
             }
         }
     }
-    ids.sort();
-    ids.dedup();
-    ids
+    wave.sort();
+    let mut seen = HashSet::new();
+    focus
+        .cloned()
+        .into_iter()
+        .chain(firing)
+        .chain(wave)
+        .filter(|id| seen.insert(id.clone()))
+        .collect()
 }

@@ -16,6 +16,7 @@ fn cluster(name: &str) -> Cluster {
         arn: format!("arn:aws:eks:eu-west-1:111122223333:cluster/{name}"),
         version: "1.31".into(),
         platform_version: "eks.1".into(),
+        described: crate::model::Described::Yes,
         status: ClusterStatus::Active,
         environment: Environment::from_tag("prod"),
         team: None,
@@ -245,4 +246,89 @@ async fn a_stopped_source_does_not_hold_the_picture_back() {
         .expect("send");
     engine.drain();
     assert!(engine.is_ready());
+}
+
+/// Sources that cannot serve every cluster of interest at once (EKS describing a big
+/// fleet, Kubernetes with a bounded pool) serve them in the order they are told: the one
+/// on screen, then those with firing alerts, then those of a started wave.
+#[test]
+fn interest_is_ordered_focus_then_firing_then_wave() {
+    use crate::model::{
+        Alert, AlertKey, AlertSource, AlertState, Cell, CellPhase, Rollout, Severity, Wave,
+        WaveState,
+    };
+    let mut store = Store::new();
+    let names = [
+        "a-wave", "b-firing", "c-both", "d-quiet", "e-focus", "f-firing",
+    ];
+    store.apply(
+        SourceEvent::ClusterInventory {
+            source: "eks:acct/eu-west-1".into(),
+            clusters: names.iter().map(|n| cluster(n)).collect(),
+        },
+        t0(),
+    );
+    let id = |n: &str| ClusterId::new("acct", "eu-west-1", n);
+    let firing = |n: &str| Alert {
+        key: AlertKey::new(AlertSource::Cloudwatch, Some(&id(n)), "boom", ""),
+        source: AlertSource::Cloudwatch,
+        cluster: Some(id(n)),
+        name: "boom".into(),
+        severity: Severity::Warning,
+        state: AlertState::Firing,
+        first_seen: t0(),
+        last_change: t0(),
+        summary: String::new(),
+        labels: Default::default(),
+        runbook_url: None,
+        ack: None,
+    };
+    store.apply(
+        SourceEvent::Alerts(vec![
+            firing("f-firing"),
+            firing("c-both"),
+            firing("b-firing"),
+        ]),
+        t0(),
+    );
+    let cell = |n: &str| Cell {
+        cluster: id(n),
+        app: None,
+        phase: CellPhase::Updating,
+        since: t0(),
+        message: String::new(),
+    };
+    store.apply(
+        SourceEvent::Rollout(Rollout {
+            name: "upgrade".into(),
+            source: "demo".into(),
+            description: String::new(),
+            waves: vec![Wave {
+                name: "prod-1".into(),
+                environment: Environment::Prod,
+                cells: vec![cell("c-both"), cell("a-wave"), cell("e-focus")],
+                state: WaveState::Running,
+                soak_secs: 600,
+                max_parallel: 1,
+                holds: vec![],
+                soak_from: None,
+            }],
+            gates: vec![],
+            unmatched: vec![],
+        }),
+        t0(),
+    );
+    let order: Vec<String> = interest(&store, Some(&id("e-focus")))
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(
+        order,
+        ["e-focus", "b-firing", "c-both", "f-firing", "a-wave"]
+    );
+    let order: Vec<String> = interest(&store, None).into_iter().map(|c| c.name).collect();
+    assert_eq!(
+        order,
+        ["b-firing", "c-both", "f-firing", "a-wave", "e-focus"]
+    );
 }

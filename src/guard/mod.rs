@@ -524,7 +524,7 @@ pub async fn run(setup: Setup, options: GuardOptions) -> Result<()> {
     let clock = Clock::Wall;
     // The same engine as the console's: the sources are told the fleet, so gate alarms and
     // applications are tied to the clusters of the waves.
-    let mut engine = Engine::start(&setup, clock.clone()).await;
+    let mut engine = Engine::start_warm(&setup, clock.clone()).await;
     let hub_source = sources::argocd::source_name(hub);
     let mut guard = Guard::new(
         client,
@@ -554,6 +554,7 @@ pub async fn run(setup: Setup, options: GuardOptions) -> Result<()> {
         Ok(false) => {}
         Err(e) => eprintln!("fleetdeck guard: {e}"),
     }
+    engine.write_cache(true);
     drop(engine);
     result
 }

@@ -206,10 +206,31 @@ pub struct Addon {
     pub status: String,
 }
 
+/// How much of a cluster its inventory source has read. A listing (`ListClusters`) names
+/// clusters long before each one's `DescribeCluster` answers: they are shown at once, and
+/// nothing is believed about them but their id until then.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Described {
+    /// Every field is as the source last read it.
+    #[default]
+    Yes,
+    /// Only listed so far: its description has not come yet.
+    Pending,
+    /// Only listed, and describing it failed (the source's error says why); tried again
+    /// on the next inventory.
+    Failed,
+}
+
 /// One EKS cluster as fleetdeck knows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Cluster {
     pub id: ClusterId,
+    /// Whether the fields below were read. Until they are, they are placeholders that
+    /// nothing may act on: the cluster's health is unknown, its environment places it in
+    /// no wave, and a write to it is confirmed as if it served production.
+    #[serde(default)]
+    pub described: Described,
     pub arn: String,
     pub version: String,
     pub platform_version: String,
@@ -229,6 +250,21 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Whether its description (version, status, tags, endpoint...) has been read.
+    pub fn is_described(&self) -> bool {
+        self.described == Described::Yes
+    }
+
+    /// Its environment, once its tags have been read.
+    pub fn known_environment(&self) -> Option<&Environment> {
+        self.is_described().then_some(&self.environment)
+    }
+
+    /// Whether it serves production, or might: a cluster not yet described could.
+    pub fn may_be_production(&self) -> bool {
+        !self.is_described() || self.environment.is_production()
+    }
+
     /// The labels every alert about this cluster carries, whatever its source.
     pub fn alert_labels(&self) -> std::collections::BTreeMap<String, String> {
         std::collections::BTreeMap::from([

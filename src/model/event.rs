@@ -24,6 +24,12 @@ pub enum SourceEvent {
     },
     /// One cluster changed (status, version, insights, updates...).
     ClusterChanged(Box<Cluster>),
+    /// Some of a source's clusters changed, in one batch (descriptions as they come in,
+    /// names first); the source's other clusters stand.
+    ClustersChanged {
+        source: String,
+        clusters: Vec<Cluster>,
+    },
     /// New or changed alerts (a resolved alert is sent with `state: Resolved`).
     Alerts(Vec<Alert>),
     /// Alerts the source no longer knows at all (not just resolved).

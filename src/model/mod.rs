@@ -11,8 +11,8 @@ mod store;
 
 pub use alert::{Ack, AckKind, Alert, AlertKey, AlertSource, AlertState, Severity};
 pub use cluster::{
-    Addon, Cluster, ClusterHealth, ClusterId, ClusterStatus, Deprecation, EksUpdate, Environment,
-    HealthIssue, Insight, InsightDetail, InsightStatus, Support,
+    Addon, Cluster, ClusterHealth, ClusterId, ClusterStatus, Deprecation, Described, EksUpdate,
+    Environment, HealthIssue, Insight, InsightDetail, InsightStatus, Support,
 };
 pub use event::{MetricSample, SourceEvent};
 pub use kube::{

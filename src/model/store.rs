@@ -10,8 +10,8 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 use super::metric::ETCD_QUOTA_BYTES;
 use super::{
     Alert, AlertKey, AlertState, ApplicationSet, ArgoApp, Cell, Cluster, ClusterHealth, ClusterId,
-    ClusterStatus, KubeSignals, MetricName, MetricRing, PermissionCheck, Rollout, SourceEvent,
-    SourceHealth, Timestamp,
+    ClusterStatus, Described, KubeSignals, MetricName, MetricRing, PermissionCheck, Rollout,
+    SourceEvent, SourceHealth, Timestamp,
 };
 use alert_table::{AlertId, AlertTable};
 
@@ -109,9 +109,9 @@ impl ClusterFilter {
                 Some("name" | "cluster") => has(&cluster.id.name),
                 Some("account") => has(&cluster.id.account),
                 Some("region") => has(&cluster.id.region),
-                Some("env" | "environment") => has(cluster.environment.as_str()),
-                Some("version" | "v") => has(&cluster.version),
-                Some("status") => has(cluster.status.as_str()),
+                Some("env" | "environment") => has(described_fields(cluster)[0]),
+                Some("version" | "v") => has(described_fields(cluster)[1]),
+                Some("status") => has(described_fields(cluster)[2]),
                 Some("wave") => wave.is_some_and(has),
                 Some("team") => cluster.team.as_deref().is_some_and(has),
                 // An unknown field matches nothing rather than everything: a typo must not
@@ -127,16 +127,28 @@ impl ClusterFilter {
 /// holds no whitespace, so it cannot match across two fields). Kept per cluster, so a
 /// keystroke in the filter does not lowercase the fleet again.
 fn search_text(c: &Cluster) -> String {
+    let [environment, version, status] = described_fields(c);
     [
         c.id.name.as_str(),
         &c.id.account,
         &c.id.region,
-        c.environment.as_str(),
-        &c.version,
-        c.status.as_str(),
+        environment,
+        version,
+        status,
     ]
     .join("\n")
     .to_lowercase()
+}
+
+/// Environment, version and status as a filter sees them: a cluster not described yet
+/// has none of them, so it is found by `describing` (or `unknown`, when describing it
+/// failed), never by an environment it may not have.
+fn described_fields(c: &Cluster) -> [&str; 3] {
+    match c.described {
+        Described::Yes => [c.environment.as_str(), &c.version, c.status.as_str()],
+        Described::Pending => ["describing"; 3],
+        Described::Failed => ["unknown"; 3],
+    }
 }
 
 fn contains_ignore_case(haystack: &str, lower_needle: &str) -> bool {
@@ -202,6 +214,9 @@ pub struct Store {
     sources: BTreeMap<String, SourceHealth>,
     /// Sources listed as loading before they reported any health of their own.
     placeholders: Vec<String>,
+    /// Every source started under its own name (`expect_source`): each sends `Ready`
+    /// under that name, so it is loading until then even once it has answered.
+    started: Vec<String>,
     /// What is only remembered from the last session (the warm start).
     cached: cached::Cached,
     ready: Vec<String>,
@@ -234,17 +249,22 @@ impl Store {
         self.generation += 1;
         match event {
             SourceEvent::ClusterInventory { source, clusters } => {
-                if !self.cached.clusters.is_empty() {
-                    for c in &clusters {
-                        self.cached.clusters.remove(&c.id);
-                    }
-                }
                 self.replace_inventory(&source, clusters)
             }
             SourceEvent::ClusterChanged(cluster) => {
-                self.cached.clusters.remove(&cluster.id);
-                if let (i, true) = self.upsert_cluster("", *cluster) {
+                if let Some((i, true)) = self.refresh_cluster("", *cluster) {
                     self.file_alerts_of(i);
+                }
+            }
+            SourceEvent::ClustersChanged { source, clusters } => {
+                let mut added = false;
+                for cluster in clusters {
+                    added |= self
+                        .refresh_cluster(&source, cluster)
+                        .is_some_and(|(_, new)| new);
+                }
+                if added {
+                    self.reindex_alerts();
                 }
             }
             SourceEvent::Alerts(alerts) => {
@@ -346,6 +366,28 @@ impl Store {
         }
     }
 
+    /// Lists or updates a cluster a source sent, unless it would hide a better picture: a
+    /// cluster not described yet does not replace one remembered from the last session
+    /// (that stays, marked as remembered, until the description comes). Returns what
+    /// `upsert_cluster` does, or `None` when the remembered picture was kept.
+    fn refresh_cluster(&mut self, source: &str, cluster: Cluster) -> Option<(usize, bool)> {
+        if !self.cached.clusters.is_empty() && self.cached.clusters.contains(&cluster.id) {
+            let remembered = self
+                .cluster(&cluster.id)
+                .is_some_and(|old| old.is_described());
+            if remembered && !cluster.is_described() {
+                if let Some(&i) = self.index.get(&cluster.id)
+                    && !source.is_empty()
+                {
+                    self.slots[i].source = source.to_string();
+                }
+                return None;
+            }
+            self.cached.clusters.remove(&cluster.id);
+        }
+        Some(self.upsert_cluster(source, cluster))
+    }
+
     /// Forgets what was worked out from the set of clusters.
     fn clusters_changed(&mut self) {
         self.name_ranks = OnceCell::new();
@@ -367,7 +409,9 @@ impl Store {
         }
         let mut added = false;
         for cluster in clusters {
-            added |= self.upsert_cluster(source, cluster).1;
+            added |= self
+                .refresh_cluster(source, cluster)
+                .is_some_and(|(_, new)| new);
         }
         let placed = self.place_alerts();
         if added || placed {
@@ -710,6 +754,8 @@ impl Store {
         match c.status {
             ClusterStatus::Failed => ClusterHealth::Critical,
             _ if crit > 0 => ClusterHealth::Critical,
+            // Not described yet: its status and health issues are not known.
+            _ if !c.is_described() => ClusterHealth::Unknown,
             ClusterStatus::Unknown => ClusterHealth::Unknown,
             _ if !covered() => ClusterHealth::Unknown,
             _ if warn > 0 || !c.health_issues.is_empty() => ClusterHealth::Warning,
@@ -925,6 +971,9 @@ impl Store {
 
     /// Lists a started source as loading until it reports its own health.
     pub fn expect_source(&mut self, name: &str, poll_interval_secs: u64) {
+        if !self.started.iter().any(|s| s == name) {
+            self.started.push(name.to_string());
+        }
         if self.sources.contains_key(name) {
             return;
         }
@@ -936,12 +985,27 @@ impl Store {
         );
     }
 
-    /// Whether a source is still on its first picture: no answer and no error yet, and
-    /// not ready.
+    /// Whether a source is still on its first picture: not ready, and the last thing it
+    /// said was not an error; and no answer yet, or (for a source started under this
+    /// name) no `Ready` yet: a source may answer before its picture is complete (EKS lists
+    /// names first, then describes each cluster). Health reported under other names (one
+    /// per Alertmanager) is loading only until it answers.
     pub fn is_loading(&self, source: &SourceHealth) -> bool {
-        source.last_ok.is_none()
-            && source.last_error_at.is_none()
-            && !self.ready.contains(&source.name)
+        let failing = match (source.last_error_at, source.last_ok) {
+            (Some(err), Some(ok)) => err > ok,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        // One source may report health under several names (`alertmanager:NAME` for each
+        // Alertmanager of the `alertmanager` source): its `Ready` covers them all.
+        let ready = self.ready.iter().any(|r| {
+            source.name == *r
+                || source
+                    .name
+                    .strip_prefix(r.as_str())
+                    .is_some_and(|rest| rest.starts_with(':'))
+        });
+        !failing && !ready && (source.last_ok.is_none() || self.started.contains(&source.name))
     }
 
     /// Whether every named source has delivered its first complete picture.
@@ -1159,6 +1223,7 @@ mod tests {
             arn: format!("arn:aws:eks:eu-west-1:111122223333:cluster/{name}"),
             version: version.into(),
             platform_version: "eks.1".into(),
+            described: crate::model::Described::Yes,
             status: ClusterStatus::Active,
             environment: env,
             team: Some("core".into()),
@@ -1714,12 +1779,18 @@ mod tests {
         failing.last_error_at = Some(t(0));
         store.apply(SourceEvent::Health(failing), t(0));
         assert!(!loading(&store, "eks:prod/us-east-1"));
-        // A source that reports under other names: its placeholder goes when it is ready.
+        // A source that reports under other names: its placeholder goes when it is ready,
+        // and the names it reports under are loading only until they answer.
         store.apply(
             SourceEvent::Health(SourceHealth::new("alertmanager:amp", 60)),
             t(0),
         );
         assert!(loading(&store, "alertmanager"));
+        assert!(loading(&store, "alertmanager:amp"));
+        let mut answered = SourceHealth::new("alertmanager:amp", 60);
+        answered.last_ok = Some(t(0));
+        store.apply(SourceEvent::Health(answered), t(0));
+        assert!(!loading(&store, "alertmanager:amp"));
         store.apply(
             SourceEvent::Ready {
                 source: "alertmanager".into(),
@@ -1728,5 +1799,232 @@ mod tests {
         );
         let names: Vec<&str> = store.sources().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["alertmanager:amp", "eks:prod/us-east-1"]);
+        // Its Ready covers the health it reports under its Alertmanager's name.
+        assert!(!loading(&store, "alertmanager:amp"));
+    }
+
+    /// A cluster only listed so far, as the EKS source sends it before `DescribeCluster`
+    /// answers; its placeholder fields are set to something plausible on purpose, to show
+    /// that nothing believes them.
+    fn listed(name: &str) -> Cluster {
+        Cluster {
+            described: Described::Pending,
+            status: ClusterStatus::Active,
+            ..cluster(name, Environment::Prod, "1.31")
+        }
+    }
+
+    #[test]
+    fn a_cluster_not_described_yet_is_unknown_and_found_only_as_describing() {
+        let mut s = Store::new();
+        s.apply(
+            SourceEvent::ClusterInventory {
+                source: "eks:acct/eu-west-1".into(),
+                clusters: vec![
+                    cluster("prod-a", Environment::Prod, "1.31"),
+                    listed("new-a"),
+                ],
+            },
+            t(0),
+        );
+        let i = s.find_cluster("new-a").expect("listed at once");
+        assert_eq!(s.health(i, t(0)), ClusterHealth::Unknown);
+        let summary = s.summary(t(0));
+        assert_eq!((summary.healthy, summary.unknown), (1, 1));
+        let rows = |f: &str| {
+            names(
+                &s,
+                &s.cluster_rows(&ClusterFilter::parse(f), SortKey::Name, false),
+            )
+        };
+        assert_eq!(
+            rows("env:prod"),
+            ["prod-a"],
+            "no environment until its tags are read"
+        );
+        assert_eq!(rows("status:active"), ["prod-a"]);
+        assert_eq!(rows("1.31"), ["prod-a"]);
+        assert_eq!(rows("describing"), ["new-a"]);
+        assert_eq!(rows("status:describing"), ["new-a"]);
+        // A critical alert on it is known, whatever its description says.
+        s.apply(
+            SourceEvent::Alerts(vec![alert(
+                "new-a",
+                "boom",
+                Severity::Critical,
+                AlertState::Firing,
+                0,
+            )]),
+            t(0),
+        );
+        assert_eq!(s.health(i, t(0)), ClusterHealth::Critical);
+    }
+
+    #[test]
+    fn descriptions_come_in_batches_and_the_inventory_stands() {
+        let mut s = Store::new();
+        let source = "eks:acct/eu-west-1";
+        s.apply(
+            SourceEvent::ClusterInventory {
+                source: source.into(),
+                clusters: vec![listed("a"), listed("b"), listed("c")],
+            },
+            t(0),
+        );
+        s.apply(
+            SourceEvent::ClustersChanged {
+                source: source.into(),
+                clusters: vec![
+                    cluster("c", Environment::Dev, "1.30"),
+                    cluster("a", Environment::Prod, "1.31"),
+                ],
+            },
+            t(1),
+        );
+        let described: Vec<(&str, bool)> = s
+            .clusters()
+            .iter()
+            .map(|c| (c.id.name.as_str(), c.is_described()))
+            .collect();
+        assert_eq!(described, [("a", true), ("b", false), ("c", true)]);
+        let a = s.find_cluster("a").expect("a");
+        assert_eq!(s.health(a, t(1)), ClusterHealth::Healthy);
+        // The next inventory of that source still owns them all.
+        s.apply(
+            SourceEvent::ClusterInventory {
+                source: source.into(),
+                clusters: vec![cluster("a", Environment::Prod, "1.31")],
+            },
+            t(2),
+        );
+        assert_eq!(names(&s, &[0]), ["a"]);
+        assert_eq!(s.clusters().len(), 1);
+    }
+
+    #[test]
+    fn a_remembered_cluster_keeps_its_picture_until_it_is_described_again() {
+        let mut s = Store::new();
+        let source = "eks:acct/eu-west-1";
+        s.apply(
+            SourceEvent::ClusterInventory {
+                source: source.into(),
+                clusters: vec![cluster("a", Environment::Prod, "1.30")],
+            },
+            t(0),
+        );
+        s.mark_cached(t(0));
+        s.apply(
+            SourceEvent::ClusterInventory {
+                source: source.into(),
+                clusters: vec![listed("a"), listed("b")],
+            },
+            t(1),
+        );
+        let a = s.find_cluster("a").expect("a");
+        assert!(
+            s.clusters()[a].is_described(),
+            "the remembered picture stays"
+        );
+        assert_eq!(s.clusters()[a].version, "1.30");
+        assert!(s.is_cached_cluster(a), "still shown as remembered");
+        s.apply(
+            SourceEvent::ClustersChanged {
+                source: source.into(),
+                clusters: vec![cluster("a", Environment::Prod, "1.31")],
+            },
+            t(2),
+        );
+        assert_eq!(s.clusters()[a].version, "1.31");
+        assert!(!s.is_cached_cluster(a));
+    }
+
+    #[test]
+    fn a_cluster_not_described_yet_places_no_wave_by_its_environment() {
+        use crate::model::{ApplicationSet, ArgoApp, SyncStep};
+        let mut s = Store::new();
+        let mut guess = listed("new-a");
+        guess.environment = Environment::Staging;
+        s.apply(
+            SourceEvent::ClusterInventory {
+                source: "eks:acct/eu-west-1".into(),
+                clusters: vec![cluster("prod-a", Environment::Prod, "1.31"), guess],
+            },
+            t(0),
+        );
+        let app = |name: &str| ArgoApp {
+            name: format!("addons-{name}"),
+            namespace: "argocd".into(),
+            project: "platform".into(),
+            cluster: Some(ClusterId::new("acct", "eu-west-1", name)),
+            destination: String::new(),
+            sync: "Synced".into(),
+            health: "Healthy".into(),
+            operation_phase: None,
+            message: None,
+            labels: [("team".to_string(), "core".to_string())].into(),
+            app_set: Some("addons".into()),
+        };
+        s.apply(
+            SourceEvent::ApplicationSets {
+                source: "argocd:hub".into(),
+                sets: vec![ApplicationSet {
+                    name: "addons".into(),
+                    namespace: "argocd".into(),
+                    resource_version: "1".into(),
+                    strategy: Some("RollingSync".into()),
+                    // Selected by team, not environment: the wave's environment is its
+                    // clusters'.
+                    steps: vec![SyncStep {
+                        match_expressions: vec![("team".into(), "In".into(), vec!["core".into()])],
+                        max_update: None,
+                    }],
+                    application_status: vec![],
+                    annotations: Default::default(),
+                }],
+            },
+            t(0),
+        );
+        s.apply(
+            SourceEvent::Applications {
+                source: "argocd:hub".into(),
+                apps: vec![app("prod-a"), app("new-a")],
+            },
+            t(0),
+        );
+        assert_eq!(s.rollouts()[0].waves[0].environment, Environment::Prod);
+    }
+
+    #[test]
+    fn a_source_that_answered_is_still_loading_until_its_picture_is_complete() {
+        let mut store = Store::new();
+        store.expect_source("eks:prod/us-east-1", 60);
+        let loading = |store: &Store| {
+            let h = store.sources().next().expect("listed");
+            store.is_loading(h)
+        };
+        // Names listed, descriptions still coming.
+        let mut listed = SourceHealth::new("eks:prod/us-east-1", 60);
+        listed.last_ok = Some(t(0));
+        store.apply(SourceEvent::Health(listed.clone()), t(0));
+        assert!(loading(&store));
+        // One cluster could not be described: the source is not failing for that.
+        listed.last_error = Some("a: eks:DescribeCluster: AccessDeniedException".into());
+        listed.last_error_at = Some(t(0));
+        store.apply(SourceEvent::Health(listed.clone()), t(0));
+        assert!(loading(&store));
+        // The listing itself failed: no longer loading, failing.
+        listed.last_error_at = Some(t(1));
+        store.apply(SourceEvent::Health(listed.clone()), t(1));
+        assert!(!loading(&store));
+        listed.last_ok = Some(t(2));
+        store.apply(SourceEvent::Health(listed), t(2));
+        assert!(loading(&store));
+        store.apply(
+            SourceEvent::Ready {
+                source: "eks:prod/us-east-1".into(),
+            },
+            t(2),
+        );
+        assert!(!loading(&store));
     }
 }

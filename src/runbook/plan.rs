@@ -120,7 +120,7 @@ pub fn plan(
     };
     let production = store
         .cluster(&cluster)
-        .is_some_and(|c| c.environment.is_production());
+        .is_some_and(|c| c.may_be_production());
     Ok(Action::Remediate(Remediation {
         cluster,
         production,

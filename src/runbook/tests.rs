@@ -573,6 +573,45 @@ fn demo_store() -> (crate::model::Store, ClusterId) {
     (store, prod)
 }
 
+/// A write to a cluster whose tags have not been read yet may be a write to production:
+/// it is confirmed as one (the cluster's name typed), not with a y/n.
+#[test]
+fn a_step_on_a_cluster_not_described_yet_is_confirmed_as_on_production() {
+    use crate::actions::{Action, Confirmation};
+    use crate::model::{Described, Environment, SourceEvent};
+    let (mut store, _) = demo_store();
+    let dev = store
+        .clusters()
+        .iter()
+        .find(|c| c.environment == Environment::Dev)
+        .expect("a dev cluster")
+        .clone();
+    let (set, _) = RunbookSet::load(None);
+    let rb = set.get("node-not-ready").unwrap();
+    let drain = rb.steps.iter().find(|s| s.action == "drain").unwrap();
+    let alert = on(
+        &dev.id,
+        "node-not-ready",
+        &[("node", "ip-10-0-1-7.ec2.internal")],
+    );
+    let confirmation =
+        |store: &crate::model::Store| match plan::plan(rb, drain, &alert, store, false) {
+            Ok(Action::Remediate(r)) => r.confirmation(),
+            other => panic!("a remediation: {other:?}"),
+        };
+    assert_eq!(confirmation(&store), Confirmation::YesNo);
+    let mut listed = dev.clone();
+    listed.described = Described::Pending;
+    store.apply(
+        SourceEvent::ClusterChanged(Box::new(listed)),
+        chrono::Utc::now(),
+    );
+    assert_eq!(
+        confirmation(&store),
+        Confirmation::TypeName(dev.id.name.clone())
+    );
+}
+
 fn on(cluster: &ClusterId, name: &str, labels: &[(&str, &str)]) -> Alert {
     let mut a = alert(name, labels);
     a.cluster = Some(cluster.clone());

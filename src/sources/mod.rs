@@ -41,8 +41,9 @@ pub struct ClusterTarget {
 pub enum SourceCommand {
     /// The cluster now on screen (its full metric set is wanted), or none.
     Focus(Option<ClusterId>),
-    /// The fleet as known now, and the clusters whose insides matter (on screen, with
-    /// firing alerts, or in an active wave). Sent when either changes. Every source
+    /// The fleet as known now, and the clusters whose insides matter, most important
+    /// first: the one on screen, then those with firing alerts, then those in an active
+    /// wave (`engine::interest`). Sent when either changes. Every source
     /// answers with `SourceEvent::Targeted { seq }` once it has applied them and sent the
     /// events that follow (applications and alerts tied to their clusters), so the engine
     /// knows when the picture is whole.

@@ -37,6 +37,7 @@
 
 pub mod argocd;
 mod selectors;
+pub mod spoke;
 mod store;
 
 use std::convert::Infallible;

@@ -100,8 +100,11 @@ impl Store {
         for set in sets.iter().filter(|s| argo::is_progressive(s)) {
             let file_plan =
                 crate::rollout::plan::find(&self.argo.file_plans, &set.namespace, &set.name);
-            let environment =
-                |id: &crate::model::ClusterId| self.cluster(id).map(|c| c.environment.clone());
+            let environment = |id: &crate::model::ClusterId| {
+                // A cluster not described yet has no environment to place a wave by.
+                self.cluster(id)
+                    .and_then(|c| c.known_environment().cloned())
+            };
             let argo::Built {
                 rollout,
                 plan,

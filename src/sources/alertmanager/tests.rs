@@ -501,6 +501,7 @@ fn the_store_ties_label_only_clusters_to_the_listed_cluster_whenever_it_arrives(
         arn: String::new(),
         version: "1.30".into(),
         platform_version: "eks.1".into(),
+        described: crate::model::Described::Yes,
         status: ClusterStatus::Active,
         environment: Environment::Prod,
         team: None,

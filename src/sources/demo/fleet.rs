@@ -210,6 +210,7 @@ pub(super) fn build(seed: u64, n: usize) -> Inventory {
                 arn,
                 version: version(from_minor),
                 platform_version: platform_version(from_minor).into(),
+                described: crate::model::Described::Yes,
                 status: ClusterStatus::Active,
                 environment: spec.environment.clone(),
                 team: Some(team.into()),

@@ -6,8 +6,8 @@ use aws_sdk_eks::types as eks;
 
 use crate::model::{
     Addon, Alert, AlertKey, AlertSource, AlertState, Cluster, ClusterId, ClusterStatus,
-    Deprecation, EksUpdate, Environment, HealthIssue, Insight, InsightDetail, InsightStatus,
-    Severity, Support, Timestamp,
+    Deprecation, Described, EksUpdate, Environment, HealthIssue, Insight, InsightDetail,
+    InsightStatus, Severity, Support, Timestamp,
 };
 
 /// Where AWS explains insights; the insight alerts link to it.
@@ -85,6 +85,7 @@ pub(super) fn cluster(
 ) -> Cluster {
     let tag = |k: &str| c.tags.as_ref().and_then(|t| t.get(k));
     Cluster {
+        described: Described::Yes,
         arn: c.arn.clone().unwrap_or_default(),
         version: c.version.clone().unwrap_or_default(),
         platform_version: c.platform_version.clone().unwrap_or_default(),
@@ -122,16 +123,19 @@ pub(super) fn cluster(
     }
 }
 
-/// A cluster `ListClusters` names but `DescribeCluster` could not read (yet): shown with
-/// status UNKNOWN rather than hidden, so nobody thinks it isn't there.
+/// A cluster `ListClusters` names and `DescribeCluster` has not read (yet): shown at once,
+/// as `Described::Pending`, with status UNKNOWN and no environment, rather than hidden
+/// until described.
 pub(super) fn placeholder(id: ClusterId) -> Cluster {
     Cluster {
         id,
+        described: Described::Pending,
         arn: String::new(),
         version: String::new(),
         platform_version: String::new(),
         status: ClusterStatus::Unknown,
-        environment: Environment::Other(UNTAGGED.into()),
+        // Not "untagged": its tags have not been read.
+        environment: Environment::Other(String::new()),
         team: None,
         health_issues: Vec::new(),
         insights: Vec::new(),

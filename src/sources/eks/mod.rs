@@ -3,22 +3,33 @@
 //!
 //! ## What each poll calls
 //!
-//! - **Inventory**, every 60 s: `ListClusters` (every page through `call`), keep the
-//!   clusters `[clusters].include` matches, `DescribeCluster` each (status, versions, tags,
-//!   `health.issues`, upgrade policy). `DescribeClusterVersions` at most once an hour per
-//!   region tells which versions are in extended support. Sends the complete
-//!   `ClusterInventory`, the health-issue alerts that changed, `Health`, and `Ready` after
-//!   the first attempt, whether it worked or not. DescribeCluster runs for every cluster
-//!   every minute: it is the only way to see a status change, and it is one call each.
-//! - **Detail**, per cluster every 5 minutes (every minute for the focused cluster):
+//! - **Inventory**, every 60 s (or, for a fleet that takes longer, as soon as the last
+//!   one is described): `ListClusters` (every page through `call`), keep the clusters
+//!   `[clusters].include` matches, and send them at once as the complete
+//!   `ClusterInventory`: names first, the clusters not described yet as
+//!   `Described::Pending`, the others with their last picture. Then `DescribeCluster`
+//!   each (status, versions, tags, `health.issues`, upgrade policy), one at a time through
+//!   the budget, in this order: the cluster on screen, the clusters of interest in the
+//!   engine's order (firing alerts, then a started wave: `SourceCommand::Targets`), those
+//!   never described, then the rest; commands are heard between two descriptions, so a
+//!   change of focus or interest reorders what is left. Descriptions go out in batches
+//!   (`ClustersChanged`, at most every second or 250 clusters, at once for the cluster on
+//!   screen) with the health-issue alerts that changed and `Health`. `Ready` goes with the
+//!   last description of the first inventory (every listed cluster described, or failed
+//!   and said so), or at once when the listing failed or listed nothing.
+//!   `DescribeClusterVersions` at most once an hour per region tells which versions are
+//!   in extended support. DescribeCluster runs for every cluster every inventory: it is
+//!   the only way to see a status change, and it is one call each.
+//! - **Detail**, per described cluster every 5 minutes (every minute for the focused one):
 //!   `ListInsights` (upgrade readiness and misconfiguration), `ListAddons` +
 //!   `DescribeAddon`, `ListUpdates` (+ `DescribeUpdate`) for the cluster and for the
 //!   add-ons worth it, `ListNodegroups` + `DescribeNodegroup`. Sends `ClusterChanged`, the
 //!   alerts that changed, and `Health`. Clusters found together have their first detail
 //!   polls spread over the first minute (so alerts show up quickly), and their later ones
 //!   spread over the whole 5 minutes, so the calls trickle instead of bursting.
-//! - **Focus** on one of our clusters: its detail poll at once, plus `DescribeInsight` for
-//!   its insights that are not passing; then every minute while it stays in focus.
+//! - **Focus** on one of our clusters: its description at once if this inventory has not
+//!   described it yet, its detail poll at once, plus `DescribeInsight` for its insights
+//!   that are not passing; then every minute while it stays in focus.
 //!
 //! ## Not calling more than needed
 //!
@@ -37,7 +48,7 @@
 //!   `Health` carries the error (`eks:ListClusters: AccessDeniedException: ...`), and the
 //!   next cycle tries again.
 //! - `DescribeCluster` failing on one cluster: that cluster keeps its last picture (or shows
-//!   as UNKNOWN if never read); the others are unaffected. A failing detail aspect keeps its
+//!   as not described, `Described::Failed`, if never read); the others are unaffected. A failing detail aspect keeps its
 //!   previous picture and alerts. Both show as the source's `last_error`, naming the
 //!   cluster, while the source stays healthy (its inventory is current). If *no* cluster
 //!   can be described (ListClusters allowed, DescribeCluster denied), the source is
@@ -90,6 +101,11 @@ const FIRST_DETAIL_WINDOW: Duration = Duration::from_secs(60);
 const VERSIONS_TTL: Duration = Duration::from_secs(3600);
 /// How long an operation the endpoint does not serve is left alone.
 const UNSUPPORTED_RETRY: Duration = Duration::from_secs(3600);
+/// Descriptions go out in batches at most this often (the console draws new source data
+/// about once a second), so thousands of clusters fill the screen without one event each.
+const BATCH_WINDOW: Duration = Duration::from_secs(1);
+/// ... and at most this many clusters to a batch, when the budget allows more.
+const BATCH_MAX: usize = 250;
 
 /// The source's name in `Health`, inventories and `Ready`: `eks:{account}/{region}`.
 pub fn source_name(scope: &AwsScope) -> String {

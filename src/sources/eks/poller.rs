@@ -1,7 +1,7 @@
 //! The source's state and its polls: what it knows about each cluster, when each is due,
 //! what fires, and the health it reports. The task in `task.rs` only decides *when*.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_eks::types as eks;
@@ -10,13 +10,14 @@ use tokio::time::Instant;
 use super::alerts::{AlertBook, Aspect};
 use super::api::{Api, is_unsupported};
 use super::{
-    DETAIL_INTERVAL, FIRST_DETAIL_WINDOW, FOCUS_DETAIL_INTERVAL, POLL_INTERVAL_SECS,
-    UNSUPPORTED_RETRY, VERSIONS_TTL, map,
+    BATCH_MAX, BATCH_WINDOW, DETAIL_INTERVAL, FIRST_DETAIL_WINDOW, FOCUS_DETAIL_INTERVAL,
+    POLL_INTERVAL_SECS, UNSUPPORTED_RETRY, VERSIONS_TTL, map,
 };
 use crate::clock::Clock;
 use crate::config::Clusters;
 use crate::model::{
-    Alert, Cluster, ClusterId, InsightDetail, InsightStatus, SourceEvent, SourceHealth, Timestamp,
+    Alert, Cluster, ClusterId, Described, InsightDetail, InsightStatus, SourceEvent, SourceHealth,
+    Timestamp,
 };
 use crate::sources::aws::{AwsScope, CallError, CallKind};
 
@@ -57,6 +58,10 @@ struct HealthState {
     last_error_at: Option<Timestamp>,
     /// The last `ListClusters` succeeded.
     inventory_ok: bool,
+    /// The last inventory could describe none of its clusters: a listing alone is no
+    /// success until a description is (or the source would look healthy between two
+    /// refused inventories).
+    describe_refused: bool,
 }
 
 impl HealthState {
@@ -107,8 +112,65 @@ pub(super) struct Poller {
     logged: HashSet<Family>,
     /// The cluster on screen, if it is one of ours.
     focus: Option<String>,
+    /// Our clusters of interest, most important first (the engine's order: firing alerts,
+    /// then a started wave).
+    interest: Vec<String>,
+    /// The clusters of this inventory still to describe.
+    queue: DescribeQueue,
+    /// Described since the last batch was sent.
+    batch: Batch,
     health: HealthState,
     ready_sent: bool,
+}
+
+/// The clusters listed and not yet described in this inventory: those never described
+/// first, then those described before (their picture stands meanwhile).
+#[derive(Default)]
+struct DescribeQueue {
+    fresh: BTreeSet<String>,
+    again: BTreeSet<String>,
+    /// `DescribeClusterVersions` (hourly) is due before the first description.
+    versions_checked: bool,
+    /// Described (or tried) in this inventory, and how many of those failed.
+    tried: usize,
+    errors: Vec<String>,
+    /// `errors` not yet reported in `Health`.
+    unreported: bool,
+}
+
+impl DescribeQueue {
+    fn is_empty(&self) -> bool {
+        self.fresh.is_empty() && self.again.is_empty()
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.fresh.contains(name) || self.again.contains(name)
+    }
+
+    fn remove(&mut self, name: &str) -> bool {
+        self.fresh.remove(name) | self.again.remove(name)
+    }
+}
+
+/// What goes out in the next batch of descriptions.
+struct Batch {
+    clusters: Vec<String>,
+    alerts: Vec<Alert>,
+    /// A cluster went (deleted between the listing and its description): the next batch
+    /// is the whole inventory again, so that the store drops it.
+    listing_changed: bool,
+    since: Instant,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self {
+            clusters: Vec::new(),
+            alerts: Vec::new(),
+            listing_changed: false,
+            since: Instant::now(),
+        }
+    }
 }
 
 impl Poller {
@@ -132,6 +194,9 @@ impl Poller {
             unsupported: HashMap::new(),
             logged: HashSet::new(),
             focus: None,
+            interest: Vec::new(),
+            queue: DescribeQueue::default(),
+            batch: Batch::default(),
             health: HealthState::default(),
             ready_sent: false,
         }
@@ -145,16 +210,38 @@ impl Poller {
             .collect()
     }
 
-    /// When the next cluster's detail poll is due.
+    /// When the next detail poll of a described cluster is due.
     pub(super) fn next_detail_due(&self) -> Option<Instant> {
-        self.tracked.values().map(|t| t.next_detail).min()
+        self.tracked
+            .values()
+            .filter(|t| t.cluster.is_described())
+            .map(|t| t.next_detail)
+            .min()
     }
 
-    /// `ListClusters` + `DescribeCluster` for each included cluster (and
-    /// `DescribeClusterVersions` when its hour is up). Emits the complete inventory, the
-    /// health-issue alerts that changed, Health, and Ready after the first attempt. A failed
-    /// `ListClusters` emits no inventory: the last one stands and goes stale.
-    pub(super) async fn poll_inventory(&mut self) -> Vec<SourceEvent> {
+    /// Whether clusters of the last listing are still to be described.
+    pub(super) fn describing(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// The clusters of interest, most important first, as the engine sent them: ours are
+    /// described before the others.
+    pub(super) fn set_interest(&mut self, interest: &[ClusterId]) {
+        self.interest = interest
+            .iter()
+            .filter(|id| id.account == self.account && id.region == self.region)
+            .map(|id| id.name.clone())
+            .collect();
+    }
+
+    /// `ListClusters`, names first: emits the complete inventory at once (clusters seen
+    /// before with their last picture, new ones as `Described::Pending`), the alerts of
+    /// clusters that went, and Health; each cluster is then described by
+    /// [`Self::describe_next`]. Ready goes out with the last description of the first
+    /// inventory, or here when there is nothing to describe (none listed, or the listing
+    /// failed). A failed `ListClusters` emits no inventory: the last one stands and goes
+    /// stale.
+    pub(super) async fn list(&mut self) -> Vec<SourceEvent> {
         let mut events = Vec::new();
         match self.api.list_clusters().await {
             Err(e) => {
@@ -163,29 +250,46 @@ impl Poller {
                 self.health.inventory_failed(e.to_string(), now);
             }
             Ok(names) => {
-                let alerts = self.take_inventory(names).await;
-                let clusters = self.tracked.values().map(|t| t.cluster.clone()).collect();
-                events.push(SourceEvent::ClusterInventory {
-                    source: self.name.clone(),
-                    clusters,
-                });
+                let alerts = self.take_listing(names);
+                events.push(self.inventory_event());
                 if !alerts.is_empty() {
                     events.push(SourceEvent::Alerts(alerts));
+                }
+                let now = self.clock.now();
+                self.health.inventory_ok = true;
+                if !self.health.describe_refused {
+                    self.health.last_ok = Some(now);
                 }
             }
         }
         events.push(self.health_event());
+        if self.queue.is_empty() {
+            self.send_ready(&mut events);
+        }
+        events
+    }
+
+    /// Every cluster as known now, as the complete inventory.
+    fn inventory_event(&self) -> SourceEvent {
+        SourceEvent::ClusterInventory {
+            source: self.name.clone(),
+            clusters: self.tracked.values().map(|t| t.cluster.clone()).collect(),
+        }
+    }
+
+    fn send_ready(&mut self, events: &mut Vec<SourceEvent>) {
         if !self.ready_sent {
             self.ready_sent = true;
             events.push(SourceEvent::Ready {
                 source: self.name.clone(),
             });
         }
-        events
     }
 
-    /// Folds a successful `ListClusters` in; returns the alerts to send.
-    async fn take_inventory(&mut self, names: Vec<String>) -> Vec<Alert> {
+    /// Folds a successful `ListClusters` in: clusters no longer listed are forgotten, new
+    /// ones tracked (not described yet), and every listed one queued for its description.
+    /// Returns the alerts to send.
+    fn take_listing(&mut self, names: Vec<String>) -> Vec<Alert> {
         let ids: Vec<ClusterId> = names
             .into_iter()
             .map(|n| ClusterId::new(&self.account, &self.region, n))
@@ -202,65 +306,168 @@ impl Poller {
         for name in gone {
             self.forget(&name, &mut alerts);
         }
-        self.refresh_versions().await;
-
         let fresh: Vec<&ClusterId> = ids
             .iter()
             .filter(|id| !self.tracked.contains_key(&id.name))
             .collect();
         let schedule = self.first_schedule(&fresh);
-        let mut errors = Vec::new();
-        let env_tag = self.include.environment_tag.clone();
+        self.queue = DescribeQueue::default();
         for id in &ids {
-            let result = self.api.describe_cluster(&id.name).await;
-            let now = self.clock.now();
-            match result {
-                Ok(c) => {
-                    let mut cluster =
-                        map::cluster(id.clone(), &c, &env_tag, self.extended.as_ref());
-                    let tracked = self
-                        .tracked
-                        .entry(id.name.clone())
-                        .or_insert_with(|| Tracked::start(id, &schedule));
-                    // The detail poll's findings stand until it runs again.
-                    let old = &mut tracked.cluster;
-                    cluster.insights = std::mem::take(&mut old.insights);
-                    cluster.updates = std::mem::take(&mut old.updates);
-                    cluster.addons = std::mem::take(&mut old.addons);
-                    tracked.cluster = cluster;
-                    let current = map::health_alerts(&tracked.cluster, now);
-                    alerts.extend(self.alerts.settle(&id.name, Aspect::Health, current, now));
-                }
-                // Deleted between the list and the describe.
-                Err(e) if e.kind == CallKind::NotFound && !is_unsupported(&e) => {
-                    self.forget(&id.name, &mut alerts);
-                }
-                Err(e) => {
-                    // Keep what we knew (it goes stale) or show it as UNKNOWN: a cluster
-                    // we cannot read is still there.
-                    errors.push(format!("{}: {e}", id.name));
-                    self.tracked
-                        .entry(id.name.clone())
-                        .or_insert_with(|| Tracked::start(id, &schedule));
+            let tracked = self
+                .tracked
+                .entry(id.name.clone())
+                .or_insert_with(|| Tracked::start(id, &schedule));
+            if tracked.cluster.is_described() {
+                self.queue.again.insert(id.name.clone());
+            } else {
+                self.queue.fresh.insert(id.name.clone());
+            }
+        }
+        self.batch = Batch::default();
+        alerts
+    }
+
+    /// The next cluster to describe: the one on screen, then the clusters of interest in
+    /// the engine's order, then those never described, then the rest.
+    fn next_to_describe(&self) -> Option<String> {
+        let queued = |n: &&String| self.queue.contains(n);
+        self.focus
+            .iter()
+            .find(queued)
+            .or_else(|| self.interest.iter().find(queued))
+            .or_else(|| self.queue.fresh.first())
+            .or_else(|| self.queue.again.first())
+            .cloned()
+    }
+
+    /// Describes the next cluster (see [`Self::next_to_describe`]) and returns the batch
+    /// of descriptions when one is due: at most every [`BATCH_WINDOW`] or
+    /// [`BATCH_MAX`] clusters, at once for the cluster on screen, and with the inventory's
+    /// last description (then with Ready, the first time).
+    pub(super) async fn describe_next(&mut self) -> Vec<SourceEvent> {
+        let Some(name) = self.next_to_describe() else {
+            return Vec::new();
+        };
+        self.describe(&name).await;
+        let on_screen = self.focus.as_deref() == Some(name.as_str());
+        if on_screen
+            || self.queue.is_empty()
+            || self.batch.clusters.len() >= BATCH_MAX
+            || self.batch.since.elapsed() >= BATCH_WINDOW
+        {
+            self.send_batch()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// `DescribeCluster` of one queued cluster, folded in and added to the next batch. A
+    /// cluster described before keeps its picture when this fails; one never described
+    /// is marked `Described::Failed`. Deleted since the listing: forgotten.
+    async fn describe(&mut self, name: &str) {
+        if !self.queue.remove(name) {
+            return;
+        }
+        if !std::mem::replace(&mut self.queue.versions_checked, true) {
+            self.refresh_versions().await;
+        }
+        let result = self.api.describe_cluster(name).await;
+        let now = self.clock.now();
+        self.queue.tried += 1;
+        let env_tag = self.include.environment_tag.clone();
+        match result {
+            Ok(c) => {
+                self.health.describe_refused = false;
+                let Some(tracked) = self.tracked.get_mut(name) else {
+                    return;
+                };
+                let id = tracked.cluster.id.clone();
+                let mut cluster = map::cluster(id, &c, &env_tag, self.extended.as_ref());
+                // The detail poll's findings stand until it runs again.
+                let old = &mut tracked.cluster;
+                cluster.insights = std::mem::take(&mut old.insights);
+                cluster.updates = std::mem::take(&mut old.updates);
+                cluster.addons = std::mem::take(&mut old.addons);
+                tracked.cluster = cluster;
+                let current = map::health_alerts(&tracked.cluster, now);
+                let settled = self.alerts.settle(name, Aspect::Health, current, now);
+                self.batch.alerts.extend(settled);
+                self.batch.clusters.push(name.to_string());
+            }
+            // Deleted between the list and the describe.
+            Err(e) if e.kind == CallKind::NotFound && !is_unsupported(&e) => {
+                let mut alerts = Vec::new();
+                self.forget(name, &mut alerts);
+                self.batch.alerts.extend(alerts);
+                self.batch.listing_changed = true;
+            }
+            Err(e) => {
+                // Keep what we knew (it goes stale), or say it could not be described: a
+                // cluster we cannot read is still there.
+                self.queue.errors.push(format!("{name}: {e}"));
+                self.queue.unreported = true;
+                if let Some(t) = self.tracked.get_mut(name)
+                    && !t.cluster.is_described()
+                {
+                    t.cluster.described = Described::Failed;
+                    self.batch.clusters.push(name.to_string());
                 }
             }
+        }
+    }
+
+    /// The descriptions since the last batch, their alerts and Health; with the
+    /// inventory's last description, the verdict on it (and Ready, the first time).
+    fn send_batch(&mut self) -> Vec<SourceEvent> {
+        let batch = std::mem::take(&mut self.batch);
+        let mut events = Vec::new();
+        if batch.listing_changed {
+            events.push(self.inventory_event());
+        } else if !batch.clusters.is_empty() {
+            events.push(SourceEvent::ClustersChanged {
+                source: self.name.clone(),
+                clusters: batch
+                    .clusters
+                    .iter()
+                    .filter_map(|n| self.tracked.get(n))
+                    .map(|t| t.cluster.clone())
+                    .collect(),
+            });
+        }
+        if !batch.alerts.is_empty() {
+            events.push(SourceEvent::Alerts(batch.alerts));
         }
         let now = self.clock.now();
-        if !ids.is_empty() && errors.len() == ids.len() {
+        let done = self.queue.is_empty();
+        let errors = &self.queue.errors;
+        if done && self.queue.tried > 0 && errors.len() == self.queue.tried {
             // Listing allowed but describing refused everywhere (a common policy mistake):
-            // the clusters still show, as they were or UNKNOWN, but the source is unhealthy.
-            let more = errors.len() - 1;
-            let mut error = errors.swap_remove(0);
-            if more > 0 {
-                error.push_str(&format!(" (and {more} more)"));
-            }
+            // the clusters still show, as they were or not described, but the source is
+            // unhealthy.
+            let error = summary(errors);
             self.health.inventory_failed(error, now);
-        } else {
-            self.health.inventory_ok = true;
-            self.health.last_ok = Some(now);
-            self.health.partial(errors, now);
+            self.health.describe_refused = true;
+        } else if self.queue.unreported && (done || errors.len() < self.queue.tried) {
+            // Some could be described: the error is shown, the source stays healthy.
+            self.health.partial(vec![summary(errors)], now);
+            self.queue.unreported = false;
         }
-        alerts
+        events.push(self.health_event());
+        if done {
+            self.send_ready(&mut events);
+        }
+        events
+    }
+
+    /// Every cluster listed and described now, as one batch of events: for tests, which
+    /// look at an inventory's outcome rather than its pacing.
+    #[cfg(test)]
+    pub(super) async fn poll_inventory(&mut self) -> Vec<SourceEvent> {
+        let mut events = self.list().await;
+        while self.describing() {
+            events.extend(self.describe_next().await);
+        }
+        events
     }
 
     /// First detail polls of newly found clusters: spread over the first minute (the
@@ -314,13 +521,13 @@ impl Poller {
         }
     }
 
-    /// Polls the next cluster whose detail poll is due, if any.
+    /// Polls the next described cluster whose detail poll is due, if any.
     pub(super) async fn poll_due_detail(&mut self) -> Vec<SourceEvent> {
         let now = Instant::now();
         let due = self
             .tracked
             .iter()
-            .filter(|(_, t)| t.next_detail <= now)
+            .filter(|(_, t)| t.cluster.is_described() && t.next_detail <= now)
             .min_by_key(|(_, t)| t.next_detail)
             .map(|(n, _)| n.clone());
         match due {
@@ -339,7 +546,14 @@ impl Poller {
         self.focus = mine.clone();
         match mine {
             Some(name) if changed && self.tracked.contains_key(&name) => {
-                self.poll_detail(&name).await
+                // Not described yet in this inventory: its description comes first.
+                let mut events = Vec::new();
+                if self.queue.contains(&name) {
+                    self.describe(&name).await;
+                    events = self.send_batch();
+                }
+                events.extend(self.poll_detail(&name).await);
+                events
             }
             _ => Vec::new(),
         }
@@ -709,8 +923,19 @@ impl Poller {
     }
 }
 
+/// `first (and N more)`.
+fn summary(errors: &[String]) -> String {
+    let more = errors.len().saturating_sub(1);
+    let first = errors.first().cloned().unwrap_or_default();
+    if more > 0 {
+        format!("{first} (and {more} more)")
+    } else {
+        first
+    }
+}
+
 impl Tracked {
-    /// A newly found cluster, shown as UNKNOWN until described, on its first schedule.
+    /// A newly found cluster, not described yet, on its first schedule.
     fn start(id: &ClusterId, schedule: &HashMap<String, (Instant, Duration)>) -> Self {
         let (next_detail, spread) = schedule
             .get(&id.name)

@@ -13,9 +13,10 @@ use crate::sources::{SourceCommand, SourceHandle};
 /// Commands are rare (a key press); a small queue is plenty.
 const COMMAND_CAPACITY: usize = 16;
 
-/// Spawns the EKS source for one account and region: inventory every minute, details per
-/// cluster every five (every minute for the focused one). `inventory` receives the cluster
-/// list after each successful inventory. Exits when the events channel is closed.
+/// Spawns the EKS source for one account and region: inventory every minute (names at
+/// once, then each cluster's description), details per cluster every five (every minute
+/// for the focused one). `inventory` receives the cluster list after each successful
+/// listing. Exits when the events channel is closed.
 pub fn spawn(
     scope: AwsScope,
     events: mpsc::Sender<SourceEvent>,
@@ -55,6 +56,7 @@ async fn run(
     let mut inbox_open = true;
     loop {
         let detail_due = poller.next_detail_due();
+        let describing = poller.describing();
         let batch = tokio::select! {
             // Commands first: a focus change should not wait behind a detail poll.
             biased;
@@ -65,8 +67,10 @@ async fn run(
                     tokio::spawn(super::addon_update::run(writer.clone(), request));
                     Vec::new()
                 }
-                // The inventory is this source's own; the engine's targets add nothing.
-                Some(SourceCommand::Targets { seq, .. }) => {
+                // The inventory is this source's own; the clusters of interest are
+                // described first.
+                Some(SourceCommand::Targets { seq, interest, .. }) => {
+                    poller.set_interest(&interest);
                     vec![SourceEvent::Targeted { source: poller.name().to_string(), seq }]
                 }
                 Some(command) => {
@@ -78,8 +82,12 @@ async fn run(
                     Vec::new()
                 }
             },
-            _ = tick.tick() => {
-                let batch = poller.poll_inventory().await;
+            // Names first: each listed cluster is described as the budget allows, the
+            // ones that matter first, with commands heard between two descriptions.
+            () = std::future::ready(()), if describing => poller.describe_next().await,
+            // The next listing once this one is described: a big fleet slows the cadence.
+            _ = tick.tick(), if !describing => {
+                let batch = poller.list().await;
                 if batch.iter().any(|e| matches!(e, SourceEvent::ClusterInventory { .. })) {
                     inventory.send_replace(poller.cluster_ids());
                 }

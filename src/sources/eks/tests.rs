@@ -31,8 +31,9 @@ use super::poller::Poller;
 use crate::clock::Clock;
 use crate::config::{Account, Clusters};
 use crate::model::{
-    Alert, AlertKey, AlertSource, AlertState, Cluster, ClusterId, ClusterStatus, Environment,
-    InsightStatus, Severity, SourceEvent, SourceHealth, SourceStatus, Store, Support, Timestamp,
+    Alert, AlertKey, AlertSource, AlertState, Cluster, ClusterId, ClusterStatus, Described,
+    Environment, InsightStatus, Severity, SourceEvent, SourceHealth, SourceStatus, Store, Support,
+    Timestamp,
 };
 use crate::sources::aws::{AwsScope, RequestBudget};
 
@@ -163,14 +164,30 @@ fn health(events: &[SourceEvent]) -> SourceHealth {
         .expect("a Health event")
 }
 
+/// The inventory as these events leave it: the names-first listing with every batch of
+/// descriptions that followed folded in, or `None` when there was no listing.
 fn inventory(events: &[SourceEvent]) -> Option<Vec<Cluster>> {
-    events.iter().find_map(|e| match e {
-        SourceEvent::ClusterInventory { source, clusters } => {
-            assert_eq!(source, "eks:prod/us-east-1");
-            Some(clusters.clone())
+    let mut listed: Option<Vec<Cluster>> = None;
+    for e in events {
+        match e {
+            SourceEvent::ClusterInventory { source, clusters } => {
+                assert_eq!(source, "eks:prod/us-east-1");
+                listed = Some(clusters.clone());
+            }
+            SourceEvent::ClustersChanged { source, clusters } => {
+                assert_eq!(source, "eks:prod/us-east-1");
+                let list = listed
+                    .as_mut()
+                    .expect("descriptions come after the listing");
+                for c in clusters {
+                    let at = list.iter().position(|l| l.id == c.id);
+                    list[at.expect("a listed cluster")] = c.clone();
+                }
+            }
+            _ => {}
         }
-        _ => None,
-    })
+    }
+    listed
 }
 
 fn names(clusters: &[Cluster]) -> Vec<&str> {
@@ -356,7 +373,16 @@ async fn one_cluster_that_cannot_be_described_does_not_drop_the_others() {
         ClusterStatus::Unknown,
         "a cluster we cannot read is shown, as UNKNOWN"
     );
+    assert_eq!(
+        clusters[1].described,
+        Described::Failed,
+        "and as not described, not as describing"
+    );
     assert_eq!(clusters[2].status, ClusterStatus::Active);
+    assert!(
+        is_ready(&events),
+        "tried every cluster: the picture is complete"
+    );
     let h = health(&events);
     assert_eq!(
         h.last_error.as_deref(),
@@ -382,6 +408,14 @@ async fn a_region_where_no_cluster_can_be_described_is_unhealthy_but_still_shown
         Some("alpha: eks:DescribeCluster: AccessDeniedException: not allowed (and 1 more)")
     );
     assert!(!h.is_healthy(s.clock.now()));
+    assert_eq!(
+        inventory(&events).map(|c| c.iter().map(|c| c.described).collect::<Vec<_>>()),
+        Some(vec![Described::Failed, Described::Failed])
+    );
+    // The next listing answers, but that alone does not make the region healthy again.
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    let listed = p.list().await;
+    assert!(!health(&listed).is_healthy(s.clock.now()), "{listed:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -602,6 +636,274 @@ async fn a_deleted_cluster_leaves_the_inventory_and_its_alerts_resolve() {
     }
     assert!(store.cluster(&id("bravo")).is_none());
     assert_eq!(store.alert(&k).map(|a| a.state), Some(AlertState::Resolved));
+}
+
+// ---- names first ----
+
+/// A DescribeCluster rule that records the order clusters were described in.
+fn recording_describe() -> (Rule, Arc<std::sync::Mutex<Vec<String>>>) {
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = order.clone();
+    let rule = mock!(Client::describe_cluster).then_compute_output(move |r| {
+        let name = r.name().unwrap_or_default().to_string();
+        if let Ok(mut seen) = seen.lock() {
+            seen.push(name.clone());
+        }
+        describe(eks_cluster(&name))
+    });
+    (rule, order)
+}
+
+fn described_order(order: &std::sync::Mutex<Vec<String>>) -> Vec<String> {
+    order.lock().map(|o| o.clone()).unwrap_or_default()
+}
+
+fn batches(events: &[SourceEvent]) -> Vec<Vec<String>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SourceEvent::ClustersChanged { clusters, .. } => {
+                Some(clusters.iter().map(|c| c.id.name.clone()).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn names_are_sent_before_any_cluster_is_described() {
+    let listing = list_clusters(&["alpha", "bravo", "charlie"]);
+    let (describe_rule, order) = recording_describe();
+    let mut p = poller(&[&listing, &describe_rule]);
+    let listed = p.list().await;
+    assert!(described_order(&order).is_empty(), "nothing described yet");
+    let clusters = inventory(&listed).expect("the names, at once");
+    assert_eq!(names(&clusters), ["alpha", "bravo", "charlie"]);
+    assert!(
+        clusters
+            .iter()
+            .all(|c| c.described == Described::Pending && c.status == ClusterStatus::Unknown),
+        "{clusters:#?}"
+    );
+    assert!(health(&listed).is_healthy(t0()), "the listing answered");
+    assert!(!is_ready(&listed), "not a complete picture yet");
+    assert!(p.describing());
+
+    let mut rest = Vec::new();
+    while p.describing() {
+        rest.extend(p.describe_next().await);
+    }
+    assert_eq!(described_order(&order), ["alpha", "bravo", "charlie"]);
+    assert!(is_ready(&rest), "Ready comes with the last description");
+    let mut all = listed;
+    all.extend(rest);
+    let clusters = inventory(&all).expect("an inventory");
+    assert!(clusters.iter().all(|c| c.is_described()), "{clusters:#?}");
+    assert_eq!(clusters[0].version, "1.31");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cluster_on_screen_then_firing_then_wave_clusters_are_described_first() {
+    let listing = list_clusters(&["a", "b", "c", "d", "e", "f", "g", "h"]);
+    let (describe_rule, order) = recording_describe();
+    let mut p = poller(&[&listing, &describe_rule]);
+    // The engine's interest, most important first: the focus, firing alerts (c, e), a
+    // started wave (b); a cluster of another region is not ours to describe.
+    p.focus(Some(id("g"))).await;
+    p.set_interest(&[
+        id("g"),
+        id("c"),
+        ClusterId::new("prod", "eu-west-1", "a"),
+        id("e"),
+        id("b"),
+    ]);
+    p.poll_inventory().await;
+    assert_eq!(
+        described_order(&order),
+        ["g", "c", "e", "b", "a", "d", "f", "h"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn interest_that_changes_while_describing_reorders_what_is_left() {
+    let listing = list_clusters(&["a", "b", "c", "d", "e", "f"]);
+    let (describe_rule, order) = recording_describe();
+    let mut p = poller(&[&listing, &describe_rule]);
+    p.list().await;
+    p.describe_next().await;
+    p.describe_next().await;
+    // An alarm fires on f: it is next.
+    p.set_interest(&[id("f")]);
+    p.describe_next().await;
+    // The operator opens d: described at once, and sent at once with what was waiting
+    // for the next batch (the budget's burst made the first ones quick).
+    let opened = p.focus(Some(id("d"))).await;
+    assert_eq!(batches(&opened), [["a", "b", "f", "d"]]);
+    assert_eq!(changed(&opened).id, id("d"), "then its details are polled");
+    while p.describing() {
+        p.describe_next().await;
+    }
+    assert_eq!(described_order(&order), ["a", "b", "f", "d", "c", "e"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_cluster_is_described_before_the_known_ones_are_described_again() {
+    let listing = mock!(Client::list_clusters)
+        .sequence()
+        .output(|| {
+            ListClustersOutput::builder()
+                .clusters("b")
+                .clusters("c")
+                .build()
+        })
+        .output(|| {
+            ListClustersOutput::builder()
+                .clusters("a")
+                .clusters("b")
+                .clusters("c")
+                .build()
+        })
+        .build();
+    let (describe_rule, order) = recording_describe();
+    let mut p = poller(&[&listing, &describe_rule]);
+    p.poll_inventory().await;
+    let listed = p.list().await;
+    let clusters = inventory(&listed).expect("an inventory");
+    let described: Vec<(&str, Described)> = clusters
+        .iter()
+        .map(|c| (c.id.name.as_str(), c.described))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("a", Described::Pending),
+            ("b", Described::Yes),
+            ("c", Described::Yes)
+        ],
+        "the known clusters keep their picture while described again"
+    );
+    while p.describing() {
+        p.describe_next().await;
+    }
+    assert_eq!(described_order(&order), ["b", "c", "a", "b", "c"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn descriptions_go_out_in_batches_not_one_event_per_cluster() {
+    // 600 clusters in three pages, described as fast as a generous budget allows: the
+    // batches are capped in size.
+    let page = |from: usize| -> ListClustersOutput {
+        let mut out = ListClustersOutput::builder();
+        for n in from..from + 200 {
+            out = out.clusters(format!("c{n:03}"));
+        }
+        if from < 400 {
+            out = out.next_token(format!("{}", from + 200));
+        }
+        out.build()
+    };
+    let listing = mock!(Client::list_clusters).then_compute_output(move |r| {
+        page(r.next_token().and_then(|t| t.parse().ok()).unwrap_or(0))
+    });
+    let mut fast = scope();
+    fast.budget = Arc::new(RequestBudget::new(10_000.0));
+    let mut p = poller_in(&fast, &[&listing]);
+    let events = p.poll_inventory().await;
+    let sizes: Vec<usize> = batches(&events).iter().map(Vec::len).collect();
+    assert_eq!(sizes, [250, 250, 100]);
+    assert_eq!(inventory(&events).map(|c| c.len()), Some(600));
+
+    // At the default budget (5 requests a second) a batch goes out about every second.
+    let listing = list_clusters(&[
+        "c00", "c01", "c02", "c03", "c04", "c05", "c06", "c07", "c08", "c09", "c10", "c11", "c12",
+        "c13", "c14", "c15", "c16", "c17", "c18", "c19", "c20", "c21", "c22", "c23", "c24", "c25",
+        "c26", "c27", "c28", "c29",
+    ]);
+    let mut p = poller(&[&listing]);
+    let start = tokio::time::Instant::now();
+    let events = p.poll_inventory().await;
+    let took = start.elapsed();
+    let sent = batches(&events);
+    assert_eq!(sent.iter().map(Vec::len).sum::<usize>(), 30);
+    assert!(
+        sent.len() >= 3 && sent.len() <= took.as_secs() as usize + 2,
+        "{} batches in {took:?}: {sent:?}",
+        sent.len()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_task_sends_the_names_first_and_ready_after_the_last_description() {
+    let listing = list_clusters(&["alpha", "bravo", "charlie", "delta"]);
+    let (tx, mut rx) = mpsc::channel(256);
+    let (inv_tx, inv_rx) = watch::channel(Vec::new());
+    let _handle = super::task::spawn_with_client(client(&[&listing]), &scope(), tx, inv_tx);
+    let mut seen = Vec::new();
+    while !is_ready(&seen) {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv())
+            .await
+            .expect("the source answers")
+            .expect("the task runs");
+        seen.push(e);
+    }
+    let first = seen
+        .iter()
+        .position(|e| matches!(e, SourceEvent::ClusterInventory { .. }))
+        .expect("an inventory");
+    let SourceEvent::ClusterInventory { clusters, .. } = &seen[first] else {
+        unreachable!("found above")
+    };
+    assert!(clusters.iter().all(|c| !c.is_described()), "names first");
+    assert!(
+        !seen[..first]
+            .iter()
+            .any(|e| matches!(e, SourceEvent::ClustersChanged { .. })),
+        "no description before the names"
+    );
+    assert!(
+        inventory(&seen)
+            .expect("an inventory")
+            .iter()
+            .all(Cluster::is_described)
+    );
+    assert_eq!(
+        inv_rx.borrow().len(),
+        4,
+        "CloudWatch hears the names at once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_deleted_before_its_description_leaves_the_inventory() {
+    let listing = list_clusters(&["alpha", "bravo", "charlie"]);
+    let gone = mock!(Client::describe_cluster)
+        .match_requests(|r| r.name() == Some("bravo"))
+        .then_http_response(|| {
+            http_error(
+                404,
+                "ResourceNotFoundException",
+                "No cluster found for name: bravo.",
+            )
+        });
+    let mut p = poller(&[&listing, &gone]);
+    let events = p.poll_inventory().await;
+    let mut store = Store::new();
+    for e in events.iter().cloned() {
+        store.apply(e, t0());
+    }
+    let listed: Vec<&str> = store
+        .clusters()
+        .iter()
+        .map(|c| c.id.name.as_str())
+        .collect();
+    assert_eq!(listed, ["alpha", "charlie"]);
+    assert!(store.clusters().iter().all(Cluster::is_described));
+    assert_eq!(
+        health(&events).last_error,
+        None,
+        "a deleted cluster is no error"
+    );
+    assert!(is_ready(&events));
 }
 
 // ---- extended support ----

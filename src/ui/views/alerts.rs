@@ -358,7 +358,9 @@ fn group_line(a: &Alert, count: usize, ctx: &Context) -> Line<'static> {
         Severity::Warning => t.warning,
         Severity::Info => t.info,
     };
-    let unknown = if a.state == AlertState::Unknown {
+    let unknown = if ctx.store.is_cached_alert(&a.key) {
+        " (cached: not yet read again)"
+    } else if a.state == AlertState::Unknown {
         " (insufficient data)"
     } else {
         ""
@@ -373,7 +375,10 @@ fn group_line(a: &Alert, count: usize, ctx: &Context) -> Line<'static> {
 fn alert_line(a: &Alert, ctx: &Context, wide: bool) -> Line<'static> {
     let t = ctx.theme;
     // Resolved, acked, silenced and inhibited alerts are dimmed: nobody needs to act.
-    let base = if a.state == AlertState::Resolved || a.is_acked(ctx.now) {
+    let base = if a.state == AlertState::Resolved
+        || a.is_acked(ctx.now)
+        || ctx.store.is_cached_alert(&a.key)
+    {
         t.muted
     } else {
         t.text

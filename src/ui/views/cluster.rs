@@ -9,7 +9,7 @@ use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
 
 use crate::model::ETCD_QUOTA_BYTES;
 use crate::model::{
-    ClusterId, Connection, Environment, InsightStatus, MetricName, SourceStatus, Store,
+    ClusterId, Connection, Described, Environment, InsightStatus, MetricName, SourceStatus, Store,
 };
 use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::format;
@@ -29,13 +29,12 @@ pub struct ClusterState {
 }
 
 impl ClusterState {
+    /// The environment of the cluster shown, once its tags have been read.
     pub fn environment(&self, ctx: &Context) -> Option<Environment> {
-        Some(
-            ctx.store
-                .cluster(self.cluster.as_ref()?)?
-                .environment
-                .clone(),
-        )
+        ctx.store
+            .cluster(self.cluster.as_ref()?)?
+            .known_environment()
+            .cloned()
     }
 
     pub fn handle(&mut self, action: KeyAction, ctx: &Context) -> Effect {
@@ -103,9 +102,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &ClusterState, ctx: &Context
     };
     let title = format!(
         " {} · {} / {} · {} ",
-        cluster.id.name, cluster.id.account, cluster.id.region, cluster.environment
+        cluster.id.name,
+        cluster.id.account,
+        cluster.id.region,
+        match cluster.described {
+            Described::Yes => cluster.environment.as_str(),
+            Described::Pending => "describing",
+            Described::Failed => "not described",
+        }
     );
-    let block = ctx.block(title, Some(&cluster.environment));
+    let block = ctx.block(title, cluster.known_environment());
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
@@ -124,25 +130,18 @@ pub fn render(frame: &mut Frame, area: Rect, state: &ClusterState, ctx: &Context
             }
         )
     });
-    let mut first = vec![
-        Span::styled(format!("v{} ", cluster.version), t.text),
-        Span::styled(format!("{} ", cluster.platform_version), t.muted),
-        Span::styled(cluster.status.to_string(), t.accent),
-        Span::styled(
-            cluster
-                .team
-                .as_ref()
-                .map(|tm| format!(" · team {tm}"))
-                .unwrap_or_default(),
-            t.muted,
-        ),
-    ];
-    if let Some(support) = cluster.support.as_ref().filter(|s| s.in_extended) {
-        first.push(Span::styled(
-            format!(" · EXTENDED SUPPORT +${:.2}/h", support.extra_usd_per_hour),
-            t.warning,
-        ));
-    }
+    let mut first = match cluster.described {
+        Described::Yes => described_line(cluster, ctx),
+        // Listed only: say so rather than show empty fields as if they were the answer.
+        Described::Pending => vec![Span::styled(
+            "describing: version, status and tags follow when EKS answers DescribeCluster",
+            t.unknown,
+        )],
+        Described::Failed => vec![Span::styled(
+            "not described: DescribeCluster failed (see Sources, 6); retried next inventory",
+            t.unknown,
+        )],
+    };
     for update in &cluster.updates {
         first.push(Span::styled(
             format!(
@@ -181,6 +180,31 @@ pub fn render(frame: &mut Frame, area: Rect, state: &ClusterState, ctx: &Context
         render_compact(frame, metrics_area, i, ctx);
     }
     render_findings(frame, findings_area, i, &cluster.id, &state.scroll, ctx);
+}
+
+/// Version, platform version, status, team and support of a described cluster.
+fn described_line(cluster: &crate::model::Cluster, ctx: &Context) -> Vec<Span<'static>> {
+    let t = ctx.theme;
+    let mut first = vec![
+        Span::styled(format!("v{} ", cluster.version), t.text),
+        Span::styled(format!("{} ", cluster.platform_version), t.muted),
+        Span::styled(cluster.status.to_string(), t.accent),
+        Span::styled(
+            cluster
+                .team
+                .as_ref()
+                .map(|tm| format!(" · team {tm}"))
+                .unwrap_or_default(),
+            t.muted,
+        ),
+    ];
+    if let Some(support) = cluster.support.as_ref().filter(|s| s.in_extended) {
+        first.push(Span::styled(
+            format!(" · EXTENDED SUPPORT +${:.2}/h", support.extra_usd_per_hour),
+            t.warning,
+        ));
+    }
+    first
 }
 
 /// No metric at all for this cluster: say why, naming the source that should have them.
@@ -547,7 +571,10 @@ fn render_findings(
     lines.push(Line::from(Span::styled(
         format!(
             "health issues: {}",
-            if issues == 0 {
+            if !cluster.is_described() {
+                // They come with the description: "none" would be a guess.
+                "not known until described".to_string()
+            } else if issues == 0 {
                 "none".to_string()
             } else {
                 issues.to_string()

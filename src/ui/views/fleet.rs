@@ -9,7 +9,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 
-use crate::model::{ClusterFilter, ClusterId, ClusterStatus, MetricName, SortKey};
+use crate::model::{
+    ClusterFilter, ClusterId, ClusterStatus, Described, MetricName, SortKey, SourceHealth, Store,
+};
 use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::format;
 use crate::ui::widgets::selection::Selection;
@@ -158,14 +160,18 @@ impl Col {
         }
     }
 
-    fn width(self, name: u16) -> Constraint {
+    /// `describing`: a row on screen is not described yet, and its status column says so
+    /// (`describing` is two cells wider than any EKS status; the wave column gives them).
+    fn width(self, name: u16, describing: bool) -> Constraint {
         match self {
             Col::Name => Constraint::Length(name),
             Col::Account => Constraint::Length(16),
             Col::Region => Constraint::Length(14),
             Col::Env => Constraint::Length(7),
             Col::Version => Constraint::Length(4),
+            Col::Status if describing => Constraint::Length(10),
             Col::Status => Constraint::Length(8),
+            Col::Wave if describing => Constraint::Length(14),
             Col::Wave => Constraint::Length(16),
             Col::Alerts => Constraint::Length(4),
             Col::Rate => Constraint::Length(5),
@@ -253,12 +259,19 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
         selected,
         usize::from(area.height.saturating_sub(3)),
     );
+    let describing = rows[window.clone()]
+        .iter()
+        .any(|&i| store.clusters()[i].described == Described::Pending);
     let body = rows[window.clone()].iter().map(|&i| {
         let c = &store.clusters()[i];
         let cells = cols.iter().map(|col| match col {
             Col::Name => Cell::from(c.id.name.clone()),
             Col::Account => Cell::from(c.id.account.clone()).style(t.muted),
             Col::Region => Cell::from(c.id.region.clone()).style(t.muted),
+            // Listed, not described: nothing but its name, account and region is known.
+            Col::Env | Col::Version | Col::Status if !c.is_described() => {
+                undescribed_cell(*col, c.described, ctx)
+            }
             Col::Env => Cell::from(c.environment.to_string()).style(ctx.env_style(&c.environment)),
             // Extended support costs money every hour: the version says so in warning colour.
             Col::Version => match &c.support {
@@ -323,7 +336,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
                 Cell::from(format::sparkline(&values, ctx.glyphs)).style(t.chart[0])
             }
         });
-        Row::new(cells)
+        // Remembered from the last session: dimmed until its source lists it again.
+        if store.is_cached_cluster(i) {
+            Row::new(cells.map(|c| c.style(t.muted)))
+        } else {
+            Row::new(cells.collect::<Vec<_>>())
+        }
     });
 
     let filter = if state.filter.is_empty() {
@@ -347,32 +365,40 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
         )
     };
     let title = format!(
-        " fleet ({} of {}) · sort {}{}{}{} ",
+        " fleet ({} of {}) · sort {}{}{}{}{} ",
         rows.len(),
         store.clusters().len(),
         state.sort.label(),
         arrow,
+        progress(store),
         filter,
         extended
     );
-    let table = Table::new(body, cols.iter().map(|c| c.width(name_width)))
+    let inventory: Vec<&SourceHealth> = store
+        .sources()
+        .filter(|s| s.name == "demo" || s.name.starts_with("eks:"))
+        .collect();
+    let mut block = ctx.block(
+        title,
+        selected.and_then(|i| store.clusters()[rows[i]].known_environment()),
+    );
+    // Rows from the sources that listed, while others still list: say which.
+    if !rows.is_empty()
+        && let Some(listing) = listing_part(&inventory, store)
+    {
+        block = block.title_bottom(Span::styled(format!(" {listing} "), t.info));
+    }
+    let table = Table::new(body, cols.iter().map(|c| c.width(name_width, describing)))
         .header(header)
         .column_spacing(1)
         .flex(Flex::Start)
         .row_highlight_style(t.selection)
-        .block(ctx.block(
-            title,
-            selected.map(|i| &store.clusters()[rows[i]].environment),
-        ));
+        .block(block);
     state
         .selection
         .draw_window_table(frame, table, area, &window, selected);
 
     if rows.is_empty() {
-        let inventory: Vec<_> = store
-            .sources()
-            .filter(|s| s.name == "demo" || s.name.starts_with("eks:"))
-            .collect();
         let msg = if !store.clusters().is_empty() {
             format!(
                 "no cluster matches '{}' (esc clears the filter)",
@@ -380,7 +406,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
             )
         } else if inventory.is_empty() {
             "no source lists clusters: name AWS accounts in the config ([[accounts]])".to_string()
-        } else if inventory.iter().any(|s| s.last_ok.is_some()) {
+        } else if !inventory.iter().any(|s| is_listing(s, store))
+            && inventory.iter().any(|s| s.last_ok.is_some())
+        {
             "the configured accounts and regions have no clusters (or none match [clusters] include)".to_string()
         } else {
             loading_message(&inventory, store)
@@ -395,40 +423,92 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
     }
 }
 
+/// `described 412 of 2,000` while some clusters are listed but not described (with how
+/// many could not be), else nothing.
+fn progress(store: &Store) -> String {
+    let clusters = store.clusters();
+    let described = clusters.iter().filter(|c| c.is_described()).count();
+    if described == clusters.len() {
+        return String::new();
+    }
+    let failed = clusters
+        .iter()
+        .filter(|c| c.described == Described::Failed)
+        .count();
+    let failed = if failed > 0 {
+        format!(", {} failed", thousands(failed))
+    } else {
+        String::new()
+    };
+    format!(
+        " · described {} of {}{failed}",
+        thousands(described),
+        thousands(clusters.len())
+    )
+}
+
+/// `2,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// Still on its first listing: loading (`Store::is_loading`), and no answer yet. A source
+/// that listed and is describing its clusters is loading too, but its rows are on screen.
+fn is_listing(source: &SourceHealth, store: &Store) -> bool {
+    store.is_loading(source) && source.last_ok.is_none()
+}
+
+/// `eks:dev/us-east-1, eks:prod/eu-west-1, … (+2)`.
+fn source_names(list: &[&&SourceHealth]) -> String {
+    let mut s: Vec<&str> = list.iter().take(3).map(|h| h.name.as_str()).collect();
+    let more = list.len().saturating_sub(3);
+    if more > 0 {
+        s.push("…");
+    }
+    let text = s.join(", ");
+    if more > 0 {
+        format!("{text} (+{more})")
+    } else {
+        text
+    }
+}
+
+/// `listing clusters from 2 of 6 source(s): …` while some inventory sources have not
+/// answered their first listing.
+fn listing_part(inventory: &[&SourceHealth], store: &Store) -> Option<String> {
+    let listing: Vec<&&SourceHealth> = inventory.iter().filter(|s| is_listing(s, store)).collect();
+    (!listing.is_empty()).then(|| {
+        format!(
+            "listing clusters from {} of {} source(s): {}…",
+            listing.len(),
+            inventory.len(),
+            source_names(&listing)
+        )
+    })
+}
+
 /// What an empty fleet is waiting for: which inventory sources are still listing, and
 /// which failed (with the first failure's reason; the Sources view has all).
-fn loading_message(
-    inventory: &[&crate::model::SourceHealth],
-    store: &crate::model::Store,
-) -> String {
-    let names = |list: &[&&crate::model::SourceHealth]| {
-        let mut s: Vec<&str> = list.iter().take(3).map(|h| h.name.as_str()).collect();
-        let more = list.len().saturating_sub(3);
-        if more > 0 {
-            s.push("…");
-        }
-        let text = s.join(", ");
-        if more > 0 {
-            format!("{text} (+{more})")
-        } else {
-            text
-        }
-    };
-    let loading: Vec<&&crate::model::SourceHealth> =
-        inventory.iter().filter(|s| store.is_loading(s)).collect();
-    let failed: Vec<&&crate::model::SourceHealth> = inventory
+fn loading_message(inventory: &[&SourceHealth], store: &Store) -> String {
+    // The last word was an error (as `Store::is_loading` judges it).
+    let failed: Vec<&&SourceHealth> = inventory
         .iter()
-        .filter(|s| s.last_error_at.is_some())
+        .filter(|s| match (s.last_error_at, s.last_ok) {
+            (Some(err), Some(ok)) => err > ok,
+            (Some(_), None) => true,
+            (None, _) => false,
+        })
         .collect();
     let mut parts = Vec::new();
-    if !loading.is_empty() {
-        parts.push(format!(
-            "listing clusters from {} of {} source(s): {}…",
-            loading.len(),
-            inventory.len(),
-            names(&loading)
-        ));
-    }
+    parts.extend(listing_part(inventory, store));
     if let Some(first) = failed.first() {
         parts.push(format!(
             "{} failing ({}: {})",
@@ -459,6 +539,19 @@ fn threshold(value: Option<f64>, warn: f64, crit: f64, ctx: &Context) -> Style {
     }
 }
 
+/// Environment, version or status of a cluster only listed so far: `describing` in the
+/// status column (`…` in the others), or `?` and UNKNOWN once describing it failed.
+fn undescribed_cell(col: Col, described: Described, ctx: &Context) -> Cell<'static> {
+    let style = ctx.theme.unknown;
+    let text = match (col, described) {
+        (Col::Status, Described::Failed) => ClusterStatus::Unknown.as_str(),
+        (Col::Status, _) => "describing",
+        (_, Described::Failed) => "?",
+        _ => "…",
+    };
+    Cell::from(text).style(style)
+}
+
 fn status_style(status: ClusterStatus, ctx: &Context) -> Style {
     match status {
         ClusterStatus::Active => ctx.theme.ok,
@@ -474,6 +567,35 @@ fn status_style(status: ClusterStatus, ctx: &Context) -> Style {
 mod tests {
     use super::*;
     use crate::model::{SourceEvent, SourceHealth, Store};
+
+    #[test]
+    fn counts_have_thousands_separators() {
+        let shown: Vec<String> = [0, 412, 2000, 12345, 1_234_567]
+            .into_iter()
+            .map(thousands)
+            .collect();
+        assert_eq!(shown, ["0", "412", "2,000", "12,345", "1,234,567"]);
+    }
+
+    /// A source that listed no cluster while another still lists: still loading, not
+    /// "no clusters"; a source describing its clusters is loading but not listing.
+    #[test]
+    fn a_listing_still_under_way_is_named_even_when_another_found_nothing() {
+        let mut store = Store::new();
+        store.expect_source("eks:prod/us-east-1", 60);
+        store.expect_source("eks:prod/eu-west-1", 60);
+        let now = chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time");
+        let mut empty = SourceHealth::new("eks:prod/us-east-1", 60);
+        empty.last_ok = Some(now);
+        store.apply(SourceEvent::Health(empty), now);
+        let list: Vec<&SourceHealth> = store.sources().collect();
+        assert!(store.is_loading(list[1]), "not Ready yet");
+        assert!(!is_listing(list[1], &store), "it answered its listing");
+        assert_eq!(
+            listing_part(&list, &store).as_deref(),
+            Some("listing clusters from 1 of 2 source(s): eks:prod/eu-west-1…")
+        );
+    }
 
     #[test]
     fn an_empty_fleet_says_which_sources_are_still_listing_and_which_failed() {

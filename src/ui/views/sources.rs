@@ -37,6 +37,9 @@ fn state(s: &SourceHealth, ctx: &Context) -> (&'static str, ratatui::style::Styl
     if ctx.store.is_loading(s) {
         return ("loading", ctx.theme.info);
     }
+    if s.waiting.is_some() && s.last_error_at.is_none() {
+        return ("waiting", ctx.theme.muted);
+    }
     match s.status(ctx.now) {
         SourceStatus::Failing => ("ERROR", ctx.theme.critical),
         SourceStatus::Stale => ("STALE", ctx.theme.warning),

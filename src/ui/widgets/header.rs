@@ -65,6 +65,14 @@ fn summary_line(ctx: &Context) -> Line<'static> {
         }
         spans.push(sep());
     }
+    // The last session's picture, until the sources have refreshed it: say how old.
+    if let Some(at) = ctx.store.cached_since() {
+        spans.push(Span::styled(
+            format!("as of {} ago", format::age(ctx.now, at)),
+            t.warning,
+        ));
+        spans.push(sep());
+    }
     spans.push(Span::styled(format!("{} clusters ", s.clusters), t.text));
     spans.push(Span::styled(format!("{} ok", s.healthy), t.ok));
     if s.warning > 0 {
@@ -85,8 +93,19 @@ fn summary_line(ctx: &Context) -> Line<'static> {
             t.warning,
         ));
     }
+    // Alerts remembered from the last session are not known to fire, nor not to.
+    let remembered = ctx.store.cached_since().is_some()
+        && ctx
+            .store
+            .alerts()
+            .any(|a| ctx.store.is_cached_alert(&a.key));
     if s.firing_critical + s.firing_warning + s.firing_info == 0 {
-        if alerts_down == 0 {
+        if remembered {
+            spans.push(Span::styled(
+                "unknown (cached, not yet read again)",
+                t.warning,
+            ));
+        } else if alerts_down == 0 {
             spans.push(Span::styled("none firing", t.ok));
         }
     } else {
@@ -174,7 +193,9 @@ fn sources_line(ctx: &Context, width: u16) -> Line<'static> {
         let loading = all.iter().filter(|s| ctx.store.is_loading(s)).count();
         let count = |want| {
             all.iter()
-                .filter(|s| !ctx.store.is_loading(s) && s.status(ctx.now) == want)
+                .filter(|s| {
+                    !ctx.store.is_loading(s) && s.waiting.is_none() && s.status(ctx.now) == want
+                })
                 .count()
         };
         let (stale, failing) = (count(SourceStatus::Stale), count(SourceStatus::Failing));
@@ -221,7 +242,9 @@ fn sources_line(ctx: &Context, width: u16) -> Line<'static> {
             let count = |want| {
                 members
                     .iter()
-                    .filter(|s| !ctx.store.is_loading(s) && s.status(ctx.now) == want)
+                    .filter(|s| {
+                        !ctx.store.is_loading(s) && s.waiting.is_none() && s.status(ctx.now) == want
+                    })
                     .count()
             };
             let (stale, failing) = (count(SourceStatus::Stale), count(SourceStatus::Failing));
