@@ -47,13 +47,8 @@ fn state(s: &SourceHealth, ctx: &Context) -> (&'static str, ratatui::style::Styl
     }
 }
 
-/// `100.0/s of 100/s`, the widest the config allows.
-const RATE_WIDTH: u16 = 16;
 /// The rate column follows THROTTLES.
 const RATE_AT: usize = 5;
-/// The width from which the table has room for the rate column: the other columns, their
-/// spacing and the border take 88.
-const RATE_COLUMN_FROM: u16 = 88 + 1 + RATE_WIDTH;
 
 /// The rate a source may call AWS at now, and its ceiling.
 fn rate(p: &Pace) -> String {
@@ -98,47 +93,6 @@ pub fn render(frame: &mut Frame, area: Rect, state_: &SourcesState, ctx: &Contex
         Constraint::Length(4),
     ]));
     let wide = area.width >= 110;
-    // Only where the other columns keep their width; narrower, the selected source's
-    // rate is in the detail below.
-    let rate_column = area.width >= RATE_COLUMN_FROM;
-    let rows =
-        sources.iter().map(|s| {
-            let (label, style) = state(s, ctx);
-            let last_ok = s
-                .age_secs(ctx.now)
-                .map(|a| format!("{} ago", format::duration(a)))
-                .unwrap_or_else(|| "never".into());
-            let mut cells = vec![
-                Cell::from(s.name.clone()),
-                Cell::from(label).style(style),
-                Cell::from(last_ok).style(t.muted),
-                Cell::from(Line::from(s.calls.to_string()).right_aligned()),
-                Cell::from(Line::from(s.throttles.to_string()).right_aligned())
-                    .style(if s.throttles > 0 { t.warning } else { t.text }),
-                Cell::from(Line::from(s.errors.to_string()).right_aligned())
-                    .style(if s.errors > 0 { t.critical } else { t.text }),
-                Cell::from(
-                    Line::from(
-                        s.cost_usd_per_hour
-                            .map(|c| format!("${c:.4}"))
-                            .unwrap_or_else(|| "-".into()),
-                    )
-                    .right_aligned(),
-                ),
-            ];
-            if rate_column {
-                let cell = match &s.pace {
-                    Some(p) => Cell::from(Line::from(rate(p)).right_aligned())
-                        .style(if p.is_cut() { t.warning } else { t.text }),
-                    None => Cell::from(Line::from("-").right_aligned()).style(t.muted),
-                };
-                cells.insert(RATE_AT, cell);
-            }
-            if wide {
-                cells.push(Cell::from(s.last_error.clone().unwrap_or_default()).style(t.critical));
-            }
-            Row::new(cells)
-        });
     let mut widths = vec![
         Constraint::Length(32),
         Constraint::Length(6),
@@ -157,14 +111,72 @@ pub fn render(frame: &mut Frame, area: Rect, state_: &SourcesState, ctx: &Contex
         "ERRORS",
         "COST/h",
     ];
-    if rate_column {
-        widths.insert(RATE_AT, Constraint::Length(RATE_WIDTH));
-        header.insert(RATE_AT, "RATE");
-    }
     if wide {
         widths.push(Constraint::Min(20));
         header.push("LAST ERROR");
     }
+    // The rate column, for the AWS sources, only where it fits beside the others: squeezed,
+    // `10.0/s of 10/s` would lose its first digit. Narrower, the selected source's rate is
+    // in the detail below.
+    let rates: Vec<Option<String>> = sources.iter().map(|s| s.pace.as_ref().map(rate)).collect();
+    let rate_width = rates
+        .iter()
+        .flatten()
+        .map(|r| r.chars().count())
+        .max()
+        .map(|w| w.max("RATE".len()) as u16);
+    let used = widths
+        .iter()
+        .map(|c| match c {
+            Constraint::Length(n) | Constraint::Min(n) => n + 1,
+            _ => 1,
+        })
+        .sum::<u16>()
+        + 1; // the borders, less the spacing after the last column
+    // The column and the space before it.
+    let rate_column = rate_width.filter(|w| area.width.saturating_sub(used) > *w);
+    if let Some(w) = rate_column {
+        widths.insert(RATE_AT, Constraint::Length(w));
+        header.insert(RATE_AT, "RATE");
+    }
+    let rows = sources.iter().zip(&rates).map(|(s, rate)| {
+        let (label, style) = state(s, ctx);
+        let last_ok = s
+            .age_secs(ctx.now)
+            .map(|a| format!("{} ago", format::duration(a)))
+            .unwrap_or_else(|| "never".into());
+        let mut cells =
+            vec![
+                Cell::from(s.name.clone()),
+                Cell::from(label).style(style),
+                Cell::from(last_ok).style(t.muted),
+                Cell::from(Line::from(s.calls.to_string()).right_aligned()),
+                Cell::from(Line::from(s.throttles.to_string()).right_aligned())
+                    .style(if s.throttles > 0 { t.warning } else { t.text }),
+                Cell::from(Line::from(s.errors.to_string()).right_aligned())
+                    .style(if s.errors > 0 { t.critical } else { t.text }),
+                Cell::from(
+                    Line::from(
+                        s.cost_usd_per_hour
+                            .map(|c| format!("${c:.4}"))
+                            .unwrap_or_else(|| "-".into()),
+                    )
+                    .right_aligned(),
+                ),
+            ];
+        if rate_column.is_some() {
+            let cell = match (&s.pace, rate) {
+                (Some(p), Some(r)) => Cell::from(Line::from(r.clone()).right_aligned())
+                    .style(if p.is_cut() { t.warning } else { t.text }),
+                _ => Cell::from(Line::from("-").right_aligned()).style(t.muted),
+            };
+            cells.insert(RATE_AT, cell);
+        }
+        if wide {
+            cells.push(Cell::from(s.last_error.clone().unwrap_or_default()).style(t.critical));
+        }
+        Row::new(cells)
+    });
     let costs: Vec<f64> = sources.iter().filter_map(|s| s.cost_usd_per_hour).collect();
     let cost = if costs.is_empty() {
         "no billed API calls".to_string()
@@ -328,7 +340,9 @@ mod tests {
             aws("eks:staging/eu-west-1", full),
             SourceHealth::new("alertmanager:amp-prod", 60),
         ];
-        for width in [RATE_COLUMN_FROM, 160] {
+        // The other columns take 88; the rate, 14 and a space. From 110 the last error takes
+        // 21 more, first.
+        for width in [103, 124, 160] {
             let (buf, theme) = draw(healths.clone(), "eks:prod/us-east-1", width);
             let screen = lines(&buf).join("\n");
             assert!(screen.contains("RATE"), "{screen}");
@@ -357,14 +371,20 @@ mod tests {
                 "{screen}"
             );
         }
-        // At 80 columns the table has no room for it: the detail says the selected one's.
-        let (buf, _) = draw(healths, "eks:prod/us-east-1", 80);
-        let screen = lines(&buf).join("\n");
-        assert!(!screen.contains("RATE"), "{screen}");
-        assert!(
-            screen.contains("rate 4.0/s of 10/s: halved by throttling"),
-            "{screen}"
-        );
+        // Narrower, the table has no room for it: the detail says the selected one's.
+        for width in [80, 102, 110, 123] {
+            let (buf, _) = draw(healths.clone(), "eks:prod/us-east-1", width);
+            let screen = lines(&buf).join("\n");
+            assert!(!screen.contains("RATE"), "{screen}");
+            assert_eq!(screen.contains("LAST ERROR"), width >= 110, "{screen}");
+            assert!(
+                screen.contains("rate 4.0/s of 10/s: halved by throttling"),
+                "{screen}"
+            );
+        }
+        // Without an AWS source (the demo), no column at all.
+        let (buf, _) = draw(vec![SourceHealth::new("demo", 60)], "demo", 160);
+        assert!(!lines(&buf).join("\n").contains("RATE"));
     }
 
     #[test]
