@@ -31,6 +31,20 @@ pub struct SourceHealth {
     /// failing nor healthy, and not to be shown as stale.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// For the source that lists an organization's accounts: how many it found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<AccountCounts>,
+}
+
+/// The accounts an organization listing found, at a glance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AccountCounts {
+    /// ACTIVE accounts in the organization.
+    pub discovered: usize,
+    /// Of those, the ones `include` / `exclude` keep (and not already in `[[accounts]]`).
+    pub included: usize,
+    /// Of those, the ones whose role could not be assumed.
+    pub failing: usize,
 }
 
 impl SourceHealth {
@@ -46,6 +60,7 @@ impl SourceHealth {
             poll_interval_secs,
             cost_usd_per_hour: None,
             waiting: None,
+            accounts: None,
         }
     }
 

@@ -120,9 +120,25 @@ pub struct SourceHandle {
     pub commands: mpsc::Sender<SourceCommand>,
 }
 
+/// Sources that started or stopped while running: the accounts an organization
+/// listing found or lost. Each is followed by `SourceEvent::SourcesChanged` on the
+/// events channel, which orders it with the events. The engine tells the started ones
+/// the fleet, waits for their first picture when they came with the first listing, and
+/// forgets the stopped ones (their clusters, alerts and health go with them).
+#[derive(Debug)]
+pub enum SourceChange {
+    Started(Vec<SourceHandle>),
+    Stopped(Vec<String>),
+}
+
+/// Capacity of the channel of source changes: at most one of each kind per listing.
+pub const CHANGE_CHANNEL_CAPACITY: usize = 16;
+
 /// The sources a session runs, and the names each will report `Ready` under.
 pub struct Running {
     pub handles: Vec<SourceHandle>,
+    /// Sources started and stopped later (account discovery), when any can be.
+    pub changes: Option<mpsc::Receiver<SourceChange>>,
 }
 
 impl Running {
@@ -196,7 +212,10 @@ pub async fn start_real(
             }
         }
     }
-    Running { handles }
+    Running {
+        handles,
+        changes: None,
+    }
 }
 
 /// A client for the hub from its kubeconfig context.
@@ -257,6 +276,7 @@ pub async fn start(
         (Some(config), false) => start_real(config, &setup.plans, clock, events).await,
         _ => Running {
             handles: vec![demo::spawn(setup.demo.clone(), clock, events)],
+            changes: None,
         },
     }
 }

@@ -704,6 +704,7 @@ impl Poller {
             // EKS read APIs are not billed.
             cost_usd_per_hour: None,
             waiting: None,
+            accounts: None,
         })
     }
 }
