@@ -12,6 +12,7 @@ pub mod eks;
 #[cfg(test)]
 pub(crate) mod faults;
 pub mod kube;
+pub mod organizations;
 pub mod remediation;
 
 use tokio::sync::{mpsc, oneshot};
@@ -150,7 +151,9 @@ impl Running {
 
 /// Starts the real sources the config names: for every account and region, an EKS source
 /// and a CloudWatch source sharing one request budget, the CloudWatch source following the
-/// EKS source's cluster list; the Kubernetes source for the clusters of interest; and the
+/// EKS source's cluster list; account discovery for an `[organization]`, which starts and
+/// stops the same pairs for the member accounts as they come and go (reported on
+/// `Running::changes`); the Kubernetes source for the clusters of interest; and the
 /// Argo CD hub, if the config names one, with the plans file the setup already read.
 pub async fn start_real(
     config: &crate::config::Config,
@@ -183,6 +186,12 @@ pub async fn start_real(
             ));
         }
     }
+    let mut changes = None;
+    if let Some(org) = &config.organization {
+        let discovery = organizations::spawn(config, org, clock.clone(), events.clone()).await;
+        handles.push(discovery.handle);
+        changes = Some(discovery.changes);
+    }
     handles.push(kube::spawn(
         config.kubernetes.clone(),
         sdks,
@@ -212,10 +221,7 @@ pub async fn start_real(
             }
         }
     }
-    Running {
-        handles,
-        changes: None,
-    }
+    Running { handles, changes }
 }
 
 /// A client for the hub from its kubeconfig context.
