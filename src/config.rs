@@ -18,6 +18,15 @@
 //! [accounts.endpoints]           # optional, per service; each beats endpoint_url
 //! eks = "http://127.0.0.1:5000"  # also cloudwatch, sts (the role_arn's AssumeRole)
 //!
+//! [organization]                 # optional: the accounts of an AWS Organization
+//! profile = "org-management"     # optional: management or delegated-admin account
+//! role_name = "fleetdeck-viewer" # required: assumed in each member account
+//! external_id = "..."            # optional: the trust policy's sts:ExternalId
+//! include = ["*"]                # globs on the account name or id
+//! exclude = ["sandbox-*"]        # globs on the account name or id
+//! regions = ["us-east-1"]        # required: a list, or "enabled"
+//! list_interval_secs = 900       # optional: list the accounts again, 10 to 86400
+//!
 //! [clusters]
 //! include = ["*"]                # globs on the cluster name or account/region/name
 //! environment_tag = "env"
@@ -167,6 +176,9 @@ pub struct Config {
     pub allow_shell: bool,
     /// AWS accounts to discover EKS clusters in.
     pub accounts: Vec<Account>,
+    /// The AWS Organization whose member accounts are read too (`[organization]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<Organization>,
     /// Which discovered clusters to show, and how to read their environment.
     pub clusters: Clusters,
     /// The Argo CD hub cluster, if rollouts are driven by Argo CD.
@@ -273,6 +285,114 @@ impl ServiceEndpoints {
         };
         url.as_deref()
     }
+}
+
+/// `[organization]`: the member accounts of an AWS Organization, listed through the
+/// management (or delegated-admin) account and read through a role assumed in each.
+#[derive(Clone, Debug, Serialize)]
+pub struct Organization {
+    /// The AWS profile of the management or delegated-admin account; the default
+    /// credential chain when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// The role assumed in each member account: `arn:aws:iam::{id}:role/{role_name}`.
+    pub role_name: String,
+    /// The `sts:ExternalId` the member role's trust policy asks for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// Globs on the account name or id: the accounts read.
+    pub include: Vec<String>,
+    /// Globs on the account name or id: accounts left out even if included.
+    pub exclude: Vec<String>,
+    /// The regions read in every member account.
+    pub regions: OrganizationRegions,
+    /// How often the organization's accounts are listed again, seconds.
+    pub list_interval_secs: u64,
+    #[serde(skip)]
+    include_set: GlobSet,
+    #[serde(skip)]
+    exclude_set: GlobSet,
+}
+
+impl PartialEq for Organization {
+    fn eq(&self, other: &Self) -> bool {
+        self.profile == other.profile
+            && self.role_name == other.role_name
+            && self.external_id == other.external_id
+            && self.include == other.include
+            && self.exclude == other.exclude
+            && self.regions == other.regions
+            && self.list_interval_secs == other.list_interval_secs
+    }
+}
+
+/// `regions` of `[organization]`: a list, or `"enabled"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrganizationRegions {
+    /// These regions in every account.
+    Listed(Vec<String>),
+    /// The regions enabled in each account (the Account API's `ListRegions`).
+    Enabled,
+}
+
+impl Serialize for OrganizationRegions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Listed(regions) => regions.serialize(serializer),
+            Self::Enabled => serializer.serialize_str(Organization::ENABLED_REGIONS),
+        }
+    }
+}
+
+impl Organization {
+    /// The word `regions` takes for "the regions enabled in each account".
+    pub const ENABLED_REGIONS: &'static str = "enabled";
+    /// Accounts are listed again every 15 minutes unless told otherwise.
+    pub const DEFAULT_LIST_INTERVAL_SECS: u64 = 15 * 60;
+    /// Listing more often than this spends the management account's quota for nothing.
+    pub const MIN_LIST_INTERVAL_SECS: u64 = 10;
+    /// A day: accounts that join should not wait longer.
+    pub const MAX_LIST_INTERVAL_SECS: u64 = 24 * 60 * 60;
+
+    /// Builds the section, compiling the globs (tests and code; the file is validated).
+    pub fn new(
+        role_name: impl Into<String>,
+        include: Vec<String>,
+        exclude: Vec<String>,
+        regions: OrganizationRegions,
+    ) -> Result<Self, globset::Error> {
+        Ok(Self {
+            profile: None,
+            role_name: role_name.into(),
+            external_id: None,
+            include_set: glob_set(&include)?,
+            exclude_set: glob_set(&exclude)?,
+            include,
+            exclude,
+            regions,
+            list_interval_secs: Self::DEFAULT_LIST_INTERVAL_SECS,
+        })
+    }
+
+    /// Whether the account (by its name or its id) is read: some `include` glob matches
+    /// and no `exclude` glob does.
+    pub fn includes(&self, id: &str, name: &str) -> bool {
+        let matches = |set: &GlobSet| set.is_match(id) || set.is_match(name);
+        matches(&self.include_set) && !matches(&self.exclude_set)
+    }
+
+    /// The ARN of the role assumed in account `id`, in `partition` (`aws`, `aws-us-gov`...).
+    pub fn role_arn(&self, partition: &str, id: &str) -> String {
+        format!("arn:{partition}:iam::{id}:role/{}", self.role_name)
+    }
+}
+
+fn glob_set(patterns: &[String]) -> Result<GlobSet, globset::Error> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        builder.add(Glob::new(pattern)?);
+    }
+    builder.build()
 }
 
 /// `[clusters]`: which clusters to show and which tag holds the environment.
@@ -594,8 +714,12 @@ impl Config {
     }
 
     /// True when the file names any real system to read from; otherwise run the demo.
+    /// An `[organization]` alone is a real fleet.
     pub fn has_real_sources(&self) -> bool {
-        !self.accounts.is_empty() || self.hub.is_some() || !self.alertmanagers.is_empty()
+        !self.accounts.is_empty()
+            || self.organization.is_some()
+            || self.hub.is_some()
+            || !self.alertmanagers.is_empty()
     }
 
     /// The audit log file: as configured, else `<data_dir>/audit.jsonl`.
@@ -619,6 +743,7 @@ struct RawConfig {
     allow_shell: bool,
     #[serde(default)]
     accounts: Vec<Spanned<RawAccount>>,
+    organization: Option<Spanned<RawOrganization>>,
     clusters: Option<RawClusters>,
     hub: Option<RawHub>,
     #[serde(default)]
@@ -648,6 +773,50 @@ struct RawEndpoints {
     eks: Option<Spanned<String>>,
     cloudwatch: Option<Spanned<String>>,
     sts: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrganization {
+    profile: Option<Spanned<String>>,
+    role_name: Option<Spanned<String>>,
+    external_id: Option<Spanned<String>>,
+    include: Option<Spanned<Vec<Spanned<String>>>>,
+    exclude: Option<Spanned<Vec<Spanned<String>>>>,
+    regions: Option<Spanned<RawOrgRegions>>,
+    list_interval_secs: Option<Spanned<i64>>,
+}
+
+/// `regions = [...]` or `regions = "enabled"`, each item keeping its place in the file.
+enum RawOrgRegions {
+    List(Vec<Spanned<String>>),
+    Word(String),
+}
+
+impl<'de> Deserialize<'de> for RawOrgRegions {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawOrgRegions;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of AWS regions or \"enabled\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawOrgRegions::Word(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<String>>()? {
+                    items.push(item);
+                }
+                Ok(RawOrgRegions::List(items))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -1038,6 +1207,8 @@ impl Validator<'_> {
             });
         }
 
+        let organization = raw.organization.map(|o| self.organization(o));
+
         // [clusters]
         let clusters = match raw.clusters {
             None => Clusters::default(),
@@ -1319,6 +1490,7 @@ impl Validator<'_> {
             theme,
             allow_shell: raw.allow_shell,
             accounts,
+            organization,
             clusters,
             hub,
             alertmanagers,
@@ -1355,6 +1527,163 @@ impl Validator<'_> {
             }
         }
         aws
+    }
+
+    /// `[organization]`: `role_name` and `regions` required, the rest optional.
+    fn organization(&mut self, spanned: Spanned<RawOrganization>) -> Organization {
+        let key = |k: &str| Seg::Key(k.to_string());
+        let at = |field: &str| vec![key("organization"), key(field)];
+        let table = spanned.span();
+        let o = spanned.into_inner();
+        if let Some(p) = &o.profile
+            && p.get_ref().trim().is_empty()
+        {
+            self.issue(p.span(), &at("profile"), &[], "expected a non-empty AWS profile name (leave it out to use the default credential chain)".into());
+        }
+        let role_name = match o.role_name {
+            None => {
+                self.issue(
+                    table.clone(),
+                    &at("role_name"),
+                    &[],
+                    "missing; expected the name of the role to assume in each member account, such as 'fleetdeck-viewer'".into(),
+                );
+                String::new()
+            }
+            Some(name) => {
+                if !is_role_name(name.get_ref()) {
+                    self.issue(name.span(), &at("role_name"), &[], format!("expected an IAM role name (letters, digits and +=,.@_- , up to 64, optionally after a path such as 'ops/'), found '{}'", name.get_ref()));
+                }
+                name.into_inner()
+            }
+        };
+        let external_id = o.external_id.map(|id| {
+            if !is_external_id(id.get_ref()) {
+                self.issue(id.span(), &at("external_id"), &[], format!("expected an external id of 2 to 1224 characters (letters, digits and +=,.@:/_-), found '{}'", id.get_ref()));
+            }
+            id.into_inner()
+        });
+        let list_interval_secs = match o.list_interval_secs {
+            None => Organization::DEFAULT_LIST_INTERVAL_SECS,
+            Some(secs) => {
+                let range =
+                    Organization::MIN_LIST_INTERVAL_SECS..=Organization::MAX_LIST_INTERVAL_SECS;
+                match u64::try_from(*secs.get_ref()) {
+                    Ok(v) if range.contains(&v) => v,
+                    _ => {
+                        self.issue(
+                            secs.span(),
+                            &at("list_interval_secs"),
+                            &[],
+                            format!(
+                                "expected seconds from {} to {} between listings of the organization's accounts, found {}",
+                                range.start(),
+                                range.end(),
+                                secs.get_ref()
+                            ),
+                        );
+                        Organization::DEFAULT_LIST_INTERVAL_SECS
+                    }
+                }
+            }
+        };
+        let mut globs = |list: Option<Spanned<Vec<Spanned<String>>>>,
+                         field: &str,
+                         default: &[&str]| {
+            let Some(list) = list else {
+                return default.iter().map(|g| g.to_string()).collect::<Vec<_>>();
+            };
+            if field == "include" && list.get_ref().is_empty() {
+                self.issue(list.span(), &at(field), &[], "expected at least one glob on the account name or id (use [\"*\"] for every account)".into());
+            }
+            let mut out = Vec::new();
+            for (j, pattern) in list.into_inner().into_iter().enumerate() {
+                if let Err(e) = Glob::new(pattern.get_ref()) {
+                    let mut path = at(field);
+                    path.push(Seg::Index(j));
+                    self.issue(pattern.span(), &path, &[], format!("invalid glob '{}' ({}); expected a glob on the account name or id, like 'prod-*' or '1234*'", pattern.get_ref(), e.kind()));
+                }
+                out.push(pattern.into_inner());
+            }
+            out
+        };
+        let include = globs(o.include, "include", &["*"]);
+        let exclude = globs(o.exclude, "exclude", &[]);
+        let regions = match o.regions {
+            None => {
+                self.issue(
+                    table,
+                    &at("regions"),
+                    &[],
+                    "missing; expected a list of AWS regions, or \"enabled\" for the regions enabled in each account".into(),
+                );
+                OrganizationRegions::Listed(Vec::new())
+            }
+            Some(regions) => {
+                let span = regions.span();
+                match regions.into_inner() {
+                    RawOrgRegions::Word(word) if word == Organization::ENABLED_REGIONS => {
+                        OrganizationRegions::Enabled
+                    }
+                    RawOrgRegions::Word(word) => {
+                        self.issue(span, &at("regions"), &[], format!("expected a list of AWS regions, or \"enabled\" for the regions enabled in each account, found '{word}'"));
+                        OrganizationRegions::Listed(Vec::new())
+                    }
+                    RawOrgRegions::List(list) => {
+                        if list.is_empty() {
+                            self.issue(
+                                span,
+                                &at("regions"),
+                                &[],
+                                "expected a non-empty list of AWS regions, or \"enabled\"".into(),
+                            );
+                        }
+                        let mut seen: Vec<String> = Vec::new();
+                        for (j, region) in list.into_iter().enumerate() {
+                            let mut path = at("regions");
+                            path.push(Seg::Index(j));
+                            let r = region.get_ref();
+                            let known = regions::is_known(r);
+                            if !known && !is_aws_region(r) {
+                                self.issue(
+                                    region.span(),
+                                    &path,
+                                    &[],
+                                    format!("expected an AWS region like 'us-east-1', found '{r}'"),
+                                );
+                            } else if seen.contains(r) {
+                                self.issue(
+                                    region.span(),
+                                    &path,
+                                    &[],
+                                    format!(
+                                        "region '{r}' is listed twice; expected each region once"
+                                    ),
+                                );
+                            } else if !known {
+                                self.warn(region.span(), &path, &[], unknown_region(r));
+                            }
+                            if !seen.contains(r) {
+                                seen.push(region.into_inner());
+                            }
+                        }
+                        OrganizationRegions::Listed(seen)
+                    }
+                }
+            }
+        };
+        // A bad glob was reported above; it matches nothing.
+        Organization {
+            profile: o.profile.map(Spanned::into_inner),
+            role_name,
+            external_id,
+            include_set: glob_set(&include).unwrap_or_else(|_| GlobSet::empty()),
+            exclude_set: glob_set(&exclude).unwrap_or_else(|_| GlobSet::empty()),
+            include,
+            exclude,
+            regions,
+            list_interval_secs,
+        }
     }
 
     /// `[kubernetes]`, with defaults for what is left out.
@@ -1514,6 +1843,25 @@ fn is_role_arn(s: &str) -> bool {
             && account.len() == 12
             && account.chars().all(|c| c.is_ascii_digit())
             && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty()))
+}
+
+/// An IAM role name, optionally after a path: `fleetdeck-viewer`, `ops/fleetdeck`.
+fn is_role_name(s: &str) -> bool {
+    let name = s.rsplit('/').next().unwrap_or_default();
+    let ok = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+    !name.is_empty()
+        && name.len() <= 64
+        && s.len() <= 512
+        && !s.starts_with('/')
+        && s.split('/')
+            .all(|part| !part.is_empty() && part.chars().all(ok))
+}
+
+/// STS's `ExternalId`: 2 to 1224 of `[\w+=,.@:/-]`.
+fn is_external_id(s: &str) -> bool {
+    (2..=1224).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c))
 }
 
 /// An http(s) URL with a host. Deliberately simple: the HTTP client reports the rest.
@@ -2038,6 +2386,138 @@ file = "audit/log.jsonl"
             err("[[accounts]]\nname = \"p\"\nregions = [\"us-est-1\", \"us-est-1\"]\n"),
             "config.toml:3: field 'regions' (item 2) in [[accounts]] 'p': region 'us-est-1' is listed twice; expected each region once"
         );
+    }
+
+    #[test]
+    fn an_organization_alone_is_a_real_fleet_and_every_field_parses() {
+        let c = Config::from_toml(
+            r#"
+[organization]
+profile = "org-admin"
+role_name = "ops/fleetdeck-viewer"
+external_id = "fleetdeck-7f3a"
+include = ["prod-*", "2222*"]
+exclude = ["prod-sandbox"]
+regions = ["us-east-1", "eu-west-1"]
+list_interval_secs = 300
+"#,
+            &origin(),
+        )
+        .unwrap();
+        assert!(c.accounts.is_empty());
+        assert!(c.has_real_sources(), "not the demo");
+        let org = c.organization.as_ref().unwrap();
+        assert_eq!(org.profile.as_deref(), Some("org-admin"));
+        assert_eq!(org.external_id.as_deref(), Some("fleetdeck-7f3a"));
+        assert_eq!(org.list_interval_secs, 300);
+        assert_eq!(
+            org.regions,
+            OrganizationRegions::Listed(vec!["us-east-1".into(), "eu-west-1".into()])
+        );
+        assert_eq!(
+            org.role_arn("aws", "222233334444"),
+            "arn:aws:iam::222233334444:role/ops/fleetdeck-viewer"
+        );
+        // By name or by id; exclude beats include.
+        assert!(org.includes("111122223333", "prod-payments"));
+        assert!(org.includes("222233334444", "shared-services"));
+        assert!(!org.includes("111122223333", "prod-sandbox"));
+        assert!(!org.includes("333344445555", "dev"));
+        let text = toml::to_string(&c).unwrap();
+        assert_eq!(Config::from_toml(&text, &origin()).unwrap(), c, "{text}");
+    }
+
+    #[test]
+    fn organization_defaults_and_enabled_regions() {
+        let c = Config::from_toml(
+            "[organization]\nrole_name = \"fleetdeck\"\nregions = \"enabled\"\n",
+            &origin(),
+        )
+        .unwrap();
+        let org = c.organization.as_ref().unwrap();
+        assert_eq!(org.regions, OrganizationRegions::Enabled);
+        assert_eq!(
+            (org.include.as_slice(), org.exclude.len()),
+            (&["*".to_string()][..], 0)
+        );
+        assert!(org.includes("123456789012", "anything"));
+        assert_eq!(org.profile, None);
+        assert_eq!(org.list_interval_secs, 900, "every 15 minutes");
+        let text = toml::to_string(&c).unwrap();
+        assert!(text.contains("regions = \"enabled\""), "{text}");
+        assert_eq!(Config::from_toml(&text, &origin()).unwrap(), c);
+    }
+
+    #[test]
+    fn organization_errors_name_file_line_and_field() {
+        let e = err("[organization]\nprofile = \"org\"\n");
+        assert_eq!(
+            e.lines().collect::<Vec<_>>(),
+            [
+                "config.toml:1: field 'role_name' in [organization]: missing; expected the name of the role to assume in each member account, such as 'fleetdeck-viewer'",
+                "config.toml:1: field 'regions' in [organization]: missing; expected a list of AWS regions, or \"enabled\" for the regions enabled in each account",
+            ]
+        );
+        let e = err(
+            "[organization]\nrole_name = \"arn:aws:iam::1:role/x\"\nexternal_id = \"a b\"\ninclude = []\nexclude = [\"prod-[\"]\nregions = \"all\"\n",
+        );
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 5, "{e}");
+        assert!(
+            lines[0].starts_with(
+                "config.toml:2: field 'role_name' in [organization]: expected an IAM role name"
+            ),
+            "{e}"
+        );
+        assert!(
+            lines[1].starts_with(
+                "config.toml:3: field 'external_id' in [organization]: expected an external id"
+            ),
+            "{e}"
+        );
+        assert!(
+            lines[2].starts_with(
+                "config.toml:4: field 'include' in [organization]: expected at least one glob"
+            ),
+            "{e}"
+        );
+        assert!(
+            lines[3].starts_with(
+                "config.toml:5: field 'exclude' (item 1) in [organization]: invalid glob 'prod-['"
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            lines[4],
+            "config.toml:6: field 'regions' in [organization]: expected a list of AWS regions, or \"enabled\" for the regions enabled in each account, found 'all'"
+        );
+        let e = err(
+            "[organization]\nrole_name = \"r\"\nregions = [\n  \"us-east-1\",\n  \"useast1\",\n  \"us-east-1\",\n]\n",
+        );
+        assert_eq!(
+            e.lines().collect::<Vec<_>>(),
+            [
+                "config.toml:5: field 'regions' (item 2) in [organization]: expected an AWS region like 'us-east-1', found 'useast1'",
+                "config.toml:6: field 'regions' (item 3) in [organization]: region 'us-east-1' is listed twice; expected each region once",
+            ]
+        );
+        let e = err("[organization]\nrole_name = \"r\"\nregions = 5\n");
+        assert!(
+            e.starts_with(
+                "config.toml:3: field 'regions' in [organization]: invalid type: integer"
+            ),
+            "{e}"
+        );
+        let e = err(
+            "[organization]\nrole_name = \"r\"\nregions = \"enabled\"\nlist_interval_secs = 5\n",
+        );
+        assert_eq!(
+            e,
+            "config.toml:4: field 'list_interval_secs' in [organization]: expected seconds from 10 to 86400 between listings of the organization's accounts, found 5"
+        );
+        let e = err("[organization]\nrole_name = \"r\"\nregions = \"enabled\"\naccounts = 3\n");
+        assert!(e.starts_with("config.toml:4: "), "{e}");
+        assert!(e.contains("unknown field 'accounts'"), "{e}");
     }
 
     #[test]

@@ -130,6 +130,9 @@ pub struct SourceRow {
     /// How fast an AWS source may call its account and region now (`per_second`,
     /// `ceiling`, `cut_at`, `cuts`); null for the others.
     pub pace: Option<crate::model::Pace>,
+    /// For the source that lists an organization's accounts (`organizations`): how many
+    /// it `discovered`, `included` and how many are `failing`; null for the others.
+    pub accounts: Option<crate::model::AccountCounts>,
 }
 
 /// Builds the snapshot document from a store.
@@ -226,6 +229,7 @@ pub fn build(
             throttles: s.throttles,
             last_error: s.last_error.clone(),
             pace: s.pace,
+            accounts: s.accounts,
         })
         .collect();
     Snapshot {

@@ -7,7 +7,18 @@
 //!  sources ──SourceEvent──▶ Engine::recv ──▶ Store::apply
 //!     ▲                        │
 //!     └── Targets / Focus ◀────┘  (after every batch and tick, when they changed)
+//!  discovery ──SourceChange──▶ (sources started and stopped while running)
 //! ```
+//!
+//! Sources can come and go while running (an organization's accounts join and leave):
+//! a `SourceChange` on the channel given to [`Engine::follow_source_changes`] adds or
+//! removes them, taken up when `SourceEvent::SourcesChanged` arrives on the events
+//! channel. The change is thereby ordered with the events: what a stopped source sent
+//! before it is folded in before it is forgotten (nothing of it comes back), and a
+//! discovery source that reports its own `Ready` after the marker has the new sources
+//! counted in readiness first. Sources started with the first listing are waited for by
+//! the first complete picture; sources started after it are not (they load as any
+//! source does, and the picture stays whole).
 
 mod actions;
 pub mod cache;
@@ -25,7 +36,7 @@ use crate::actions::{ExecContext, Mode};
 use crate::app::Setup;
 use crate::clock::Clock;
 use crate::model::{ClusterId, SourceEvent, SourceHealth, Store, Timestamp};
-use crate::sources::{self, EVENT_CHANNEL_CAPACITY, SourceCommand, SourceHandle};
+use crate::sources::{self, EVENT_CHANNEL_CAPACITY, SourceChange, SourceCommand, SourceHandle};
 use targets::Targeting;
 
 /// The poll interval a source is listed with until it reports its own health.
@@ -40,6 +51,12 @@ pub struct Engine {
     demo: bool,
     events: mpsc::Receiver<SourceEvent>,
     sources: Vec<SourceHandle>,
+    /// Sources started and stopped while running, when some can be.
+    changes: Option<mpsc::Receiver<SourceChange>>,
+    /// Sources started after the first complete picture: not waited for.
+    late: Vec<String>,
+    /// The first complete picture has been in.
+    was_ready: bool,
     targeting: Targeting,
     exec: Option<ExecContext>,
     /// Where the last picture is kept (the warm start), when this mode keeps one.
@@ -69,7 +86,11 @@ impl Engine {
     pub async fn start(setup: &Setup, clock: Clock) -> Self {
         let (tx, rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
         let running = sources::start(setup, clock.clone(), tx).await;
-        Self::new(setup, clock, running.handles, rx)
+        let mut engine = Self::new(setup, clock, running.handles, rx);
+        if let Some(changes) = running.changes {
+            engine.follow_source_changes(changes);
+        }
+        engine
     }
 
     /// [`Engine::start`], then the warm start (unless `--no-cache`) and keeping the
@@ -112,6 +133,9 @@ impl Engine {
             demo: setup.demo_mode,
             events,
             sources,
+            changes: None,
+            late: Vec::new(),
+            was_ready: false,
             targeting: Targeting::default(),
             exec: None,
             cache: None,
@@ -121,6 +145,37 @@ impl Engine {
     /// An engine with no sources, fed by hand with `apply` (tests and benches).
     pub fn without_sources(setup: &Setup, clock: Clock) -> Self {
         Self::new(setup, clock, Vec::new(), mpsc::channel(1).1)
+    }
+
+    /// Takes sources started and stopped while running from `changes` (account
+    /// discovery): see the module's documentation.
+    pub fn follow_source_changes(&mut self, changes: mpsc::Receiver<SourceChange>) {
+        self.changes = Some(changes);
+    }
+
+    fn apply_change(&mut self, change: SourceChange) {
+        match change {
+            SourceChange::Started(handles) => {
+                for handle in handles {
+                    self.store.expect_source(&handle.name, LOADING_POLL_SECS);
+                    // What the others were told, so the newcomer can answer it too.
+                    self.targeting.introduce(&handle);
+                    if self.was_ready {
+                        self.late.push(handle.name.clone());
+                    }
+                    self.sources.retain(|s| s.name != handle.name);
+                    self.sources.push(handle);
+                }
+            }
+            SourceChange::Stopped(names) => {
+                for name in &names {
+                    self.sources.retain(|s| s.name != *name);
+                    self.late.retain(|s| s != name);
+                    self.targeting.forget(name);
+                    self.store.forget_source(name);
+                }
+            }
+        }
     }
 
     /// Replaces the clock (tests move a frozen clock on).
@@ -162,6 +217,12 @@ impl Engine {
     pub fn apply(&mut self, event: SourceEvent) {
         match event {
             SourceEvent::Targeted { source, seq } => self.targeting.answered(&source, seq),
+            SourceEvent::SourcesChanged => {
+                // Sent after the change itself: it is there.
+                if let Some(change) = self.changes.as_mut().and_then(|c| c.try_recv().ok()) {
+                    self.apply_change(change);
+                }
+            }
             event => self.store.apply(event, self.clock.now()),
         }
     }
@@ -280,9 +341,25 @@ impl Engine {
     /// Tells the sources the fleet and interest if they changed, and notes readiness.
     fn settle(&mut self) {
         self.targeting.sync(&self.store, &self.sources);
-        if self.store.is_ready(&self.source_names()) {
+        if self.store.is_ready(&self.awaited_names()) {
             self.targeting.all_ready(&self.store);
         }
+        if !self.was_ready && self.is_ready() {
+            self.was_ready = true;
+        }
+    }
+
+    /// The sources the first complete picture waits for: all but those started after it.
+    fn awaited(&self) -> Vec<SourceHandle> {
+        self.sources
+            .iter()
+            .filter(|s| !self.late.contains(&s.name))
+            .cloned()
+            .collect()
+    }
+
+    fn awaited_names(&self) -> Vec<String> {
+        self.awaited().into_iter().map(|s| s.name).collect()
     }
 
     /// The cluster on screen (its full metric set and its insides are wanted), or none.
@@ -307,7 +384,9 @@ impl Engine {
     /// has applied the fleet the others listed (so applications and alerts are tied to
     /// their clusters).
     pub fn is_ready(&self) -> bool {
-        self.store.is_ready(&self.source_names()) && self.targeting.settled(&self.sources)
+        let awaited = self.awaited();
+        let names: Vec<String> = awaited.iter().map(|s| s.name.clone()).collect();
+        self.store.is_ready(&names) && self.targeting.settled(&awaited)
     }
 
     /// Folds events in until the first complete picture, or `timeout`. A source that never
@@ -334,15 +413,16 @@ impl Engine {
         if self.is_ready() {
             return Ok(());
         }
-        let names = self.source_names();
+        let names = self.awaited_names();
         let silent: Vec<String> = names
             .iter()
             .filter(|s| !self.store.is_ready(std::slice::from_ref(s)))
             .cloned()
             .collect();
+        let awaited = self.awaited();
         let behind: Vec<String> = self
             .targeting
-            .unanswered(&self.sources)
+            .unanswered(&awaited)
             .into_iter()
             .map(str::to_string)
             .filter(|s| !silent.contains(s))

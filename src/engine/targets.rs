@@ -52,6 +52,30 @@ impl Targeting {
         *at = (*at).max(seq);
     }
 
+    /// Tells a source started while running what the others were last told (it answers
+    /// like them); before the first `Targets`, the next `sync` tells it with the rest.
+    pub fn introduce(&mut self, source: &SourceHandle) {
+        self.gone.retain(|g| *g != source.name);
+        self.answered.remove(&source.name);
+        let Some((fleet, interest)) = &self.sent else {
+            return;
+        };
+        let command = SourceCommand::Targets {
+            seq: self.seq,
+            fleet: fleet.clone(),
+            interest: interest.clone(),
+        };
+        if let Err(TrySendError::Closed(_)) = source.commands.try_send(command) {
+            self.gone.push(source.name.clone());
+        }
+    }
+
+    /// Drops what is known of a source that stopped.
+    pub fn forget(&mut self, source: &str) {
+        self.answered.remove(source);
+        self.gone.retain(|g| g != source);
+    }
+
     /// Sends the fleet and the clusters of interest when either changed since the last
     /// send. A full queue delays the change to the next call (never blocks the caller).
     pub fn sync(&mut self, store: &Store, sources: &[SourceHandle]) {

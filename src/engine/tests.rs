@@ -332,3 +332,111 @@ fn interest_is_ordered_focus_then_firing_then_wave() {
         ["b-firing", "c-both", "f-firing", "a-wave", "e-focus"]
     );
 }
+
+/// An engine following source changes, and the sender of those changes.
+fn with_changes(engine: &mut Engine) -> mpsc::Sender<SourceChange> {
+    let (tx, rx) = mpsc::channel(crate::sources::CHANGE_CHANNEL_CAPACITY);
+    engine.follow_source_changes(rx);
+    tx
+}
+
+fn health(source: &str) -> SourceEvent {
+    SourceEvent::Health(SourceHealth::new(source, 60))
+}
+
+#[tokio::test]
+async fn accounts_found_by_the_first_listing_are_told_the_fleet_and_awaited() {
+    let (org, _org_rx) = fake("organizations");
+    let (mut engine, tx, _dir) = engine(vec![org]);
+    let changes = with_changes(&mut engine);
+    tx.send(SourceEvent::ClusterInventory {
+        source: "eks:acct/eu-west-1".into(),
+        clusters: vec![cluster("prod-a")],
+    })
+    .await
+    .expect("send");
+    engine.recv(64).await.expect("events");
+    // The first listing: one account's EKS source starts, then the listing is ready.
+    let (eks, mut eks_rx) = fake("eks:member/us-east-1");
+    changes
+        .send(SourceChange::Started(vec![eks]))
+        .await
+        .expect("change");
+    for event in [SourceEvent::SourcesChanged, ready("organizations")] {
+        tx.send(event).await.expect("send");
+    }
+    while engine.drain() > 0 {}
+    assert_eq!(
+        engine.source_names(),
+        ["organizations", "eks:member/us-east-1"]
+    );
+    let told = eks_rx.targets();
+    let (seq, fleet, _) = told.last().expect("the newcomer was told the fleet");
+    assert_eq!(fleet, &["prod-a"]);
+    assert!(
+        engine
+            .store()
+            .sources()
+            .any(|s| s.name == "eks:member/us-east-1" && engine.store().is_loading(s)),
+        "listed as loading"
+    );
+    tx.send(answer("organizations", *seq)).await.expect("send");
+    engine.drain();
+    assert!(!engine.is_ready(), "the new account has no picture yet");
+    for event in [
+        ready("eks:member/us-east-1"),
+        answer("eks:member/us-east-1", *seq),
+    ] {
+        tx.send(event).await.expect("send");
+    }
+    engine.drain();
+    assert!(engine.is_ready());
+}
+
+#[tokio::test]
+async fn an_account_found_later_loads_without_unmaking_the_picture() {
+    let (org, _org_rx) = fake("organizations");
+    let (mut engine, tx, _dir) = engine(vec![org]);
+    let changes = with_changes(&mut engine);
+    engine.tick();
+    for event in [ready("organizations"), answer("organizations", 1)] {
+        tx.send(event).await.expect("send");
+    }
+    while engine.drain() > 0 {}
+    assert!(engine.is_ready());
+    let (eks, _eks_rx) = fake("eks:late/us-east-1");
+    changes
+        .send(SourceChange::Started(vec![eks]))
+        .await
+        .expect("change");
+    tx.send(SourceEvent::SourcesChanged).await.expect("send");
+    engine.drain();
+    assert_eq!(engine.source_names().len(), 2);
+    assert!(engine.is_ready(), "the first complete picture stays whole");
+}
+
+#[tokio::test]
+async fn a_stopped_source_goes_with_its_clusters_after_what_it_sent_before() {
+    let (eks, _eks_rx) = fake("eks:gone/eu-west-1");
+    let (mut engine, tx, _dir) = engine(vec![eks]);
+    let changes = with_changes(&mut engine);
+    let mut gone = cluster("gone-a");
+    gone.id = ClusterId::new("gone", "eu-west-1", "gone-a");
+    // Sent before the account left; folded in before it is forgotten.
+    tx.send(SourceEvent::ClusterInventory {
+        source: "eks:gone/eu-west-1".into(),
+        clusters: vec![gone],
+    })
+    .await
+    .expect("send");
+    tx.send(health("eks:gone/eu-west-1")).await.expect("send");
+    changes
+        .send(SourceChange::Stopped(vec!["eks:gone/eu-west-1".into()]))
+        .await
+        .expect("change");
+    tx.send(SourceEvent::SourcesChanged).await.expect("send");
+    while engine.drain() > 0 {}
+    assert!(engine.store().clusters().is_empty());
+    assert_eq!(engine.store().sources().count(), 0, "no row left behind");
+    assert!(engine.source_names().is_empty());
+}

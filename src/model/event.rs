@@ -68,4 +68,8 @@ pub enum SourceEvent {
     /// that follow from it (applications and alerts tied to their clusters). The engine
     /// keeps this; the store has nothing to fold in.
     Targeted { source: String, seq: u64 },
+    /// Sources were started or stopped (an organization's accounts came or went): the
+    /// engine takes the `SourceChange` sent just before this from its own channel, in
+    /// order with the events. The store has nothing to fold in.
+    SourcesChanged,
 }

@@ -21,7 +21,7 @@ pub use kube::{
 };
 pub use metric::{ETCD_QUOTA_BYTES, MetricName, MetricRing};
 pub use rollout::{Cell, CellPhase, Gate, GateStatus, Hold, HoldKind, Rollout, Wave, WaveState};
-pub use source::{Pace, SourceHealth, SourceStatus};
+pub use source::{AccountCounts, Pace, SourceHealth, SourceStatus};
 pub use store::{ClusterFilter, FleetSummary, SortKey, Store};
 
 /// All times in the domain are UTC instants; the clock is always passed in, never read.

@@ -35,6 +35,20 @@ pub struct SourceHealth {
     /// region's request budget.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pace: Option<Pace>,
+    /// For the source that lists an organization's accounts: how many it found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<AccountCounts>,
+}
+
+/// The accounts an organization listing found, at a glance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AccountCounts {
+    /// ACTIVE accounts in the organization.
+    pub discovered: usize,
+    /// Of those, the ones `include` / `exclude` keep (and not already in `[[accounts]]`).
+    pub included: usize,
+    /// Of those, the ones whose role could not be assumed.
+    pub failing: usize,
 }
 
 /// The request rate an AWS account and region allows its sources now: it starts at the
@@ -72,6 +86,7 @@ impl SourceHealth {
             cost_usd_per_hour: None,
             waiting: None,
             pace: None,
+            accounts: None,
         }
     }
 

@@ -335,7 +335,7 @@ impl Store {
                 }
             }
             // What a source was told is the engine's business, not the picture's.
-            SourceEvent::Targeted { .. } => self.generation -= 1,
+            SourceEvent::Targeted { .. } | SourceEvent::SourcesChanged => self.generation -= 1,
         }
     }
 
@@ -967,6 +967,30 @@ impl Store {
             self.cached.alerts.remove(&key);
             self.remove_alert(&key);
         }
+    }
+
+    /// A source that stopped for good (the account it read left the organization): its
+    /// clusters (with their metrics), the alerts it reported and its health are dropped,
+    /// so nothing of it is shown as if it were still watched.
+    pub fn forget_source(&mut self, name: &str) {
+        self.generation += 1;
+        self.replace_inventory(name, Vec::new());
+        let gone: Vec<AlertKey> = self
+            .alerts
+            .iter()
+            .filter(|(_, a)| cached::reported_by(a, name))
+            .map(|(_, a)| a.key.clone())
+            .collect();
+        if !gone.is_empty() {
+            self.alerts_generation += 1;
+            for key in gone {
+                self.cached.alerts.remove(&key);
+                self.remove_alert(&key);
+            }
+        }
+        self.sources.remove(name);
+        self.placeholders.retain(|p| p != name);
+        self.ready.retain(|r| r != name);
     }
 
     /// Lists a started source as loading until it reports its own health.

@@ -12,6 +12,7 @@ pub mod eks;
 #[cfg(test)]
 pub(crate) mod faults;
 pub mod kube;
+pub mod organizations;
 pub mod remediation;
 
 use tokio::sync::{mpsc, oneshot};
@@ -121,9 +122,25 @@ pub struct SourceHandle {
     pub commands: mpsc::Sender<SourceCommand>,
 }
 
+/// Sources that started or stopped while running: the accounts an organization
+/// listing found or lost. Each is followed by `SourceEvent::SourcesChanged` on the
+/// events channel, which orders it with the events. The engine tells the started ones
+/// the fleet, waits for their first picture when they came with the first listing, and
+/// forgets the stopped ones (their clusters, alerts and health go with them).
+#[derive(Debug)]
+pub enum SourceChange {
+    Started(Vec<SourceHandle>),
+    Stopped(Vec<String>),
+}
+
+/// Capacity of the channel of source changes: at most one of each kind per listing.
+pub const CHANGE_CHANNEL_CAPACITY: usize = 16;
+
 /// The sources a session runs, and the names each will report `Ready` under.
 pub struct Running {
     pub handles: Vec<SourceHandle>,
+    /// Sources started and stopped later (account discovery), when any can be.
+    pub changes: Option<mpsc::Receiver<SourceChange>>,
 }
 
 impl Running {
@@ -135,7 +152,9 @@ impl Running {
 
 /// Starts the real sources the config names: for every account and region, an EKS source
 /// and a CloudWatch source sharing one request budget, the CloudWatch source following the
-/// EKS source's cluster list; the Kubernetes source for the clusters of interest; and the
+/// EKS source's cluster list; account discovery for an `[organization]`, which starts and
+/// stops the same pairs for the member accounts as they come and go (reported on
+/// `Running::changes`); the Kubernetes source for the clusters of interest; and the
 /// Argo CD hub, if the config names one, with the plans file the setup already read.
 pub async fn start_real(
     config: &crate::config::Config,
@@ -170,6 +189,12 @@ pub async fn start_real(
             ));
         }
     }
+    let mut changes = None;
+    if let Some(org) = &config.organization {
+        let discovery = organizations::spawn(config, org, clock.clone(), events.clone()).await;
+        handles.push(discovery.handle);
+        changes = Some(discovery.changes);
+    }
     handles.push(kube::spawn(
         config.kubernetes.clone(),
         sdks,
@@ -199,7 +224,7 @@ pub async fn start_real(
             }
         }
     }
-    Running { handles }
+    Running { handles, changes }
 }
 
 /// A client for the hub from its kubeconfig context.
@@ -260,6 +285,7 @@ pub async fn start(
         (Some(config), false) => start_real(config, &setup.plans, clock, events).await,
         _ => Running {
             handles: vec![demo::spawn(setup.demo.clone(), clock, events)],
+            changes: None,
         },
     }
 }

@@ -48,7 +48,7 @@ pub async fn load(account: &Account, region: &str, loader: aws_config::ConfigLoa
         return base;
     };
     let provider = aws_config::sts::AssumeRoleProvider::builder(role)
-        .session_name("fleetdeck")
+        .session_name(session_name())
         .region(region)
         .configure(&base)
         .build()
@@ -56,6 +56,38 @@ pub async fn load(account: &Account, region: &str, loader: aws_config::ConfigLoa
     base.into_builder()
         .credentials_provider(SharedCredentialsProvider::new(provider))
         .build()
+}
+
+/// The session name of every role fleetdeck assumes: `fleetdeck-` and the OS user, so
+/// CloudTrail in the member account says who was reading (`fleetdeck-alice`).
+pub fn session_name() -> String {
+    let user = whoami::username()
+        .ok()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_default();
+    session_name_for(&user)
+}
+
+/// `fleetdeck-{user}` in what STS allows in `RoleSessionName`: 2 to 64 of
+/// `[A-Za-z0-9+=,.@_-]`; anything else becomes `-`.
+pub fn session_name_for(user: &str) -> String {
+    let user: String = user
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut name = if user.is_empty() {
+        "fleetdeck".to_string()
+    } else {
+        format!("fleetdeck-{user}")
+    };
+    name.truncate(64);
+    name
 }
 
 /// The loader of [`sdk_config`] before its credentials: region, profile, endpoint,
@@ -283,6 +315,20 @@ mod tests {
             loader(account, "us-east-1").credentials_provider(credentials),
         )
         .await
+    }
+
+    #[test]
+    fn session_names_carry_the_user_in_what_sts_allows() {
+        assert_eq!(session_name_for("alice"), "fleetdeck-alice");
+        assert_eq!(
+            session_name_for("CORP\\Bob Smith"),
+            "fleetdeck-CORP-Bob-Smith"
+        );
+        assert_eq!(session_name_for("josé"), "fleetdeck-jos-");
+        assert_eq!(session_name_for(""), "fleetdeck");
+        let long = session_name_for(&"x".repeat(100));
+        assert_eq!(long.len(), 64);
+        assert!(long.starts_with("fleetdeck-xxx"));
     }
 
     #[tokio::test]

@@ -919,6 +919,7 @@ impl Poller {
             cost_usd_per_hour: None,
             waiting: None,
             pace: Some(self.api.pace(self.clock.now())),
+            accounts: None,
         })
     }
 }

@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use crate::model::{Pace, SourceHealth, SourceStatus};
+use crate::model::{AccountCounts, Pace, SourceHealth, SourceStatus};
 use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::format;
 use crate::ui::widgets::selection::Selection;
@@ -53,6 +53,17 @@ const RATE_AT: usize = 5;
 /// The rate a source may call AWS at now, and its ceiling.
 fn rate(p: &Pace) -> String {
     format!("{:.1}/s of {}/s", p.per_second, p.ceiling)
+}
+
+/// What an organization listing found: `40 accounts discovered, 38 included, 1 failing`.
+fn accounts(a: &AccountCounts) -> String {
+    format!(
+        "{} account{} discovered, {} included, {} failing",
+        a.discovered,
+        if a.discovered == 1 { "" } else { "s" },
+        a.included,
+        a.failing
+    )
 }
 
 /// The detail pane's word on the pace: what it is, and what throttling did to it.
@@ -183,7 +194,21 @@ pub fn render(frame: &mut Frame, area: Rect, state_: &SourcesState, ctx: &Contex
     } else {
         format!("API cost about ${:.4}/h", costs.iter().sum::<f64>())
     };
-    let title = format!(" sources ({}) · {cost} ", sources.len());
+    // An organization's accounts at a glance, in the title, whichever row is selected.
+    let org: Vec<String> = sources
+        .iter()
+        .filter_map(|s| s.accounts.as_ref())
+        .map(accounts)
+        .collect();
+    let title = if org.is_empty() {
+        format!(" sources ({}) · {cost} ", sources.len())
+    } else {
+        format!(
+            " sources ({}) · {} · {cost} ",
+            sources.len(),
+            org.join("; ")
+        )
+    };
     let selected = state_
         .selection
         .position(sources.len(), |i, k| sources[i].name == *k);
@@ -217,6 +242,16 @@ pub fn render(frame: &mut Frame, area: Rect, state_: &SourcesState, ctx: &Contex
         ]));
         if let Some(p) = &s.pace {
             detail.push(pace_line(p, ctx));
+        }
+        if let Some(a) = &s.accounts {
+            detail.push(Line::from(Span::styled(
+                if a.failing > 0 {
+                    format!("{} (see the account:NAME rows)", accounts(a))
+                } else {
+                    accounts(a)
+                },
+                if a.failing > 0 { t.warning } else { t.text },
+            )));
         }
         match (&s.last_error, s.last_error_at) {
             (Some(e), Some(at)) => detail.push(Line::from(vec![
@@ -424,5 +459,49 @@ mod tests {
             ),
             "{screen}"
         );
+    }
+
+    #[test]
+    fn an_organization_says_how_many_accounts_it_found_included_and_failing() {
+        let mut org = SourceHealth::new("organizations", 900);
+        org.last_ok = Some(now());
+        org.accounts = Some(AccountCounts {
+            discovered: 40,
+            included: 38,
+            failing: 1,
+        });
+        let mut refused = SourceHealth::new("account:payments", 60);
+        refused.last_error = Some("sts:AssumeRole: AccessDenied".into());
+        refused.last_error_at = Some(now());
+        let healths = vec![org, refused];
+        for width in [80, 160] {
+            // In the title whichever source is selected; in the detail when it is.
+            let (buf, theme) = draw(healths.clone(), "organizations", width);
+            let screen = lines(&buf).join("\n");
+            assert!(
+                lines(&buf)[0].contains("40 accounts discovered, 38 included, 1 failing"),
+                "{screen}"
+            );
+            assert!(
+                screen.contains(
+                    "40 accounts discovered, 38 included, 1 failing (see the account:NAME rows)"
+                ),
+                "{screen}"
+            );
+            assert_eq!(
+                style_of(&buf, "40 accounts discovered, 38 included, 1 failing (see").fg,
+                theme.warning.fg
+            );
+            let (buf, _) = draw(healths.clone(), "account:payments", width);
+            let screen = lines(&buf).join("\n");
+            assert!(
+                lines(&buf)[0].contains("40 accounts discovered"),
+                "{screen}"
+            );
+            assert!(screen.contains("sts:AssumeRole: AccessDenied"), "{screen}");
+        }
+        // Without an organization, the title has no word on accounts.
+        let (buf, _) = draw(vec![SourceHealth::new("demo", 60)], "demo", 160);
+        assert!(!lines(&buf)[0].contains("accounts"));
     }
 }
