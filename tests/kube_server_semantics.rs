@@ -1084,7 +1084,7 @@ mod spoke_scene {
         let (tx, events) = mpsc::channel(1024);
         let handle = fleetdeck::sources::kube::spawn(
             settings,
-            Vec::new(),
+            Default::default(),
             fleetdeck::clock::Clock::Wall,
             tx,
         );

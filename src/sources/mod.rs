@@ -164,11 +164,13 @@ pub async fn start_real(
 ) -> Running {
     kube::connect::install_crypto_provider();
     let mut handles = Vec::new();
-    let mut sdks = Vec::new();
+    // Shared with the Kubernetes source, which signs EKS tokens with them; discovery adds
+    // the accounts it finds.
+    let credentials = aws::AccountCredentials::default();
     for account in &config.accounts {
         for region in &account.regions {
             let sdk = aws::sdk_config(account, region).await;
-            sdks.push((account.name.clone(), region.clone(), sdk.clone()));
+            credentials.insert(&account.name, region, &sdk);
             let scope = aws::AwsScope {
                 account: account.clone(),
                 region: region.clone(),
@@ -191,13 +193,20 @@ pub async fn start_real(
     }
     let mut changes = None;
     if let Some(org) = &config.organization {
-        let discovery = organizations::spawn(config, org, clock.clone(), events.clone()).await;
+        let discovery = organizations::spawn(
+            config,
+            org,
+            credentials.clone(),
+            clock.clone(),
+            events.clone(),
+        )
+        .await;
         handles.push(discovery.handle);
         changes = Some(discovery.changes);
     }
     handles.push(kube::spawn(
         config.kubernetes.clone(),
-        sdks,
+        credentials,
         clock.clone(),
         events.clone(),
     ));

@@ -3,11 +3,13 @@
 
 mod budget;
 mod call;
+mod credentials;
 pub mod profiles;
 pub mod regions;
 
 pub use budget::RequestBudget;
 pub use call::{CallError, CallKind, CallStats, call};
+pub use credentials::AccountCredentials;
 
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
 //! How the source reaches one cluster: the route (kubeconfig context or native EKS) and
 //! the client it gives. Behind a trait so the source's tests can dial a fake API server.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -11,6 +10,7 @@ use super::connect::{self, ConnectError};
 use super::contexts::Contexts;
 use super::token::TokenSource;
 use crate::sources::ClusterTarget;
+use crate::sources::aws::AccountCredentials;
 
 /// The way to a cluster's API server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,25 +41,14 @@ pub trait Dial: Send + Sync + 'static {
 pub struct Dialer {
     contexts: Arc<Contexts>,
     native_auth: bool,
-    /// The credentials of each `(account, region)`.
-    credentials: HashMap<(String, String), SharedCredentialsProvider>,
+    /// The credentials of each `(account, region)`, discovered accounts included.
+    credentials: AccountCredentials,
 }
 
 impl Dialer {
     /// A dialer over `contexts`, signing native tokens with the SDK configs' credentials
     /// when `native_auth`.
-    pub fn new(
-        contexts: Contexts,
-        native_auth: bool,
-        aws: &[(String, String, aws_config::SdkConfig)],
-    ) -> Self {
-        let credentials = aws
-            .iter()
-            .filter_map(|(account, region, sdk)| {
-                sdk.credentials_provider()
-                    .map(|p| ((account.clone(), region.clone()), p))
-            })
-            .collect();
+    pub fn new(contexts: Contexts, native_auth: bool, credentials: AccountCredentials) -> Self {
         Self {
             contexts: Arc::new(contexts),
             native_auth,
@@ -67,9 +56,8 @@ impl Dialer {
         }
     }
 
-    fn credentials_for(&self, target: &ClusterTarget) -> Option<&SharedCredentialsProvider> {
-        self.credentials
-            .get(&(target.id.account.clone(), target.id.region.clone()))
+    fn credentials_for(&self, target: &ClusterTarget) -> Option<SharedCredentialsProvider> {
+        self.credentials.get(&target.id.account, &target.id.region)
     }
 }
 
@@ -99,7 +87,7 @@ impl Dial for Dialer {
                 })
             }
             Route::Native => {
-                let credentials = self.credentials_for(&target).cloned();
+                let credentials = self.credentials_for(&target);
                 Box::pin(async move {
                     let Some(credentials) = credentials else {
                         return Err(ConnectError::Setup {
@@ -141,10 +129,12 @@ mod tests {
             "apiVersion: v1\nkind: Config\nclusters:\n- name: arn:aws:eks:us-east-1:123456789012:cluster/mapped\n  cluster:\n    server: https://mapped.example\ncontexts:\n- name: mapped\n  context:\n    cluster: arn:aws:eks:us-east-1:123456789012:cluster/mapped\n",
         )
         .unwrap();
+        let credentials = AccountCredentials::default();
+        credentials.insert("prod", "us-east-1", &sdk());
         Dialer::new(
             Contexts::new(kubeconfig, &BTreeMap::new()),
             native_auth,
-            &[("prod".into(), "us-east-1".into(), sdk())],
+            credentials,
         )
     }
 

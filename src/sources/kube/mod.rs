@@ -60,7 +60,7 @@ const COMMAND_CAPACITY: usize = 16;
 /// region, whose credentials sign native EKS tokens. Exits when `events` closes.
 pub fn spawn(
     settings: crate::config::Kubernetes,
-    aws: Vec<(String, String, aws_config::SdkConfig)>,
+    aws: crate::sources::aws::AccountCredentials,
     clock: Clock,
     events: mpsc::Sender<SourceEvent>,
 ) -> SourceHandle {
@@ -76,7 +76,7 @@ pub fn spawn(
             Err(e) => (Default::default(), Some(format!("kubeconfig: {e}"))),
         };
         let contexts = contexts::Contexts::new(kubeconfig, &settings.contexts);
-        let dialer = Dialer::new(contexts, settings.native_auth, &aws);
+        let dialer = Dialer::new(contexts, settings.native_auth, aws);
         let mut source = task::Source::new(
             Arc::new(dialer),
             settings.pool_size,

@@ -516,7 +516,7 @@ async fn the_real_source_without_kubeconfig_or_credentials_says_why_it_cannot_co
     let (tx, mut events) = mpsc::channel(64);
     let handle = super::spawn(
         settings,
-        Vec::new(),
+        Default::default(),
         Clock::Frozen(chrono::DateTime::UNIX_EPOCH),
         tx,
     );

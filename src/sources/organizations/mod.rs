@@ -3,7 +3,7 @@
 //!
 //! ## What it does
 //!
-//! - **Listing**, at start and every 15 minutes: `organizations:ListAccounts` (every
+//! - **Listing**, at start and every `list_interval_secs` (15 minutes by default): `organizations:ListAccounts` (every
 //!   page) with the management or delegated-admin account's credentials; ACTIVE accounts
 //!   only. `include` / `exclude` globs on the account name or id choose the accounts
 //!   read; an `[[accounts]]` entry for the same account wins (see [`listing::plan`]).
@@ -48,13 +48,11 @@ pub use role::MemberRole;
 use crate::clock::Clock;
 use crate::config::{Account, Config, Organization, OrganizationRegions};
 use crate::model::SourceEvent;
-use crate::sources::aws::{self, AwsScope, RequestBudget};
+use crate::sources::aws::{self, AccountCredentials, AwsScope, RequestBudget};
 use crate::sources::{SourceChange, SourceHandle, cloudwatch, eks};
 
 /// The name this source reports `Health` and `Ready` under.
 pub const SOURCE_NAME: &str = "organizations";
-/// How often the organization is listed again.
-pub const LIST_EVERY: Duration = Duration::from_secs(15 * 60);
 /// How often an account whose role could not be assumed is tried again.
 pub const RETRY_EVERY: Duration = Duration::from_secs(60);
 
@@ -71,26 +69,14 @@ pub struct Started {
 
 /// Starts account discovery for `config`'s `[organization]` (and `[[accounts]]`, which
 /// win over discovered accounts), listing every `list_interval_secs` (15 minutes unless
-/// told otherwise).
+/// told otherwise). The credentials of each account it reads are added to
+/// `credentials`, for the Kubernetes source's native EKS access.
 pub async fn spawn(
     config: &Config,
     org: &Organization,
+    credentials: AccountCredentials,
     clock: Clock,
     events: mpsc::Sender<SourceEvent>,
-) -> Started {
-    let every = Duration::from_secs(org.list_interval_secs);
-    spawn_listing_every(config, org, clock, events, every).await
-}
-
-/// [`spawn`], listing every `every` (tests see an account join without waiting 15
-/// minutes).
-#[doc(hidden)]
-pub async fn spawn_listing_every(
-    config: &Config,
-    org: &Organization,
-    clock: Clock,
-    events: mpsc::Sender<SourceEvent>,
-    every: Duration,
 ) -> Started {
     let base = management_sdk(org).await;
     let parts = task::Parts {
@@ -99,9 +85,9 @@ pub async fn spawn_listing_every(
         organizations: aws_sdk_organizations::Client::new(&base),
         sts: aws_sdk_sts::Client::new(&base),
         account_api: Arc::new(aws_sdk_account::Client::new),
-        start: Arc::new(pairs(config, clock.clone())),
+        start: Arc::new(pairs(config, credentials, clock.clone())),
         base,
-        list_every: every,
+        list_every: Duration::from_secs(org.list_interval_secs),
         retry_every: RETRY_EVERY,
         session_name: aws::session_name(),
         clock,
@@ -139,9 +125,11 @@ async fn management_sdk(org: &Organization) -> SdkConfig {
 }
 
 /// Starts one member account's sources: an EKS and a CloudWatch source per region,
-/// sharing a request budget, as `start_real` does for `[[accounts]]`.
+/// sharing a request budget, as `start_real` does for `[[accounts]]`; its credentials
+/// recorded for the Kubernetes source.
 fn pairs(
     config: &Config,
+    credentials: AccountCredentials,
     clock: Clock,
 ) -> impl Fn(&task::Start<'_>) -> Vec<SourceHandle> + Send + Sync + use<> {
     let clusters = config.clusters.clone();
@@ -158,15 +146,17 @@ fn pairs(
                 endpoint_url: None,
                 endpoints: Default::default(),
             };
+            let sdk = start
+                .sdk
+                .clone()
+                .into_builder()
+                .region(Region::new(region.clone()))
+                .build();
+            credentials.insert(&account.name, region, &sdk);
             let scope = AwsScope {
                 account,
                 region: region.clone(),
-                sdk: start
-                    .sdk
-                    .clone()
-                    .into_builder()
-                    .region(Region::new(region.clone()))
-                    .build(),
+                sdk,
                 budget: Arc::new(RequestBudget::new(ceiling)),
                 clusters: clusters.clone(),
                 clock: clock.clone(),

@@ -418,3 +418,58 @@ async fn enabled_regions_are_those_the_account_api_lists_as_enabled() {
     assert_eq!(starts.len(), 1);
     assert_eq!(starts[0].2, ["af-south-1", "eu-west-1", "us-east-1"]);
 }
+
+/// A discovered account's credentials reach the Kubernetes source (native EKS access signs
+/// its tokens with them), per region, and its sources are named as `[[accounts]]` ones.
+#[tokio::test]
+async fn the_sources_of_a_discovered_account_share_its_credentials_with_kubernetes() {
+    use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+    let config = crate::config::Config::from_toml(
+        "[organization]\nrole_name = \"fleetdeck\"\nregions = [\"us-east-1\"]\n",
+        std::path::Path::new("config.toml"),
+    )
+    .expect("config");
+    let credentials = crate::sources::aws::AccountCredentials::default();
+    let start = super::pairs(&config, credentials.clone(), crate::clock::Clock::Wall);
+    let member = super::Member {
+        id: "222233334444".into(),
+        name: "payments".into(),
+        partition: "aws".into(),
+    };
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .credentials_provider(SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new("ASIAMEMBER", "secret", None, None, "role"),
+        ))
+        .build();
+    let (events, _rx) = mpsc::channel(16);
+    let regions = ["us-east-1".to_string(), "eu-west-1".to_string()];
+    assert!(credentials.get("payments", "us-east-1").is_none());
+    let handles = start(&Start {
+        member: &member,
+        role_arn: "arn:aws:iam::222233334444:role/fleetdeck",
+        regions: &regions,
+        sdk: &sdk,
+        events: &events,
+    });
+    let mut names: Vec<&str> = handles.iter().map(|h| h.name.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "cloudwatch:payments/eu-west-1",
+            "cloudwatch:payments/us-east-1",
+            "eks:payments/eu-west-1",
+            "eks:payments/us-east-1",
+        ]
+    );
+    for region in regions {
+        let got = credentials
+            .get("payments", &region)
+            .unwrap_or_else(|| panic!("no credentials for payments/{region}"))
+            .provide_credentials()
+            .await
+            .expect("credentials");
+        assert_eq!(got.access_key_id(), "ASIAMEMBER");
+    }
+}
