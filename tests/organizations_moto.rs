@@ -3,9 +3,11 @@
 //! (each reached through `sts:AssumeRole` into that account), and the real binary reading
 //! them through `[organization]` alone, as a new user would.
 //!
-//! What moto cannot do here: refuse an `AssumeRole` (it assumes any role unless IAM
-//! enforcement is on). A refused role is covered with the SDK's mocks in
-//! `src/sources/organizations/tests.rs`.
+//! What moto cannot do here: refuse an `AssumeRole`. It assumes any role, and with its
+//! IAM enforcement on (`/moto-api/reset-auth`, moto 5.2.5) it still does not evaluate a
+//! member account's trust policy (it looks the role up in the caller's account) and
+//! rejects the assumed role's signatures on EKS. A refused role is covered with the SDK's
+//! mocks in `src/sources/organizations/tests.rs`.
 
 mod common;
 mod moto;

@@ -374,9 +374,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
         filter,
         extended
     );
+    // The sources the fleet comes from: the demo, EKS, and an organization's listing and
+    // the accounts it could not enter (they would list clusters).
     let inventory: Vec<&SourceHealth> = store
         .sources()
-        .filter(|s| s.name == "demo" || s.name.starts_with("eks:"))
+        .filter(|s| {
+            s.name == "demo"
+                || s.name.starts_with("eks:")
+                || s.name == crate::sources::organizations::SOURCE_NAME
+                || s.name.starts_with("account:")
+        })
         .collect();
     let mut block = ctx.block(
         title,
@@ -404,14 +411,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
                 "no cluster matches '{}' (esc clears the filter)",
                 state.filter
             )
-        } else if inventory.is_empty() {
-            "no source lists clusters: name AWS accounts in the config ([[accounts]])".to_string()
-        } else if !inventory.iter().any(|s| is_listing(s, store))
-            && inventory.iter().any(|s| s.last_ok.is_some())
-        {
-            "the configured accounts and regions have no clusters (or none match [clusters] include)".to_string()
         } else {
-            loading_message(&inventory, store)
+            empty_fleet(&inventory, store)
         };
         let inner = Rect {
             x: area.x + 2,
@@ -462,6 +463,50 @@ fn thousands(n: usize) -> String {
 
 /// Still on its first listing: loading (`Store::is_loading`), and no answer yet. A source
 /// that listed and is describing its clusters is loading too, but its rows are on screen.
+/// Why there is no cluster at all, in terms of the config: nothing configured, an
+/// organization whose globs keep no account, accounts without clusters, or what is still
+/// loading and what failed.
+fn empty_fleet(inventory: &[&SourceHealth], store: &Store) -> String {
+    if inventory.is_empty() {
+        "no source lists clusters: name AWS accounts in the config ([[accounts]] or [organization])"
+            .to_string()
+    } else if let Some(none) = no_account_included(inventory) {
+        none
+    } else if !inventory.iter().any(|s| is_listing(s, store))
+        && inventory.iter().any(|s| s.last_ok.is_some())
+        && !inventory.iter().any(|s| has_failed(s))
+    {
+        "the configured accounts and regions have no clusters (or none match [clusters] include)"
+            .to_string()
+    } else {
+        loading_message(inventory, store)
+    }
+}
+
+/// An organization that was listed but whose globs keep no account (and no other
+/// source lists clusters): say so, rather than that the accounts have no clusters.
+fn no_account_included(inventory: &[&SourceHealth]) -> Option<String> {
+    let [only] = inventory else {
+        return None;
+    };
+    let counts = only.accounts.as_ref()?;
+    (counts.included == 0).then(|| {
+        format!(
+            "the organization lists {} account(s) and [organization] include/exclude keep none of them",
+            counts.discovered
+        )
+    })
+}
+
+/// The source's last word was an error (as `Store::is_loading` judges it).
+fn has_failed(source: &SourceHealth) -> bool {
+    match (source.last_error_at, source.last_ok) {
+        (Some(err), Some(ok)) => err > ok,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
 fn is_listing(source: &SourceHealth, store: &Store) -> bool {
     store.is_loading(source) && source.last_ok.is_none()
 }
@@ -498,15 +543,7 @@ fn listing_part(inventory: &[&SourceHealth], store: &Store) -> Option<String> {
 /// What an empty fleet is waiting for: which inventory sources are still listing, and
 /// which failed (with the first failure's reason; the Sources view has all).
 fn loading_message(inventory: &[&SourceHealth], store: &Store) -> String {
-    // The last word was an error (as `Store::is_loading` judges it).
-    let failed: Vec<&&SourceHealth> = inventory
-        .iter()
-        .filter(|s| match (s.last_error_at, s.last_ok) {
-            (Some(err), Some(ok)) => err > ok,
-            (Some(_), None) => true,
-            (None, _) => false,
-        })
-        .collect();
+    let failed: Vec<&&SourceHealth> = inventory.iter().filter(|s| has_failed(s)).collect();
     let mut parts = Vec::new();
     parts.extend(listing_part(inventory, store));
     if let Some(first) = failed.first() {
@@ -625,6 +662,55 @@ mod tests {
             inventory(&store),
             "listing clusters from 2 of 3 source(s): eks:prod/eu-west-1, eks:prod/us-east-1…; \
              1 failing (eks:dev/us-east-1: profile 'dev' not found)"
+        );
+    }
+
+    /// With an `[organization]`, the empty fleet speaks of it, never of accounts missing
+    /// from the config: listing, refused roles, or globs that keep nothing.
+    #[test]
+    fn an_empty_organization_fleet_says_what_the_organization_did() {
+        let now = chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time");
+        let message = |store: &Store| -> String {
+            let list: Vec<&SourceHealth> = store.sources().collect();
+            empty_fleet(&list, store)
+        };
+        let mut store = Store::new();
+        assert_eq!(
+            message(&store),
+            "no source lists clusters: name AWS accounts in the config ([[accounts]] or [organization])"
+        );
+        store.expect_source("organizations", 900);
+        assert_eq!(
+            message(&store),
+            "listing clusters from 1 of 1 source(s): organizations…"
+        );
+        // Listed; the globs keep nothing.
+        let mut org = SourceHealth::new("organizations", 900);
+        org.last_ok = Some(now);
+        org.accounts = Some(crate::model::AccountCounts {
+            discovered: 12,
+            included: 0,
+            failing: 0,
+        });
+        store.apply(SourceEvent::Health(org.clone()), now);
+        assert_eq!(
+            message(&store),
+            "the organization lists 12 account(s) and [organization] include/exclude keep none of them"
+        );
+        // One account included, its role refused.
+        org.accounts = Some(crate::model::AccountCounts {
+            discovered: 12,
+            included: 1,
+            failing: 1,
+        });
+        store.apply(SourceEvent::Health(org), now);
+        let mut refused = SourceHealth::new("account:payments", 60);
+        refused.last_error = Some("sts:AssumeRole: AccessDenied".into());
+        refused.last_error_at = Some(now);
+        store.apply(SourceEvent::Health(refused), now);
+        assert_eq!(
+            message(&store),
+            "1 failing (account:payments: sts:AssumeRole: AccessDenied)"
         );
     }
 }
