@@ -55,6 +55,9 @@ pub struct Engine {
     changes: Option<mpsc::Receiver<SourceChange>>,
     /// Sources started after the first complete picture: not waited for.
     late: Vec<String>,
+    /// The sources the engine started with, the config's own (an organization's accounts
+    /// come later): what the warm-start picture is kept for.
+    configured: Vec<String>,
     /// The first complete picture has been in.
     was_ready: bool,
     targeting: Targeting,
@@ -126,6 +129,7 @@ impl Engine {
                 store.set_local_ack(&key, ack);
             }
         }
+        let configured = sources.iter().map(|s| s.name.clone()).collect();
         Self {
             store,
             clock,
@@ -133,6 +137,7 @@ impl Engine {
             demo: setup.demo_mode,
             events,
             sources,
+            configured,
             changes: None,
             late: Vec::new(),
             was_ready: false,
@@ -270,8 +275,7 @@ impl Engine {
     /// not with `show` false) and keeps the picture there from now on. A file that cannot
     /// be used is ignored with a log line. `snapshot` never calls this.
     pub fn use_cache(&mut self, path: PathBuf, show: bool) {
-        let sources = self.source_names();
-        match cache::read(&path, &sources) {
+        match cache::read(&path, &self.configured) {
             Ok(Some(_)) if !show => {
                 tracing::info!("warm start skipped (--no-cache): {}", path.display())
             }
@@ -318,13 +322,13 @@ impl Engine {
             // Half a picture would be shown as the whole fleet next time.
             return;
         }
-        let sources = self.source_names();
         let Some(cache) = self.cache.as_mut() else {
             return;
         };
         cache.written = Some(std::time::Instant::now());
         cache.generation = self.store.generation();
-        let picture = cache::Picture::of(&self.store, &sources, self.clock.now());
+        // Kept for the config's own sources (those discovered are found again at start).
+        let picture = cache::Picture::of(&self.store, &self.configured, self.clock.now());
         let path = cache.path.clone();
         let write = move || match cache::write(&path, &picture) {
             Ok(bytes) => tracing::debug!("picture kept: {bytes} bytes in {}", path.display()),
@@ -346,6 +350,7 @@ impl Engine {
         }
         if !self.was_ready && self.is_ready() {
             self.was_ready = true;
+            self.store.forget_unwatched(&self.source_names());
         }
     }
 

@@ -440,3 +440,106 @@ async fn a_stopped_source_goes_with_its_clusters_after_what_it_sent_before() {
     assert_eq!(engine.store().sources().count(), 0, "no row left behind");
     assert!(engine.source_names().is_empty());
 }
+
+/// An organization's warm start: the picture is kept for the config's own sources (the
+/// discovery source), so the next start shows it although the accounts' sources are only
+/// found again later; what an account that left meanwhile drew goes at the first complete
+/// picture, what the accounts still there drew stays until they say it again.
+#[tokio::test]
+async fn an_organizations_picture_is_shown_at_start_and_a_departed_account_leaves_it() {
+    let member = |account: &str, name: &str| Cluster {
+        id: ClusterId::new(account, "us-east-1", name),
+        ..cluster(name)
+    };
+    // Yesterday: two accounts discovered and read.
+    let (org, mut org_rx) = fake("organizations");
+    let (mut first, tx, dir) = engine(vec![org]);
+    let path = dir.path().join("picture.json.gz");
+    first.use_cache(path.clone(), true);
+    let changes = with_changes(&mut first);
+    let (stays, _stays_rx) = fake("eks:stays/us-east-1");
+    let (leaves, _leaves_rx) = fake("eks:leaves/us-east-1");
+    changes
+        .send(SourceChange::Started(vec![stays, leaves]))
+        .await
+        .expect("change");
+    for event in [
+        SourceEvent::SourcesChanged,
+        SourceEvent::ClusterInventory {
+            source: "eks:stays/us-east-1".into(),
+            clusters: vec![member("stays", "api-01")],
+        },
+        SourceEvent::ClusterInventory {
+            source: "eks:leaves/us-east-1".into(),
+            clusters: vec![member("leaves", "old-01")],
+        },
+        ready("organizations"),
+        ready("eks:stays/us-east-1"),
+        ready("eks:leaves/us-east-1"),
+    ] {
+        tx.send(event).await.expect("send");
+    }
+    while first.drain() > 0 {}
+    let (seq, _, _) = *org_rx.targets().last().expect("told the fleet");
+    for name in [
+        "organizations",
+        "eks:stays/us-east-1",
+        "eks:leaves/us-east-1",
+    ] {
+        tx.send(answer(name, seq)).await.expect("send");
+    }
+    while first.drain() > 0 {}
+    assert!(first.is_ready());
+    first.write_cache(true);
+
+    // Today: only the discovery source runs at start; the picture is shown at once.
+    let (org, mut org_rx) = fake("organizations");
+    let (mut second, tx, _dir) = engine(vec![org]);
+    second.use_cache(path, true);
+    let names = |e: &Engine| -> Vec<String> {
+        let mut n: Vec<String> = e
+            .store()
+            .clusters()
+            .iter()
+            .map(|c| c.id.to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(&second),
+        ["leaves/us-east-1/old-01", "stays/us-east-1/api-01"]
+    );
+    assert!(second.store().cached_since().is_some());
+    // The listing finds only the account that stayed; its source is not ready yet.
+    let changes = with_changes(&mut second);
+    let (stays, _stays_rx) = fake("eks:stays/us-east-1");
+    changes
+        .send(SourceChange::Started(vec![stays]))
+        .await
+        .expect("change");
+    for event in [SourceEvent::SourcesChanged, ready("organizations")] {
+        tx.send(event).await.expect("send");
+    }
+    while second.drain() > 0 {}
+    assert!(!second.is_ready());
+    assert_eq!(
+        names(&second).len(),
+        2,
+        "nothing dropped before the picture is whole"
+    );
+    let (seq, _, _) = *org_rx.targets().last().expect("told the fleet");
+    for event in [
+        ready("eks:stays/us-east-1"),
+        answer("organizations", seq),
+        answer("eks:stays/us-east-1", seq),
+    ] {
+        tx.send(event).await.expect("send");
+    }
+    while second.drain() > 0 {}
+    assert!(second.is_ready());
+    // The departed account's cluster is gone; the remaining one is still remembered
+    // (its source listed nothing yet) until its source says it again.
+    assert_eq!(names(&second), ["stays/us-east-1/api-01"]);
+    assert!(second.store().is_cached_cluster(0));
+}

@@ -993,6 +993,51 @@ impl Store {
         self.ready.retain(|r| r != name);
     }
 
+    /// The first complete picture is in: what is remembered from the last session of
+    /// sources that are not running now (an account that left the organization while
+    /// fleetdeck was not running) is dropped, since no source will ever say it again.
+    /// Only remembered things go: a running source's fresh data is never touched.
+    pub fn forget_unwatched(&mut self, running: &[String]) {
+        if self.cached.is_empty() {
+            return;
+        }
+        let mut orphans: Vec<String> = self
+            .slots
+            .iter()
+            .zip(&self.clusters)
+            .filter(|(slot, c)| {
+                self.cached.clusters.contains(&c.id)
+                    && !slot.source.is_empty()
+                    && !running.contains(&slot.source)
+            })
+            .map(|(slot, _)| slot.source.clone())
+            .collect();
+        orphans.sort();
+        orphans.dedup();
+        for source in orphans {
+            self.generation += 1;
+            self.replace_inventory(&source, Vec::new());
+        }
+        let unwatched: Vec<AlertKey> = self
+            .cached
+            .alerts
+            .iter()
+            .filter(|k| {
+                self.alerts
+                    .get(k)
+                    .is_some_and(|a| !running.iter().any(|r| cached::reported_by(a, r)))
+            })
+            .cloned()
+            .collect();
+        if !unwatched.is_empty() {
+            self.alerts_generation += 1;
+            for key in unwatched {
+                self.cached.alerts.remove(&key);
+                self.remove_alert(&key);
+            }
+        }
+    }
+
     /// Lists a started source as loading until it reports its own health.
     pub fn expect_source(&mut self, name: &str, poll_interval_secs: u64) {
         if !self.started.iter().any(|s| s == name) {
