@@ -35,12 +35,15 @@ pub async fn run(setup: Setup) -> Result<()> {
     // In raw mode ctrl-c arrives as a key; a SIGINT sent by `kill` must restore too.
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut terminal = TerminalGuard::enter().wrap_err("cannot set up the terminal")?;
+    // The first frame before any source event is folded in: the warm start's picture
+    // (or what is loading) is on screen at once, whatever the sources send meanwhile.
+    draw(&mut terminal, &mut app)?;
     let mut keys = EventStream::new();
     let mut tick = interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut last_draw = Instant::now() - BACKGROUND_FRAME;
+    let mut last_draw = Instant::now();
     // What the operator did (a key, a resize, an action's result) is drawn at once.
-    let mut urgent = true;
+    let mut urgent = false;
     let mut stats = Stats::new();
 
     loop {
@@ -86,14 +89,10 @@ pub async fn run(setup: Setup) -> Result<()> {
             }
             _ = sleep_until(if urgent { Instant::now() } else { last_draw + BACKGROUND_FRAME }),
                 if app.dirty => {
-                if let Err(e) = terminal.draw(|f| app.render(f)) {
+                if let Err(e) = draw(&mut terminal, &mut app) {
                     tracing::info!("cannot draw, the terminal is gone: {e}");
                     break;
                 }
-                for link in app.ui.terminal_links() {
-                    terminal.write_raw(&link.osc8())?;
-                }
-                app.dirty = false;
                 urgent = false;
                 last_draw = Instant::now();
                 stats.frames += 1;
@@ -110,6 +109,16 @@ pub async fn run(setup: Setup) -> Result<()> {
     // The picture for the next start, after the terminal is given back.
     app.engine.write_cache(true);
     stats.write();
+    Ok(())
+}
+
+/// One frame, then the hyperlinks it shows (written beside it, as escape sequences).
+fn draw(terminal: &mut TerminalGuard, app: &mut App) -> std::io::Result<()> {
+    terminal.draw(|f| app.render(f))?;
+    for link in app.ui.terminal_links() {
+        terminal.write_raw(&link.osc8())?;
+    }
+    app.dirty = false;
     Ok(())
 }
 
