@@ -35,6 +35,21 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub demo: bool,
 
+    /// Show the fleet of a `fleetdeck serve` at URL instead of reading the sources: no AWS
+    /// or Kubernetes credentials needed (also `[connect] url`).
+    #[arg(long, global = true, env = "FLEETDECK_CONNECT", value_name = "URL")]
+    pub connect: Option<String>,
+
+    /// The bearer token for --connect, in a file (its first line); else $FLEETDECK_TOKEN,
+    /// else `[connect] token_file`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// A CA certificate (PEM) to trust for the server of --connect, instead of the
+    /// system's roots (also `[connect] ca_file`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
     /// Number of clusters in the demo fleet.
     #[arg(long, global = true, value_name = "N", default_value_t = 48,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -72,11 +87,73 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Serve the fleet to consoles (`fleetdeck --connect URL`): read it once, stream it to
+    /// many.
+    #[command(args_conflicts_with_subcommands = true)]
+    Serve {
+        #[command(flatten)]
+        options: ServeArgs,
+        #[command(subcommand)]
+        command: Option<ServeCommand>,
+    },
     /// Work with runbooks.
     Runbooks {
         #[command(subcommand)]
         command: RunbooksCommand,
     },
+}
+
+/// How `fleetdeck serve` listens.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Without TLS only a loopback address is accepted, unless
+    /// --insecure-plaintext says otherwise.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7700")]
+    pub listen: std::net::SocketAddr,
+    /// Server certificate chain (PEM) for TLS; needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of the server certificate; needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The tokens file (`NAME ROLE sha256:HEX` per line; default: <config dir>/tokens).
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// Listen on a non-loopback address without TLS: tokens and the fleet travel in
+    /// clear text. Only behind something that encrypts (a service mesh, an SSH tunnel).
+    #[arg(long)]
+    pub insecure_plaintext: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeCommand {
+    /// Manage the tokens clients present.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token: printed once on stdout; its hash is appended to the tokens file.
+    New {
+        /// Who holds it (shown in the server's audit log).
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// `viewer` sees the fleet; `operator` may act through the server too.
+        #[arg(long, value_enum)]
+        role: TokenRole,
+        /// The tokens file (default: <config dir>/tokens).
+        #[arg(long, value_name = "FILE")]
+        tokens: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TokenRole {
+    Viewer,
+    Operator,
 }
 
 #[derive(Debug, Subcommand)]

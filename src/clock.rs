@@ -1,5 +1,6 @@
 //! The one place time is read. Everything else takes `now` as an argument.
 
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -17,6 +18,9 @@ pub enum Clock {
         speed: f64,
     },
     Frozen(Timestamp),
+    /// The clock of the server a console is connected to (`--connect`): the wall clock
+    /// until the server says its own (a demo's runs fast), then that one.
+    Following(Arc<RwLock<Option<Box<Clock>>>>),
 }
 
 impl Clock {
@@ -41,6 +45,29 @@ impl Clock {
                 *start + chrono::Duration::milliseconds((elapsed * 1000.0) as i64)
             }
             Self::Frozen(t) => *t,
+            Self::Following(followed) => match followed.read().ok().as_deref() {
+                Some(Some(clock)) => clock.now(),
+                _ => Utc::now(),
+            },
+        }
+    }
+
+    /// A clock that follows a server's, once told it (`follow`).
+    pub fn following() -> Self {
+        Self::Following(Arc::new(RwLock::new(None)))
+    }
+
+    /// A following clock takes the server's time `now`, running `speed` times real time
+    /// from here; other clocks are left as they are.
+    pub fn follow(&self, now: Timestamp, speed: f64) {
+        if let Self::Following(followed) = self
+            && let Ok(mut slot) = followed.write()
+        {
+            *slot = Some(Box::new(if speed == 1.0 {
+                Self::Wall
+            } else {
+                Self::simulated(now, speed)
+            }));
         }
     }
 
@@ -48,6 +75,10 @@ impl Clock {
     pub fn real_duration(&self, sim: Duration) -> Duration {
         match self {
             Self::Simulated { speed, .. } if *speed > 0.0 => sim.div_f64(*speed),
+            Self::Following(followed) => match followed.read().ok().as_deref() {
+                Some(Some(clock)) => clock.real_duration(sim),
+                _ => sim,
+            },
             _ => sim,
         }
     }

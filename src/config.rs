@@ -196,6 +196,9 @@ pub struct Config {
     pub kubernetes: Kubernetes,
     /// Where the audit log goes.
     pub audit: Audit,
+    /// Read the fleet from a `fleetdeck serve` instead of the sources (`[connect]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect: Option<ConnectSettings>,
     /// What looks wrong but does not stop the start (a region this build does not know),
     /// each naming file, line and field: printed at start, never fatal.
     #[serde(skip)]
@@ -617,6 +620,20 @@ pub struct Audit {
     pub file: Option<PathBuf>,
 }
 
+/// `[connect]`: the server whose feed this console shows (`fleetdeck serve`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ConnectSettings {
+    /// `http://HOST:PORT` or `https://HOST:PORT` of the server.
+    pub url: String,
+    /// A file holding the bearer token (its first line). Relative paths are resolved
+    /// against the config file's directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// A CA certificate (PEM) to trust for the server's, instead of the system's roots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
 /// Why the config could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -753,6 +770,7 @@ struct RawConfig {
     aws: Option<RawAws>,
     kubernetes: Option<RawKubernetes>,
     audit: Option<RawAudit>,
+    connect: Option<RawConnect>,
 }
 
 #[derive(Deserialize)]
@@ -889,6 +907,14 @@ struct RawKubernetes {
 #[serde(deny_unknown_fields)]
 struct RawAudit {
     file: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConnect {
+    url: Spanned<String>,
+    token_file: Option<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
 }
 
 /// One step of a path into the document: a key or an array index.
@@ -1485,6 +1511,47 @@ impl Validator<'_> {
             }),
         };
 
+        // [connect]
+        let relative = |path: PathBuf| match origin.parent() {
+            Some(dir) if path.is_relative() && !dir.as_os_str().is_empty() => dir.join(path),
+            _ => path,
+        };
+        let connect = raw.connect.map(|c| {
+            let url = c.url.get_ref().trim().to_string();
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.parse::<http::Uri>().is_err()
+            {
+                self.issue(
+                    c.url.span(),
+                    &[key("connect"), key("url")],
+                    &[],
+                    format!(
+                        "expected the address of a fleetdeck serve, like https://fleetdeck.example:8443, found {url:?}"
+                    ),
+                );
+            }
+            let mut file = |f: Option<Spanned<String>>, name: &str| {
+                f.map(|f| {
+                    if f.get_ref().trim().is_empty() {
+                        self.issue(
+                            f.span(),
+                            &[key("connect"), key(name)],
+                            &[],
+                            "expected a file path".into(),
+                        );
+                    }
+                    relative(PathBuf::from(f.into_inner()))
+                })
+            };
+            let token_file = file(c.token_file, "token_file");
+            let ca_file = file(c.ca_file, "ca_file");
+            ConnectSettings {
+                url,
+                token_file,
+                ca_file,
+            }
+        });
+
         Config {
             mode: raw.mode,
             theme,
@@ -1499,6 +1566,7 @@ impl Validator<'_> {
             aws,
             kubernetes,
             audit,
+            connect,
             warnings: Vec::new(),
             locations: FieldLocations::default(),
         }

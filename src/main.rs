@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use fleetdeck::cli::{Cli, Command, RunbooksCommand};
-use fleetdeck::{app, config, guard, logging, runbook, snapshot};
+use fleetdeck::cli::{Cli, Command, RunbooksCommand, ServeCommand, TokenCommand, TokenRole};
+use fleetdeck::{app, config, guard, logging, runbook, serve, snapshot};
 
 fn main() -> ExitCode {
     if let Err(e) = color_eyre::install() {
@@ -20,6 +20,21 @@ fn main() -> ExitCode {
             .ok()
             .map(|p| p.runbooks_dir());
         return runbook::lint::run(dirs, user_dir.as_deref());
+    }
+    if let Some(Command::Serve {
+        command:
+            Some(ServeCommand::Token {
+                command: TokenCommand::New { name, role, tokens },
+            }),
+        ..
+    }) = &cli.command
+    {
+        // Needs no config or runtime: only the tokens file.
+        let role = match role {
+            TokenRole::Viewer => fleetdeck::actions::Mode::Viewer,
+            TokenRole::Operator => fleetdeck::actions::Mode::Operator,
+        };
+        return serve::new_token_command(cli.config.clone(), tokens.clone(), name, role);
     }
     let setup = match app::setup::resolve(&cli) {
         Ok(s) => s,
@@ -80,8 +95,12 @@ fn main() -> ExitCode {
                 };
                 guard::run(setup, options).await
             }
+            Some(Command::Serve {
+                options,
+                command: None,
+            }) => serve::run(setup, options).await,
             // Handled before the setup.
-            Some(Command::Runbooks { .. }) => Ok(()),
+            Some(Command::Runbooks { .. } | Command::Serve { .. }) => Ok(()),
         }
     });
     // Sources may be mid-request; never let them keep a dead session's process alive.

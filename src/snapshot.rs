@@ -268,7 +268,7 @@ pub async fn run(setup: Setup, format: Format) -> Result<()> {
     let doc = build(
         engine.store(),
         &setup.runbooks,
-        setup.mode.as_str(),
+        engine.mode().as_str(),
         setup.demo_mode,
         engine.now(),
     );

@@ -170,12 +170,16 @@ fn pod_dimmed(store: &Store) -> bool {
 /// An operator's executor: audit log in `dir`, the source as its only target.
 fn exec(dir: &Path, handle: &SourceHandle) -> ExecContext {
     ExecContext {
-        audit: Arc::new(AuditLog::open(&dir.join("audit.jsonl")).expect("audit log")),
+        audit: Some(Arc::new(
+            AuditLog::open(&dir.join("audit.jsonl")).expect("audit log"),
+        )),
         sources: vec![handle.clone()],
         mode: Mode::Operator,
         os_user: "alice".into(),
         identity: "test".into(),
         clock: Clock::Wall,
+        relay: false,
+        remote: None,
     }
 }
 

@@ -108,12 +108,14 @@ pub async fn live(mode: Mode) -> Live {
     let (events_tx, mut events) = mpsc::channel(1024);
     let handle = demo::spawn(options, clock.clone(), events_tx);
     let exec = (mode == Mode::Operator).then(|| ExecContext {
-        audit: Arc::new(AuditLog::open(&audit_path).expect("audit log")),
+        audit: Some(Arc::new(AuditLog::open(&audit_path).expect("audit log"))),
         sources: vec![handle.clone()],
         mode,
         os_user: "alice".into(),
         identity: "demo (simulated)".into(),
         clock: clock.clone(),
+        relay: false,
+        remote: None,
     });
     let (tx, messages) = mpsc::channel(64);
     let mut engine = Engine::new(&setup, clock, vec![handle], mpsc::channel(1).1);

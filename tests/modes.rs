@@ -10,6 +10,9 @@
 //! (staging, then prod) with the plan `gates: [addons-5xx-*]`, the gate alarm
 //! `addons-5xx-stg-a` in ALARM on stg-a, `addons-prod-b` Degraded on prod-b, and a
 //! Prometheus alert about prod-a.
+//!
+//! `fleetdeck serve` reads the same scene once; `snapshot --connect` and a console
+//! connected to it, with no AWS credentials and no config at all, see the same fleet.
 
 #![allow(clippy::unwrap_used)]
 
@@ -594,5 +597,167 @@ async fn a_running_guard_trips_the_breaker_on_its_first_pass_and_leaves_on_sigte
     assert!(
         lease["spec"]["holderIdentity"].is_null() || lease["spec"]["holderIdentity"] == "",
         "{lease:#}"
+    );
+}
+
+/// A running `fleetdeck serve` on the scene, and the tokens it accepts.
+struct Serving {
+    child: std::process::Child,
+    url: String,
+    viewer_token: PathBuf,
+}
+
+impl Serving {
+    fn start(scene: &Scene) -> Self {
+        let tokens = scene.home.path().join("tokens");
+        let viewer_token = scene.home.path().join("viewer.token");
+        let out = scene
+            .fleetdeck()
+            .args([
+                "serve", "token", "new", "manager", "--role", "viewer", "--tokens",
+            ])
+            .arg(&tokens)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        std::fs::write(&viewer_token, &out.stdout).unwrap();
+        let mut child = scene
+            .process()
+            .args(["serve", "--listen", "127.0.0.1:0", "--tokens"])
+            .arg(&tokens)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start serve");
+        // Its first line names the address it listens on.
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+        let first = lines.next().expect("serve says where").unwrap();
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        // Keep draining what it says, so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            url,
+            viewer_token,
+        }
+    }
+
+    /// The binary as a manager runs it: a home of its own, no config, no AWS credentials.
+    fn client(&self, home: &std::path::Path) -> assert_cmd::Command {
+        let mut cmd = common::binary(home);
+        cmd.arg("--connect")
+            .arg(&self.url)
+            .arg("--token-file")
+            .arg(&self.viewer_token);
+        cmd
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reads_the_scene_once_and_its_consoles_see_the_same_fleet() {
+    let scene = Scene::start().await;
+    let local = scene.snapshot();
+    let serving = Serving::start(&scene);
+    let manager = tempfile::tempdir().unwrap();
+
+    // snapshot --connect: the same clusters in the same waves, the same alerts on the
+    // same clusters, the same sources, all healthy; a viewer, since the token is one.
+    let out = serving
+        .client(manager.path())
+        .args(["snapshot", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let remote: Value = serde_json::from_slice(&out).expect("snapshot JSON");
+    assert_eq!(waves(&remote), waves(&local), "{remote:#}");
+    for name in [
+        "addons-5xx-stg-a",
+        "argocd-app-degraded",
+        "KubePodCrashLooping",
+    ] {
+        assert_eq!(
+            alert(&remote, name)["cluster"],
+            alert(&local, name)["cluster"],
+            "{name}"
+        );
+        assert_eq!(
+            alert(&remote, name)["source"],
+            alert(&local, name)["source"]
+        );
+    }
+    let names = |doc: &Value| {
+        let mut names: Vec<String> = doc["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .filter(|n| !n.starts_with("feed:"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&remote), names(&local));
+    for source in remote["sources"].as_array().unwrap() {
+        assert_eq!(source["healthy"], true, "{source:#}");
+    }
+    assert_eq!(remote["mode"], "viewer");
+    assert_eq!(
+        remote["rollouts"][0]["waves"], local["rollouts"][0]["waves"],
+        "the guard's view of the waves, through the feed"
+    );
+
+    // A console connected the same way: the same rows, a viewer, and where it reads from.
+    let mut cmd = common::pty_command(manager.path());
+    cmd.args(["--connect", &serving.url, "--token-file"]);
+    cmd.arg(&serving.viewer_token);
+    let mut console = pty::Console::start(cmd, 160, 48);
+    let host = serving.url.trim_start_matches("http://");
+    let fleet = console.wait_for(
+        &[
+            "VIEWER",
+            &format!("via {host}"),
+            "stg-a",
+            "prod-b",
+            "staging/soaking",
+        ],
+        Duration::from_secs(60),
+    );
+    for (name, wave) in waves(&local) {
+        let row = fleet
+            .lines()
+            .find(|l| l.contains(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{fleet}"));
+        assert!(row.contains(wave.as_deref().unwrap_or("-")), "{row}");
+    }
+    // A viewer is offered no write keys: pausing a wave is refused before anything.
+    console.keys("3");
+    console.wait_for(&["addons"], Duration::from_secs(30));
+    console.keys("p");
+    console.wait_for(&["viewer"], Duration::from_secs(10));
+    console.quit();
+    assert!(
+        !manager.path().join("data").exists()
+            || std::fs::read_dir(manager.path().join("data"))
+                .unwrap()
+                .count()
+                == 0,
+        "a viewer console writes no audit log"
     );
 }

@@ -93,7 +93,12 @@ pub fn local_acks_in_force(
         if !entry.outcome.as_ref().is_some_and(|o| o.ok) || !entry.action.is_local_ack() {
             continue;
         }
-        let Some((key, ack)) = entry.action.local_ack_effect(&entry.os_user, entry.time) else {
+        // A write relayed by a connected console is that console's user's.
+        let by = entry
+            .remote
+            .as_ref()
+            .map_or_else(|| entry.os_user.clone(), |r| r.who());
+        let Some((key, ack)) = entry.action.local_ack_effect(&by, entry.time) else {
             continue;
         };
         if !seen.insert(key.clone()) {
@@ -219,6 +224,7 @@ mod tests {
             time: t(at),
             os_user: "alice".into(),
             identity: "x".into(),
+            remote: None,
             action,
             outcome: Some(super::super::Outcome {
                 time: t(at),

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::{Action, Authorized, Mode};
 use crate::model::Timestamp;
 
-/// One line of the audit file.
+/// One line of the audit file. A record lives only while one line is written or read.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "lowercase")]
 pub enum Record {
@@ -23,6 +24,9 @@ pub enum Record {
         os_user: String,
         identity: String,
         mode: Mode,
+        /// Who asked, when the write came through the feed of `fleetdeck serve`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote: Option<super::RemoteUser>,
         #[serde(flatten)]
         action: Action,
     },
@@ -49,6 +53,8 @@ pub struct AuditEntry {
     pub time: Timestamp,
     pub os_user: String,
     pub identity: String,
+    /// Who asked, when the write came through the feed of `fleetdeck serve`.
+    pub remote: Option<super::RemoteUser>,
     pub action: Action,
     /// `None`: no outcome recorded (in flight, or fleetdeck died during the call).
     pub outcome: Option<Outcome>,
@@ -118,6 +124,19 @@ impl AuditLog {
         identity: &str,
         now: Timestamp,
     ) -> std::io::Result<String> {
+        self.intent_for(action, mode, os_user, identity, None, now)
+    }
+
+    /// [`AuditLog::intent`] for a write a remote console asked for.
+    pub fn intent_for(
+        &self,
+        action: &Authorized,
+        mode: Mode,
+        os_user: &str,
+        identity: &str,
+        remote: Option<&super::RemoteUser>,
+        now: Timestamp,
+    ) -> std::io::Result<String> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let id = format!(
             "{}-{}-{n}",
@@ -130,6 +149,7 @@ impl AuditLog {
             os_user: os_user.to_string(),
             identity: identity.to_string(),
             mode,
+            remote: remote.cloned(),
             action: action.action().clone(),
         })?;
         Ok(id)
@@ -214,6 +234,7 @@ pub fn read_tail(path: &Path, max_bytes: u64) -> std::io::Result<AuditTail> {
                 time,
                 os_user,
                 identity,
+                remote,
                 action,
                 ..
             }) => entries.push(AuditEntry {
@@ -221,6 +242,7 @@ pub fn read_tail(path: &Path, max_bytes: u64) -> std::io::Result<AuditTail> {
                 time,
                 os_user,
                 identity,
+                remote,
                 action,
                 outcome: None,
             }),

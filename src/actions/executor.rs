@@ -16,12 +16,30 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 /// What an executor needs: where to record, whom to ask, who is asking.
 #[derive(Clone)]
 pub struct ExecContext {
-    pub audit: Arc<AuditLog>,
+    /// Where writes are recorded; `None` when they are relayed to a server (`--connect`),
+    /// which records them in its own.
+    pub audit: Option<Arc<AuditLog>>,
     pub sources: Vec<SourceHandle>,
     pub mode: Mode,
     pub os_user: String,
     pub identity: String,
     pub clock: Clock,
+    /// Every write goes to the server this console is connected to (`--connect`), through
+    /// the source named by the engine: the server authorizes, carries out and audits it.
+    pub relay: bool,
+    /// Who asked, for a write a remote console sent through the feed (`fleetdeck serve`).
+    pub remote: Option<super::RemoteUser>,
+}
+
+impl ExecContext {
+    /// Who a write is done by, as the systems written to record it (a pause's annotation,
+    /// a silence's author): the remote console's user when the write came through the
+    /// feed.
+    pub fn by(&self) -> String {
+        self.remote
+            .as_ref()
+            .map_or_else(|| self.os_user.clone(), super::RemoteUser::who)
+    }
 }
 
 /// Runs one authorized action to its outcome. The intent is synced to the audit file
@@ -37,11 +55,25 @@ pub async fn execute_with_progress(
     source: &str,
     progress: Option<mpsc::Sender<String>>,
 ) -> Outcome {
+    if ctx.relay {
+        // The server authorizes, audits and carries it out; its answer is the outcome.
+        let result = relay(action.action(), &ctx, source, false).await;
+        return Outcome {
+            time: ctx.clock.now(),
+            ok: result.is_ok(),
+            message: result.unwrap_or_else(|e| e),
+        };
+    }
     let now = ctx.clock.now();
-    let audit = ctx.audit.clone();
+    let Some(audit) = ctx.audit.clone() else {
+        return refused(&ctx, "not run: no audit log to record it in".into());
+    };
     let (os_user, identity, mode) = (ctx.os_user.clone(), ctx.identity.clone(), ctx.mode);
+    let remote = ctx.remote.clone();
+    let intent_log = audit.clone();
     let written = tokio::task::spawn_blocking(move || {
-        let id = audit.intent(&action, mode, &os_user, &identity, now);
+        let audit = intent_log;
+        let id = audit.intent_for(&action, mode, &os_user, &identity, remote.as_ref(), now);
         (action, id)
     })
     .await;
@@ -57,7 +89,6 @@ pub async fn execute_with_progress(
         ok: result.is_ok(),
         message: result.unwrap_or_else(|e| e),
     };
-    let audit = ctx.audit.clone();
     let (record, id_for_log) = (outcome.clone(), id.clone());
     let saved = tokio::task::spawn_blocking(move || audit.outcome(&id_for_log, &record)).await;
     if !matches!(saved, Ok(Ok(()))) {
@@ -98,6 +129,9 @@ async fn call(
     dry_run: bool,
     progress: Option<mpsc::Sender<String>>,
 ) -> Result<String, String> {
+    if ctx.relay {
+        return relay(action, ctx, source, dry_run).await;
+    }
     if let Some(result) = super::ack::local_outcome(action) {
         return result;
     }
@@ -123,14 +157,14 @@ async fn call(
         } => SourceCommand::PauseWave {
             rollout,
             wave,
-            by: ctx.os_user.clone(),
+            by: ctx.by(),
             reason,
             reply,
         },
         Action::ResumeWave { rollout, wave, .. } => SourceCommand::ResumeWave {
             rollout,
             wave,
-            by: ctx.os_user.clone(),
+            by: ctx.by(),
             reply,
         },
         // The guard writes its own holds (`crate::guard`); the console never runs them.
@@ -161,7 +195,7 @@ async fn call(
         } => SourceCommand::SilenceAlert {
             alert,
             matchers,
-            created_by: ctx.os_user.clone(),
+            created_by: ctx.by(),
             comment,
             minutes,
             reply,
@@ -184,6 +218,47 @@ async fn call(
         Ok(Err(_)) => Err(format!("source {source} dropped the request")),
         Err(_) => Err(format!(
             "timed out after {}s waiting for {source}; the change may still apply",
+            timeout.as_secs()
+        )),
+    }
+}
+
+/// A write of a console connected to a server (`--connect`): the whole action goes to the
+/// feed source, which sends it to the server and brings back its answer.
+async fn relay(
+    action: &Action,
+    ctx: &ExecContext,
+    source: &str,
+    dry_run: bool,
+) -> Result<String, String> {
+    let handle = ctx
+        .sources
+        .iter()
+        .find(|h| h.name == source)
+        .ok_or_else(|| format!("no source named {source} is running"))?;
+    let (reply, answer) = oneshot::channel();
+    let timeout = match action {
+        Action::Remediate(r) => match &r.op {
+            Operation::Drain { timeout_secs, .. } => Duration::from_secs(timeout_secs + 60),
+            _ => WRITE_TIMEOUT * 2,
+        },
+        _ => WRITE_TIMEOUT * 2,
+    };
+    handle
+        .commands
+        .send(SourceCommand::Relay {
+            action: action.clone(),
+            dry_run,
+            os_user: ctx.os_user.clone(),
+            reply,
+        })
+        .await
+        .map_err(|_| format!("source {source} has stopped"))?;
+    match tokio::time::timeout(timeout, answer).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(format!("source {source} dropped the request")),
+        Err(_) => Err(format!(
+            "timed out after {}s waiting for the server; the change may still apply",
             timeout.as_secs()
         )),
     }
@@ -228,7 +303,7 @@ mod tests {
     /// An operator's context whose only source is `kubernetes`, fed to `commands`.
     fn context(audit: Arc<AuditLog>, commands: mpsc::Sender<SourceCommand>) -> ExecContext {
         ExecContext {
-            audit,
+            audit: Some(audit),
             sources: vec![SourceHandle {
                 name: "kubernetes".into(),
                 commands,
@@ -237,6 +312,8 @@ mod tests {
             os_user: "alice".into(),
             identity: "arn:aws:iam::111111111111:role/oncall".into(),
             clock: Clock::Frozen(chrono::DateTime::UNIX_EPOCH),
+            relay: false,
+            remote: None,
         }
     }
 

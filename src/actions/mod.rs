@@ -20,6 +20,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{ClusterId, PermissionCheck};
 
+/// Who asked for a write through the feed of `fleetdeck serve`: recorded in the server's
+/// audit log beside the server's own user and identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteUser {
+    /// The name of the token the client presented.
+    pub token: String,
+    /// The role that token carries.
+    pub role: Mode,
+    /// The OS user of the console that sent the write, as that console said.
+    pub os_user: String,
+    /// The client's address.
+    pub address: String,
+}
+
+impl RemoteUser {
+    /// How the write's author is shown (an ack's `by`): `bob (token alice)`.
+    pub fn who(&self) -> String {
+        format!("{} (token {})", self.os_user, self.token)
+    }
+}
+
 /// Operator may act; viewer sees everything and can change nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -37,6 +37,8 @@ pub struct Setup {
     pub cache_file: Option<PathBuf>,
     /// Start without showing the kept picture (`--no-cache`).
     pub no_cache: bool,
+    /// Read the fleet from a server's feed instead of the sources (`--connect`).
+    pub connect: Option<crate::sources::feed::Connect>,
 }
 
 impl Setup {
@@ -64,7 +66,9 @@ impl Setup {
     /// The session's clock: the demo runs on a simulated clock at its speed, real sources
     /// on the wall clock.
     pub fn clock(&self) -> crate::clock::Clock {
-        if self.demo_mode {
+        if self.connect.is_some() {
+            crate::clock::Clock::following()
+        } else if self.demo_mode {
             crate::clock::Clock::simulated(chrono::Utc::now(), self.demo.speed)
         } else {
             crate::clock::Clock::Wall
@@ -100,6 +104,7 @@ impl Setup {
             plans: Default::default(),
             cache_file: None,
             no_cache: false,
+            connect: None,
         })
     }
 }
@@ -137,8 +142,10 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
     };
 
     // The demo runs when asked for, or when the config names no real source to read.
-    let demo_mode = cli.demo || config.as_ref().is_none_or(|c| !c.has_real_sources());
-    if let Some(c) = config.as_ref().filter(|_| !demo_mode) {
+    let connect = resolve_connect(cli, config.as_ref())?;
+    let demo_mode =
+        connect.is_none() && (cli.demo || config.as_ref().is_none_or(|c| !c.has_real_sources()));
+    if let Some(c) = config.as_ref().filter(|_| !demo_mode && connect.is_none()) {
         crate::sources::aws::profiles::check(c).map_err(|e| eyre!("{e}"))?;
     }
     // The console's screen hides stderr: its status bar says the first warning too.
@@ -161,8 +168,10 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
         None => paths.data_dir.join("audit.jsonl"),
     };
     // A broken plans file stops the start: a guard-less rollout must not look guarded.
+    // Connected to a server, its plans come with its feed.
     let plans = match config
         .as_ref()
+        .filter(|_| connect.is_none())
         .and_then(|c| c.hub.as_ref()?.plans.as_deref())
     {
         Some(path) => crate::rollout::plan::load_file(path).map_err(|e| eyre!("{e}"))?,
@@ -170,6 +179,30 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
     };
     let os_user =
         whoami::username().unwrap_or_else(|_| env("USER").unwrap_or_else(|| "unknown".into()));
+    let connect = connect.map(|(url, token, ca_file)| crate::sources::feed::Connect {
+        url,
+        token,
+        ca_file,
+        os_user: os_user.clone(),
+    });
+    // The demo is simulated afresh every start: nothing to remember. A console connected
+    // to a server keeps the picture of that server's feed apart from its own sources'.
+    let cache_file = match &connect {
+        Some(c) => Some(paths.state_dir.join(format!(
+                "picture-via-{}.json.gz",
+                crate::feed::host_of(&c.url)
+                    .chars()
+                    .map(
+                        |ch| if ch.is_ascii_alphanumeric() || ch == '.' || ch == '-' {
+                            ch
+                        } else {
+                            '_'
+                        }
+                    )
+                    .collect::<String>()
+            ))),
+        None => (!demo_mode).then(|| paths.state_dir.join("picture.json.gz")),
+    };
 
     Ok(Setup {
         config,
@@ -183,13 +216,71 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
         runbook_errors,
         audit_path,
         os_user,
-        // The demo is simulated afresh every start: nothing to remember.
-        cache_file: (!demo_mode).then(|| paths.state_dir.join("picture.json.gz")),
+        cache_file,
         no_cache: cli.no_cache,
+        connect,
         demo_mode,
         plans,
         paths,
     })
+}
+
+/// The server to read the fleet from, if any: `--connect` or `[connect] url`, with its
+/// token (`--token-file`, `$FLEETDECK_TOKEN`, `[connect] token_file`, in that order) and
+/// CA file. A server address without a token is an error here, not a 401 later.
+fn resolve_connect(
+    cli: &Cli,
+    config: Option<&crate::config::Config>,
+) -> Result<Option<(String, String, Option<PathBuf>)>> {
+    use crate::cli::Command;
+    let settings = config.and_then(|c| c.connect.as_ref());
+    let Some(url) = cli
+        .connect
+        .clone()
+        .or_else(|| settings.map(|s| s.url.clone()))
+    else {
+        return Ok(None);
+    };
+    match &cli.command {
+        Some(Command::Serve { .. }) if cli.connect.is_some() => {
+            return Err(eyre!(
+                "--connect is for consoles and snapshot; `fleetdeck serve` reads the sources itself"
+            ));
+        }
+        Some(Command::Guard { .. }) if cli.connect.is_some() => {
+            return Err(eyre!(
+                "--connect is for consoles and snapshot; `fleetdeck guard` reads the sources itself"
+            ));
+        }
+        // A server's or guard's own config may say where consoles connect; it reads its
+        // sources all the same.
+        Some(Command::Serve { .. } | Command::Guard { .. }) => return Ok(None),
+        _ => {}
+    }
+    let url = url.trim().trim_end_matches('/').to_string();
+    if !(url.starts_with("http://") || url.starts_with("https://"))
+        || url.parse::<http::Uri>().is_err()
+    {
+        return Err(eyre!(
+            "--connect {url:?}: expected the address of a fleetdeck serve, like https://fleetdeck.example:7700"
+        ));
+    }
+    let token = if let Some(file) = &cli.token_file {
+        crate::feed::tokens::read_token_file(file).map_err(|e| eyre!("{e}"))?
+    } else if let Some(token) = env("FLEETDECK_TOKEN").filter(|t| !t.trim().is_empty()) {
+        token.trim().to_string()
+    } else if let Some(file) = settings.and_then(|s| s.token_file.as_ref()) {
+        crate::feed::tokens::read_token_file(file).map_err(|e| eyre!("{e}"))?
+    } else {
+        return Err(eyre!(
+            "--connect {url}: no token: pass --token-file FILE, set FLEETDECK_TOKEN, or write              [connect] token_file in the config (the server's operator makes one with              `fleetdeck serve token new NAME --role viewer`)"
+        ));
+    };
+    let ca_file = cli
+        .ca_file
+        .clone()
+        .or_else(|| settings.and_then(|s| s.ca_file.clone()));
+    Ok(Some((url, token, ca_file)))
 }
 
 #[cfg(test)]

@@ -21,11 +21,15 @@ impl Engine {
         if self.mode == Mode::Viewer {
             return Ok(());
         }
-        let audit = AuditLog::open(&setup.audit_path).wrap_err_with(|| {
-            format!("cannot open the audit log {}", setup.audit_path.display())
-        })?;
+        // Connected to a server: it audits what this console asks of it.
+        let audit = match self.relay {
+            Some(_) => None,
+            None => Some(Arc::new(AuditLog::open(&setup.audit_path).wrap_err_with(
+                || format!("cannot open the audit log {}", setup.audit_path.display()),
+            )?)),
+        };
         self.exec = Some(ExecContext {
-            audit: Arc::new(audit),
+            audit,
             sources: self.sources.clone(),
             mode: self.mode,
             os_user: setup.os_user.clone(),
@@ -36,6 +40,8 @@ impl Engine {
             },
             // Audit records carry real time, even when the demo's clock runs fast.
             clock: Clock::Wall,
+            relay: self.relay.is_some(),
+            remote: None,
         });
         Ok(())
     }
@@ -56,11 +62,37 @@ impl Engine {
         let permission = self
             .store
             .permission(action.permission_kind(), action.cluster());
-        let authorized = actions::authorize(self.mode, permission, action).map_err(|d| d.reason)?;
+        let authorized =
+            actions::authorize(self.mode(), permission, action).map_err(|d| d.reason)?;
         let exec = self
             .exec
             .clone()
             .ok_or("no source can carry out actions here")?;
+        Ok((authorized, exec))
+    }
+
+    /// The same authorization point for a write a remote console sent through the feed
+    /// (`fleetdeck serve`): the mode is the lesser of this process's and the caller's
+    /// role, so a viewer's write is refused here whatever the client sent; what runs is
+    /// audited with who asked.
+    pub fn authorize_remote(
+        &self,
+        action: Action,
+        remote: actions::RemoteUser,
+    ) -> Result<(Authorized, ExecContext), String> {
+        let mode = match (self.mode, remote.role) {
+            (Mode::Operator, Mode::Operator) => Mode::Operator,
+            _ => Mode::Viewer,
+        };
+        let permission = self
+            .store
+            .permission(action.permission_kind(), action.cluster());
+        let authorized = actions::authorize(mode, permission, action).map_err(|d| d.reason)?;
+        let mut exec = self
+            .exec
+            .clone()
+            .ok_or("no source can carry out actions here")?;
+        exec.remote = Some(remote);
         Ok((authorized, exec))
     }
 
@@ -90,17 +122,27 @@ impl Engine {
     /// A finished action's effect on the picture: a local ack lives in the store (a
     /// silence comes back from its source).
     pub fn finished(&mut self, action: &Action, outcome: &Outcome) {
-        if !outcome.ok {
+        self.finished_by(action, outcome, None);
+    }
+
+    /// [`Engine::finished`] for a write a remote console asked for: the ack is theirs.
+    /// A console that relays its writes leaves this to the server, whose feed brings the
+    /// ack back.
+    pub fn finished_by(&mut self, action: &Action, outcome: &Outcome, by: Option<&str>) {
+        if !outcome.ok || self.relay.is_some() {
             return;
         }
-        let by = self.os_user().to_string();
+        let by = by.unwrap_or(self.os_user()).to_string();
         if let Some((key, ack)) = action.local_ack_effect(&by, self.clock.now()) {
-            self.store.set_local_ack(&key, ack);
+            self.fold(crate::model::SourceEvent::LocalAck { alert: key, ack });
         }
     }
 
     /// The source that carries `action` out.
     pub fn source_of(&self, action: &Action) -> String {
+        if let Some(feed) = &self.relay {
+            return feed.clone();
+        }
         let rollout = match action {
             Action::PauseWave { rollout, .. }
             | Action::ResumeWave { rollout, .. }

@@ -64,6 +64,13 @@ pub struct Engine {
     exec: Option<ExecContext>,
     /// Where the last picture is kept (the warm start), when this mode keeps one.
     cache: Option<Cache>,
+    /// Every event folded into the store since the last `take_published`, when the
+    /// picture is served to remote consoles (`fleetdeck serve`).
+    published: Option<Vec<SourceEvent>>,
+    /// Writes are relayed to the server this console is connected to (`--connect`):
+    /// the feed source's name, and what it learnt of the server (the token's role).
+    relay: Option<String>,
+    link: Option<crate::sources::feed::Link>,
 }
 
 /// The warm-start file and when it was last written.
@@ -93,6 +100,9 @@ impl Engine {
         if let Some(changes) = running.changes {
             engine.follow_source_changes(changes);
         }
+        if let Some((name, link)) = running.feed {
+            engine.relay_writes_to(&name, link);
+        }
         engine
     }
 
@@ -119,7 +129,7 @@ impl Engine {
         // Every running source is listed from the start (as loading), so the console
         // says what it waits for instead of "no source".
         for source in &sources {
-            store.expect_source(&source.name, LOADING_POLL_SECS);
+            store.apply(expected(&source.name), clock.now());
         }
         // Local acks outlive a restart; the demo's clock is not the audit log's.
         if !setup.demo_mode
@@ -144,7 +154,45 @@ impl Engine {
             targeting: Targeting::default(),
             exec: None,
             cache: None,
+            published: None,
+            relay: None,
+            link: None,
         }
+    }
+
+    /// From now on, keeps every event folded into the store for `take_published`: what
+    /// `fleetdeck serve` streams, after the whole picture (`Store::picture`).
+    pub fn publish(&mut self) {
+        self.published.get_or_insert_with(Vec::new);
+    }
+
+    /// The events folded in since the last call, in order.
+    pub fn take_published(&mut self) -> Vec<SourceEvent> {
+        self.published
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Every write goes to `source`, the feed of the server this console is connected to:
+    /// the server authorizes it again, carries it out with its own credentials and
+    /// audits it.
+    pub fn relay_writes_to(&mut self, source: &str, link: crate::sources::feed::Link) {
+        self.relay = Some(source.to_string());
+        self.link = Some(link);
+    }
+
+    /// Whether writes are relayed to a server (`--connect`).
+    pub fn relays(&self) -> bool {
+        self.relay.is_some()
+    }
+
+    /// Folds an event into the store, and keeps it for the feed when serving.
+    fn fold(&mut self, event: SourceEvent) {
+        if let Some(published) = self.published.as_mut() {
+            published.push(event.clone());
+        }
+        self.store.apply(event, self.clock.now());
     }
 
     /// An engine with no sources, fed by hand with `apply` (tests and benches).
@@ -162,7 +210,7 @@ impl Engine {
         match change {
             SourceChange::Started(handles) => {
                 for handle in handles {
-                    self.store.expect_source(&handle.name, LOADING_POLL_SECS);
+                    self.fold(expected(&handle.name));
                     // What the others were told, so the newcomer can answer it too.
                     self.targeting.introduce(&handle);
                     if self.was_ready {
@@ -177,7 +225,9 @@ impl Engine {
                     self.sources.retain(|s| s.name != *name);
                     self.late.retain(|s| s != name);
                     self.targeting.forget(name);
-                    self.store.forget_source(name);
+                    self.fold(SourceEvent::SourceGone {
+                        source: name.clone(),
+                    });
                 }
             }
         }
@@ -200,8 +250,13 @@ impl Engine {
         self.clock.now()
     }
 
+    /// Operator or viewer. Connected to a server, the lesser of this console's mode and
+    /// the role of its token (a viewer until the server has said which).
     pub fn mode(&self) -> Mode {
-        self.mode
+        match &self.link {
+            Some(link) if link.role() != Some(Mode::Operator) => Mode::Viewer,
+            _ => self.mode,
+        }
     }
 
     /// Whether the picture is the simulated demo fleet.
@@ -228,7 +283,7 @@ impl Engine {
                     self.apply_change(change);
                 }
             }
-            event => self.store.apply(event, self.clock.now()),
+            event => self.fold(event),
         }
     }
 
@@ -449,7 +504,15 @@ impl Engine {
             health.throttles = known.throttles;
             health.last_ok = known.last_ok;
         }
-        self.store.apply(SourceEvent::Health(health), now);
+        self.fold(SourceEvent::Health(health));
+    }
+}
+
+/// A source started under `name`, listed as loading until it says more.
+fn expected(name: &str) -> SourceEvent {
+    SourceEvent::Expected {
+        source: name.to_string(),
+        poll_interval_secs: LOADING_POLL_SECS,
     }
 }
 

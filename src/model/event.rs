@@ -1,10 +1,12 @@
+use serde::{Deserialize, Serialize};
+
 use super::{
-    Alert, AlertKey, ApplicationSet, ArgoApp, Cluster, ClusterId, KubeSignals, MetricName,
+    Ack, Alert, AlertKey, ApplicationSet, ArgoApp, Cluster, ClusterId, KubeSignals, MetricName,
     PermissionCheck, Rollout, SourceHealth,
 };
 
 /// One point of one metric.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricSample {
     pub metric: MetricName,
     /// Minutes since the Unix epoch.
@@ -13,8 +15,9 @@ pub struct MetricSample {
 }
 
 /// Everything a source can tell the store. Sources send these over a bounded channel;
-/// `Store::apply` folds them in. No event carries UI state.
-#[derive(Clone, Debug, PartialEq)]
+/// `Store::apply` folds them in. No event carries UI state. The same events, serialized,
+/// are what `fleetdeck serve` streams to remote consoles (`crate::feed`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SourceEvent {
     /// The complete set of clusters a source sees: clusters of this source not listed are
     /// removed (with their metrics), so a deleted cluster disappears.
@@ -68,6 +71,19 @@ pub enum SourceEvent {
     /// that follow from it (applications and alerts tied to their clusters). The engine
     /// keeps this; the store has nothing to fold in.
     Targeted { source: String, seq: u64 },
+    /// A source was started under this name: it is listed as loading until it reports
+    /// its own health, and counts as loading until its `Ready`.
+    Expected {
+        source: String,
+        poll_interval_secs: u64,
+    },
+    /// An ack fleetdeck keeps itself (an alert whose source keeps none), or its end.
+    LocalAck { alert: AlertKey, ack: Option<Ack> },
+    /// The rollout plans of a server's config (`[hub] plans`), for a console connected to
+    /// it: as a local console reads them from its own config.
+    RolloutPlans(std::collections::BTreeMap<String, crate::rollout::plan::Plan>),
+    /// A source stopped for good: its clusters, alerts and health go with it.
+    SourceGone { source: String },
     /// Sources were started or stopped (an organization's accounts came or went): the
     /// engine takes the `SourceChange` sent just before this from its own channel, in
     /// order with the events. The store has nothing to fold in.

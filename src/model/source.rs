@@ -1,4 +1,4 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Timestamp;
 
@@ -13,7 +13,7 @@ pub enum SourceStatus {
 }
 
 /// What a source reports about itself, so the UI can be honest about freshness.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SourceHealth {
     pub name: String,
     pub last_ok: Option<Timestamp>,
@@ -38,10 +38,14 @@ pub struct SourceHealth {
     /// For the source that lists an organization's accounts: how many it found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<AccountCounts>,
+    /// For the feed of a server a console is connected to (`--connect`): how late its
+    /// last frame arrived, milliseconds after the server sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_ms: Option<u64>,
 }
 
 /// The accounts an organization listing found, at a glance.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountCounts {
     /// ACTIVE accounts in the organization.
     pub discovered: usize,
@@ -53,7 +57,7 @@ pub struct AccountCounts {
 
 /// The request rate an AWS account and region allows its sources now: it starts at the
 /// configured ceiling, halves when AWS throttles, and climbs back step by step.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pace {
     /// Requests per second allowed now.
     pub per_second: f64,
@@ -87,6 +91,7 @@ impl SourceHealth {
             waiting: None,
             pace: None,
             accounts: None,
+            lag_ms: None,
         }
     }
 

@@ -334,6 +334,22 @@ impl Store {
                     self.ready.push(source);
                 }
             }
+            SourceEvent::Expected {
+                source,
+                poll_interval_secs,
+            } => {
+                self.generation -= 1;
+                self.expect_source(&source, poll_interval_secs);
+            }
+            SourceEvent::LocalAck { alert, ack } => {
+                self.generation -= 1;
+                self.set_local_ack(&alert, ack);
+            }
+            SourceEvent::RolloutPlans(plans) => self.set_rollout_plans(plans),
+            SourceEvent::SourceGone { source } => {
+                self.generation -= 1;
+                self.forget_source(&source);
+            }
             // What a source was told is the engine's business, not the picture's.
             SourceEvent::Targeted { .. } | SourceEvent::SourcesChanged => self.generation -= 1,
         }
@@ -1273,6 +1289,7 @@ fn version_key(v: &str) -> Vec<u32> {
 
 mod alert_table;
 mod cached;
+mod picture;
 mod rollouts;
 
 #[cfg(test)]

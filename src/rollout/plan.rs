@@ -16,15 +16,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use globset::{Glob, GlobMatcher};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Alert, ClusterId, Gate, GateStatus};
 
 /// The soak time when a plan names none.
 pub const DEFAULT_SOAK_SECS: i64 = 30 * 60;
 
-/// One rollout's plan.
-#[derive(Clone, Debug, Default)]
+/// One rollout's plan. Serializable so `fleetdeck serve` can hand its plans to the
+/// consoles connected to it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Soak after each wave, seconds.
     pub soak_secs: i64,
@@ -35,11 +36,47 @@ pub struct Plan {
 }
 
 /// A gate: an alarm name or glob, and label globs that must all match too.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(try_from = "GateSpec", into = "GateSpec")]
 pub struct GatePattern {
     pub alarm: String,
     matcher: GlobMatcher,
     labels: Vec<(String, GlobMatcher)>,
+}
+
+/// A gate as written: the patterns, uncompiled.
+#[derive(PartialEq, Serialize, Deserialize)]
+struct GateSpec {
+    alarm: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+impl TryFrom<GateSpec> for GatePattern {
+    type Error = String;
+
+    fn try_from(spec: GateSpec) -> Result<Self, String> {
+        Self::new(&spec.alarm, &spec.labels)
+    }
+}
+
+impl From<GatePattern> for GateSpec {
+    fn from(gate: GatePattern) -> Self {
+        Self {
+            labels: gate
+                .labels
+                .iter()
+                .map(|(k, m)| (k.clone(), m.glob().glob().to_string()))
+                .collect(),
+            alarm: gate.alarm,
+        }
+    }
+}
+
+impl PartialEq for GatePattern {
+    fn eq(&self, other: &Self) -> bool {
+        GateSpec::from(self.clone()) == GateSpec::from(other.clone())
+    }
 }
 
 impl GatePattern {

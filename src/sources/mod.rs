@@ -11,6 +11,7 @@ pub mod demo;
 pub mod eks;
 #[cfg(test)]
 pub(crate) mod faults;
+pub mod feed;
 pub mod kube;
 pub mod organizations;
 pub mod remediation;
@@ -68,6 +69,14 @@ pub enum SourceCommand {
         by: String,
         reply: oneshot::Sender<WriteResult>,
     },
+    /// A console connected to a server (`--connect`): send this write to the server, which
+    /// authorizes, carries out and audits it (or previews it, with `dry_run`).
+    Relay {
+        action: crate::actions::Action,
+        dry_run: bool,
+        os_user: String,
+        reply: oneshot::Sender<WriteResult>,
+    },
     /// Carry out or preview a write on one cluster (a runbook step).
     Remediate(remediation::RemediateRequest),
     /// Silence one alert (an ack) for `minutes`, with an exact matcher per label.
@@ -108,6 +117,9 @@ pub fn refuse_wave(command: SourceCommand, source: &str) {
             let kind = request.remediation.op.kind();
             request.answer(Err(format!("{source} cannot carry out {kind}")));
         }
+        SourceCommand::Relay { reply, .. } => {
+            let _ = reply.send(Err(format!("{source} relays no writes to a server")));
+        }
         SourceCommand::SilenceAlert { reply, .. } | SourceCommand::ExpireSilences { reply, .. } => {
             let _ = reply.send(Err(format!("{source} holds no Alertmanager silences")));
         }
@@ -141,6 +153,9 @@ pub struct Running {
     pub handles: Vec<SourceHandle>,
     /// Sources started and stopped later (account discovery), when any can be.
     pub changes: Option<mpsc::Receiver<SourceChange>>,
+    /// The feed of the server this console is connected to (`--connect`): its source's
+    /// name and what it learns of the server.
+    pub feed: Option<(String, feed::Link)>,
 }
 
 impl Running {
@@ -233,7 +248,11 @@ pub async fn start_real(
             }
         }
     }
-    Running { handles, changes }
+    Running {
+        handles,
+        changes,
+        feed: None,
+    }
 }
 
 /// A client for the hub from its kubeconfig context.
@@ -290,11 +309,22 @@ pub async fn start(
     clock: crate::clock::Clock,
     events: mpsc::Sender<crate::model::SourceEvent>,
 ) -> Running {
+    if let Some(connect) = &setup.connect {
+        // The server reads the fleet; this console reads only its feed.
+        let (handle, link) = feed::spawn(connect.clone(), clock, events);
+        let name = handle.name.clone();
+        return Running {
+            handles: vec![handle],
+            changes: None,
+            feed: Some((name, link)),
+        };
+    }
     match (&setup.config, setup.demo_mode) {
         (Some(config), false) => start_real(config, &setup.plans, clock, events).await,
         _ => Running {
             handles: vec![demo::spawn(setup.demo.clone(), clock, events)],
             changes: None,
+            feed: None,
         },
     }
 }

@@ -31,6 +31,14 @@ struct RolloutExtras {
 }
 
 impl Store {
+    /// Whether `rollout` was built from an ApplicationSet (rebuilt whenever its sets or
+    /// applications change), rather than sent whole by a source.
+    pub(super) fn is_built_rollout(&self, rollout: &Rollout) -> bool {
+        self.argo
+            .built
+            .contains(&(rollout.source.clone(), rollout.name.clone()))
+    }
+
     /// Plans read from a plans file; an ApplicationSet's own annotation wins.
     pub fn set_rollout_plans(&mut self, plans: BTreeMap<String, Plan>) {
         self.argo.file_plans = plans;

@@ -460,7 +460,8 @@ async fn handle(
         }
         command @ (SourceCommand::PauseWave { .. }
         | SourceCommand::ResumeWave { .. }
-        | SourceCommand::Remediate(_)) => {
+        | SourceCommand::Remediate(_)
+        | SourceCommand::Relay { .. }) => {
             crate::sources::refuse_wave(command, "the Alertmanager source");
             Vec::new()
         }

@@ -209,7 +209,8 @@ async fn run(
                         });
                     }
                     Some(command @ (SourceCommand::SilenceAlert { .. }
-                    | SourceCommand::ExpireSilences { .. })) => {
+                    | SourceCommand::ExpireSilences { .. }
+                    | SourceCommand::Relay { .. })) => {
                         crate::sources::refuse_wave(command, "the Argo CD hub source");
                     }
                     Some(SourceCommand::Remediate(request)) => {

@@ -149,7 +149,8 @@ async fn run(
                 }
                 Some(command @ (SourceCommand::Remediate(_)
                 | SourceCommand::SilenceAlert { .. }
-                | SourceCommand::ExpireSilences { .. })) => {
+                | SourceCommand::ExpireSilences { .. }
+                | SourceCommand::Relay { .. })) => {
                     crate::sources::refuse_wave(command, &name);
                     Vec::new()
                 }

@@ -118,6 +118,10 @@ fn handle(fleet: &mut DemoFleet, command: SourceCommand, clock: &Clock) -> Vec<S
             let _ = reply.send(result);
             events
         }
+        command @ SourceCommand::Relay { .. } => {
+            crate::sources::refuse_wave(command, SOURCE_NAME);
+            Vec::new()
+        }
     }
 }
 

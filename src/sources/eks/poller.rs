@@ -920,6 +920,7 @@ impl Poller {
             waiting: None,
             pace: Some(self.api.pace(self.clock.now())),
             accounts: None,
+            lag_ms: None,
         })
     }
 }

@@ -198,7 +198,8 @@ impl<D: Dial> Source<D> {
                 tokio::spawn(super::actions::run(self.dial.clone(), target, request));
             }
             command @ (SourceCommand::SilenceAlert { .. }
-            | SourceCommand::ExpireSilences { .. }) => {
+            | SourceCommand::ExpireSilences { .. }
+            | SourceCommand::Relay { .. }) => {
                 crate::sources::refuse_wave(command, "the Kubernetes source")
             }
         }

@@ -19,6 +19,15 @@ pub fn duration(secs: i64) -> String {
     }
 }
 
+/// A short delay: `40ms`, `1.2s`, `12s`.
+pub fn millis(ms: u64) -> String {
+    match ms {
+        ms if ms < 1000 => format!("{ms}ms"),
+        ms if ms < 10_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        ms => duration((ms / 1000) as i64),
+    }
+}
+
 /// Countdown `mm:ss` (or `h:mm:ss` past an hour).
 pub fn countdown(secs: i64) -> String {
     let s = secs.max(0);

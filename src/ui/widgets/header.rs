@@ -39,6 +39,31 @@ fn summary_line(ctx: &Context) -> Line<'static> {
         Span::styled(format!(" {} ", ctx.mode.badge()), badge),
         Span::raw(" "),
     ];
+    // Connected to a server (`--connect`): from where, and how well.
+    if let Some(feed) = ctx.store.sources().find(|s| s.name.starts_with("feed:")) {
+        let host = feed.name.trim_start_matches("feed:");
+        let (text, style) = match feed.status(ctx.now) {
+            SourceStatus::Ok => (
+                match feed.lag_ms {
+                    Some(ms) => format!("via {host} {}", format::millis(ms)),
+                    None => format!("via {host}"),
+                },
+                t.muted,
+            ),
+            SourceStatus::Stale | SourceStatus::Failing => (
+                match feed.last_ok {
+                    Some(ok) => format!(
+                        "via {host} LOST {} ago, reconnecting",
+                        format::age(ctx.now, ok)
+                    ),
+                    None => format!("via {host} not connected"),
+                },
+                t.critical,
+            ),
+        };
+        spans.push(Span::styled(text, style));
+        spans.push(sep());
+    }
     // A stopped rollout is the first thing to see, before anything can truncate it: the
     // first held wave by name (halts before pauses), the others as a count.
     let mut held: Vec<(bool, &str)> = ctx
