@@ -460,3 +460,117 @@ fn a_region_the_sdk_does_not_know_is_a_warning_and_used_as_written() {
         .collect();
     assert!(sources.contains(&"eks:prod/us-est-1"), "{sources:?}");
 }
+
+#[test]
+fn serve_token_new_prints_the_token_once_and_keeps_only_its_hash() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let tokens = home.path().join("tokens");
+    let out = fleetdeck(home.path())
+        .args([
+            "serve", "token", "new", "alice", "--role", "operator", "--tokens",
+        ])
+        .arg(&tokens)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("it is shown only now"))
+        .get_output()
+        .stdout
+        .clone();
+    let token = String::from_utf8(out).expect("utf-8");
+    let token = token.trim();
+    assert!(token.starts_with("fdk_"), "{token}");
+    let file = std::fs::read_to_string(&tokens).expect("tokens file");
+    assert!(file.starts_with("alice operator sha256:"), "{file}");
+    assert!(!file.contains(token));
+    // The same name again is refused, naming it.
+    fleetdeck(home.path())
+        .args([
+            "serve", "token", "new", "alice", "--role", "viewer", "--tokens",
+        ])
+        .arg(&tokens)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("alice exists already"));
+}
+
+#[test]
+fn connect_without_a_token_or_with_a_bad_url_says_what_to_do() {
+    let home = tempfile::tempdir().expect("tempdir");
+    fleetdeck(home.path())
+        .args(["snapshot", "--connect", "http://127.0.0.1:9"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("no token")
+                .and(predicate::str::contains("--token-file"))
+                .and(predicate::str::contains("FLEETDECK_TOKEN")),
+        );
+    fleetdeck(home.path())
+        .args(["snapshot", "--connect", "bastion:7700"])
+        .env("FLEETDECK_TOKEN", "fdk_x")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "expected the address of a fleetdeck serve",
+        ));
+    // A serve with a tokens file that has no token refuses to start, saying how to make one.
+    let tokens = home.path().join("tokens");
+    std::fs::write(&tokens, "# nobody yet\n").expect("write");
+    fleetdeck(home.path())
+        .args(["serve", "--demo", "--tokens"])
+        .arg(&tokens)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("serve token new"));
+}
+
+#[test]
+fn snapshot_connect_to_a_server_that_refuses_the_token_says_so() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let tokens = home.path().join("tokens");
+    fleetdeck(home.path())
+        .args([
+            "serve", "token", "new", "alice", "--role", "viewer", "--tokens",
+        ])
+        .arg(&tokens)
+        .assert()
+        .success();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--tokens"])
+        .arg(&tokens)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stderr = server.stderr.take().expect("stderr");
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stderr), &mut first).expect("a line");
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("an address")
+        .to_string();
+    let out = fleetdeck(home.path())
+        .args(["snapshot", "--format", "json", "--connect", &url])
+        .env("FLEETDECK_TOKEN", "fdk_not_one_of_them")
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let _ = server.kill();
+    let _ = server.wait();
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("the picture, with its error");
+    let feed = doc["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with("feed:")))
+        .expect("the feed source")
+        .clone();
+    let error = feed["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("401") && error.contains("token"), "{feed:#}");
+}

@@ -503,6 +503,15 @@ impl Engine {
             health.errors = known.errors;
             health.throttles = known.throttles;
             health.last_ok = known.last_ok;
+            // A source that said why it failed keeps its own words (a refused token).
+            if let (Some(error), Some(at)) = (&known.last_error, known.last_error_at)
+                && known.last_ok.is_none_or(|ok| at > ok)
+            {
+                health.last_error = Some(format!(
+                    "{error} (no complete picture within {}s)",
+                    waited.as_secs()
+                ));
+            }
         }
         self.fold(SourceEvent::Health(health));
     }

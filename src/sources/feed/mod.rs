@@ -133,13 +133,11 @@ impl Task {
             match self.connection(&mut inbox).await {
                 Ended::Shutdown => return,
                 Ended::Refused(reason) => {
+                    // Asking again cannot help: say why and stop, so a `snapshot` ends
+                    // now rather than waiting out its timeout; a console keeps its
+                    // picture and the reason in the header and the Sources view.
                     tracing::error!(source = %self.name, "{reason}");
                     self.failed(reason).await;
-                    // Keep answering the engine (its targets, refused writes) until it
-                    // stops; nothing more comes from the server.
-                    while let Some(command) = inbox.recv().await {
-                        self.command(command, false).await;
-                    }
                     return;
                 }
                 Ended::Lost(reason) => {
@@ -153,7 +151,7 @@ impl Task {
                 tokio::select! {
                     () = tokio::time::sleep_until(until) => break,
                     command = inbox.recv() => match command {
-                        Some(command) => self.command(command, false).await,
+                        Some(command) => self.command(command).await,
                         None => return,
                     },
                 }
@@ -201,7 +199,7 @@ impl Task {
                     }
                 }
                 command = inbox.recv() => match command {
-                    Some(command) => self.command(command, true).await,
+                    Some(command) => self.command(command).await,
                     None => return Ended::Shutdown,
                 },
             }
@@ -338,7 +336,7 @@ impl Task {
         self.events.send(event).await.map_err(|_| Ended::Shutdown)
     }
 
-    async fn command(&mut self, command: SourceCommand, connected: bool) {
+    async fn command(&mut self, command: SourceCommand) {
         match command {
             // The server reads the fleet; what this console finds interesting changes
             // nothing there.
@@ -358,7 +356,6 @@ impl Task {
                 os_user,
                 reply,
             } => {
-                let _ = connected;
                 let client = self.client.clone();
                 let os_user = if os_user.is_empty() {
                     self.os_user.clone()
