@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///
 /// With no config file, fleetdeck opens the built-in demo fleet.
 #[derive(Debug, Parser)]
-#[command(name = "fleetdeck", version, about, long_about = None)]
+#[command(name = "fleetdeck", version = env!("FLEETDECK_VERSION"), about, long_about = None)]
 pub struct Cli {
     /// Config file (default: $XDG_CONFIG_HOME/fleetdeck/config.toml).
     #[arg(long, global = true, env = "FLEETDECK_CONFIG", value_name = "FILE")]
@@ -96,6 +96,13 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<ServeCommand>,
     },
+    /// Print a shell completion script: `fleetdeck completions bash > /etc/bash_completion.d/fleetdeck`.
+    Completions {
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `fleetdeck man > fleetdeck.1; man -l fleetdeck.1`.
+    Man,
     /// Work with runbooks.
     Runbooks {
         #[command(subcommand)]

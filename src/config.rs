@@ -2717,3 +2717,215 @@ list_interval_secs = 300
         assert!(!is_http_url("https:///x"));
     }
 }
+
+/// Every key the config file accepts, as dotted paths (`accounts.endpoints.eks`; an array
+/// of tables is named once), read from the same serde definitions that parse the file,
+/// so that the documentation can be checked against it and never drift.
+pub fn accepted_keys() -> Vec<String> {
+    let keys = std::cell::RefCell::new(Vec::new());
+    let probe = probe::Probe {
+        path: String::new(),
+        keys: &keys,
+    };
+    if let Err(e) = RawConfig::deserialize(probe) {
+        tracing::error!("the config's keys could not all be listed: {e}");
+    }
+    let mut keys = keys.into_inner();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// A deserializer that answers every question serde asks with a placeholder and notes the
+/// field names of every struct it is asked for: walking `RawConfig` with it lists the keys.
+mod probe {
+    use std::cell::RefCell;
+
+    use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+
+    /// `toml::Spanned`'s private shape: a struct of start, end and the value.
+    const SPANNED: &str = "$__serde_spanned_private_Spanned";
+
+    #[derive(Debug)]
+    pub struct Stop(String);
+
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for Stop {}
+
+    impl de::Error for Stop {
+        fn custom<T: std::fmt::Display>(msg: T) -> Self {
+            Stop(msg.to_string())
+        }
+    }
+
+    pub struct Probe<'a> {
+        pub path: String,
+        pub keys: &'a RefCell<Vec<String>>,
+    }
+
+    impl<'a> Probe<'a> {
+        fn child(&self, key: &str) -> Probe<'a> {
+            Probe {
+                path: if self.path.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{}.{key}", self.path)
+                },
+                keys: self.keys,
+            }
+        }
+
+        fn same(&self) -> Probe<'a> {
+            Probe {
+                path: self.path.clone(),
+                keys: self.keys,
+            }
+        }
+    }
+
+    impl<'de> de::Deserializer<'de> for Probe<'_> {
+        type Error = Stop;
+
+        fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+            v.visit_str("probe")
+        }
+        fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+            v.visit_bool(false)
+        }
+        fn deserialize_i64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+            v.visit_i64(1)
+        }
+        fn deserialize_u64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+            v.visit_u64(1)
+        }
+        fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+            v.visit_f64(1.0)
+        }
+        fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+            v.visit_some(self)
+        }
+        fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+            v.visit_seq(One(Some(self)))
+        }
+        fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+            // Keys the user names (`[kubernetes.contexts]`): none to list.
+            v.visit_map(Fields {
+                probe: self,
+                fields: &[],
+                next: 0,
+            })
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            fields: &'static [&'static str],
+            v: V,
+        ) -> Result<V::Value, Stop> {
+            if name == SPANNED {
+                return v.visit_map(Spanned {
+                    probe: self,
+                    next: 0,
+                });
+            }
+            for field in fields {
+                let key = self.child(field).path;
+                self.keys.borrow_mut().push(key);
+            }
+            v.visit_map(Fields {
+                probe: self,
+                fields,
+                next: 0,
+            })
+        }
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            variants: &'static [&'static str],
+            v: V,
+        ) -> Result<V::Value, Stop> {
+            let first: de::value::StrDeserializer<'_, Stop> =
+                variants.first().copied().unwrap_or("").into_deserializer();
+            v.visit_enum(first)
+        }
+
+        serde::forward_to_deserialize_any! {
+            i8 i16 i32 i128 u8 u16 u32 u128 f32 char str string bytes byte_buf unit
+            unit_struct newtype_struct tuple tuple_struct identifier ignored_any
+        }
+    }
+
+    /// An array with one element, so the tables inside it are walked too.
+    struct One<'a>(Option<Probe<'a>>);
+
+    impl<'de> SeqAccess<'de> for One<'_> {
+        type Error = Stop;
+        fn next_element_seed<T: DeserializeSeed<'de>>(
+            &mut self,
+            seed: T,
+        ) -> Result<Option<T::Value>, Stop> {
+            self.0.take().map(|p| seed.deserialize(p)).transpose()
+        }
+    }
+
+    struct Fields<'a> {
+        probe: Probe<'a>,
+        fields: &'static [&'static str],
+        next: usize,
+    }
+
+    impl<'de> MapAccess<'de> for Fields<'_> {
+        type Error = Stop;
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, Stop> {
+            let Some(field) = self.fields.get(self.next) else {
+                return Ok(None);
+            };
+            seed.deserialize(de::value::BorrowedStrDeserializer::<Stop>::new(field))
+                .map(Some)
+        }
+        fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Stop> {
+            let field = self.fields[self.next];
+            self.next += 1;
+            seed.deserialize(self.probe.child(field))
+        }
+    }
+
+    struct Spanned<'a> {
+        probe: Probe<'a>,
+        next: usize,
+    }
+
+    impl<'de> MapAccess<'de> for Spanned<'_> {
+        type Error = Stop;
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, Stop> {
+            const KEYS: [&str; 3] = [
+                "$__serde_spanned_private_start",
+                "$__serde_spanned_private_end",
+                "$__serde_spanned_private_value",
+            ];
+            let Some(key) = KEYS.get(self.next) else {
+                return Ok(None);
+            };
+            // Spanned's own visitor takes its keys borrowed only.
+            seed.deserialize(de::value::BorrowedStrDeserializer::<Stop>::new(key))
+                .map(Some)
+        }
+        fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Stop> {
+            self.next += 1;
+            match self.next {
+                1 | 2 => seed.deserialize(0u64.into_deserializer()),
+                _ => seed.deserialize(self.probe.same()),
+            }
+        }
+    }
+}

@@ -21,6 +21,24 @@ fn main() -> ExitCode {
             .map(|p| p.runbooks_dir());
         return runbook::lint::run(dirs, user_dir.as_deref());
     }
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "fleetdeck", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Man) => {
+            let command = <Cli as clap::CommandFactory>::command();
+            return match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("fleetdeck: cannot write the manual page: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
     if let Some(Command::Serve {
         command:
             Some(ServeCommand::Token {
@@ -100,7 +118,12 @@ fn main() -> ExitCode {
                 command: None,
             }) => serve::run(setup, options).await,
             // Handled before the setup.
-            Some(Command::Runbooks { .. } | Command::Serve { .. }) => Ok(()),
+            Some(
+                Command::Runbooks { .. }
+                | Command::Serve { .. }
+                | Command::Completions { .. }
+                | Command::Man,
+            ) => Ok(()),
         }
     });
     // Sources may be mid-request; never let them keep a dead session's process alive.

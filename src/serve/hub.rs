@@ -33,6 +33,9 @@ pub struct Hub {
     last_sent: Option<Instant>,
     /// The server's first complete picture is in, and the clients were told.
     complete: bool,
+    /// The last picture encoded, and the store generation it shows: clients joining
+    /// while nothing changed share it (encoding 5,000 clusters takes a while).
+    picture: Option<(u64, bool, Bytes)>,
 }
 
 impl Hub {
@@ -56,7 +59,7 @@ impl Hub {
             behind: false,
             resyncs: 0,
         };
-        let picture = picture(engine);
+        let picture = self.picture(engine);
         if client.queue.try_send(feed::encode(&hello)).is_err()
             || client.queue.try_send(picture).is_err()
         {
@@ -104,6 +107,7 @@ impl Hub {
         }
         // One picture for every client owed one this turn.
         let mut owed: Option<Bytes> = None;
+        let cache = &mut self.picture;
         self.clients.retain_mut(|client| {
             if client.queue.is_closed() {
                 tracing::info!(token = %client.grant.name, address = %client.address,
@@ -113,7 +117,7 @@ impl Hub {
             if client.behind {
                 // Caught up (its queue is empty again): the whole picture, once.
                 if client.queue.capacity() == client.queue.max_capacity() {
-                    let picture = owed.get_or_insert_with(|| picture(engine)).clone();
+                    let picture = owed.get_or_insert_with(|| cached(cache, engine)).clone();
                     if client.queue.try_send(picture).is_ok() {
                         client.behind = false;
                         client.resyncs += 1;
@@ -142,6 +146,25 @@ impl Hub {
     pub fn len(&self) -> usize {
         self.clients.len()
     }
+}
+
+impl Hub {
+    fn picture(&mut self, engine: &Engine) -> Bytes {
+        cached(&mut self.picture, engine)
+    }
+}
+
+/// The whole picture, encoded; the last one again if the store has not changed since.
+fn cached(cache: &mut Option<(u64, bool, Bytes)>, engine: &Engine) -> Bytes {
+    let key = (engine.store().generation(), engine.is_ready());
+    if let Some((generation, complete, bytes)) = cache
+        && (*generation, *complete) == key
+    {
+        return bytes.clone();
+    }
+    let bytes = picture(engine);
+    *cache = Some((key.0, key.1, bytes.clone()));
+    bytes
 }
 
 /// The whole picture, encoded.

@@ -243,6 +243,15 @@ pub fn render(frame: &mut Frame, area: Rect, state_: &SourcesState, ctx: &Contex
         if let Some(p) = &s.pace {
             detail.push(pace_line(p, ctx));
         }
+        if let Some(ms) = s.lag_ms {
+            detail.push(Line::from(Span::styled(
+                format!(
+                    "the server's picture, {} behind it (its last frame's delay)",
+                    format::millis(ms)
+                ),
+                t.text,
+            )));
+        }
         if let Some(a) = &s.accounts {
             detail.push(Line::from(Span::styled(
                 if a.failing > 0 {
