@@ -50,6 +50,15 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
 
+    /// A client certificate (PEM) to present to the server of --connect, instead of or
+    /// beside a token (also `[connect] client_cert`); needs --client-key.
+    #[arg(long, global = true, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM; also `[connect] client_key`).
+    #[arg(long, global = true, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+
     /// Number of clusters in the demo fleet.
     #[arg(long, global = true, value_name = "N", default_value_t = 48,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -123,6 +132,10 @@ pub struct ServeArgs {
     /// Private key (PEM) of the server certificate; needs --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Also accept client certificates signed by this CA (PEM), for the names the tokens
+    /// file grants by `client-cert`; needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
     /// The tokens file (`NAME ROLE sha256:HEX` per line; default: <config dir>/tokens).
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,

@@ -632,6 +632,11 @@ pub struct ConnectSettings {
     /// A CA certificate (PEM) to trust for the server's, instead of the system's roots.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// A client certificate (PEM) to present, and its key: instead of or beside a token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
 }
 
 /// Why the config could not be used.
@@ -915,6 +920,8 @@ struct RawConnect {
     url: Spanned<String>,
     token_file: Option<Spanned<String>>,
     ca_file: Option<Spanned<String>>,
+    client_cert: Option<Spanned<String>>,
+    client_key: Option<Spanned<String>>,
 }
 
 /// One step of a path into the document: a key or an array index.
@@ -1543,12 +1550,29 @@ impl Validator<'_> {
                     relative(PathBuf::from(f.into_inner()))
                 })
             };
+            let alone = match (&c.client_cert, &c.client_key) {
+                (Some(cert), None) => Some((cert.span(), "client_cert", "client_key")),
+                (None, Some(key)) => Some((key.span(), "client_key", "client_cert")),
+                _ => None,
+            };
             let token_file = file(c.token_file, "token_file");
             let ca_file = file(c.ca_file, "ca_file");
+            let client_cert = file(c.client_cert, "client_cert");
+            let client_key = file(c.client_key, "client_key");
+            if let Some((span, given, missing)) = alone {
+                self.issue(
+                    span,
+                    &[key("connect"), key(given)],
+                    &[],
+                    format!("{given} needs {missing} too (the certificate and its key)"),
+                );
+            }
             ConnectSettings {
                 url,
                 token_file,
                 ca_file,
+                client_cert,
+                client_key,
             }
         });
 
@@ -2020,6 +2044,38 @@ file = "audit/log.jsonl"
         Config::from_toml(text, Path::new("config.toml"))
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn connect_is_read_relative_to_the_file_and_checked() {
+        let c = Config::from_toml(
+            "[connect]\nurl = \"https://bastion.example:7700\"\ntoken_file = \"t\"\n\
+             client_cert = \"c.pem\"\nclient_key = \"k.pem\"\n",
+            &origin(),
+        )
+        .unwrap();
+        let connect = c.connect.expect("[connect]");
+        assert_eq!(connect.url, "https://bastion.example:7700");
+        assert_eq!(
+            connect.token_file.as_deref(),
+            Some(Path::new("/home/a/.config/fleetdeck/t"))
+        );
+        assert!(connect.client_key.is_some());
+        let e = err("[connect]\nurl = \"bastion:7700\"\n");
+        assert!(
+            e.contains("config.toml:2") && e.contains("fleetdeck serve"),
+            "{e}"
+        );
+        let e = err("[connect]\nurl = \"https://b\"\nclient_cert = \"c.pem\"\n");
+        assert!(
+            e.contains("config.toml:3") && e.contains("needs client_key"),
+            "{e}"
+        );
+        let e = err("[connect]\nurl = \"https://b\"\ntoken = \"fdk_x\"\n");
+        assert!(
+            e.contains("token"),
+            "a token itself is not a config key: {e}"
+        );
     }
 
     #[test]

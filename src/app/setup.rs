@@ -142,7 +142,9 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
     };
 
     // The demo runs when asked for, or when the config names no real source to read.
-    let connect = resolve_connect(cli, config.as_ref())?;
+    let os_user =
+        whoami::username().unwrap_or_else(|_| env("USER").unwrap_or_else(|| "unknown".into()));
+    let connect = resolve_connect(cli, config.as_ref(), &os_user)?;
     let demo_mode =
         connect.is_none() && (cli.demo || config.as_ref().is_none_or(|c| !c.has_real_sources()));
     if let Some(c) = config.as_ref().filter(|_| !demo_mode && connect.is_none()) {
@@ -177,14 +179,6 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
         Some(path) => crate::rollout::plan::load_file(path).map_err(|e| eyre!("{e}"))?,
         None => Default::default(),
     };
-    let os_user =
-        whoami::username().unwrap_or_else(|_| env("USER").unwrap_or_else(|| "unknown".into()));
-    let connect = connect.map(|(url, token, ca_file)| crate::sources::feed::Connect {
-        url,
-        token,
-        ca_file,
-        os_user: os_user.clone(),
-    });
     // The demo is simulated afresh every start: nothing to remember. A console connected
     // to a server keeps the picture of that server's feed apart from its own sources'.
     let cache_file = match &connect {
@@ -231,7 +225,8 @@ pub fn resolve(cli: &Cli) -> Result<Setup> {
 fn resolve_connect(
     cli: &Cli,
     config: Option<&crate::config::Config>,
-) -> Result<Option<(String, String, Option<PathBuf>)>> {
+    os_user: &str,
+) -> Result<Option<crate::sources::feed::Connect>> {
     use crate::cli::Command;
     let settings = config.and_then(|c| c.connect.as_ref());
     let Some(url) = cli
@@ -265,22 +260,38 @@ fn resolve_connect(
             "--connect {url:?}: expected the address of a fleetdeck serve, like https://fleetdeck.example:7700"
         ));
     }
+    let client_cert = match (&cli.client_cert, &cli.client_key) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        _ => settings.and_then(|s| match (&s.client_cert, &s.client_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            _ => None,
+        }),
+    };
     let token = if let Some(file) = &cli.token_file {
-        crate::feed::tokens::read_token_file(file).map_err(|e| eyre!("{e}"))?
+        Some(crate::feed::tokens::read_token_file(file).map_err(|e| eyre!("{e}"))?)
     } else if let Some(token) = env("FLEETDECK_TOKEN").filter(|t| !t.trim().is_empty()) {
-        token.trim().to_string()
+        Some(token.trim().to_string())
     } else if let Some(file) = settings.and_then(|s| s.token_file.as_ref()) {
-        crate::feed::tokens::read_token_file(file).map_err(|e| eyre!("{e}"))?
+        Some(crate::feed::tokens::read_token_file(file).map_err(|e| eyre!("{e}"))?)
+    } else if client_cert.is_some() {
+        None
     } else {
         return Err(eyre!(
-            "--connect {url}: no token: pass --token-file FILE, set FLEETDECK_TOKEN, or write              [connect] token_file in the config (the server's operator makes one with              `fleetdeck serve token new NAME --role viewer`)"
+            "--connect {url}: no token: pass --token-file FILE, set FLEETDECK_TOKEN, or write              [connect] token_file in the config (the server's operator makes one with              `fleetdeck serve token new NAME --role viewer`), or give a client certificate \
+             (--client-cert, --client-key)"
         ));
     };
     let ca_file = cli
         .ca_file
         .clone()
         .or_else(|| settings.and_then(|s| s.ca_file.clone()));
-    Ok(Some((url, token, ca_file)))
+    Ok(Some(crate::sources::feed::Connect {
+        url,
+        token,
+        client_cert,
+        ca_file,
+        os_user: os_user.to_string(),
+    }))
 }
 
 #[cfg(test)]

@@ -5,10 +5,14 @@
 //! is to guess.
 //!
 //! ```text
-//! # name   role      hash of the token
-//! alice    operator  sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
-//! grafana  viewer    sha256:...
+//! # name      role      hash of the token, or client-cert
+//! alice       operator  sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+//! grafana     viewer    sha256:...
+//! ops-laptop  operator  client-cert
 //! ```
+//!
+//! `client-cert`: a client certificate signed by the server's `--client-ca` whose subject's
+//! common name is NAME, instead of a token.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,7 +32,14 @@ pub struct Grant {
 /// The tokens a server accepts.
 #[derive(Clone, Debug, Default)]
 pub struct Tokens {
-    entries: Vec<(Grant, [u8; 32])>,
+    entries: Vec<(Grant, Credential)>,
+}
+
+/// What proves a grant: a token (its hash) or a client certificate of that name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Credential {
+    Hash([u8; 32]),
+    ClientCert,
 }
 
 /// A tokens file that cannot be used, with the file and line.
@@ -60,7 +71,7 @@ impl Tokens {
 
     /// Reads the text of a tokens file; `path` names it in errors.
     pub fn parse(text: &str, path: &str) -> Result<Self, TokensError> {
-        let mut entries: Vec<(Grant, [u8; 32])> = Vec::new();
+        let mut entries: Vec<(Grant, Credential)> = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let fail = |message: String| TokensError::Line {
                 path: path.to_string(),
@@ -80,11 +91,15 @@ impl Tokens {
             };
             check_name(name).map_err(fail)?;
             let role = parse_role(role).map_err(fail)?;
-            let digest = parse_hash(hash).map_err(fail)?;
+            let digest = if hash == "client-cert" {
+                Credential::ClientCert
+            } else {
+                Credential::Hash(parse_hash(hash).map_err(fail)?)
+            };
             if entries.iter().any(|(g, _)| g.name == name) {
                 return Err(fail(format!("the name {name} is given twice")));
             }
-            if entries.iter().any(|(_, d)| *d == digest) {
+            if digest != Credential::ClientCert && entries.iter().any(|(_, d)| *d == digest) {
                 return Err(fail(format!("{name}: this token hash is given twice")));
             }
             entries.push((
@@ -111,8 +126,24 @@ impl Tokens {
         let digest = sha256(token);
         self.entries
             .iter()
-            .find(|(_, d)| same(d, &digest))
+            .find(|(_, d)| matches!(d, Credential::Hash(h) if same(h, &digest)))
             .map(|(g, _)| g)
+    }
+
+    /// The grant of a client certificate whose subject's common name is `name` (the TLS
+    /// layer has checked it was signed by the server's `--client-ca`).
+    pub fn check_client_cert(&self, name: &str) -> Option<&Grant> {
+        self.entries
+            .iter()
+            .find(|(g, d)| *d == Credential::ClientCert && g.name == name)
+            .map(|(g, _)| g)
+    }
+
+    /// Whether any grant is by client certificate.
+    pub fn has_client_certs(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|(_, d)| *d == Credential::ClientCert)
     }
 }
 
@@ -208,7 +239,10 @@ fn parse_role(role: &str) -> Result<Mode, String> {
 
 fn parse_hash(hash: &str) -> Result<[u8; 32], String> {
     let hex_text = hash.strip_prefix("sha256:").ok_or_else(|| {
-        format!("{hash:?} is not a hash: write `sha256:` and 64 hex digits (never the token)")
+        format!(
+            "{hash:?} is not a hash: write `sha256:` and 64 hex digits (never the token), or \
+             `client-cert`"
+        )
     })?;
     if hex_text.len() != 64 {
         return Err(format!(
@@ -260,6 +294,10 @@ mod tests {
         let grant = tokens.check(&grafana).expect("grafana accepted");
         assert_eq!((grant.name.as_str(), grant.role), ("grafana", Mode::Viewer));
         assert!(tokens.check("fdk_guess").is_none());
+        assert!(
+            tokens.check_client_cert("alice").is_none(),
+            "a token is not a certificate"
+        );
         assert!(tokens.check("").is_none());
         let again = new_token(&path, "alice", Mode::Viewer).expect_err("duplicate");
         assert!(again.to_string().contains("exists already"), "{again}");
@@ -269,6 +307,25 @@ mod tests {
             let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
             assert_eq!(mode & 0o077, 0, "the file is its owner's only: {mode:o}");
         }
+    }
+
+    #[test]
+    fn a_client_cert_line_grants_by_certificate_name_only() {
+        let text = format!(
+            "ops-laptop operator client-cert\nbot viewer sha256:{}\n",
+            "ab".repeat(32)
+        );
+        let tokens = Tokens::parse(&text, "tokens").expect("parses");
+        let grant = tokens
+            .check_client_cert("ops-laptop")
+            .expect("by certificate");
+        assert_eq!(grant.role, Mode::Operator);
+        assert!(
+            tokens.check_client_cert("bot").is_none(),
+            "bot holds a token, not a cert"
+        );
+        assert!(tokens.check("client-cert").is_none());
+        assert!(tokens.has_client_certs());
     }
 
     #[test]

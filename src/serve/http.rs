@@ -37,7 +37,11 @@ pub(crate) struct Shared {
 }
 
 /// The TLS side from a certificate chain and its key (PEM files).
-pub(crate) fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor> {
+pub(crate) fn tls_acceptor(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<tokio_rustls::TlsAcceptor> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     crate::sources::kube::connect::install_crypto_provider();
@@ -49,8 +53,31 @@ pub(crate) fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsA
     }
     let key =
         PrivateKeyDer::from_pem_file(key).map_err(|e| eyre!("--tls-key {}: {e}", key.display()))?;
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
+    let builder = rustls::ServerConfig::builder();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let cas = CertificateDer::pem_file_iter(ca)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| eyre!("--client-ca {}: {e}", ca.display()))?;
+            for cert in cas {
+                roots
+                    .add(cert)
+                    .map_err(|e| eyre!("--client-ca {}: {e}", ca.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(eyre!("--client-ca {}: no certificate in it", ca.display()));
+            }
+            // A client without a certificate may still present a token.
+            let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| eyre!("--client-ca {}: {e}", ca.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
         .with_single_cert(certs, key)
         .map_err(|e| eyre!("--tls-cert and --tls-key do not make a TLS server: {e}"))?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
@@ -73,15 +100,20 @@ pub(crate) async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared
         tokio::spawn(async move {
             let tls = shared.tls.clone();
             let stopping = shared.stopping.clone();
-            let service = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(route(req, &shared, peer).await) }
-            });
             let http = hyper::server::conn::http1::Builder::new();
             let served = match tls {
                 Some(acceptor) => {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
+                            // A client certificate (checked against --client-ca) names
+                            // who connects, as a token would.
+                            let cert_name = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|certs| certs.first())
+                                .and_then(|leaf| common_name(leaf.as_ref()));
+                            let service = service(shared, peer, cert_name);
                             let connection = http.serve_connection(TokioIo::new(stream), service);
                             until_stopped(connection, stopping).await
                         }
@@ -96,6 +128,7 @@ pub(crate) async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared
                     }
                 }
                 None => {
+                    let service = service(shared, peer, None);
                     let connection = http.serve_connection(TokioIo::new(stream), service);
                     until_stopped(connection, stopping).await
                 }
@@ -105,6 +138,56 @@ pub(crate) async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared
             }
         });
     }
+}
+
+/// The routes, for one connection's peer (and its client certificate's name, if any).
+#[derive(Clone)]
+struct Routes {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    cert_name: Option<String>,
+}
+
+fn service(shared: Arc<Shared>, peer: SocketAddr, cert_name: Option<String>) -> Routes {
+    Routes {
+        shared,
+        peer,
+        cert_name,
+    }
+}
+
+impl hyper::service::Service<HttpRequest<Incoming>> for Routes {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response<Body>, Infallible>> + Send>,
+    >;
+
+    fn call(&self, req: HttpRequest<Incoming>) -> Self::Future {
+        let routes = self.clone();
+        Box::pin(async move {
+            Ok(route(
+                req,
+                &routes.shared,
+                routes.peer,
+                routes.cert_name.as_deref(),
+            )
+            .await)
+        })
+    }
+}
+
+/// The subject's common name of a certificate (DER).
+fn common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let name = cert
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    Some(name)
 }
 
 /// Serves a connection until it ends, or the server stops: then it is shut down
@@ -150,7 +233,12 @@ fn json(status: StatusCode, reply: &ActionReply) -> Response<Body> {
     response
 }
 
-async fn route(req: HttpRequest<Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Body> {
+async fn route(
+    req: HttpRequest<Incoming>,
+    shared: &Shared,
+    peer: SocketAddr,
+    cert_name: Option<&str>,
+) -> Response<Body> {
     let path = req.uri().path().to_string();
     if path == feed::HEALTH_PATH && req.method() == Method::GET {
         return text(StatusCode::OK, "ok");
@@ -168,14 +256,23 @@ async fn route(req: HttpRequest<Incoming>, shared: &Shared, peer: SocketAddr) ->
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let Some(grant) = presented.and_then(|t| shared.tokens.check(t)).cloned() else {
+    let grant = match presented {
+        Some(token) => shared.tokens.check(token),
+        None => cert_name.and_then(|name| shared.tokens.check_client_cert(name)),
+    };
+    let Some(grant) = grant.cloned() else {
         tracing::info!(%peer, path, presented = presented.is_some(), "refused: no valid token");
         let mut response = text(
             StatusCode::UNAUTHORIZED,
-            if presented.is_some() {
-                "this token is not one of the server's"
-            } else {
-                "a bearer token is needed (Authorization: Bearer ...)"
+            match (presented, cert_name) {
+                (Some(_), _) => "this token is not one of the server's".to_string(),
+                (None, Some(name)) => format!(
+                    "the client certificate of {name} is not granted in the server's tokens file"
+                ),
+                (None, None) => {
+                    "a bearer token (Authorization: Bearer ...) or a client certificate is needed"
+                        .to_string()
+                }
             },
         );
         response.headers_mut().insert(

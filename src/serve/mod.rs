@@ -143,9 +143,17 @@ impl Server {
             );
         }
         let tls = match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => Some(http::tls_acceptor(cert, key)?),
+            (Some(cert), Some(key)) => {
+                Some(http::tls_acceptor(cert, key, args.client_ca.as_deref())?)
+            }
             _ => None,
         };
+        if tokens.has_client_certs() && args.client_ca.is_none() {
+            bail!(
+                "{} grants by client-cert, but no --client-ca says which certificates to trust",
+                tokens_path.display()
+            );
+        }
         if tls.is_none() && !args.listen.ip().is_loopback() && !args.insecure_plaintext {
             bail!(
                 "--listen {}: without TLS (--tls-cert, --tls-key) fleetdeck serve listens on a \

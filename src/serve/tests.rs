@@ -62,6 +62,7 @@ fn args(listen: SocketAddr, tokens: &Path) -> ServeArgs {
         tls_cert: None,
         tls_key: None,
         tokens: Some(tokens.to_path_buf()),
+        client_ca: None,
         insecure_plaintext: false,
     }
 }
@@ -97,7 +98,8 @@ async fn console(dir: &Path, url: &str, token: &str, ca_file: Option<PathBuf>) -
     setup.os_user = "bob".into();
     setup.connect = Some(Connect {
         url: url.to_string(),
-        token: token.to_string(),
+        token: Some(token.to_string()),
+        client_cert: None,
         ca_file,
         os_user: "bob".into(),
     });
@@ -227,7 +229,10 @@ async fn without_a_valid_token_nothing_of_the_fleet_is_said() {
     )
     .await;
     assert_eq!(status, 401, "{text}");
-    assert!(text.contains("bearer token is needed"), "{text}");
+    assert!(
+        text.contains("a bearer token") && text.contains("is needed"),
+        "{text}"
+    );
     assert!(
         !text.contains("prod-"),
         "no cluster name without a token: {text}"
@@ -608,6 +613,100 @@ async fn tls_with_a_test_certificate() {
     })
     .await;
     assert!(stranger.store().clusters().is_empty());
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_of_the_client_ca_stands_for_a_token() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tokens = tokens(dir.path());
+    // The laptop's certificate is granted by name; the token lines stay valid.
+    let mut file = std::fs::read_to_string(&tokens.file).expect("tokens");
+    file.push_str("ops-laptop operator client-cert\n");
+    std::fs::write(&tokens.file, file).expect("write");
+    let ca = |name: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("ca");
+        (cert.pem(), Issuer::new(params, key))
+    };
+    let leaf = |issuer: &Issuer<'_, KeyPair>, names: Vec<String>, cn: &str| {
+        let mut params = CertificateParams::new(names).expect("params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, issuer).expect("signed");
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_ca, server_issuer) = ca("server CA");
+    let (client_ca, client_issuer) = ca("client CA");
+    let (_, stranger_issuer) = ca("another CA");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let (cert, key) = leaf(&server_issuer, vec!["127.0.0.1".into()], "fleetdeck");
+    let mut tls = args(loopback(), &tokens.file);
+    tls.tls_cert = Some(write("server.pem", &cert));
+    tls.tls_key = Some(write("server-key.pem", &key));
+    tls.client_ca = Some(write("client-ca.pem", &client_ca));
+    let served = serve(dir.path(), demo(48, 10.0), tls).await;
+    let server_ca_file = write("server-ca.pem", &server_ca);
+
+    let connect = |home: &str, cert: Option<(PathBuf, PathBuf)>| {
+        let mut setup =
+            Setup::for_demo(&dir.path().join(home), Mode::Operator, demo(1, 1.0)).expect("setup");
+        setup.demo_mode = false;
+        setup.connect = Some(Connect {
+            url: served.url.clone(),
+            token: None,
+            client_cert: cert,
+            ca_file: Some(server_ca_file.clone()),
+            os_user: "carol".into(),
+        });
+        setup
+    };
+    let (cert, key) = leaf(&client_issuer, vec![], "ops-laptop");
+    let laptop = connect(
+        "laptop",
+        Some((write("laptop.pem", &cert), write("laptop-key.pem", &key))),
+    );
+    let mut console = Engine::start(&laptop, laptop.clock()).await;
+    console
+        .until_ready(Duration::from_secs(20))
+        .await
+        .expect("the picture, by certificate");
+    assert_eq!(console.store().clusters().len(), 48);
+    assert_eq!(console.mode(), Mode::Operator, "the grant's role");
+
+    // A certificate of another CA is refused in the handshake; none and no token: 401.
+    let (cert, key) = leaf(&stranger_issuer, vec![], "ops-laptop");
+    let forged = connect(
+        "forged",
+        Some((write("forged.pem", &cert), write("forged-key.pem", &key))),
+    );
+    let mut forged = Engine::start(&forged, forged.clock()).await;
+    let nothing = connect("nothing", None);
+    let mut nothing = Engine::start(&nothing, nothing.clock()).await;
+    let error_of = |e: &Engine| {
+        e.store()
+            .sources()
+            .find(|s| s.name.starts_with("feed:"))
+            .and_then(|s| s.last_error.clone())
+            .unwrap_or_default()
+    };
+    until(&mut forged, 20, "the forged certificate refused", |e| {
+        !error_of(e).is_empty()
+    })
+    .await;
+    until(&mut nothing, 20, "no credential refused", |e| {
+        error_of(e).contains("401")
+    })
+    .await;
+    assert!(forged.store().clusters().is_empty() && nothing.store().clusters().is_empty());
     served.stop().await;
 }
 

@@ -23,7 +23,7 @@ const MAX_REPLY_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct FeedClient {
     url: String,
-    token: String,
+    token: Option<String>,
     http: HyperClient<Connector, Full<Bytes>>,
     /// Why TLS could not be set up as asked, reported at the first request.
     tls_problem: Option<String>,
@@ -69,7 +69,8 @@ impl FeedStream {
 impl FeedClient {
     pub fn new(connect: &Connect) -> Self {
         crate::sources::kube::connect::install_crypto_provider();
-        let (tls, tls_problem) = tls_config(connect.ca_file.as_deref());
+        let (tls, tls_problem) =
+            tls_config(connect.ca_file.as_deref(), connect.client_cert.as_ref());
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
@@ -96,13 +97,13 @@ impl FeedClient {
         path: &str,
         body: Vec<u8>,
     ) -> Result<http::Request<Full<Bytes>>, String> {
-        http::Request::builder()
+        let mut builder = http::Request::builder()
             .method(method)
-            .uri(format!("{}{path}", self.url))
-            .header(
-                http::header::AUTHORIZATION,
-                format!("Bearer {}", self.token),
-            )
+            .uri(format!("{}{path}", self.url));
+        if let Some(token) = &self.token {
+            builder = builder.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        builder
             .header(feed::PROTOCOL_HEADER, feed::PROTOCOL.to_string())
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(
@@ -215,10 +216,14 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// The TLS settings: the system's roots, or only the CA in `ca_file`.
-fn tls_config(ca_file: Option<&std::path::Path>) -> (rustls::ClientConfig, Option<String>) {
-    use rustls::pki_types::CertificateDer;
+/// The TLS settings: the system's roots, or only the CA in `ca_file`; a client
+/// certificate if given.
+fn tls_config(
+    ca_file: Option<&std::path::Path>,
+    client_cert: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+) -> (rustls::ClientConfig, Option<String>) {
     use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let mut roots = rustls::RootCertStore::empty();
     let mut problem = None;
     match ca_file {
@@ -248,10 +253,29 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> (rustls::ClientConfig, Optio
             }
         }
     }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (config, problem)
+    let plain = || {
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth()
+    };
+    let Some((cert, key)) = client_cert else {
+        return (plain(), problem);
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("client certificate {}: {e}", cert.display()));
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("client key {}: {e}", key.display()));
+    let with_cert = chain.and_then(|chain| {
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots.clone())
+            .with_client_auth_cert(chain, key?)
+            .map_err(|e| format!("client certificate and key: {e}"))
+    });
+    match with_cert {
+        Ok(config) => (config, problem),
+        Err(e) => (plain(), Some(e)),
+    }
 }
 
 /// The system's root certificates (none found: https fails with a certificate error,

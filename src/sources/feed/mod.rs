@@ -33,7 +33,10 @@ pub use client::FeedClient;
 #[derive(Clone, Debug)]
 pub struct Connect {
     pub url: String,
-    pub token: String,
+    /// The bearer token, unless a client certificate says who this is.
+    pub token: Option<String>,
+    /// A client certificate and its key (PEM files) to present over TLS.
+    pub client_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// A CA to trust for the server's certificate, instead of the system's roots.
     pub ca_file: Option<std::path::PathBuf>,
     pub os_user: String,
