@@ -208,6 +208,17 @@ async fn call(
             reply,
         },
     };
+    ask(handle, command, answer, timeout).await
+}
+
+/// Sends a write to its source and waits for the answer, at most `timeout`.
+async fn ask(
+    handle: &SourceHandle,
+    command: SourceCommand,
+    answer: oneshot::Receiver<Result<String, String>>,
+    timeout: Duration,
+) -> Result<String, String> {
+    let source = &handle.name;
     handle
         .commands
         .send(command)
@@ -244,24 +255,13 @@ async fn relay(
         },
         _ => WRITE_TIMEOUT * 2,
     };
-    handle
-        .commands
-        .send(SourceCommand::Relay {
-            action: action.clone(),
-            dry_run,
-            os_user: ctx.os_user.clone(),
-            reply,
-        })
-        .await
-        .map_err(|_| format!("source {source} has stopped"))?;
-    match tokio::time::timeout(timeout, answer).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(format!("source {source} dropped the request")),
-        Err(_) => Err(format!(
-            "timed out after {}s waiting for the server; the change may still apply",
-            timeout.as_secs()
-        )),
-    }
+    let command = SourceCommand::Relay {
+        action: action.clone(),
+        dry_run,
+        os_user: ctx.os_user.clone(),
+        reply,
+    };
+    ask(handle, command, answer, timeout).await
 }
 
 #[cfg(test)]
