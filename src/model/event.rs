@@ -14,6 +14,16 @@ pub struct MetricSample {
     pub value: f32,
 }
 
+/// Minutes of one metric of one cluster, from `start` (minutes since the Unix epoch) on,
+/// one value per minute (`None`: no point that minute). The compact form a whole picture
+/// sends its metric history in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricRun {
+    pub metric: MetricName,
+    pub start: i64,
+    pub values: Vec<Option<f32>>,
+}
+
 /// Everything a source can tell the store. Sources send these over a bounded channel;
 /// `Store::apply` folds them in. No event carries UI state. The same events, serialized,
 /// are what `fleetdeck serve` streams to remote consoles (`crate::feed`).
@@ -41,6 +51,11 @@ pub enum SourceEvent {
     Metrics {
         cluster: ClusterId,
         samples: Vec<MetricSample>,
+    },
+    /// Metric history for one cluster, run by run (a whole picture's form of `Metrics`).
+    MetricRuns {
+        cluster: ClusterId,
+        runs: Vec<MetricRun>,
     },
     /// A rollout's whole state, replacing the previous one of that name.
     Rollout(Rollout),

@@ -14,7 +14,7 @@ pub use cluster::{
     Addon, Cluster, ClusterHealth, ClusterId, ClusterStatus, Deprecation, Described, EksUpdate,
     Environment, HealthIssue, Insight, InsightDetail, InsightStatus, Support,
 };
-pub use event::{MetricSample, SourceEvent};
+pub use event::{MetricRun, MetricSample, SourceEvent};
 pub use kube::{
     AppStepStatus, ApplicationSet, ArgoApp, BlockingPdb, Connection, CrashingPod, KubeSignals,
     NotReadyNode, PermissionCheck, SyncStep, WarningEvent, WorkloadRef,

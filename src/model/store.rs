@@ -293,6 +293,20 @@ impl Store {
                     }
                 }
             }
+            SourceEvent::MetricRuns { cluster, runs } => {
+                if let Some(&i) = self.index.get(&cluster) {
+                    let slot = &mut self.slots[i];
+                    for run in runs {
+                        let ring =
+                            slot.metrics[run.metric.index()].get_or_insert_with(MetricRing::new);
+                        for (minute, value) in (run.start..).zip(run.values) {
+                            if let Some(value) = value {
+                                ring.record(minute, value);
+                            }
+                        }
+                    }
+                }
+            }
             SourceEvent::Rollout(rollout) => {
                 match self.rollouts.iter_mut().find(|r| r.name == rollout.name) {
                     Some(existing) => *existing = rollout,

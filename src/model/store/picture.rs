@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::Store;
-use crate::model::{Cluster, MetricName, MetricRing, MetricSample, SourceEvent};
+use crate::model::{Cluster, MetricName, MetricRing, MetricRun, SourceEvent};
 
 impl Store {
     /// Events that, folded into an empty store, give this store's picture: sources (as
@@ -51,27 +51,36 @@ impl Store {
             if self.is_cached_cluster(i) {
                 continue;
             }
-            let mut samples = Vec::new();
+            // One run per metric, from its first point held to its last: a value per
+            // minute is a tenth of the bytes of a sample per point.
+            let mut runs = Vec::new();
             for metric in MetricName::ALL {
                 if let Some(ring) = &self.slots[i].metrics[metric.index()]
                     && let Some(end) = ring.end_minute()
                 {
-                    samples.extend(
-                        ring.window(end, MetricRing::CAPACITY)
-                            .into_iter()
-                            .filter(|(_, v)| v.is_finite())
-                            .map(|(minute, value)| MetricSample {
-                                metric,
-                                minute,
-                                value,
-                            }),
-                    );
+                    let points: Vec<(i64, f32)> = ring
+                        .window(end, MetricRing::CAPACITY)
+                        .into_iter()
+                        .filter(|(_, v)| v.is_finite())
+                        .collect();
+                    let Some(&(start, _)) = points.first() else {
+                        continue;
+                    };
+                    let mut values = vec![None; (end - start + 1) as usize];
+                    for (minute, value) in points {
+                        values[(minute - start) as usize] = Some(value);
+                    }
+                    runs.push(MetricRun {
+                        metric,
+                        start,
+                        values,
+                    });
                 }
             }
-            if !samples.is_empty() {
-                events.push(SourceEvent::Metrics {
+            if !runs.is_empty() {
+                events.push(SourceEvent::MetricRuns {
                     cluster: cluster.id.clone(),
-                    samples,
+                    runs,
                 });
             }
         }
