@@ -411,108 +411,76 @@ async fn an_operators_pause_through_the_feed_reaches_the_demo_and_the_audit_name
     served.stop().await;
 }
 
-/// Reads a raw feed connection's response head (an HTTP/1.0 request: the body is the
-/// frames, unchunked); what came after it goes to `decoder`.
-async fn head(stream: &mut tokio::net::TcpStream, decoder: &mut Decoder) -> String {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf))
-            .await
-            .expect("a response")
-            .expect("reads");
-        assert!(
-            n > 0,
-            "closed before the head: {}",
-            String::from_utf8_lossy(&head)
-        );
-        head.extend_from_slice(&buf[..n]);
-        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            decoder.push(&head[end + 4..]);
-            head.truncate(end);
-            return String::from_utf8_lossy(&head).into_owned();
-        }
-    }
-}
-
-/// Reads frames until `want` says stop (true), or `secs` pass or the stream ends (false).
-async fn frames_from(
-    stream: &mut tokio::net::TcpStream,
-    decoder: &mut Decoder,
-    secs: u64,
-    mut want: impl FnMut(&Frame) -> bool,
-) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        while let Some(frame) = decoder.next_frame().expect("a frame") {
-            if want(&frame) {
-                return true;
-            }
-        }
-        let Ok(read) = tokio::time::timeout_at(deadline, stream.read(&mut buf)).await else {
-            return false;
-        };
-        let n = read.expect("reads");
-        if n == 0 {
-            return false;
-        }
-        decoder.push(&buf[..n]);
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// A client that stops reading: its queue holds at most `QUEUE_FRAMES` frames, nothing
+/// more is kept for it, and once it has read them it gets the whole picture (holding
+/// what it missed) rather than the backlog. Driven turn by turn, so no socket buffer size
+/// decides when the queue fills.
+#[tokio::test]
 async fn a_client_that_stops_reading_is_sent_a_fresh_picture_not_a_backlog() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let tokens = tokens(dir.path());
-    // A busy fleet: many events a second.
-    let served = serve(dir.path(), demo(400, 600.0), args(loopback(), &tokens.file)).await;
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("small buffer");
-    let mut stream = socket.connect(served.addr).await.expect("connects");
-    // HTTP/1.0: the body is the frames, unchunked, until the server closes.
-    stream
-        .write_all(
-            format!(
-                "GET /v1/feed HTTP/1.0\r\nAuthorization: Bearer {}\r\nfleetdeck-protocol: 1\r\n\r\n",
-                tokens.viewer
-            )
-            .as_bytes(),
-        )
-        .await
-        .expect("writes");
-    let mut decoder = Decoder::default();
-    let head = head(&mut stream, &mut decoder).await;
-    assert!(head.contains(" 200 "), "{head}");
-    let mut pictures = 0;
-    assert!(
-        frames_from(&mut stream, &mut decoder, 20, |f| {
-            pictures += matches!(f, Frame::Picture { .. }) as usize;
-            pictures == 1
-        })
-        .await,
-        "the first picture"
-    );
-    // Stop reading while the demo runs: the socket's buffers fill, then the queue.
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let mut events_after = 0;
-    let resynced = frames_from(&mut stream, &mut decoder, 60, |f| match f {
-        Frame::Events { .. } => {
-            events_after += 1;
-            false
+    let setup = Setup::for_demo(dir.path(), Mode::Operator, demo(1, 1.0)).expect("setup");
+    let clock = crate::clock::Clock::Frozen(chrono::Utc::now());
+    let mut engine = Engine::without_sources(&setup, clock);
+    engine.publish();
+    let mut hub = hub::Hub::default();
+    let (queue, mut frames) = tokio::sync::mpsc::channel(QUEUE_FRAMES);
+    let grant = tokens::Grant {
+        name: "slow".into(),
+        role: Mode::Viewer,
+    };
+    let hello = Frame::Heartbeat {
+        sent_at: chrono::Utc::now(),
+    };
+    hub.join(grant, loopback(), queue, hello, &mut engine);
+    let turns = QUEUE_FRAMES * 3;
+    for i in 0..turns {
+        let health = crate::model::SourceHealth::new(format!("source-{i}"), 60);
+        engine.apply(crate::model::SourceEvent::Health(health));
+        hub.publish(&mut engine);
+    }
+    let read = |frames: &mut tokio::sync::mpsc::Receiver<bytes::Bytes>| {
+        let mut out = Vec::new();
+        let mut decoder = Decoder::default();
+        while let Ok(bytes) = frames.try_recv() {
+            decoder.push(&bytes);
+            while let Some(frame) = decoder.next_frame().expect("a frame") {
+                out.push(frame);
+            }
         }
-        Frame::Picture { .. } => true,
-        _ => false,
-    })
-    .await;
-    assert!(
-        resynced,
-        "a fresh picture after falling behind ({events_after} event frames read)"
+        out
+    };
+    let backlog = read(&mut frames);
+    assert_eq!(
+        backlog.len(),
+        QUEUE_FRAMES,
+        "the queue is bounded: hello, picture, then events until full"
     );
-    // What was queued was bounded: the frames read before the picture are at most the
-    // queue and what the sockets held, never everything the demo said meanwhile.
-    assert!(events_after < 5000, "{events_after}");
-    served.stop().await;
+    assert!(matches!(backlog[1], Frame::Picture { .. }));
+    // Caught up: the next turn brings the whole picture, with what was missed in it.
+    engine.apply(crate::model::SourceEvent::Health(
+        crate::model::SourceHealth::new("after", 60),
+    ));
+    hub.publish(&mut engine);
+    let next = read(&mut frames);
+    let Some(Frame::Picture { events, .. }) = next.first() else {
+        panic!("a fresh picture, not the backlog: {next:?}");
+    };
+    let last = format!("source-{}", turns - 1);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, crate::model::SourceEvent::Health(h) if h.name == last)),
+        "the picture holds what the client missed"
+    );
+    // And the client is followed again from there.
+    engine.apply(crate::model::SourceEvent::Health(
+        crate::model::SourceHealth::new("later", 60),
+    ));
+    hub.publish(&mut engine);
+    assert!(matches!(
+        read(&mut frames).first(),
+        Some(Frame::Events { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
