@@ -16,7 +16,7 @@
 //! endpoint_url = "http://127.0.0.1:5000"                  # optional, for tests
 //!
 //! [accounts.endpoints]           # optional, per service; each beats endpoint_url
-//! eks = "http://127.0.0.1:5000"  # also cloudwatch, sts (the role_arn's AssumeRole)
+//! eks = "http://127.0.0.1:5000"  # also cloudwatch, securityhub, sts (role_arn's AssumeRole)
 //!
 //! [organization]                 # optional: the accounts of an AWS Organization
 //! profile = "org-management"     # optional: management or delegated-admin account
@@ -49,6 +49,11 @@
 //! cluster_tag = "eks:cluster-name"   # alarm tag naming the cluster (no ClusterName dimension)
 //! severity_tag = "severity"          # alarm tag: critical, warning or info
 //! summary_interval_secs = 300        # fleet-wide summary metrics, 60 to 3600
+//!
+//! [securityhub]                  # optional: policy findings from AWS Security Hub
+//! aggregation_region = "us-east-1"   # optional: read only this region of each account
+//! cluster_field = "cluster"          # finding field naming the cluster (Policy Reporter's)
+//! poll_interval_secs = 300           # 60 to 3600
 //!
 //! [aws]                          # optional; this is the default
 //! max_requests_per_second = 10   # per account and region (EKS + CloudWatch), 1 to 100;
@@ -190,6 +195,9 @@ pub struct Config {
     pub alerts: AlertSettings,
     /// How CloudWatch alarms map to clusters and how often fleet metrics are read.
     pub cloudwatch: Cloudwatch,
+    /// Policy findings from AWS Security Hub (`[securityhub]`), when the file asks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub securityhub: Option<SecurityHub>,
     /// How fast fleetdeck may call AWS.
     pub aws: Aws,
     /// How the clusters' API servers are reached.
@@ -266,15 +274,21 @@ pub struct ServiceEndpoints {
     /// STS, for assuming the account's `role_arn`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sts: Option<String>,
+    /// Security Hub (policy findings, `[securityhub]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub securityhub: Option<String>,
 }
 
 impl ServiceEndpoints {
     /// The service names the config accepts, as written there.
-    pub const SERVICES: [&'static str; 3] = ["eks", "cloudwatch", "sts"];
+    pub const SERVICES: [&'static str; 4] = ["eks", "cloudwatch", "sts", "securityhub"];
 
     /// True when no service has an endpoint of its own.
     pub fn is_empty(&self) -> bool {
-        self.eks.is_none() && self.cloudwatch.is_none() && self.sts.is_none()
+        self.eks.is_none()
+            && self.cloudwatch.is_none()
+            && self.sts.is_none()
+            && self.securityhub.is_none()
     }
 
     /// The endpoint of the service the AWS SDK calls `service_id` (`EKS`, `CloudWatch`,
@@ -284,6 +298,7 @@ impl ServiceEndpoints {
             "eks" => &self.eks,
             "cloudwatch" => &self.cloudwatch,
             "sts" => &self.sts,
+            "securityhub" => &self.securityhub,
             _ => return None,
         };
         url.as_deref()
@@ -534,6 +549,36 @@ impl Default for Cloudwatch {
     }
 }
 
+/// `[securityhub]`: read policy findings from AWS Security Hub in every account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SecurityHub {
+    /// Read only this region of each account (the cross-Region aggregation region, which
+    /// holds every linked region's findings); `None`: every region of the account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregation_region: Option<String>,
+    /// The key of a finding's `Resources[].Details.Other` or `ProductFields` naming its
+    /// cluster (Policy Reporter's `customFields`), matched case-insensitively.
+    pub cluster_field: String,
+    /// Seconds between reads of the findings.
+    pub poll_interval_secs: u64,
+}
+
+impl SecurityHub {
+    pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 300;
+    pub const MIN_POLL_INTERVAL_SECS: u64 = 60;
+    pub const MAX_POLL_INTERVAL_SECS: u64 = 3600;
+}
+
+impl Default for SecurityHub {
+    fn default() -> Self {
+        Self {
+            aggregation_region: None,
+            cluster_field: "cluster".into(),
+            poll_interval_secs: Self::DEFAULT_POLL_INTERVAL_SECS,
+        }
+    }
+}
+
 /// `[aws]`: how fast fleetdeck may call AWS.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Aws {
@@ -772,6 +817,7 @@ struct RawConfig {
     alertmanagers: Vec<Spanned<RawAlertmanager>>,
     alerts: Option<RawAlerts>,
     cloudwatch: Option<RawCloudwatch>,
+    securityhub: Option<RawSecurityHub>,
     aws: Option<RawAws>,
     kubernetes: Option<RawKubernetes>,
     audit: Option<RawAudit>,
@@ -796,6 +842,7 @@ struct RawEndpoints {
     eks: Option<Spanned<String>>,
     cloudwatch: Option<Spanned<String>>,
     sts: Option<Spanned<String>>,
+    securityhub: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -887,6 +934,15 @@ struct RawCloudwatch {
     severity_tag: Option<Spanned<String>>,
     /// Signed so that a negative number gets our message rather than serde's.
     summary_interval_secs: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecurityHub {
+    aggregation_region: Option<Spanned<String>>,
+    cluster_field: Option<Spanned<String>>,
+    /// Signed so that a negative number gets our message rather than serde's.
+    poll_interval_secs: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -1212,6 +1268,7 @@ impl Validator<'_> {
                     ("eks", raw.eks, &mut endpoints.eks),
                     ("cloudwatch", raw.cloudwatch, &mut endpoints.cloudwatch),
                     ("sts", raw.sts, &mut endpoints.sts),
+                    ("securityhub", raw.securityhub, &mut endpoints.securityhub),
                 ] {
                     let Some(url) = url else { continue };
                     if !is_http_url(url.get_ref()) {
@@ -1469,6 +1526,8 @@ impl Validator<'_> {
             }
         };
 
+        let securityhub = raw.securityhub.map(|s| self.securityhub(s));
+
         let kubernetes = match raw.kubernetes {
             None => Kubernetes::default(),
             Some(k) => self.kubernetes(k, origin),
@@ -1587,12 +1646,79 @@ impl Validator<'_> {
             alertmanagers,
             alerts,
             cloudwatch,
+            securityhub,
             aws,
             kubernetes,
             audit,
             connect,
             warnings: Vec::new(),
             locations: FieldLocations::default(),
+        }
+    }
+
+    /// `[securityhub]`, with the defaults for what is left out.
+    fn securityhub(&mut self, s: RawSecurityHub) -> SecurityHub {
+        let defaults = SecurityHub::default();
+        let at = |field: &str| {
+            [
+                Seg::Key("securityhub".to_string()),
+                Seg::Key(field.to_string()),
+            ]
+        };
+        let aggregation_region = s.aggregation_region.map(|region| {
+            let name = region.get_ref().trim();
+            if !regions::is_known(name) && !is_aws_region(name) {
+                self.issue(
+                    region.span(),
+                    &at("aggregation_region"),
+                    &[],
+                    format!("expected an AWS region such as 'us-east-1', found '{name}'"),
+                );
+            }
+            name.to_string()
+        });
+        let cluster_field = match s.cluster_field {
+            None => defaults.cluster_field,
+            Some(field) => {
+                if field.get_ref().trim().is_empty() {
+                    self.issue(
+                        field.span(),
+                        &at("cluster_field"),
+                        &[],
+                        "expected the name of a finding field, such as 'cluster'".into(),
+                    );
+                }
+                field.into_inner()
+            }
+        };
+        let poll_interval_secs = match s.poll_interval_secs {
+            None => defaults.poll_interval_secs,
+            Some(secs) => {
+                let range =
+                    SecurityHub::MIN_POLL_INTERVAL_SECS..=SecurityHub::MAX_POLL_INTERVAL_SECS;
+                match u64::try_from(*secs.get_ref()) {
+                    Ok(v) if range.contains(&v) => v,
+                    _ => {
+                        self.issue(
+                            secs.span(),
+                            &at("poll_interval_secs"),
+                            &[],
+                            format!(
+                                "expected seconds from {} to {}, found {}",
+                                range.start(),
+                                range.end(),
+                                secs.get_ref()
+                            ),
+                        );
+                        defaults.poll_interval_secs
+                    }
+                }
+            }
+        };
+        SecurityHub {
+            aggregation_region,
+            cluster_field,
+            poll_interval_secs,
         }
     }
 
@@ -2097,6 +2223,7 @@ file = "audit/log.jsonl"
                 eks: Some("http://127.0.0.1:5001".into()),
                 cloudwatch: Some("https://monitoring.example.com".into()),
                 sts: None,
+                securityhub: None,
             }
         );
         assert!(c.accounts[0].endpoints.is_empty());
@@ -2468,7 +2595,7 @@ file = "audit/log.jsonl"
         );
         assert_eq!(
             e,
-            "config.toml:7: field 'ec2' of endpoints in [[accounts]] 'prod': unknown field 'ec2', expected one of 'eks', 'cloudwatch', 'sts'"
+            "config.toml:7: field 'ec2' of endpoints in [[accounts]] 'prod': unknown field 'ec2', expected one of 'eks', 'cloudwatch', 'sts', 'securityhub'"
         );
         let e = err(
             "[[accounts]]\nname = \"prod\"\nregions = [\"us-east-1\"]\n[accounts.endpoints]\ncloudwatch = \"127.0.0.1:4566\"\n",

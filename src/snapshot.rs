@@ -44,6 +44,14 @@ pub struct ClusterRow {
     /// description failed, or had not come when the picture was printed); then
     /// `environment`, `version` and `arn` are empty and `status` is `UNKNOWN`.
     pub described: bool,
+    /// Resources failing a policy (Security Hub findings and PolicyReport results), the
+    /// fleet's POL column.
+    pub policies_failing: usize,
+    /// The policies failing, most severe first: `{policy, failing, severity, sources}`.
+    pub policies: Vec<crate::model::PolicyFailure>,
+    /// The cluster's PolicyReport counts (`pass`, `fail`, `warn`, `error`, `skip`) when
+    /// its API server was read and serves PolicyReports; else null.
+    pub policy_reports: Option<crate::model::PolicyCounts>,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,10 +70,13 @@ pub struct AlertRow {
     pub source: String,
     /// Who acked, silenced or inhibits it and until when, or null.
     pub ack: Option<AckRow>,
+    /// The alert's labels (for policy findings: `policy`, `rule`, `count`, ...).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// An alert's ack: `kind` is `local` (this console's audit log), `silence` (Alertmanager
-/// silences, their ids in `silences`) or `inhibited` (Alertmanager inhibition or mute).
+/// silences, their ids in `silences`), `inhibited` (Alertmanager inhibition or mute) or
+/// `notified` (Security Hub findings whose workflow status is NOTIFIED).
 #[derive(Debug, Serialize)]
 pub struct AckRow {
     pub by: String,
@@ -83,6 +94,7 @@ impl AckRow {
             AckKind::Local => ("local", Vec::new()),
             AckKind::Silence { ids } => ("silence", ids.clone()),
             AckKind::Inhibited { .. } => ("inhibited", Vec::new()),
+            AckKind::Notified { .. } => ("notified", Vec::new()),
         };
         Some(Self {
             by: ack.by.clone(),
@@ -162,6 +174,12 @@ pub fn build(
             health: store.health(i, now).as_str().into(),
             arn: c.arn.clone(),
             described: c.is_described(),
+            policies_failing: store.policy_failing_count(&c.id),
+            policies: store.policy_failures(&c.id),
+            policy_reports: store
+                .kube_signals(&c.id)
+                .and_then(|s| s.policy_reports.as_ref())
+                .map(|r| r.summary),
         })
         .collect();
     let alerts = store
@@ -193,6 +211,7 @@ pub fn build(
             summary: a.summary.clone(),
             source: a.source.as_str().into(),
             ack: AckRow::of(a, now),
+            labels: a.labels.clone(),
         })
         .collect();
     let rollouts = store

@@ -105,18 +105,27 @@ fn every_aws_action_fleetdeck_calls_is_in_the_documented_policies() {
         "called by the code but in no policy of docs/iam/ (add them, and to the README): {missing:?}"
     );
     // The management side lists accounts and assumes roles, nothing else; members are
-    // read only.
+    // read only, but for one deliberate write: an operator's ack of a Security Hub
+    // finding (its workflow status and note).
     assert_eq!(
         organization,
         ["organizations:ListAccounts", "sts:AssumeRole"]
     );
+    const WRITES: [&str; 1] = ["securityhub:BatchUpdateFindings"];
     for action in &member {
         let verb = action.split_once(':').map(|(_, a)| a).unwrap_or_default();
         assert!(
             ["List", "Describe", "Get"]
                 .iter()
-                .any(|v| verb.starts_with(v)),
+                .any(|v| verb.starts_with(v))
+                || WRITES.contains(&action.as_str()),
             "{action} is not a read"
+        );
+    }
+    for write in WRITES {
+        assert!(
+            code.contains(&write.to_string()),
+            "{write} is no longer called"
         );
     }
 }

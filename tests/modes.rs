@@ -8,8 +8,9 @@
 //! The fleet: four clusters in us-east-1 (`stg-a`, `stg-b` staging; `prod-a`, `prod-b`
 //! prod), the ApplicationSet `addons` rolling out over them in two RollingSync steps
 //! (staging, then prod) with the plan `gates: [addons-5xx-*]`, the gate alarm
-//! `addons-5xx-stg-a` in ALARM on stg-a, `addons-prod-b` Degraded on prod-b, and a
-//! Prometheus alert about prod-a.
+//! `addons-5xx-stg-a` in ALARM on stg-a, `addons-prod-b` Degraded on prod-b, a
+//! Prometheus alert about prod-a, and a Security Hub finding (Kyverno's
+//! `pdb-maxunavailable`, as Policy Reporter imports it) on prod-b, on moto.
 //!
 //! `fleetdeck serve` reads the same scene once; `snapshot --connect` and a console
 //! connected to it, with no AWS credentials and no config at all, see the same fleet.
@@ -186,6 +187,7 @@ impl Scene {
     async fn start() -> Self {
         let moto = MotoServer::start();
         moto::create_clusters(&moto, REGION, CLUSTERS).await;
+        moto::import_kyverno_finding(&moto, REGION, "prod-b", "pdb-maxunavailable").await;
 
         let cloudwatch = LocalStack::start();
         let cw = cloudwatch.cloudwatch(REGION);
@@ -264,6 +266,9 @@ regions = ["{REGION}"]
 [accounts.endpoints]
 eks = "{eks}"
 cloudwatch = "{cloudwatch}"
+securityhub = "{eks}"
+
+[securityhub]
 
 [clusters]
 environment_tag = "env"
@@ -439,6 +444,25 @@ async fn every_mode_sees_the_same_fleet_and_the_guard_trips_the_breaker() {
     );
     let crashloop = alert(&before, "KubePodCrashLooping");
     assert_eq!(crashloop["cluster"], "prod-a");
+    let finding = alert(&before, "pdb-maxunavailable");
+    assert_eq!(finding["cluster"], "prod-b", "{finding:#}");
+    assert_eq!(finding["source"], "securityhub");
+    let policies: Vec<(String, u64)> = before["clusters"]
+        .as_array()
+        .expect("clusters")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["policies_failing"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        policies.contains(&("prod-b".to_string(), 1))
+            && policies.iter().filter(|(_, n)| *n > 0).count() == 1,
+        "{policies:?}"
+    );
     for source in before["sources"].as_array().expect("sources") {
         assert_eq!(source["healthy"], true, "{source:#}");
     }
@@ -459,6 +483,7 @@ async fn every_mode_sees_the_same_fleet_and_the_guard_trips_the_breaker() {
             "cloudwatch:prod/us-east-1 ok",
             "alertmanager:am ok",
             "argocd:hub ok",
+            "securityhub:prod/us-east-1 ok",
         ],
         Duration::from_secs(60),
     );
@@ -477,6 +502,7 @@ async fn every_mode_sees_the_same_fleet_and_the_guard_trips_the_breaker() {
             "addons-5xx-stg-a",
             "argocd-app-degraded",
             "KubePodCrashLooping",
+            "pdb-maxunavailable",
         ],
         Duration::from_secs(30),
     );
@@ -484,6 +510,7 @@ async fn every_mode_sees_the_same_fleet_and_the_guard_trips_the_breaker() {
         "addons-5xx-stg-a",
         "argocd-app-degraded",
         "KubePodCrashLooping",
+        "pdb-maxunavailable",
     ] {
         let cluster = alert(&before, name)["cluster"]
             .as_str()
@@ -691,6 +718,7 @@ async fn serve_reads_the_scene_once_and_its_consoles_see_the_same_fleet() {
         "addons-5xx-stg-a",
         "argocd-app-degraded",
         "KubePodCrashLooping",
+        "pdb-maxunavailable",
     ] {
         assert_eq!(
             alert(&remote, name)["cluster"],

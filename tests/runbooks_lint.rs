@@ -15,7 +15,7 @@ fn the_shipped_runbooks_pass_the_linter() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "12 runbook file(s) checked: no problems",
+            "14 runbook file(s) checked: no problems",
         ));
 }
 
@@ -62,5 +62,5 @@ fn without_a_directory_it_lints_the_builtins_and_the_users_runbooks() {
         .stdout(predicate::str::contains(
             "mine.md:1: expected YAML front matter",
         ))
-        .stderr(predicate::str::contains("in 13 runbook file(s) checked"));
+        .stderr(predicate::str::contains("in 15 runbook file(s) checked"));
 }

@@ -52,8 +52,11 @@ fn the_fleet_table_follows_the_store_between_frames() {
         .store()
         .clusters()
         .iter()
-        .find(|c| !before.contains(&format!(" {} ", c.id.name)))
-        .expect("more clusters than fit on one screen")
+        .find(|c| {
+            !before.contains(&format!(" {} ", c.id.name))
+                && d.app.store().alerts_for(&c.id).is_empty()
+        })
+        .expect("more clusters than fit on one screen, without alerts")
         .id
         .clone();
     let alerts = (0..30)
@@ -879,4 +882,43 @@ fn the_cluster_view_of_a_cluster_not_described_yet_says_describing() {
     );
     assert!(!screen.contains(" v "), "{screen}");
     insta::assert_snapshot!("cluster_describing_80x24", screen);
+}
+
+/// `policy:` finds the clusters failing a policy; the cluster view lists what fails,
+/// from Security Hub and the cluster's PolicyReports, with the rule and the resources.
+#[test]
+fn a_cluster_failing_a_policy_found_by_the_filter() {
+    let mut d = demo_app(Mode::Operator);
+    key(&mut d.app, KeyCode::Char('/'));
+    chars(&mut d.app, "policy:pdb");
+    key(&mut d.app, KeyCode::Enter);
+    let screen = draw(&d.app, 80, 24);
+    assert!(screen.contains("fleet (1 of 48)"), "{screen}");
+    assert!(screen.contains("stg-euw1-data-02"), "{screen}");
+    snapshot_all("fleet_policy_filter", &d.app);
+
+    let cluster = d
+        .app
+        .store()
+        .clusters()
+        .iter()
+        .find(|c| c.id.name == "stg-euw1-data-02")
+        .expect("the held staging cluster")
+        .id
+        .clone();
+    for event in d.fleet.focus(Some(cluster), common::t0()) {
+        d.app.apply(event);
+    }
+    key(&mut d.app, KeyCode::Enter);
+    let screen = draw(&d.app, 160, 48);
+    for text in [
+        "policies: 1 failing on 1 resource",
+        "pdb-maxunavailable 1 failing · policyreport, securityhub",
+        "PolicyReports:",
+        "pdb-maxunavailable/pdb-maxunavailable fail (high) ×1",
+        "PodDisruptionBudget payments/api",
+    ] {
+        assert!(screen.contains(text), "{text}:\n{screen}");
+    }
+    snapshot_all("cluster_failing_a_policy", &d.app);
 }

@@ -1,6 +1,7 @@
 //! Acks: building the actions from an alert, and what an ack means for each source. An
-//! Alertmanager alert is acked with a silence that everyone sees; the other sources have
-//! no silences, so their ack is the audit record and the mark this console shows.
+//! Alertmanager alert is acked with a silence that everyone sees, a Security Hub finding
+//! by setting its workflow status to NOTIFIED (`BatchUpdateFindings`); the other sources
+//! keep no acks, so theirs is the audit record and the mark this console shows.
 
 use std::collections::BTreeMap;
 
@@ -47,7 +48,7 @@ impl Action {
     pub fn is_local_ack(&self) -> bool {
         match self {
             Action::AckAlert { source, .. } | Action::UnackAlert { source, .. } => {
-                *source != AlertSource::Alertmanager
+                !source.keeps_acks()
             }
             _ => false,
         }

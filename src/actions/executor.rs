@@ -188,6 +188,29 @@ async fn call(
         }
         Action::AckAlert {
             alert,
+            source: crate::model::AlertSource::SecurityHub,
+            comment,
+            ..
+        } => SourceCommand::UpdateFindings {
+            alert,
+            notified: true,
+            by: ctx.by(),
+            note: comment,
+            reply,
+        },
+        Action::UnackAlert {
+            alert,
+            source: crate::model::AlertSource::SecurityHub,
+            ..
+        } => SourceCommand::UpdateFindings {
+            alert,
+            notified: false,
+            by: ctx.by(),
+            note: String::new(),
+            reply,
+        },
+        Action::AckAlert {
+            alert,
             matchers,
             minutes,
             comment,

@@ -153,6 +153,16 @@ impl Engine {
             Action::AckAlert { .. } | Action::UnackAlert { .. } if self.demo => {
                 return demo::SOURCE_NAME.into();
             }
+            Action::AckAlert {
+                alert,
+                source: crate::model::AlertSource::SecurityHub,
+                ..
+            }
+            | Action::UnackAlert {
+                alert,
+                source: crate::model::AlertSource::SecurityHub,
+                ..
+            } => return self.securityhub_source(alert),
             Action::AckAlert { .. } | Action::UnackAlert { .. } => {
                 return crate::sources::alertmanager::SOURCE_NAME.into();
             }
@@ -163,6 +173,33 @@ impl Engine {
             .find(|r| &r.name == rollout)
             .map(|r| r.source.clone())
             .unwrap_or_default()
+    }
+
+    /// The Security Hub source holding the findings of `alert`: the one of its cluster's
+    /// account and region, else that account's (reading the aggregation region).
+    fn securityhub_source(&self, alert: &crate::model::AlertKey) -> String {
+        let cluster = self
+            .store
+            .alerts()
+            .find(|a| &a.key == alert)
+            .and_then(|a| a.cluster.clone());
+        let Some(c) = cluster else {
+            return "securityhub (the alert is no longer known)".into();
+        };
+        let exact = format!("securityhub:{}/{}", c.account, c.region);
+        let account = format!("securityhub:{}/", c.account);
+        self.sources
+            .iter()
+            .map(|s| &s.name)
+            .find(|n| **n == exact)
+            .or_else(|| {
+                self.sources
+                    .iter()
+                    .map(|s| &s.name)
+                    .find(|n| n.starts_with(&account))
+            })
+            .cloned()
+            .unwrap_or(exact)
     }
 
     /// Which source carries out a remediation: the demo for the demo fleet; else the

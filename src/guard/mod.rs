@@ -215,6 +215,7 @@ impl Guard {
                 .filter(|(_, kind)| match kind {
                     Watched::Gates => !plan.gates.is_empty(),
                     Watched::Insights => plan.insights_must_pass,
+                    Watched::Policies => !plan.policies_must_pass.is_empty(),
                 })
                 .map(|(why, _)| why)
                 .collect();
@@ -401,6 +402,8 @@ impl Guard {
         let kinds = [
             (Watched::Gates, &["cloudwatch:", "alertmanager:"][..]),
             (Watched::Insights, &["eks:"][..]),
+            // PolicyReports come through the Kubernetes source, findings from Security Hub.
+            (Watched::Policies, &["securityhub:", "kubernetes"][..]),
         ];
         for (kind, prefixes) in kinds {
             let names: Vec<&String> = self
@@ -412,6 +415,9 @@ impl Guard {
                 let what = match kind {
                     Watched::Gates => "no alert source (CloudWatch, Alertmanager) is configured",
                     Watched::Insights => "no EKS source is configured",
+                    Watched::Policies => {
+                        "no policy source is configured ([securityhub], or the Kubernetes source)"
+                    }
                 };
                 blind.push((what.to_string(), kind));
             }
@@ -448,6 +454,7 @@ impl Guard {
 enum Watched {
     Gates,
     Insights,
+    Policies,
 }
 
 /// Puts back the holds of `releases` (the guard must not release them now).

@@ -542,3 +542,161 @@ fn guard_actions_are_denied_to_viewers_like_every_write() {
     let denied = authorize(Mode::Viewer, None, action).unwrap_err();
     assert!(denied.reason.contains("read-only viewer mode"), "{denied}");
 }
+
+const SECURITYHUB: &str = "securityhub:111122223333/us-east-1";
+
+/// `soak_held`, whose plan also requires `pdb-*` policies to pass.
+fn policy_plan_held(rv: &str) -> Value {
+    let mut set = soak_held(rv);
+    set["metadata"]["annotations"]["fleetdeck.io/plan"] =
+        json!("soak: 30m\npolicies_must_pass:\n  - pdb-*\n");
+    set
+}
+
+/// A Security Hub finding group failing `policy` on `on`.
+fn finding(policy: &str, on: ClusterId) -> Alert {
+    Alert {
+        key: AlertKey::new(AlertSource::SecurityHub, Some(&on), policy, policy),
+        source: AlertSource::SecurityHub,
+        cluster: Some(on),
+        name: policy.into(),
+        severity: Severity::Critical,
+        state: AlertState::Firing,
+        first_seen: at(-600),
+        last_change: at(-600),
+        summary: "PodDisruptionBudget maxUnavailable Non-Zero on 1 resource".into(),
+        labels: [
+            ("policy".to_string(), policy.to_string()),
+            ("count".to_string(), "1".to_string()),
+        ]
+        .into(),
+        runbook_url: None,
+        ack: None,
+    }
+}
+
+fn securityhub(store: &mut Store, now: Timestamp, error: Option<&str>) {
+    let mut health = SourceHealth::new(SECURITYHUB, 300);
+    health.last_ok = Some(now - chrono::Duration::seconds(60));
+    if let Some(e) = error {
+        health.last_error = Some(e.into());
+        health.last_error_at = Some(now);
+    }
+    store.apply(SourceEvent::Health(health), now);
+    store.apply(
+        SourceEvent::Ready {
+            source: SECURITYHUB.into(),
+        },
+        now,
+    );
+}
+
+fn policy_guard(client: kube::Client, dir: &std::path::Path) -> Guard {
+    let audit = AuditLog::open(&dir.join("audit.jsonl")).unwrap();
+    Guard::new(
+        client,
+        HUB,
+        "argocd",
+        "guard-7f9c-abcde",
+        audit,
+        BTreeMap::new(),
+        "fleetdeck",
+        vec![HUB.into(), CLOUDWATCH.into(), SECURITYHUB.into()],
+    )
+}
+
+#[tokio::test]
+async fn a_failing_policy_holds_the_wave_whose_turn_has_come_and_a_blind_hub_never_releases_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // 02:31: dev has soaked, so staging's soak hold goes; but staging-1 fails pdb-*.
+    let later = at(21 * 60);
+    let held = policy_plan_held("300");
+    let (hub, log) = client(vec![
+        (404, not_found()),
+        (
+            201,
+            lease("guard-7f9c-abcde", "2026-11-21T02:31:00.000000Z", "1"),
+        ),
+        (200, held.clone()),
+        (200, held.clone()),
+        (201, event_reply(1)),
+        (201, event_reply(2)),
+    ]);
+    let mut guard = policy_guard(hub, dir.path());
+    let mut first = store(&held, later);
+    securityhub(&mut first, later, None);
+    first.apply(
+        SourceEvent::Alerts(vec![finding("pdb-maxunavailable", cluster("staging"))]),
+        later,
+    );
+    first.expire(later);
+    guard.elect(later).await.unwrap();
+    let report = guard.pass(&first, &Clock::Frozen(later)).await;
+    assert_eq!(report.written.len(), 2, "{report:?}");
+    let patch = seen(&log, 3);
+    assert_eq!(
+        steps(&patch),
+        [Value::Null, json!(0), json!(0)],
+        "staging still held, now by the policy"
+    );
+    let record: Value = serde_json::from_str(
+        patch["metadata"]["annotations"]["fleetdeck.io/paused-steps"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["2"]["holds"][0]["kind"], "policy");
+    assert_eq!(record["2"]["holds"][0]["policy"], "pdb-maxunavailable");
+    assert_eq!(record["2"]["holds"][0]["cluster"], "staging-1");
+    let messages: Vec<String> = (4..6)
+        .map(|i| seen(&log, i)["message"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        messages.contains(
+            &"held wave staging: held: policy pdb-maxunavailable fails on staging-1".to_string()
+        ),
+        "{messages:?}"
+    );
+
+    // The finding is gone, but Security Hub is failing now: it might just not be saying.
+    let mut now_held = held.clone();
+    merge(&mut now_held, &patch);
+    now_held["metadata"]["resourceVersion"] = json!("301");
+    let (hub, log) = client(vec![
+        (
+            200,
+            lease("guard-7f9c-abcde", "2026-11-21T02:31:00.000000Z", "2"),
+        ),
+        (
+            200,
+            lease("guard-7f9c-abcde", "2026-11-21T02:32:00.000000Z", "3"),
+        ),
+        (200, now_held.clone()),
+    ]);
+    let mut guard = policy_guard(hub, dir.path());
+    let later = at(22 * 60);
+    let mut second = store(&now_held, later);
+    securityhub(
+        &mut second,
+        later,
+        Some("securityhub:GetFindings: connection refused"),
+    );
+    second.expire(later);
+    assert!(
+        !second.guard_next("platform-addons").is_empty(),
+        "the console's preview would release staging"
+    );
+    guard.elect(later).await.unwrap();
+    let report = guard.pass(&second, &Clock::Frozen(later)).await;
+    assert!(report.written.is_empty(), "{report:?}");
+    assert_eq!(
+        lines(&log)[2..],
+        [format!("GET {SET}")],
+        "read, nothing written"
+    );
+    let (_, why) = &report.withheld[0];
+    assert!(
+        why.contains("securityhub:111122223333/us-east-1 is failing: securityhub:GetFindings: connection refused"),
+        "{why}"
+    );
+}

@@ -61,6 +61,12 @@ pub enum AlertSource {
     EksInsight,
     Kubernetes,
     ArgoCd,
+    /// AWS Security Hub findings on a cluster or its Kubernetes objects.
+    #[serde(rename = "securityhub")]
+    SecurityHub,
+    /// Failing results of a cluster's PolicyReports (Kyverno, Gatekeeper...).
+    #[serde(rename = "policyreport")]
+    PolicyReport,
 }
 
 impl AlertSource {
@@ -72,7 +78,15 @@ impl AlertSource {
             Self::EksInsight => "eks-insight",
             Self::Kubernetes => "kubernetes",
             Self::ArgoCd => "argocd",
+            Self::SecurityHub => "securityhub",
+            Self::PolicyReport => "policyreport",
         }
+    }
+
+    /// Whether the system itself keeps an ack, so every console sees it: Alertmanager
+    /// (silences) and Security Hub (workflow status). Other acks are fleetdeck's own.
+    pub fn keeps_acks(&self) -> bool {
+        matches!(self, Self::Alertmanager | Self::SecurityHub)
     }
 }
 
@@ -130,6 +144,9 @@ pub enum AckKind {
     Silence { ids: Vec<String> },
     /// Alertmanager inhibits the alert because other alerts fire (their fingerprints).
     Inhibited { by: Vec<String> },
+    /// Security Hub findings whose workflow status is NOTIFIED (how many): every console
+    /// and Security Hub itself see it; it lasts until someone sets them back to NEW.
+    Notified { findings: usize },
 }
 
 /// One alert from any source.
@@ -157,7 +174,8 @@ impl Alert {
         self.state == AlertState::Firing
     }
 
-    /// Silenced or inhibited by Alertmanager (and not expired at `now`): shown dimmed.
+    /// Silenced or inhibited by Alertmanager, or a Security Hub finding already NOTIFIED
+    /// (and not expired at `now`): shown dimmed.
     pub fn is_suppressed(&self, now: Timestamp) -> bool {
         self.is_acked(now)
             && self

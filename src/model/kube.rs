@@ -75,6 +75,10 @@ pub struct KubeSignals {
     pub warning_events: Vec<WarningEvent>,
     pub blocking_pdbs: Vec<BlockingPdb>,
     pub single_replica: Vec<WorkloadRef>,
+    /// What the cluster's PolicyReports say; `None` while none has been read, or when the
+    /// cluster serves no PolicyReport resource at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_reports: Option<super::PolicyReports>,
     pub updated: Timestamp,
 }
 

@@ -5,6 +5,7 @@ mod cluster;
 mod event;
 mod kube;
 mod metric;
+mod policy;
 mod rollout;
 mod source;
 mod store;
@@ -20,6 +21,10 @@ pub use kube::{
     NotReadyNode, PermissionCheck, SyncStep, WarningEvent, WorkloadRef,
 };
 pub use metric::{ETCD_QUOTA_BYTES, MetricName, MetricRing};
+pub use policy::{
+    PolicyCounts, PolicyFailure, PolicyReports, PolicyResult, RESOURCES_LISTED, resource_labels,
+    severity_of,
+};
 pub use rollout::{Cell, CellPhase, Gate, GateStatus, Hold, HoldKind, Rollout, Wave, WaveState};
 pub use source::{AccountCounts, Pace, SourceHealth, SourceStatus};
 pub use store::{ClusterFilter, FleetSummary, SortKey, Store};

@@ -126,6 +126,9 @@ pub enum HoldKind {
     Soak { after: String },
     /// The plan requires EKS upgrade insights PASSING and one is not.
     Insights { cluster: String, detail: String },
+    /// The plan lists policies that must pass (`policies_must_pass`) and a cluster of the
+    /// wave fails one: a Security Hub finding or a PolicyReport result.
+    Policy { cluster: String, policy: String },
 }
 
 /// One hold on a wave: what, who and when. Stored in the `fleetdeck.io/paused-steps`
@@ -149,6 +152,9 @@ impl Hold {
             HoldKind::Soak { after } => format!("held until {after} has soaked"),
             HoldKind::Insights { cluster, detail } => {
                 format!("held: upgrade insight not passing on {cluster}: {detail}")
+            }
+            HoldKind::Policy { cluster, policy } => {
+                format!("held: policy {policy} fails on {cluster}")
             }
         }
     }
@@ -240,10 +246,16 @@ impl Wave {
         self.holds.iter().filter(move |h| pred(&h.kind))
     }
 
-    /// The guard's soak or insight hold, if any: the wave waits for another to soak.
+    /// The guard's soak, insight or policy hold, if any: the wave waits for another to
+    /// soak, or for an insight or a policy to pass.
     pub fn guard_hold(&self) -> Option<&Hold> {
-        self.holds_where(|k| matches!(k, HoldKind::Soak { .. } | HoldKind::Insights { .. }))
-            .next()
+        self.holds_where(|k| {
+            matches!(
+                k,
+                HoldKind::Soak { .. } | HoldKind::Insights { .. } | HoldKind::Policy { .. }
+            )
+        })
+        .next()
     }
 }
 

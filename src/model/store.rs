@@ -76,8 +76,9 @@ impl SortKey {
 
 /// A fleet filter: whitespace-separated terms that must all match. `field:value` matches
 /// one field (`env:prod`, `region:eu-`, `version:1.29`, `status:failed`, `account:`,
-/// `wave:`); a bare term matches name, account, region, environment, version or status.
-/// Matching is case-insensitive substring.
+/// `wave:`, `policy:` a policy failing on the cluster; `policy:` alone, any); a bare term
+/// matches name, account, region, environment, version or status. Matching is
+/// case-insensitive substring.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterFilter {
     terms: Vec<(Option<String>, String)>,
@@ -101,8 +102,14 @@ impl ClusterFilter {
         self.terms.is_empty()
     }
 
-    /// `search` is the cluster's `search_text`.
-    fn matches(&self, cluster: &Cluster, search: &str, wave: Option<&str>) -> bool {
+    /// `search` is the cluster's `search_text`; `policies` the policies failing on it.
+    fn matches(
+        &self,
+        cluster: &Cluster,
+        search: &str,
+        wave: Option<&str>,
+        policies: &[String],
+    ) -> bool {
         self.terms.iter().all(|(field, value)| {
             let has = |s: &str| contains_ignore_case(s, value);
             match field.as_deref() {
@@ -114,6 +121,7 @@ impl ClusterFilter {
                 Some("status") => has(described_fields(cluster)[2]),
                 Some("wave") => wave.is_some_and(has),
                 Some("team") => cluster.team.as_deref().is_some_and(has),
+                Some("policy" | "pol") => policies.iter().any(|p| has(p)),
                 // An unknown field matches nothing rather than everything: a typo must not
                 // look like a fleet with no problems.
                 Some(_) => false,
@@ -1146,16 +1154,27 @@ impl Store {
         descending: bool,
     ) -> Vec<usize> {
         // The wave label is built only for a filter that asks for it.
-        let wants_wave = filter
-            .terms
-            .iter()
-            .any(|(f, _)| f.as_deref() == Some("wave"));
+        let wants = |field: &[&str]| {
+            filter
+                .terms
+                .iter()
+                .any(|(f, _)| f.as_deref().is_some_and(|f| field.contains(&f)))
+        };
+        let (wants_wave, wants_policies) = (wants(&["wave"]), wants(&["policy", "pol"]));
         let mut rows: Vec<usize> = (0..self.clusters.len())
             .filter(|&i| {
                 filter.is_empty() || {
                     let c = &self.clusters[i];
                     let wave = wants_wave.then(|| self.wave_label(&c.id)).flatten();
-                    filter.matches(c, &self.slots[i].search, wave.as_deref())
+                    let policies: Vec<String> = if wants_policies {
+                        self.policy_failures(&c.id)
+                            .into_iter()
+                            .map(|f| f.policy)
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    filter.matches(c, &self.slots[i].search, wave.as_deref(), &policies)
                 }
             })
             .collect();
@@ -1304,6 +1323,7 @@ fn version_key(v: &str) -> Vec<u32> {
 mod alert_table;
 mod cached;
 mod picture;
+mod policies;
 mod rollouts;
 
 #[cfg(test)]

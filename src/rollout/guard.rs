@@ -12,6 +12,9 @@
 //!   holds the current and every later wave. Only an operator's resume lifts it.
 //! - Insights: with `insights_must_pass`, a wave whose turn has come stays held while a
 //!   cluster of it has an EKS upgrade insight that is not PASSING.
+//! - Policies: with `policies_must_pass`, a wave whose turn has come stays held while a
+//!   cluster of it not yet updated fails one of those policies (a Security Hub finding or
+//!   a PolicyReport result).
 
 use super::{refresh_state, sync_gates, trip_breaker};
 use crate::model::{ClusterId, Hold, HoldKind, Rollout, Timestamp, WaveState};
@@ -28,6 +31,8 @@ pub struct Signals {
     pub insights_failing: Vec<(ClusterId, String)>,
     /// Whether the plan requires insights to pass before a wave starts.
     pub require_insights: bool,
+    /// Policies of the plan's `policies_must_pass` failing: (cluster, policy).
+    pub policies_failing: Vec<(ClusterId, String)>,
 }
 
 /// One change the guard made.
@@ -100,6 +105,25 @@ pub fn enforce(rollout: &mut Rollout, signals: &Signals, now: Timestamp) -> Vec<
             })
             .flatten();
         set_hold(wave, insight, is_insight, now);
+
+        let policy = (!done && !soak_wanted)
+            .then(|| {
+                wave.cells
+                    .iter()
+                    .filter(|c| !c.phase.is_updated())
+                    .find_map(|c| {
+                        signals
+                            .policies_failing
+                            .iter()
+                            .find(|(cluster, _)| *cluster == c.cluster)
+                    })
+                    .map(|(cluster, policy)| HoldKind::Policy {
+                        cluster: cluster.name.clone(),
+                        policy: policy.clone(),
+                    })
+            })
+            .flatten();
+        set_hold(wave, policy, is_policy, now);
         refresh_state(wave, now);
     }
 
@@ -134,6 +158,10 @@ fn is_soak(kind: &HoldKind) -> bool {
 
 fn is_insight(kind: &HoldKind) -> bool {
     matches!(kind, HoldKind::Insights { .. })
+}
+
+fn is_policy(kind: &HoldKind) -> bool {
+    matches!(kind, HoldKind::Policy { .. })
 }
 
 /// Makes the wave's hold of one sort (`sort`) be `wanted`: placed, kept as it is if the

@@ -1,5 +1,5 @@
-//! A rollout's plan: soak time per wave, gate alarms and whether EKS upgrade insights
-//! must pass. Written as YAML (or JSON) in the ApplicationSet's `fleetdeck.io/plan`
+//! A rollout's plan: soak time per wave, gate alarms, whether EKS upgrade insights must
+//! pass, and policies that must pass. Written as YAML (or JSON) in the ApplicationSet's `fleetdeck.io/plan`
 //! annotation, or in a plans file mapping ApplicationSet names to plans:
 //!
 //! ```yaml
@@ -10,6 +10,9 @@
 //!   - alarm: KubeAPIErrorBudgetBurn   # Alertmanager alertname ...
 //!     labels: { severity: critical }  # ... and label globs
 //! insights_must_pass: true        # EKS version upgrades: hold while not PASSING
+//! policies_must_pass:             # hold a wave while a cluster of it fails one of these
+//!   - pdb-maxunavailable          # policy name (Security Hub or PolicyReport) or glob
+//!   - check-deprecated-*
 //! ```
 
 use std::collections::BTreeMap;
@@ -33,6 +36,47 @@ pub struct Plan {
     pub soak_by_wave: BTreeMap<String, i64>,
     pub gates: Vec<GatePattern>,
     pub insights_must_pass: bool,
+    /// Policies (names or globs) that must pass on a wave's clusters before it starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies_must_pass: Vec<PolicyPattern>,
+}
+
+/// A policy name or glob of `policies_must_pass`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PolicyPattern {
+    pub pattern: String,
+    matcher: GlobMatcher,
+}
+
+impl TryFrom<String> for PolicyPattern {
+    type Error = String;
+
+    fn try_from(pattern: String) -> Result<Self, String> {
+        let matcher = Glob::new(&pattern)
+            .map_err(|e| format!("policies_must_pass: bad pattern {pattern:?}: {e}"))?
+            .compile_matcher();
+        Ok(Self { pattern, matcher })
+    }
+}
+
+impl From<PolicyPattern> for String {
+    fn from(p: PolicyPattern) -> Self {
+        p.pattern
+    }
+}
+
+impl PartialEq for PolicyPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.pattern == other.pattern
+    }
+}
+
+impl PolicyPattern {
+    /// Whether policy `name` is one that must pass.
+    pub fn matches(&self, name: &str) -> bool {
+        self.pattern == name || self.matcher.is_match(name)
+    }
 }
 
 /// A gate: an alarm name or glob, and label globs that must all match too.
@@ -208,6 +252,8 @@ struct RawPlan {
     gates: Vec<RawGate>,
     #[serde(default)]
     insights_must_pass: bool,
+    #[serde(default)]
+    policies_must_pass: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -248,6 +294,11 @@ impl RawPlan {
             soak_by_wave,
             gates,
             insights_must_pass: self.insights_must_pass,
+            policies_must_pass: self
+                .policies_must_pass
+                .into_iter()
+                .map(PolicyPattern::try_from)
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -392,6 +443,32 @@ mod tests {
             alert("eks-apiserver-5xx-high", &[], true),
         ]);
         assert_eq!(reversed, firing);
+    }
+
+    #[test]
+    fn a_plan_reads_the_policies_that_must_pass_and_says_what_is_wrong() {
+        let plan = Plan::parse(
+            "policies_must_pass:\n  - pdb-maxunavailable\n  - check-deprecated-*\n",
+            "annotation",
+        )
+        .unwrap();
+        let names: Vec<&str> = plan
+            .policies_must_pass
+            .iter()
+            .map(|p| p.pattern.as_str())
+            .collect();
+        assert_eq!(names, ["pdb-maxunavailable", "check-deprecated-*"]);
+        let must = |name: &str| plan.policies_must_pass.iter().any(|p| p.matches(name));
+        assert!(must("pdb-maxunavailable") && must("check-deprecated-apis"));
+        assert!(!must("require-run-as-nonroot"));
+        // A plan is handed to connected consoles as JSON: the same plan comes back.
+        let json = serde_json::to_string(&plan).unwrap();
+        assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
+        let e = Plan::parse("policies_must_pass: [\"[oops\"]\n", "annotation").unwrap_err();
+        assert!(
+            e.contains("policies_must_pass") && e.contains("[oops"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -934,4 +934,107 @@ mod guard_pass {
         assert!(actions.iter().any(|a| !a.placed && a.wave_name == "prod-1"));
         assert!(cells_to_start(&r).is_some());
     }
+
+    /// The guard's policy hold, as a table: (policies failing, wave state, whether the
+    /// wave's turn has come) -> the hold placed on prod-1, if any.
+    #[test]
+    fn a_wave_waits_for_its_policies_to_pass_when_the_plan_says_so() {
+        struct Case {
+            what: &'static str,
+            failing: Vec<(&'static str, &'static str)>,
+            staging_soaked: bool,
+            prod1_updated: &'static [&'static str],
+            hold: Option<&'static str>,
+        }
+        let cases = [
+            Case {
+                what: "a pending prod-1 cluster fails a policy: held",
+                failing: vec![("prod-1b", "pdb-maxunavailable")],
+                staging_soaked: true,
+                prod1_updated: &[],
+                hold: Some("held wave prod-1: held: policy pdb-maxunavailable fails on prod-1b"),
+            },
+            Case {
+                what: "nothing fails: no hold",
+                failing: vec![],
+                staging_soaked: true,
+                prod1_updated: &[],
+                hold: None,
+            },
+            Case {
+                what: "the failing cluster is already updated: it cannot be held back",
+                failing: vec![("prod-1b", "pdb-maxunavailable")],
+                staging_soaked: true,
+                prod1_updated: &["prod-1b"],
+                hold: None,
+            },
+            Case {
+                what: "another wave's cluster fails: not prod-1's business",
+                failing: vec![("prod-2a", "pdb-maxunavailable")],
+                staging_soaked: true,
+                prod1_updated: &[],
+                hold: None,
+            },
+            Case {
+                what: "prod-1's turn has not come (staging soaking): the soak holds it",
+                failing: vec![("prod-1b", "pdb-maxunavailable")],
+                staging_soaked: false,
+                prod1_updated: &[],
+                hold: None,
+            },
+        ];
+        for case in cases {
+            let mut r = rollout();
+            if case.staging_soaked {
+                soak_all(&mut r, 1, -30);
+            }
+            for c in &mut r.waves[2].cells {
+                if case.prod1_updated.contains(&c.cluster.name.as_str()) {
+                    c.phase = CellPhase::Done;
+                }
+            }
+            let signals = Signals {
+                policies_failing: case
+                    .failing
+                    .iter()
+                    .map(|(c, p)| (cluster(c), p.to_string()))
+                    .collect(),
+                ..Signals::default()
+            };
+            let actions = enforce(&mut r, &signals, t(0));
+            let placed: Vec<String> = actions
+                .iter()
+                .filter(|a| a.placed && matches!(a.hold.kind, HoldKind::Policy { .. }))
+                .map(|a| a.describe())
+                .collect();
+            assert_eq!(
+                placed,
+                case.hold
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+                "{}",
+                case.what
+            );
+        }
+
+        // Fixed: the next pass lifts the hold and prod-1 may start.
+        let mut r = rollout();
+        soak_all(&mut r, 1, -30);
+        let mut signals = Signals {
+            policies_failing: vec![(cluster("prod-1a"), "check-deprecated-apis".into())],
+            ..Signals::default()
+        };
+        enforce(&mut r, &signals, t(0));
+        assert_eq!(cells_to_start(&r), None);
+        signals.policies_failing.clear();
+        let actions = enforce(&mut r, &signals, t(1));
+        assert!(
+            actions
+                .iter()
+                .any(|a| !a.placed && a.describe() == "released wave prod-1: cleared: held: policy check-deprecated-apis fails on prod-1a"),
+            "{actions:?}"
+        );
+        assert!(cells_to_start(&r).is_some());
+    }
 }

@@ -86,6 +86,14 @@ const BUILTINS: &[(&str, &str)] = &[
         "runbooks/upgrade-insight-deprecated-api.md",
         include_str!("../../runbooks/upgrade-insight-deprecated-api.md"),
     ),
+    (
+        "runbooks/policy-pdb-no-disruption.md",
+        include_str!("../../runbooks/policy-pdb-no-disruption.md"),
+    ),
+    (
+        "runbooks/policy-deprecated-api.md",
+        include_str!("../../runbooks/policy-deprecated-api.md"),
+    ),
 ];
 
 /// One runbook, parsed and ready to match.

@@ -213,7 +213,7 @@ fn matching_by_name_labels_and_environment() {
 fn shipped_runbooks_load_and_match_demo_alarms() {
     let (set, errors) = RunbookSet::load(None);
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(set.all().len(), 12);
+    assert_eq!(set.all().len(), 14);
     let titles: Vec<&str> = set.all().iter().map(|r| r.title.as_str()).collect();
     let mut sorted = titles.clone();
     sorted.sort();
@@ -223,6 +223,9 @@ fn shipped_runbooks_load_and_match_demo_alarms() {
         ("eks-apiserver-5xx-high", "apiserver-5xx"),
         ("eks-etcd-storage-high", "etcd-storage-near-quota"),
         ("eks-pending-pods-high", "unschedulable-pending-pods"),
+        // Policy findings, by policy name (Security Hub and PolicyReport alerts).
+        ("pdb-maxunavailable", "policy-pdb-no-disruption"),
+        ("check-deprecated-apis", "policy-deprecated-api"),
     ] {
         let found: Vec<&str> = set
             .matching(&alert(alarm, &[]))
@@ -298,7 +301,7 @@ fn user_runbooks_replace_builtins_and_errors_are_reported() {
         set.get("apiserver-5xx").is_some(),
         "other built-ins still load"
     );
-    assert_eq!(set.all().len(), 13);
+    assert_eq!(set.all().len(), 15);
 
     // A missing user directory is not an error.
     let (_, errors) = RunbookSet::load(Some(&dir.path().join("nope")));
@@ -404,7 +407,7 @@ fn shipped_runbooks_match_the_alerts_of_every_source() {
 #[test]
 fn shipped_runbooks_pass_the_linter() {
     let report = lint::lint(&[], None);
-    assert_eq!(report.files, 12);
+    assert_eq!(report.files, 14);
     let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
     assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -15,6 +15,7 @@ pub mod feed;
 pub mod kube;
 pub mod organizations;
 pub mod remediation;
+pub mod securityhub;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -94,6 +95,15 @@ pub enum SourceCommand {
         ids: Vec<String>,
         reply: oneshot::Sender<WriteResult>,
     },
+    /// Set the workflow status of the Security Hub findings behind one alert: NOTIFIED
+    /// (an ack, with `note` by `by`) or back to NEW (an un-ack).
+    UpdateFindings {
+        alert: crate::model::AlertKey,
+        notified: bool,
+        by: String,
+        note: String,
+        reply: oneshot::Sender<WriteResult>,
+    },
 }
 
 /// Sleeps until `at`, or forever when there is nothing scheduled (a `select!` branch).
@@ -122,6 +132,9 @@ pub fn refuse_wave(command: SourceCommand, source: &str) {
         }
         SourceCommand::SilenceAlert { reply, .. } | SourceCommand::ExpireSilences { reply, .. } => {
             let _ = reply.send(Err(format!("{source} holds no Alertmanager silences")));
+        }
+        SourceCommand::UpdateFindings { reply, .. } => {
+            let _ = reply.send(Err(format!("{source} holds no Security Hub findings")));
         }
         SourceCommand::Focus(_) | SourceCommand::Targets { .. } => {}
     }
@@ -198,12 +211,43 @@ pub async fn start_real(
             };
             let (inventory_tx, inventory_rx) = tokio::sync::watch::channel(Vec::new());
             handles.push(eks::spawn(scope.clone(), events.clone(), inventory_tx));
+            if let Some(settings) = &config.securityhub
+                && settings
+                    .aggregation_region
+                    .as_ref()
+                    .is_none_or(|r| r == region)
+            {
+                handles.push(securityhub::spawn(
+                    scope.clone(),
+                    settings.clone(),
+                    events.clone(),
+                ));
+            }
             handles.push(cloudwatch::spawn(
                 scope,
                 config.cloudwatch.clone(),
                 events.clone(),
                 inventory_rx,
             ));
+        }
+        // The aggregation region holds every region's findings, even one the account's
+        // clusters are not read in.
+        if let Some(settings) = &config.securityhub
+            && let Some(region) = &settings.aggregation_region
+            && !account.regions.contains(region)
+        {
+            let sdk = aws::sdk_config(account, region).await;
+            let scope = aws::AwsScope {
+                account: account.clone(),
+                region: region.clone(),
+                sdk,
+                budget: std::sync::Arc::new(aws::RequestBudget::new(
+                    config.aws.max_requests_per_second,
+                )),
+                clusters: config.clusters.clone(),
+                clock: clock.clone(),
+            };
+            handles.push(securityhub::spawn(scope, settings.clone(), events.clone()));
         }
     }
     let mut changes = None;

@@ -157,3 +157,75 @@ pub async fn create_clusters(server: &MotoServer, region: &str, clusters: &[Clus
             .unwrap_or_else(|e| panic!("create {} in {region}: {e:?}", spec.name));
     }
 }
+
+/// Imports one Kyverno finding into Security Hub of `region`, as Policy Reporter writes it:
+/// `policy` failing on one PodDisruptionBudget of `cluster` (named in a custom field).
+pub async fn import_kyverno_finding(
+    server: &MotoServer,
+    region: &str,
+    cluster: &str,
+    policy: &str,
+) {
+    use aws_sdk_securityhub::types::{
+        AwsSecurityFinding, Compliance, ComplianceStatus, RecordState, Resource, ResourceDetails,
+        Severity, SeverityLabel, Workflow, WorkflowStatus,
+    };
+    let client = aws_sdk_securityhub::Client::from_conf(
+        aws_sdk_securityhub::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .endpoint_url(server.endpoint())
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .build(),
+    );
+    let other = std::collections::HashMap::from([
+        ("Source".to_string(), "kyverno".to_string()),
+        ("Policy".to_string(), policy.to_string()),
+        ("Rule".to_string(), policy.to_string()),
+        ("Result".to_string(), "fail".to_string()),
+        (
+            "Resource Kind".to_string(),
+            "PodDisruptionBudget".to_string(),
+        ),
+        ("Resource Namespace".to_string(), "payments".to_string()),
+        ("Resource Name".to_string(), "api".to_string()),
+        ("cluster".to_string(), cluster.to_string()),
+    ]);
+    let finding = AwsSecurityFinding::builder()
+        .schema_version("2018-10-08")
+        .id(format!("{cluster}-{policy}"))
+        .product_arn(format!(
+            "arn:aws:securityhub:{region}:{MOTO_ACCOUNT_ID}:product/{MOTO_ACCOUNT_ID}/default"
+        ))
+        .generator_id(format!("kyverno/{policy}"))
+        .aws_account_id(MOTO_ACCOUNT_ID)
+        .region(region)
+        .created_at("2026-12-01T08:00:00Z")
+        .updated_at("2026-12-01T08:00:00Z")
+        .severity(Severity::builder().label(SeverityLabel::High).build())
+        .title(format!("{policy}: PodDisruptionBudget payments/api"))
+        .description("validation error")
+        .compliance(
+            Compliance::builder()
+                .status(ComplianceStatus::Failed)
+                .build(),
+        )
+        .workflow(Workflow::builder().status(WorkflowStatus::New).build())
+        .record_state(RecordState::Active)
+        .resources(
+            Resource::builder()
+                .r#type("Other")
+                .id(format!("uid-{cluster}-pdb"))
+                .region(region)
+                .details(ResourceDetails::builder().set_other(Some(other)).build())
+                .build(),
+        )
+        .build();
+    let out = client
+        .batch_import_findings()
+        .findings(finding)
+        .send()
+        .await
+        .expect("finding imported");
+    assert_eq!(out.failed_count(), Some(0), "{out:?}");
+}

@@ -39,7 +39,13 @@ pub(super) fn reported_by(alert: &Alert, source: &str) -> bool {
         ("eks", AlertSource::EksHealth | AlertSource::EksInsight) => in_scope(),
         ("argocd", AlertSource::ArgoCd) => true,
         ("alertmanager", AlertSource::Alertmanager) => true,
-        ("kubernetes", AlertSource::Kubernetes) => true,
+        ("kubernetes", AlertSource::Kubernetes | AlertSource::PolicyReport) => true,
+        // A source reading the aggregation region reports every region of its account.
+        ("securityhub", AlertSource::SecurityHub) => {
+            scope.rsplit_once('/').is_some_and(|(account, _)| {
+                alert.cluster.as_ref().is_some_and(|c| c.account == account)
+            })
+        }
         _ => false,
     }
 }

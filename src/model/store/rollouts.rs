@@ -89,10 +89,26 @@ impl Store {
         } else {
             Vec::new()
         };
+        let policies_failing = if plan.policies_must_pass.is_empty() {
+            Vec::new()
+        } else {
+            rollout
+                .waves
+                .iter()
+                .flat_map(|w| &w.cells)
+                .flat_map(|cell| {
+                    self.policy_failures(&cell.cluster)
+                        .into_iter()
+                        .filter(|f| plan.policies_must_pass.iter().any(|p| p.matches(&f.policy)))
+                        .map(|f| (cell.cluster.clone(), f.policy))
+                })
+                .collect()
+        };
         Signals {
             firing: plan.firing(self.alerts.values()),
             insights_failing,
             require_insights: plan.insights_must_pass,
+            policies_failing,
         }
     }
 

@@ -461,6 +461,7 @@ async fn handle(
         command @ (SourceCommand::PauseWave { .. }
         | SourceCommand::ResumeWave { .. }
         | SourceCommand::Remediate(_)
+        | SourceCommand::UpdateFindings { .. }
         | SourceCommand::Relay { .. }) => {
             crate::sources::refuse_wave(command, "the Alertmanager source");
             Vec::new()

@@ -210,6 +210,7 @@ async fn run(
                     }
                     Some(command @ (SourceCommand::SilenceAlert { .. }
                     | SourceCommand::ExpireSilences { .. }
+                    | SourceCommand::UpdateFindings { .. }
                     | SourceCommand::Relay { .. })) => {
                         crate::sources::refuse_wave(command, "the Argo CD hub source");
                     }

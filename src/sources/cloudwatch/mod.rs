@@ -150,6 +150,7 @@ async fn run(
                 Some(command @ (SourceCommand::Remediate(_)
                 | SourceCommand::SilenceAlert { .. }
                 | SourceCommand::ExpireSilences { .. }
+                | SourceCommand::UpdateFindings { .. }
                 | SourceCommand::Relay { .. })) => {
                     crate::sources::refuse_wave(command, &name);
                     Vec::new()

@@ -271,6 +271,12 @@ impl DemoFleet {
     pub(super) fn guard_pass(&mut self, at: Timestamp, out: &mut Outbox) {
         let signals = Signals {
             firing: self.firing_gates(),
+            policies_failing: self
+                .policies
+                .failing(&self.clusters)
+                .into_iter()
+                .filter(|(_, p)| super::policy::MUST_PASS.contains(&p.as_str()))
+                .collect(),
             ..Signals::default()
         };
         for action in guard::enforce(&mut self.rollout, &signals, at) {

@@ -31,6 +31,7 @@ pub(super) fn signals(
         warning_events: Vec::new(),
         blocking_pdbs: Vec::new(),
         single_replica: Vec::new(),
+        policy_reports: None,
         updated: now,
     };
     // A degraded add-on or EKS health issue shows inside as a node that dropped out.

@@ -16,6 +16,7 @@ mod fleet;
 mod hash;
 mod kube;
 mod metrics;
+mod policy;
 mod prometheus;
 mod remediate;
 mod task;
@@ -93,6 +94,8 @@ pub struct DemoFleet {
     backlog: Vec<SourceEvent>,
     /// Prometheus alerts, as a simulated Alertmanager holds them.
     prometheus: prometheus::DemoAlertmanager,
+    /// Policy findings, as Security Hub and the clusters' PolicyReports hold them.
+    policies: policy::DemoPolicies,
 }
 
 /// What one call has changed, turned into events at the end of the call.
@@ -149,12 +152,27 @@ impl DemoFleet {
             health: SourceHealth::new(SOURCE_NAME, POLL_INTERVAL_SECS),
             backlog: Vec::new(),
             prometheus: Default::default(),
+            policies: Default::default(),
         };
         demo.fill_etcd_on_two_clusters();
         demo.rollout = demo.initial_rollout(start);
         demo.script_incidents();
         demo.eks_alerts = fleet::eks_alerts(seed, &demo.clusters, start);
         demo.prometheus = prometheus::DemoAlertmanager::new(&demo.clusters, start);
+        // The staging cluster whose turn is last: its failing policy holds the wave.
+        let held = demo
+            .rollout
+            .waves
+            .get(fleet::STAGING)
+            .and_then(|w| {
+                w.cells
+                    .iter()
+                    .rev()
+                    .find(|c| c.phase == crate::model::CellPhase::Pending)
+            })
+            .and_then(|cell| demo.clusters.iter().position(|c| c.id == cell.cluster));
+        demo.policies =
+            policy::DemoPolicies::new(seed, &demo.clusters, &demo.wave_clusters, held, start);
         // Alarms as they stood at the last minute boundary before the start.
         let minute = start_minute - 1;
         for c in 0..n {
@@ -184,6 +202,7 @@ impl DemoFleet {
         let minute = self.last_minute();
         let mut alerts = self.eks_alerts.clone();
         alerts.extend(self.prometheus.alerts.iter().cloned());
+        alerts.extend(self.policies.alerts(&self.clusters, self.now));
         alerts.extend(self.firing.iter().map(|(&(c, alarm), f)| {
             self.alarm_alert(c, alarm, *f, AlertState::Firing, f.since, minute)
         }));
@@ -266,15 +285,11 @@ impl DemoFleet {
             .filter(|(fc, _)| *fc == c)
             .map(|(_, alarm)| alarm.name())
             .collect();
+        let mut signals = kube::signals(self.seed, c, &self.clusters[c], &firing, self.now);
+        signals.policy_reports = self.policy_reports(c);
         Some(SourceEvent::KubeSignals {
             cluster: self.clusters[c].id.clone(),
-            signals: Box::new(kube::signals(
-                self.seed,
-                c,
-                &self.clusters[c],
-                &firing,
-                self.now,
-            )),
+            signals: Box::new(signals),
         })
     }
 
@@ -485,6 +500,7 @@ impl DemoFleet {
                 }
             }
         }
+        self.fix_policies(minute, at, out);
         self.next_boundary += 1;
     }
 

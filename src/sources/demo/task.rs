@@ -118,6 +118,17 @@ fn handle(fleet: &mut DemoFleet, command: SourceCommand, clock: &Clock) -> Vec<S
             let _ = reply.send(result);
             events
         }
+        SourceCommand::UpdateFindings {
+            alert,
+            notified,
+            by,
+            note,
+            reply,
+        } => {
+            let (result, events) = fleet.update_findings(&alert, notified, &by, &note);
+            let _ = reply.send(result);
+            events
+        }
         command @ SourceCommand::Relay { .. } => {
             crate::sources::refuse_wave(command, SOURCE_NAME);
             Vec::new()

@@ -844,8 +844,10 @@ fn feeding_the_events_into_the_store_gives_a_consistent_picture() {
     let check = |store: &Store, demo: &DemoFleet, now: Timestamp| {
         let summary = store.summary(chrono::DateTime::UNIX_EPOCH);
         assert_eq!(summary.clusters, 48);
-        let firing_clusters =
-            demo.firing.len() + demo.eks_alerts.len() + demo.prometheus.alerts.len();
+        let firing_clusters = demo.firing.len()
+            + demo.eks_alerts.len()
+            + demo.prometheus.alerts.len()
+            + demo.policies.alerts(&demo.clusters, now).len();
         assert_eq!(
             summary.firing_critical + summary.firing_warning + summary.firing_info,
             firing_clusters
@@ -949,4 +951,104 @@ async fn the_task_pauses_a_wave_on_command_and_reports_it() {
     tokio::time::timeout(std::time::Duration::from_secs(5), handle.commands.closed())
         .await
         .expect("the task exits when nobody listens");
+}
+
+#[test]
+fn a_failing_policy_holds_staging_until_the_team_fixes_it() {
+    let mut demo = fleet();
+    let initial = demo.initial_events();
+    let policy_hold = |r: &Rollout| {
+        r.waves[STAGING].holds.iter().find_map(|h| match &h.kind {
+            crate::model::HoldKind::Policy { cluster, policy } => {
+                Some((cluster.clone(), policy.clone()))
+            }
+            _ => None,
+        })
+    };
+    let (cluster, policy) = policy_hold(&demo.rollout).expect("staging held by a policy at start");
+    assert_eq!(policy, "pdb-maxunavailable");
+    let findings: Vec<&Alert> = initial
+        .iter()
+        .filter_map(|e| match e {
+            SourceEvent::Alerts(a) => Some(a),
+            _ => None,
+        })
+        .flatten()
+        .filter(|a| {
+            matches!(
+                a.source,
+                AlertSource::SecurityHub | AlertSource::PolicyReport
+            )
+        })
+        .collect();
+    assert!(
+        findings.iter().any(|a| a.name == "pdb-maxunavailable"
+            && a.cluster.as_ref().is_some_and(|c| c.name == cluster)),
+        "the finding behind the hold is an alert: {findings:?}"
+    );
+    let nonroot = findings
+        .iter()
+        .find(|a| a.name == "require-run-as-nonroot")
+        .expect("a policy failing on many pods");
+    assert_eq!(nonroot.labels["count"], "312", "one alert with a count");
+    assert!(
+        findings
+            .iter()
+            .any(|a| a.source == AlertSource::PolicyReport)
+    );
+
+    // Held: the pending staging cells do not start while the policy fails.
+    let events = run(&mut demo, at(11.0), 30);
+    assert!(policy_hold(&demo.rollout).is_some());
+    assert!(
+        demo.rollout.waves[STAGING]
+            .cells
+            .iter()
+            .any(|c| c.cluster.name == cluster && c.phase == CellPhase::Pending),
+        "the failing cluster did not start"
+    );
+    assert!(
+        alerts(&events)
+            .iter()
+            .all(|a| a.name != "pdb-maxunavailable")
+    );
+
+    // Fixed 12 minutes in: the finding resolves and the guard lets staging go on.
+    let events = run(&mut demo, at(14.0), 30);
+    assert_eq!(policy_hold(&demo.rollout), None);
+    assert!(
+        alerts(&events)
+            .iter()
+            .any(|a| a.name == "pdb-maxunavailable" && a.state == AlertState::Resolved),
+        "resolved, not dropped"
+    );
+}
+
+#[test]
+fn acking_a_demo_finding_marks_it_notified_for_everyone() {
+    let mut demo = fleet();
+    let initial = demo.initial_events();
+    let key = initial
+        .iter()
+        .filter_map(|e| match e {
+            SourceEvent::Alerts(a) => Some(a),
+            _ => None,
+        })
+        .flatten()
+        .find(|a| a.name == "check-deprecated-apis")
+        .map(|a| a.key.clone())
+        .expect("a deprecated-API finding");
+    let (result, events) = demo.update_findings(&key, true, "alice", "migrating the CronJob");
+    assert_eq!(
+        result,
+        Ok("3 Security Hub findings set to NOTIFIED (demo)".to_string())
+    );
+    let SourceEvent::Alerts(acked) = &events[0] else {
+        panic!("{events:?}");
+    };
+    let ack = acked[0].ack.as_ref().expect("acked");
+    assert_eq!(ack.by, "alice");
+    assert_eq!(ack.kind, crate::model::AckKind::Notified { findings: 3 });
+    let (result, _) = demo.update_findings(&AlertKey("nope".into()), true, "alice", "");
+    assert!(result.is_err());
 }

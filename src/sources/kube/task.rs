@@ -199,6 +199,7 @@ impl<D: Dial> Source<D> {
             }
             command @ (SourceCommand::SilenceAlert { .. }
             | SourceCommand::ExpireSilences { .. }
+            | SourceCommand::UpdateFindings { .. }
             | SourceCommand::Relay { .. }) => {
                 crate::sources::refuse_wave(command, "the Kubernetes source")
             }
@@ -571,6 +572,7 @@ fn signals(connection: Connection, clock: &Clock) -> KubeSignals {
         warning_events: Vec::new(),
         blocking_pdbs: Vec::new(),
         single_replica: Vec::new(),
+        policy_reports: None,
         updated: clock.now(),
     }
 }

@@ -49,7 +49,7 @@ use crate::clock::Clock;
 use crate::config::{Account, Config, Organization, OrganizationRegions};
 use crate::model::SourceEvent;
 use crate::sources::aws::{self, AccountCredentials, AwsScope, RequestBudget};
-use crate::sources::{SourceChange, SourceHandle, cloudwatch, eks};
+use crate::sources::{SourceChange, SourceHandle, cloudwatch, eks, securityhub};
 
 /// The name this source reports `Health` and `Ready` under.
 pub const SOURCE_NAME: &str = "organizations";
@@ -125,8 +125,9 @@ async fn management_sdk(org: &Organization) -> SdkConfig {
 }
 
 /// Starts one member account's sources: an EKS and a CloudWatch source per region,
-/// sharing a request budget, as `start_real` does for `[[accounts]]`; its credentials
-/// recorded for the Kubernetes source.
+/// sharing a request budget, and with `[securityhub]` a Security Hub source per region
+/// (or in the aggregation region only), as `start_real` does for `[[accounts]]`; its
+/// credentials recorded for the Kubernetes source.
 fn pairs(
     config: &Config,
     credentials: AccountCredentials,
@@ -134,10 +135,21 @@ fn pairs(
 ) -> impl Fn(&task::Start<'_>) -> Vec<SourceHandle> + Send + Sync + use<> {
     let clusters = config.clusters.clone();
     let settings = config.cloudwatch.clone();
+    let securityhub = config.securityhub.clone();
     let ceiling = config.aws.max_requests_per_second;
     move |start| {
         let mut handles = Vec::new();
-        for region in start.regions {
+        let aggregation = securityhub
+            .as_ref()
+            .and_then(|s| s.aggregation_region.clone());
+        // The aggregation region holds every region's findings, even one the account's
+        // clusters are not read in.
+        let extra = aggregation
+            .as_ref()
+            .filter(|r| !start.regions.contains(r))
+            .cloned();
+        for region in start.regions.iter().chain(extra.iter()) {
+            let reads_clusters = start.regions.contains(region);
             let account = Account {
                 name: start.member.name.clone(),
                 profile: None,
@@ -161,6 +173,18 @@ fn pairs(
                 clusters: clusters.clone(),
                 clock: clock.clone(),
             };
+            if let Some(hub) = &securityhub
+                && aggregation.as_ref().is_none_or(|r| r == region)
+            {
+                handles.push(securityhub::spawn(
+                    scope.clone(),
+                    hub.clone(),
+                    start.events.clone(),
+                ));
+            }
+            if !reads_clusters {
+                continue;
+            }
             let (inventory_tx, inventory_rx) = tokio::sync::watch::channel(Vec::new());
             handles.push(eks::spawn(
                 scope.clone(),

@@ -31,6 +31,9 @@ pub fn ack_effect(alert: &Alert, minutes: u64, ctx: &Context) -> Effect {
             "Alertmanager silence for {} with an exact matcher per label: every console and Alertmanager's UI see it.",
             format::duration(minutes as i64 * 60)
         ),
+        AlertSource::SecurityHub => {
+            "Sets its Security Hub findings to NOTIFIED with a note naming you: every console and Security Hub see it until someone sets them back to NEW.".to_string()
+        }
         other => format!(
             "{} has no silences: recorded in the audit log and shown as acked here for {}.",
             other.as_str(),
@@ -69,6 +72,11 @@ pub fn unack_effect(alert: &Alert, ctx: &Context) -> Effect {
             ack.by
         ),
         AckKind::Local => format!("Withdraws {}'s ack (recorded in the audit log).", ack.by),
+        AckKind::Notified { findings } => format!(
+            "Sets {findings} Security Hub finding{} acked by {} back to NEW.",
+            if *findings == 1 { "" } else { "s" },
+            ack.by
+        ),
     };
     Effect::Dialog(Dialog::Confirm {
         title: "withdraw ack".into(),
@@ -111,6 +119,7 @@ pub fn ack_note(alert: &Alert, ctx: &Context) -> Option<String> {
             }
         }
         AckKind::Local => format!("acked{}", until_text(ack.until, now)),
+        AckKind::Notified { .. } => format!("notified by {}", ack.by),
     })
 }
 

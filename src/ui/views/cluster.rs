@@ -567,6 +567,7 @@ fn render_findings(
         ]));
     }
     kube_lines(&mut lines, id, ctx);
+    policy_lines(&mut lines, id, ctx);
     let issues = cluster.health_issues.len();
     lines.push(Line::from(Span::styled(
         format!(
@@ -818,6 +819,83 @@ fn kube_lines(lines: &mut Vec<Line<'static>>, id: &ClusterId, ctx: &Context) {
                         .unwrap_or_default()
                 ),
                 style,
+            )));
+        }
+    }
+}
+
+/// Resources listed under a failing PolicyReport result before "+N more".
+const POLICY_RESOURCES_SHOWN: usize = 5;
+
+/// The policies failing on the cluster (Security Hub and PolicyReports together), the
+/// PolicyReports' summary, and their failing results by policy and rule with the
+/// resources.
+fn policy_lines(lines: &mut Vec<Line<'static>>, id: &ClusterId, ctx: &Context) {
+    let t = ctx.theme;
+    let failures = ctx.store.policy_failures(id);
+    let reports = ctx
+        .store
+        .kube_signals(id)
+        .filter(|k| k.connection == Connection::Connected)
+        .map(|k| k.policy_reports.as_ref());
+    let resources: usize = failures.iter().map(|f| f.failing).sum();
+    let mut head = if failures.is_empty() {
+        "policies: none failing".to_string()
+    } else {
+        format!(
+            "policies: {} failing on {resources} resource{}",
+            failures.len(),
+            if resources == 1 { "" } else { "s" }
+        )
+    };
+    head.push_str(&match reports {
+        None => " · PolicyReports: not read (not connected)".to_string(),
+        Some(None) => " · PolicyReports: none served".to_string(),
+        Some(Some(r)) => format!(
+            " · PolicyReports: {} pass · {} fail · {} warn · {} error · {} skip",
+            r.summary.pass, r.summary.fail, r.summary.warn, r.summary.error, r.summary.skip
+        ),
+    });
+    lines.push(Line::from(Span::styled(head, t.title)));
+    let style_of = |s: crate::model::Severity| match s {
+        crate::model::Severity::Critical => t.critical,
+        crate::model::Severity::Warning => t.warning,
+        crate::model::Severity::Info => t.info,
+    };
+    for f in &failures {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {} ", f.policy), style_of(f.severity)),
+            Span::styled(
+                format!("{} failing · {}", f.failing, f.sources.join(", ")),
+                t.muted,
+            ),
+        ]));
+    }
+    for r in reports.flatten().iter().flat_map(|r| &r.failing) {
+        let severity = r.severity.as_deref().unwrap_or("no severity");
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!(
+                    "    {}/{} {} ({severity}) ×{}: ",
+                    r.policy, r.rule, r.result, r.count
+                ),
+                style_of(r.alert_severity()),
+            ),
+            Span::styled(r.message.clone(), t.text),
+        ]));
+        for resource in r.resources.iter().take(POLICY_RESOURCES_SHOWN) {
+            lines.push(Line::from(Span::styled(
+                format!("      {resource}"),
+                t.muted,
+            )));
+        }
+        let more = r
+            .count
+            .saturating_sub(r.resources.len().min(POLICY_RESOURCES_SHOWN));
+        if more > 0 {
+            lines.push(Line::from(Span::styled(
+                format!("      +{more} more"),
+                t.muted,
             )));
         }
     }

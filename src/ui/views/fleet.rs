@@ -134,6 +134,7 @@ enum Col {
     Status,
     Wave,
     Alerts,
+    Policies,
     Rate,
     Errors,
     P99,
@@ -152,6 +153,7 @@ impl Col {
             Col::Status => "STATUS",
             Col::Wave => "WAVE/PHASE",
             Col::Alerts => "ALRT",
+            Col::Policies => "POL",
             Col::Rate => "REQ/S",
             Col::Errors => "5XX%",
             Col::P99 => "P99",
@@ -174,6 +176,7 @@ impl Col {
             Col::Wave if describing => Constraint::Length(14),
             Col::Wave => Constraint::Length(16),
             Col::Alerts => Constraint::Length(4),
+            Col::Policies => Constraint::Length(4),
             Col::Rate => Constraint::Length(5),
             Col::Errors => Constraint::Length(5),
             Col::P99 => Constraint::Length(6),
@@ -195,19 +198,27 @@ impl Col {
             Col::Errors => SortKey::Errors5xx,
             Col::P99 => SortKey::LatencyP99,
             Col::Etcd => SortKey::EtcdPercent,
-            Col::Wave | Col::Trend => return None,
+            Col::Wave | Col::Trend | Col::Policies => return None,
         })
     }
 }
 
-/// Columns that fit: at 80 cells the health essentials with full cluster names; request
-/// rate and p99 from 100; account and region from 120; the trend sparkline from 150.
+/// Columns that fit: at 80 cells the health essentials with full cluster names and the
+/// failing policies; etcd from 90; request rate and p99 from 100; account and region from
+/// 120; the trend sparkline from 150.
 fn columns(width: u16) -> Vec<Col> {
     let mut cols = vec![Col::Name];
     if width >= 120 {
         cols.extend([Col::Account, Col::Region]);
     }
-    cols.extend([Col::Env, Col::Version, Col::Status, Col::Wave, Col::Alerts]);
+    cols.extend([
+        Col::Env,
+        Col::Version,
+        Col::Status,
+        Col::Wave,
+        Col::Alerts,
+        Col::Policies,
+    ]);
     if width >= 100 {
         cols.push(Col::Rate);
     }
@@ -215,7 +226,9 @@ fn columns(width: u16) -> Vec<Col> {
     if width >= 100 {
         cols.push(Col::P99);
     }
-    cols.push(Col::Etcd);
+    if width >= 90 {
+        cols.push(Col::Etcd);
+    }
     if width >= 150 {
         cols.push(Col::Trend);
     }
@@ -304,6 +317,23 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
                     n.to_string()
                 })
                 .style(style)
+            }
+            // Resources failing a policy, coloured by the most severe policy failing.
+            Col::Policies => {
+                let failures = store.policy_failures(&c.id);
+                let n: usize = failures.iter().map(|f| f.failing).sum();
+                let style = match failures.first().map(|f| f.severity) {
+                    None => t.muted,
+                    Some(crate::model::Severity::Critical) => t.critical,
+                    Some(crate::model::Severity::Warning) => t.warning,
+                    Some(crate::model::Severity::Info) => t.info,
+                };
+                let text = match n {
+                    0 => "-".to_string(),
+                    n if n < 1000 => n.to_string(),
+                    n => format!("{}k", n / 1000),
+                };
+                Cell::from(text).style(style)
             }
             Col::Rate => number(store.request_rate(i).map(format::count), t.text),
             Col::Errors => {

@@ -571,6 +571,11 @@ fn wave_line(wave: &Wave, expanded: bool, w: &Widths, ctx: &Context) -> Text<'st
         (None, Some(guard)) => match &guard.kind {
             HoldKind::Soak { after } => format!("waits for {after} soak"),
             HoldKind::Insights { cluster, .. } => format!("insight failing on {cluster}"),
+            HoldKind::Policy { cluster, policy } if wave.cells_in_flight() > 0 => format!(
+                "policy {policy} fails on {cluster} · {} in flight",
+                wave.cells_in_flight()
+            ),
+            HoldKind::Policy { cluster, policy } => format!("policy {policy} fails on {cluster}"),
             _ => guard.describe(),
         },
         (None, None) if wave.cells_in_flight() > 0 => {

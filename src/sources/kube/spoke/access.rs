@@ -25,6 +25,10 @@ pub(super) enum Kind {
     Events,
     PodDisruptionBudgets,
     Deployments,
+    PolicyReports,
+    ClusterPolicyReports,
+    Reports,
+    ClusterReports,
 }
 
 impl Kind {
@@ -36,7 +40,19 @@ impl Kind {
             Self::Events => "events",
             Self::PodDisruptionBudgets => "poddisruptionbudgets",
             Self::Deployments => "deployments",
+            Self::PolicyReports => "policyreports",
+            Self::ClusterPolicyReports => "clusterpolicyreports",
+            Self::Reports => "reports",
+            Self::ClusterReports => "clusterreports",
         }
+    }
+
+    /// A policy report resource: a cluster without its CRD is not a problem.
+    pub(super) fn is_policy_report(self) -> bool {
+        matches!(
+            self,
+            Self::PolicyReports | Self::ClusterPolicyReports | Self::Reports | Self::ClusterReports
+        )
     }
 }
 
@@ -61,6 +77,17 @@ pub(super) enum Verdict {
     Expired,
     /// Worth a log line, not a change of state.
     Transient(String),
+}
+
+/// Whether the error is the API server saying it serves no such resource (404 on the
+/// list): a CRD that is not installed.
+pub(super) fn is_not_served(error: &watcher::Error) -> bool {
+    matches!(
+        error,
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+            | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+            if status.code == 404
+    )
 }
 
 /// Classifies one watcher error, at `now`.
@@ -119,6 +146,11 @@ impl Access {
         self.watches.insert(kind, None);
     }
 
+    /// Stops tracking `kind` (its resource is not served); true if it had a problem.
+    pub(super) fn not_watching(&mut self, kind: Kind) -> bool {
+        self.watches.remove(&kind).flatten().is_some()
+    }
+
     /// `kind` reported `problem` at `at`; true if what the user sees changes.
     pub(super) fn failed(&mut self, kind: Kind, problem: Problem, at: Instant) -> bool {
         let Some(slot) = self.watches.get_mut(&kind) else {
@@ -170,15 +202,19 @@ impl Access {
 
     /// The connection as the cluster view shows it: rejected credentials affect every
     /// watch, so they always show; otherwise the connection is only unavailable when no
-    /// watch delivers at all.
+    /// watch of the cluster's own resources delivers (policy reports are extra: their
+    /// answering says nothing about nodes and pods).
     pub(super) fn connection(&self) -> Connection {
-        let problems: Vec<&Problem> = self.problems().collect();
-        if problems.contains(&&Problem::Unauthorized) {
+        if self.problems().any(|p| *p == Problem::Unauthorized) {
             return Connection::Unavailable {
                 reason: "credentials rejected (401)".into(),
             };
         }
-        if problems.is_empty() || problems.len() < self.watches.len() {
+        let core = || self.watches.iter().filter(|(k, _)| !k.is_policy_report());
+        let problems: Vec<&Problem> = core()
+            .filter_map(|(_, f)| f.as_ref().map(|f| &f.problem))
+            .collect();
+        if problems.is_empty() || problems.len() < core().count() {
             return Connection::Connected;
         }
         let unreachable = problems.iter().find_map(|p| match p {

@@ -159,6 +159,11 @@ impl AlertFactory<'_> {
             .collect()
     }
 
+    /// One alert per policy failing with high or critical severity in the reports.
+    pub(super) fn policies(&self, reports: &crate::model::PolicyReports) -> Vec<Alert> {
+        reports.alerts(self.cluster, self.now)
+    }
+
     /// One `single-replica-deployment` per namespace.
     pub(super) fn single_replica(&self, workloads: &[&WorkloadRef]) -> Vec<Alert> {
         let mut by_namespace: BTreeMap<&str, Vec<&str>> = BTreeMap::new();

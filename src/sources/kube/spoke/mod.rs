@@ -1,5 +1,6 @@
-//! The watchers of one cluster (a spoke): nodes, pods, Warning events, PodDisruptionBudgets
-//! and, in production, deployments, each through kube-runtime's `watcher` (one list, then
+//! The watchers of one cluster (a spoke): nodes, pods, Warning events, PodDisruptionBudgets,
+//! PolicyReports (`policy.rs`; a cluster without their CRDs answers 404 and that watch
+//! ends quietly) and, in production, deployments, each through kube-runtime's `watcher` (one list, then
 //! a watch that resumes from its resourceVersion and re-lists on 410 Gone).
 //!
 //! Memory stays bounded: every object is reduced to a compact summary as it arrives and
@@ -27,6 +28,7 @@
 
 mod access;
 mod alerts;
+mod policy;
 mod summary;
 mod tracker;
 
@@ -43,6 +45,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::DynamicObject;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
@@ -167,6 +170,7 @@ enum Observed {
     Event(Change<WarningEvent>),
     Pdb(Change<BlockingPdb>),
     Deployment(Change<WorkloadRef>),
+    Report(Change<policy::ReportSummary>),
 }
 
 impl Observed {
@@ -180,6 +184,7 @@ impl Observed {
                 | Self::Event(Change::Relist)
                 | Self::Pdb(Change::Relist)
                 | Self::Deployment(Change::Relist)
+                | Self::Report(Change::Relist)
         )
     }
 }
@@ -193,6 +198,11 @@ struct Spoke {
     events: Tracked<WarningEvent>,
     pdbs: Tracked<BlockingPdb>,
     deployments: Tracked<WorkloadRef>,
+    /// Policy reports, by resource kind; a kind is dropped when the cluster does not
+    /// serve it (404).
+    reports: std::collections::BTreeMap<Kind, Tracked<policy::ReportSummary>>,
+    /// Some policy report resource has answered a list.
+    reports_served: bool,
     access: Access,
     book: AlertBook,
     /// Something changed since the last flush.
@@ -214,6 +224,8 @@ impl Spoke {
             }),
             pdbs: Tracked::new(),
             deployments: Tracked::new(),
+            reports: std::collections::BTreeMap::new(),
+            reports_served: false,
             access: Access::default(),
             book: AlertBook::default(),
             dirty: false,
@@ -280,6 +292,17 @@ impl Spoke {
         if self.target.production {
             self.access.watching(Kind::Deployments);
         }
+        for (resource, kind) in policy::resources() {
+            streams.push(until_not_served(summarized(
+                Api::<DynamicObject>::all_with(client.clone(), &resource),
+                watcher::Config::default().page_size(100),
+                kind,
+                policy::summarize,
+                Observed::Report,
+            )));
+            self.access.watching(kind);
+            self.reports.insert(kind, Tracked::new());
+        }
         streams
     }
 
@@ -288,6 +311,11 @@ impl Spoke {
         let Update { kind, result } = update;
         match result {
             Ok(observed) => {
+                if kind.is_policy_report()
+                    && matches!(observed, Observed::Report(Change::RelistDone))
+                {
+                    self.reports_served = true;
+                }
                 if observed.is_answer() && self.access.heard(kind) {
                     tracing::info!(cluster = %self.target.id, watch = kind.plural(), "watch recovered");
                     self.dirty = true;
@@ -298,7 +326,17 @@ impl Spoke {
                     Observed::Event(c) => self.events.apply(c),
                     Observed::Pdb(c) => self.pdbs.apply(c),
                     Observed::Deployment(c) => self.deployments.apply(c),
+                    Observed::Report(c) => self
+                        .reports
+                        .get_mut(&kind)
+                        .is_some_and(|tracked| tracked.apply(c)),
                 };
+            }
+            Err(error) if kind.is_policy_report() && access::is_not_served(&error) => {
+                // No such CRD here: not an error, and nothing to watch.
+                tracing::debug!(cluster = %self.target.id, watch = kind.plural(), "not served");
+                self.reports.remove(&kind);
+                self.dirty |= self.access.not_watching(kind);
             }
             Err(error) => match access::classify(&error, self.clock.now()) {
                 Verdict::Problem(problem) => {
@@ -389,8 +427,16 @@ impl Spoke {
             warning_events,
             blocking_pdbs,
             single_replica,
+            policy_reports: self.policy_reports(),
             updated: now,
         }
+    }
+
+    /// Every policy report read, as one picture; `None` before any report resource
+    /// answered, and when the cluster serves none.
+    fn policy_reports(&self) -> Option<crate::model::PolicyReports> {
+        (self.reports_served && !self.reports.is_empty())
+            .then(|| policy::picture(self.reports.values().flat_map(Tracked::values)))
     }
 
     /// Every alert the summaries raise now.
@@ -408,6 +454,9 @@ impl Spoke {
         alerts.extend(factory.pods(&self.pods.values().collect::<Vec<_>>()));
         alerts.extend(factory.pdbs(&self.pdbs.values().collect::<Vec<_>>()));
         alerts.extend(factory.single_replica(&self.deployments.values().collect::<Vec<_>>()));
+        if let Some(reports) = self.policy_reports() {
+            alerts.extend(factory.policies(&reports));
+        }
         alerts
     }
 
@@ -444,6 +493,19 @@ where
         .default_backoff()
         .map_ok(move |event| wrap(Change::from_event(event, key, &summarize)))
         .map(move |result| Update { kind, result })
+        .boxed()
+}
+
+/// `stream` until it reports that its resource is not served (404 on the list): that
+/// update is passed on, and the stream ends instead of retrying a CRD that is not there.
+fn until_not_served(stream: BoxStream<'static, Update>) -> BoxStream<'static, Update> {
+    let mut ended = false;
+    stream
+        .take_while(move |update| {
+            let go = !ended;
+            ended |= matches!(&update.result, Err(e) if access::is_not_served(e));
+            futures::future::ready(go)
+        })
         .boxed()
 }
 

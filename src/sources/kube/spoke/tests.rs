@@ -1147,3 +1147,281 @@ async fn fault_expired_token_mid_run_keeps_the_picture_and_recovers() {
     })
     .await;
 }
+
+// ---- policy reports -------------------------------------------------------------------
+
+const POLICY_REPORTS: &str = "/apis/wgpolicyk8s.io/v1alpha2/policyreports";
+const CLUSTER_POLICY_REPORTS: &str = "/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports";
+const OPEN_REPORTS: &str = "/apis/openreports.io/v1alpha1/reports";
+const OPEN_CLUSTER_REPORTS: &str = "/apis/openreports.io/v1alpha1/clusterreports";
+
+/// A result as Kyverno writes it.
+fn kyverno_result(policy: &str, rule: &str, result: &str, severity: &str, message: &str) -> Value {
+    json!({
+        "category": "Pod Security Standards (Baseline)",
+        "message": message,
+        "policy": policy,
+        "result": result,
+        "rule": rule,
+        "scored": true,
+        "severity": severity,
+        "source": "kyverno",
+        "timestamp": {"nanos": 0, "seconds": 1_795_000_000}
+    })
+}
+
+/// A per-resource PolicyReport as Kyverno 1.10+ writes it: named after the resource's
+/// uid, the resource in `scope`, a summary and the results.
+fn kyverno_report(namespace: &str, kind: &str, name: &str, results: Vec<Value>) -> Value {
+    let count = |r: &str| results.iter().filter(|x| x["result"] == r).count();
+    json!({
+        "metadata": {
+            "name": format!("uid-{name}"), "namespace": namespace, "resourceVersion": "77",
+            "labels": {"app.kubernetes.io/managed-by": "kyverno"}
+        },
+        "scope": {"apiVersion": "v1", "kind": kind, "name": name, "namespace": namespace, "uid": format!("uid-{name}")},
+        "summary": {"error": count("error"), "fail": count("fail"), "pass": count("pass"), "skip": count("skip"), "warn": count("warn")},
+        "results": results
+    })
+}
+
+/// What an API server without the CRD answers to its list.
+fn not_found() -> Reply {
+    Reply::Status(
+        404,
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "the server could not find the requested resource",
+            "reason": "NotFound", "details": {}, "code": 404
+        }),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn policy_reports_are_summed_grouped_by_policy_and_rule_and_high_failures_alert() {
+    let (api, client) = MockApi::start();
+    let mut reports: Vec<Value> = (0..300)
+        .map(|i| {
+            kyverno_report(
+                "batch",
+                "Pod",
+                &format!("worker-{i:03}"),
+                vec![
+                    kyverno_result(
+                        "require-run-as-nonroot",
+                        "run-as-non-root",
+                        "fail",
+                        "medium",
+                        "Running as root is not allowed.",
+                    ),
+                    kyverno_result(
+                        "disallow-privileged-containers",
+                        "privileged-containers",
+                        "pass",
+                        "high",
+                        "validation rule 'privileged-containers' passed.",
+                    ),
+                ],
+            )
+        })
+        .collect();
+    reports.push(kyverno_report(
+        "observability",
+        "Pod",
+        "node-exporter-2x7lq",
+        vec![kyverno_result(
+            "disallow-privileged-containers",
+            "privileged-containers",
+            "fail",
+            "high",
+            "validation error: Privileged mode is disallowed.",
+        )],
+    ));
+    reports.push(kyverno_report(
+        "payments",
+        "Deployment",
+        "api",
+        vec![kyverno_result(
+            "require-probes",
+            "validate-probes",
+            "warn",
+            "low",
+            "Liveness probe is required.",
+        )],
+    ));
+    api.lists(
+        POLICY_REPORTS,
+        [Reply::Json(mock::list(
+            "PolicyReportList",
+            "wgpolicyk8s.io/v1alpha2",
+            "500",
+            reports,
+        ))],
+    );
+    api.lists(
+        CLUSTER_POLICY_REPORTS,
+        [Reply::Json(mock::list(
+            "ClusterPolicyReportList",
+            "wgpolicyk8s.io/v1alpha2",
+            "501",
+            vec![json!({
+                "metadata": {"name": "cpol-namespaces", "resourceVersion": "9"},
+                "scope": {"apiVersion": "v1", "kind": "Namespace", "name": "legacy"},
+                "summary": {"pass": 4, "fail": 1, "warn": 0, "error": 0, "skip": 2},
+                "results": [kyverno_result("require-ns-owner", "owner-label", "fail", "critical", "label 'owner' is required")]
+            })],
+        ))],
+    );
+    // This cluster has no openreports.io CRDs: not an error.
+    api.lists(OPEN_REPORTS, [not_found()]);
+    api.lists(OPEN_CLUSTER_REPORTS, [not_found()]);
+    let mut run = start(client, true);
+    run.until("the policy reports", |r| {
+        has_picture(r, |p| {
+            p.policy_reports.as_ref().is_some_and(|p| p.reports == 303)
+        })
+    })
+    .await;
+
+    let picture = run.picture().clone();
+    let reports = picture.policy_reports.expect("reports");
+    assert_eq!(
+        reports.summary,
+        crate::model::PolicyCounts {
+            pass: 304,
+            fail: 302,
+            warn: 1,
+            error: 0,
+            skip: 2
+        }
+    );
+    let groups: Vec<(&str, &str, &str, usize)> = reports
+        .failing
+        .iter()
+        .map(|r| {
+            (
+                r.policy.as_str(),
+                r.rule.as_str(),
+                r.result.as_str(),
+                r.count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("require-ns-owner", "owner-label", "fail", 1),
+            (
+                "disallow-privileged-containers",
+                "privileged-containers",
+                "fail",
+                1
+            ),
+            ("require-run-as-nonroot", "run-as-non-root", "fail", 300),
+            ("require-probes", "validate-probes", "warn", 1),
+        ],
+        "most severe first, then failures before warnings, then the most resources"
+    );
+    assert_eq!(reports.failing[0].resources, ["Namespace legacy"]);
+    assert_eq!(
+        reports.failing[2].resources.len(),
+        crate::model::RESOURCES_LISTED
+    );
+    assert_eq!(reports.failing[2].resources[0], "Pod batch/worker-000");
+    assert_eq!(
+        picture.connection,
+        Connection::Connected,
+        "a missing CRD is no problem"
+    );
+    assert!(
+        picture
+            .warning_events
+            .iter()
+            .all(|e| !e.object.contains("reports")),
+        "and no note either: {:?}",
+        picture.warning_events
+    );
+
+    // High and critical failures are alerts, one per policy; the 300 medium ones are not.
+    run.until("the policy alerts", |r| {
+        r.alerts
+            .values()
+            .any(|a| a.source == crate::model::AlertSource::PolicyReport)
+    })
+    .await;
+    let policy_alerts: Vec<&Alert> = run
+        .alerts
+        .values()
+        .filter(|a| a.source == crate::model::AlertSource::PolicyReport)
+        .collect();
+    let names: Vec<(&str, &str)> = policy_alerts
+        .iter()
+        .map(|a| (a.name.as_str(), a.labels["count"].as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("disallow-privileged-containers", "1"),
+            ("require-ns-owner", "1")
+        ]
+    );
+    assert!(
+        policy_alerts
+            .iter()
+            .all(|a| a.severity == Severity::Critical && a.is_firing())
+    );
+    assert!(
+        policy_alerts[0].summary.starts_with("disallow-privileged-containers fails on 1 resource: Pod observability/node-exporter-2x7lq"),
+        "{}",
+        policy_alerts[0].summary
+    );
+
+    // The missing CRDs were asked once each and then left alone; the served ones watched.
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    while let Ok(event) = run.rx.try_recv() {
+        run.fold(event);
+    }
+    assert!(
+        api.seen(OPEN_REPORTS, false).len() <= 2,
+        "{:?}",
+        api.seen(OPEN_REPORTS, false)
+    );
+    assert!(
+        !api.seen(POLICY_REPORTS, true).is_empty(),
+        "the served kind is watched"
+    );
+    run.stop.send(true).expect("stop");
+    run.task.await.expect("the watch ends");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_without_any_policy_report_crd_has_no_policy_picture_and_no_problem() {
+    let (api, client) = MockApi::start();
+    for path in [
+        POLICY_REPORTS,
+        CLUSTER_POLICY_REPORTS,
+        OPEN_REPORTS,
+        OPEN_CLUSTER_REPORTS,
+    ] {
+        api.lists(path, [not_found()]);
+    }
+    api.lists(
+        NODES,
+        [list_of(NODES, "1", (1..=3).map(ready_node).collect())],
+    );
+    let mut run = start(client, false);
+    run.until("the nodes", |r| has_picture(r, |p| p.nodes_total == 3))
+        .await;
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    while let Ok(event) = run.rx.try_recv() {
+        run.fold(event);
+    }
+    let picture = run.picture();
+    assert_eq!(picture.policy_reports, None);
+    assert_eq!(picture.connection, Connection::Connected);
+    assert!(
+        run.alerts
+            .values()
+            .all(|a| a.source != crate::model::AlertSource::PolicyReport)
+    );
+}
