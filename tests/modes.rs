@@ -187,7 +187,19 @@ impl Scene {
     async fn start() -> Self {
         let moto = MotoServer::start();
         moto::create_clusters(&moto, REGION, CLUSTERS).await;
-        moto::import_kyverno_finding(&moto, REGION, "prod-b", "pdb-maxunavailable").await;
+        moto::findings::import(
+            &moto.securityhub(REGION),
+            vec![moto::findings::kyverno(
+                "prod-b-pdb",
+                moto::MOTO_ACCOUNT_ID,
+                REGION,
+                "prod-b",
+                "pdb-maxunavailable",
+                ("PodDisruptionBudget", "payments", "api"),
+                aws_sdk_securityhub::types::SeverityLabel::High,
+            )],
+        )
+        .await;
 
         let cloudwatch = LocalStack::start();
         let cw = cloudwatch.cloudwatch(REGION);

@@ -39,9 +39,9 @@ fn organizations(server: &MotoServer) -> aws_sdk_organizations::Client {
     aws_sdk_organizations::Client::from_conf(config)
 }
 
-/// An EKS client acting in member account `id`: moto keeps its resources apart from the
-/// management account's, reached through a role of that account as fleetdeck does.
-async fn member_eks(server: &MotoServer, id: &str, region: &str) -> aws_sdk_eks::Client {
+/// Credentials in member account `id`, through a role of that account as fleetdeck
+/// reaches it: moto keeps each account's resources apart.
+async fn member_credentials(server: &MotoServer, id: &str, region: &str) -> Credentials {
     let sts = aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -58,19 +58,23 @@ async fn member_eks(server: &MotoServer, id: &str, region: &str) -> aws_sdk_eks:
         .await
         .expect("assume a role in the member account");
     let c = assumed.credentials().expect("credentials");
-    let creds = Credentials::new(
+    Credentials::new(
         c.access_key_id(),
         c.secret_access_key(),
         Some(c.session_token().to_string()),
         None,
         "assumed",
-    );
+    )
+}
+
+/// An EKS client acting in member account `id`.
+async fn member_eks(server: &MotoServer, id: &str, region: &str) -> aws_sdk_eks::Client {
     aws_sdk_eks::Client::from_conf(
         aws_sdk_eks::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
             .endpoint_url(server.endpoint())
-            .credentials_provider(creds)
+            .credentials_provider(member_credentials(server, id, region).await)
             .build(),
     )
 }
@@ -221,8 +225,21 @@ fn row(account: &str, region: &str, name: &str) -> (String, String, String) {
 async fn snapshot_reads_the_accounts_the_organization_lists_and_the_globs_keep() {
     let server = MotoServer::start();
     let org = organization(&server).await;
+    // A member's finding, in the region its Security Hub aggregates to.
+    let payments = org.id("prod-payments");
+    let hub = moto::securityhub_with(
+        &server,
+        "us-east-1",
+        member_credentials(&server, payments, "us-east-1").await,
+    );
+    let finding =
+        moto::findings::eks_control("eks2-pay-eu", payments, "us-east-1", "eu-west-1", "pay-eu");
+    moto::findings::import(&hub, vec![finding]).await;
     let home = tempfile::tempdir().expect("home");
     let config = write_config(home.path(), &org, 900);
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("\n[securityhub]\naggregation_region = \"us-east-1\"\n");
+    std::fs::write(&config, text).expect("config written");
     let out = fleetdeck(home.path(), &server)
         .args(["snapshot", "--format", "json", "--config"])
         .arg(&config)
@@ -279,6 +296,36 @@ async fn snapshot_reads_the_accounts_the_organization_lists_and_the_globs_keep()
         "{org_row:#}"
     );
     assert_eq!(org_row["healthy"], true, "{org_row:#}");
+    // Discovered accounts read Security Hub too, in the aggregation region only, through
+    // the role assumed in them; the finding is on its cluster in another region.
+    assert!(
+        names.contains(&"securityhub:prod-payments/us-east-1"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"securityhub:prod-payments/eu-west-1"),
+        "{names:?}"
+    );
+    let finding = doc["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .find(|a| a["source"] == "securityhub")
+        .unwrap_or_else(|| panic!("no Security Hub alert: {:#}", doc["alerts"]));
+    assert_eq!(
+        (
+            &finding["account"],
+            &finding["region"],
+            &finding["cluster"],
+            &finding["name"]
+        ),
+        (
+            &Value::from("prod-payments"),
+            &Value::from("eu-west-1"),
+            &Value::from("pay-eu"),
+            &Value::from("EKS.2")
+        ),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

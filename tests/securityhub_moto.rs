@@ -12,18 +12,16 @@
 mod common;
 mod moto;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use aws_sdk_securityhub::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_securityhub::types::{
-    AwsSecurityFinding, Compliance, ComplianceStatus, RecordState, Resource, ResourceDetails,
-    Severity, SeverityLabel, Workflow, WorkflowStatus,
+    AwsSecurityFinding, RecordState, SeverityLabel, Workflow, WorkflowStatus,
 };
 use serde_json::Value;
 
-use moto::{ClusterSpec, MOTO_ACCOUNT_ID, MotoServer, create_clusters};
+use moto::{ClusterSpec, MOTO_ACCOUNT_ID, MotoServer, create_clusters, findings};
 
 const US: &[ClusterSpec] = &[
     ClusterSpec {
@@ -43,22 +41,7 @@ const EU: &[ClusterSpec] = &[ClusterSpec {
     tags: &[("env", "prod")],
 }];
 
-fn securityhub(server: &MotoServer, region: &str) -> aws_sdk_securityhub::Client {
-    aws_sdk_securityhub::Client::from_conf(
-        aws_sdk_securityhub::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region.to_string()))
-            .endpoint_url(server.endpoint())
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .build(),
-    )
-}
-
-fn product(region: &str) -> String {
-    format!("arn:aws:securityhub:{region}:{MOTO_ACCOUNT_ID}:product/{MOTO_ACCOUNT_ID}/default")
-}
-
-/// A Kyverno result as Policy Reporter imports it, with `cluster` in a custom field.
+/// A Kyverno finding of moto's account.
 fn kyverno(
     id: &str,
     region: &str,
@@ -67,98 +50,7 @@ fn kyverno(
     object: (&str, &str, &str),
     label: SeverityLabel,
 ) -> AwsSecurityFinding {
-    let (kind, namespace, name) = object;
-    let other = HashMap::from([
-        ("Source".to_string(), "kyverno".to_string()),
-        ("Category".to_string(), "Best Practices".to_string()),
-        ("Policy".to_string(), policy.to_string()),
-        ("Rule".to_string(), policy.to_string()),
-        ("Result".to_string(), "fail".to_string()),
-        ("Report".to_string(), format!("{namespace}/polr-{name}")),
-        ("Resource Kind".to_string(), kind.to_string()),
-        ("Resource Namespace".to_string(), namespace.to_string()),
-        ("Resource Name".to_string(), name.to_string()),
-        ("cluster".to_string(), cluster.to_string()),
-    ]);
-    AwsSecurityFinding::builder()
-        .schema_version("2018-10-08")
-        .id(id)
-        .product_arn(product(region))
-        .product_name("Policy Reporter")
-        .company_name("Kyverno")
-        .generator_id(format!("kyverno/{policy}"))
-        .aws_account_id(MOTO_ACCOUNT_ID)
-        .region(region)
-        .types("Software and Configuration Checks/Kubernetes Policies/kyverno")
-        .created_at("2026-12-01T08:00:00Z")
-        .updated_at("2026-12-01T08:00:00Z")
-        .severity(Severity::builder().label(label).build())
-        .title(format!("{policy}: {kind} {namespace}/{name}"))
-        .description(format!("validation error: {policy}"))
-        .compliance(
-            Compliance::builder()
-                .status(ComplianceStatus::Failed)
-                .build(),
-        )
-        .workflow(Workflow::builder().status(WorkflowStatus::New).build())
-        .record_state(RecordState::Active)
-        .resources(
-            Resource::builder()
-                .r#type("Other")
-                .id(format!("uid-{id}"))
-                .region(region)
-                .details(ResourceDetails::builder().set_other(Some(other)).build())
-                .build(),
-        )
-        .build()
-}
-
-/// An AWS control finding on the cluster itself: tied by the cluster's ARN.
-fn eks_control(id: &str, region: &str, cluster: &str) -> AwsSecurityFinding {
-    AwsSecurityFinding::builder()
-        .schema_version("2018-10-08")
-        .id(id)
-        .product_arn(format!(
-            "arn:aws:securityhub:{region}::product/aws/securityhub"
-        ))
-        .generator_id("security-control/EKS.2")
-        .aws_account_id(MOTO_ACCOUNT_ID)
-        .region(region)
-        .created_at("2026-12-01T08:00:00Z")
-        .updated_at("2026-12-01T08:00:00Z")
-        .severity(Severity::builder().label(SeverityLabel::High).build())
-        .title("EKS clusters should run on a supported Kubernetes version")
-        .description("EKS.2")
-        .compliance(
-            Compliance::builder()
-                .status(ComplianceStatus::Failed)
-                .security_control_id("EKS.2")
-                .build(),
-        )
-        .workflow(Workflow::builder().status(WorkflowStatus::New).build())
-        .record_state(RecordState::Active)
-        .resources(
-            Resource::builder()
-                .r#type("AwsEksCluster")
-                .id(format!(
-                    "arn:aws:eks:{region}:{MOTO_ACCOUNT_ID}:cluster/{cluster}"
-                ))
-                .region(region)
-                .build(),
-        )
-        .build()
-}
-
-async fn import(server: &MotoServer, region: &str, findings: Vec<AwsSecurityFinding>) {
-    for chunk in findings.chunks(100) {
-        let out = securityhub(server, region)
-            .batch_import_findings()
-            .set_findings(Some(chunk.to_vec()))
-            .send()
-            .await
-            .expect("findings imported");
-        assert_eq!(out.failed_count(), Some(0), "{out:?}");
-    }
+    findings::kyverno(id, MOTO_ACCOUNT_ID, region, cluster, policy, object, label)
 }
 
 /// us-east-1: 150 pods failing run-as-non-root on payments-prod (two pages), a PDB on
@@ -217,11 +109,16 @@ async fn scene(eu_findings_in: &str) -> MotoServer {
         ("PodDisruptionBudget", "x", "y"),
         SeverityLabel::Critical,
     ));
-    import(&server, "us-east-1", us).await;
-    import(
-        &server,
-        eu_findings_in,
-        vec![eks_control("eks2-eu", "eu-west-1", "payments-prod-eu")],
+    findings::import(&server.securityhub("us-east-1"), us).await;
+    findings::import(
+        &server.securityhub(eu_findings_in),
+        vec![findings::eks_control(
+            "eks2-eu",
+            MOTO_ACCOUNT_ID,
+            eu_findings_in,
+            "eu-west-1",
+            "payments-prod-eu",
+        )],
     )
     .await;
     server

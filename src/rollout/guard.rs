@@ -87,42 +87,22 @@ pub fn enforce(rollout: &mut Rollout, signals: &Signals, now: Timestamp) -> Vec<
         let soak = previous.map(|(after, _)| HoldKind::Soak { after });
         set_hold(wave, soak.filter(|_| soak_wanted), is_soak, now);
 
-        let insight = (signals.require_insights && !done && !soak_wanted)
-            .then(|| {
-                wave.cells
-                    .iter()
-                    .filter(|c| !c.phase.is_updated())
-                    .find_map(|c| {
-                        signals
-                            .insights_failing
-                            .iter()
-                            .find(|(cluster, _)| *cluster == c.cluster)
-                    })
-                    .map(|(cluster, detail)| HoldKind::Insights {
-                        cluster: cluster.name.clone(),
-                        detail: detail.clone(),
-                    })
-            })
-            .flatten();
+        // A wave whose turn has come waits for what must pass on its clusters not yet
+        // updated.
+        let turn = !done && !soak_wanted;
+        let insight = failing_in(wave, &signals.insights_failing)
+            .filter(|_| turn && signals.require_insights)
+            .map(|(cluster, detail)| HoldKind::Insights {
+                cluster: cluster.name.clone(),
+                detail: detail.clone(),
+            });
         set_hold(wave, insight, is_insight, now);
-
-        let policy = (!done && !soak_wanted)
-            .then(|| {
-                wave.cells
-                    .iter()
-                    .filter(|c| !c.phase.is_updated())
-                    .find_map(|c| {
-                        signals
-                            .policies_failing
-                            .iter()
-                            .find(|(cluster, _)| *cluster == c.cluster)
-                    })
-                    .map(|(cluster, policy)| HoldKind::Policy {
-                        cluster: cluster.name.clone(),
-                        policy: policy.clone(),
-                    })
-            })
-            .flatten();
+        let policy = failing_in(wave, &signals.policies_failing)
+            .filter(|_| turn)
+            .map(|(cluster, policy)| HoldKind::Policy {
+                cluster: cluster.name.clone(),
+                policy: policy.clone(),
+            });
         set_hold(wave, policy, is_policy, now);
         refresh_state(wave, now);
     }
@@ -150,6 +130,17 @@ pub fn enforce(rollout: &mut Rollout, signals: &Signals, now: Timestamp) -> Vec<
         }
     }
     actions
+}
+
+/// The first of `failing` (cluster, what) on a cluster of `wave` not yet updated.
+fn failing_in<'a>(
+    wave: &crate::model::Wave,
+    failing: &'a [(ClusterId, String)],
+) -> Option<&'a (ClusterId, String)> {
+    wave.cells
+        .iter()
+        .filter(|c| !c.phase.is_updated())
+        .find_map(|c| failing.iter().find(|(cluster, _)| *cluster == c.cluster))
 }
 
 fn is_soak(kind: &HoldKind) -> bool {

@@ -158,74 +158,155 @@ pub async fn create_clusters(server: &MotoServer, region: &str, clusters: &[Clus
     }
 }
 
-/// Imports one Kyverno finding into Security Hub of `region`, as Policy Reporter writes it:
-/// `policy` failing on one PodDisruptionBudget of `cluster` (named in a custom field).
-pub async fn import_kyverno_finding(
+/// A Security Hub client acting with `credentials` in `region` of this server.
+pub fn securityhub_with(
     server: &MotoServer,
     region: &str,
-    cluster: &str,
-    policy: &str,
-) {
-    use aws_sdk_securityhub::types::{
-        AwsSecurityFinding, Compliance, ComplianceStatus, RecordState, Resource, ResourceDetails,
-        Severity, SeverityLabel, Workflow, WorkflowStatus,
-    };
-    let client = aws_sdk_securityhub::Client::from_conf(
+    credentials: Credentials,
+) -> aws_sdk_securityhub::Client {
+    aws_sdk_securityhub::Client::from_conf(
         aws_sdk_securityhub::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
             .endpoint_url(server.endpoint())
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .credentials_provider(credentials)
             .build(),
-    );
-    let other = std::collections::HashMap::from([
-        ("Source".to_string(), "kyverno".to_string()),
-        ("Policy".to_string(), policy.to_string()),
-        ("Rule".to_string(), policy.to_string()),
-        ("Result".to_string(), "fail".to_string()),
-        (
-            "Resource Kind".to_string(),
-            "PodDisruptionBudget".to_string(),
-        ),
-        ("Resource Namespace".to_string(), "payments".to_string()),
-        ("Resource Name".to_string(), "api".to_string()),
-        ("cluster".to_string(), cluster.to_string()),
-    ]);
-    let finding = AwsSecurityFinding::builder()
-        .schema_version("2018-10-08")
-        .id(format!("{cluster}-{policy}"))
-        .product_arn(format!(
-            "arn:aws:securityhub:{region}:{MOTO_ACCOUNT_ID}:product/{MOTO_ACCOUNT_ID}/default"
-        ))
-        .generator_id(format!("kyverno/{policy}"))
-        .aws_account_id(MOTO_ACCOUNT_ID)
-        .region(region)
-        .created_at("2026-12-01T08:00:00Z")
-        .updated_at("2026-12-01T08:00:00Z")
-        .severity(Severity::builder().label(SeverityLabel::High).build())
-        .title(format!("{policy}: PodDisruptionBudget payments/api"))
-        .description("validation error")
-        .compliance(
-            Compliance::builder()
-                .status(ComplianceStatus::Failed)
-                .build(),
+    )
+}
+
+/// Security Hub findings shaped as their producers write them.
+pub mod findings {
+    use std::collections::HashMap;
+
+    use aws_sdk_securityhub::types::{
+        AwsSecurityFinding, Compliance, ComplianceStatus, RecordState, Resource, ResourceDetails,
+        Severity, SeverityLabel, Workflow, WorkflowStatus,
+    };
+
+    /// What every finding here has: schema, account, region, times, NEW and ACTIVE.
+    fn base(
+        id: &str,
+        account: &str,
+        region: &str,
+        label: SeverityLabel,
+    ) -> aws_sdk_securityhub::types::builders::AwsSecurityFindingBuilder {
+        AwsSecurityFinding::builder()
+            .schema_version("2018-10-08")
+            .id(id)
+            .aws_account_id(account)
+            .region(region)
+            .created_at("2026-12-01T08:00:00Z")
+            .updated_at("2026-12-01T08:00:00Z")
+            .severity(Severity::builder().label(label).build())
+            .workflow(Workflow::builder().status(WorkflowStatus::New).build())
+            .record_state(RecordState::Active)
+    }
+
+    /// A Kyverno result as Policy Reporter imports it: resource type `Other`, the policy
+    /// and the object in `Details.Other`, the cluster in a `cluster` custom field.
+    pub fn kyverno(
+        id: &str,
+        account: &str,
+        region: &str,
+        cluster: &str,
+        policy: &str,
+        object: (&str, &str, &str),
+        label: SeverityLabel,
+    ) -> AwsSecurityFinding {
+        let (kind, namespace, name) = object;
+        let other = HashMap::from([
+            ("Source".to_string(), "kyverno".to_string()),
+            ("Category".to_string(), "Best Practices".to_string()),
+            ("Policy".to_string(), policy.to_string()),
+            ("Rule".to_string(), policy.to_string()),
+            ("Result".to_string(), "fail".to_string()),
+            ("Report".to_string(), format!("{namespace}/polr-{name}")),
+            ("Resource Kind".to_string(), kind.to_string()),
+            ("Resource Namespace".to_string(), namespace.to_string()),
+            ("Resource Name".to_string(), name.to_string()),
+            ("cluster".to_string(), cluster.to_string()),
+        ]);
+        base(id, account, region, label)
+            .product_arn(format!(
+                "arn:aws:securityhub:{region}:{account}:product/{account}/default"
+            ))
+            .product_name("Policy Reporter")
+            .company_name("Kyverno")
+            .generator_id(format!("kyverno/{policy}"))
+            .types("Software and Configuration Checks/Kubernetes Policies/kyverno")
+            .title(format!("{policy}: {kind} {namespace}/{name}"))
+            .description(format!("validation error: {policy}"))
+            .compliance(
+                Compliance::builder()
+                    .status(ComplianceStatus::Failed)
+                    .build(),
+            )
+            .resources(
+                Resource::builder()
+                    .r#type("Other")
+                    .id(format!("uid-{id}"))
+                    .region(region)
+                    .details(ResourceDetails::builder().set_other(Some(other)).build())
+                    .build(),
+            )
+            .build()
+    }
+
+    /// A finding of AWS's EKS.2 control on the cluster itself: tied by the cluster's ARN
+    /// (`cluster_region` may differ from `region`, the aggregation region it is in).
+    pub fn eks_control(
+        id: &str,
+        account: &str,
+        region: &str,
+        cluster_region: &str,
+        cluster: &str,
+    ) -> AwsSecurityFinding {
+        base(id, account, cluster_region, SeverityLabel::High)
+            .product_arn(format!(
+                "arn:aws:securityhub:{region}::product/aws/securityhub"
+            ))
+            .generator_id("security-control/EKS.2")
+            .title("EKS clusters should run on a supported Kubernetes version")
+            .description("EKS.2")
+            .compliance(
+                Compliance::builder()
+                    .status(ComplianceStatus::Failed)
+                    .security_control_id("EKS.2")
+                    .build(),
+            )
+            .resources(
+                Resource::builder()
+                    .r#type("AwsEksCluster")
+                    .id(format!(
+                        "arn:aws:eks:{cluster_region}:{account}:cluster/{cluster}"
+                    ))
+                    .region(cluster_region)
+                    .build(),
+            )
+            .build()
+    }
+
+    /// Imports `findings`, 100 a call, as `BatchImportFindings` takes them.
+    pub async fn import(client: &aws_sdk_securityhub::Client, findings: Vec<AwsSecurityFinding>) {
+        for chunk in findings.chunks(100) {
+            let out = client
+                .batch_import_findings()
+                .set_findings(Some(chunk.to_vec()))
+                .send()
+                .await
+                .expect("findings imported");
+            assert_eq!(out.failed_count(), Some(0), "{out:?}");
+        }
+    }
+}
+
+impl MotoServer {
+    /// A Security Hub client for `region` on this server, with moto's test credentials.
+    pub fn securityhub(&self, region: &str) -> aws_sdk_securityhub::Client {
+        securityhub_with(
+            self,
+            region,
+            Credentials::new("testing", "testing", None, None, "test"),
         )
-        .workflow(Workflow::builder().status(WorkflowStatus::New).build())
-        .record_state(RecordState::Active)
-        .resources(
-            Resource::builder()
-                .r#type("Other")
-                .id(format!("uid-{cluster}-pdb"))
-                .region(region)
-                .details(ResourceDetails::builder().set_other(Some(other)).build())
-                .build(),
-        )
-        .build();
-    let out = client
-        .batch_import_findings()
-        .findings(finding)
-        .send()
-        .await
-        .expect("finding imported");
-    assert_eq!(out.failed_count(), Some(0), "{out:?}");
+    }
 }
