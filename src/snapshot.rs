@@ -337,8 +337,8 @@ pub fn table(doc: &Snapshot) -> String {
     let _ = writeln!(s, "\nCLUSTERS ({})", doc.clusters.len());
     let _ = writeln!(
         s,
-        "{:<26} {:<18} {:<15} {:<8} {:<5} {:<9} {:<22} {:>6}",
-        "NAME", "ACCOUNT", "REGION", "ENV", "VER", "STATUS", "WAVE/PHASE", "ALERTS"
+        "{:<26} {:<18} {:<15} {:<8} {:<5} {:<9} {:<22} {:>6} {:>6}",
+        "NAME", "ACCOUNT", "REGION", "ENV", "VER", "STATUS", "WAVE/PHASE", "ALERTS", "POL"
     );
     for c in &doc.clusters {
         // Only listed: no environment or version to print, and no status but that.
@@ -353,7 +353,7 @@ pub fn table(doc: &Snapshot) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<26} {:<18} {:<15} {:<8} {:<5} {:<9} {:<22} {:>6}",
+            "{:<26} {:<18} {:<15} {:<8} {:<5} {:<9} {:<22} {:>6} {:>6}",
             c.name,
             c.account,
             c.region,
@@ -361,7 +361,8 @@ pub fn table(doc: &Snapshot) -> String {
             version,
             status,
             c.wave.as_deref().unwrap_or("-"),
-            c.alerts_firing
+            c.alerts_firing,
+            c.policies_failing
         );
     }
     let _ = writeln!(s, "\nALERTS ({})", doc.alerts.len());

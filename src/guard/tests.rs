@@ -139,6 +139,11 @@ fn cloudwatch_ok(store: &mut Store, now: Timestamp) {
 }
 
 fn new_guard(client: kube::Client, dir: &std::path::Path) -> Guard {
+    guard_watching(client, dir, &[HUB, CLOUDWATCH])
+}
+
+/// A guard whose passes trust what `watched` sources say.
+fn guard_watching(client: kube::Client, dir: &std::path::Path, watched: &[&str]) -> Guard {
     let audit = AuditLog::open(&dir.join("audit.jsonl")).unwrap();
     Guard::new(
         client,
@@ -148,7 +153,7 @@ fn new_guard(client: kube::Client, dir: &std::path::Path) -> Guard {
         audit,
         BTreeMap::new(),
         "fleetdeck",
-        vec![HUB.into(), CLOUDWATCH.into()],
+        watched.iter().map(|s| s.to_string()).collect(),
     )
 }
 
@@ -592,17 +597,7 @@ fn securityhub(store: &mut Store, now: Timestamp, error: Option<&str>) {
 }
 
 fn policy_guard(client: kube::Client, dir: &std::path::Path) -> Guard {
-    let audit = AuditLog::open(&dir.join("audit.jsonl")).unwrap();
-    Guard::new(
-        client,
-        HUB,
-        "argocd",
-        "guard-7f9c-abcde",
-        audit,
-        BTreeMap::new(),
-        "fleetdeck",
-        vec![HUB.into(), CLOUDWATCH.into(), SECURITYHUB.into()],
-    )
+    guard_watching(client, dir, &[HUB, CLOUDWATCH, SECURITYHUB])
 }
 
 #[tokio::test]
