@@ -399,11 +399,19 @@ impl Guard {
     /// listed), with what their silence hides.
     fn blind(&self, store: &Store, now: Timestamp) -> Vec<(String, Watched)> {
         let mut blind = Vec::new();
+        // Policy failures come from Security Hub where it is read (Policy Reporter sends
+        // the PolicyReports there too); else only the clusters' PolicyReports, through the
+        // Kubernetes source, can say whether a policy still fails.
+        let policy_sources: &[&str] = if self.watched.iter().any(|n| n.starts_with("securityhub:"))
+        {
+            &["securityhub:"]
+        } else {
+            &["kubernetes"]
+        };
         let kinds = [
             (Watched::Gates, &["cloudwatch:", "alertmanager:"][..]),
             (Watched::Insights, &["eks:"][..]),
-            // PolicyReports come through the Kubernetes source, findings from Security Hub.
-            (Watched::Policies, &["securityhub:", "kubernetes"][..]),
+            (Watched::Policies, policy_sources),
         ];
         for (kind, prefixes) in kinds {
             let names: Vec<&String> = self
