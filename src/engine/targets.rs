@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use tokio::sync::mpsc::error::TrySendError;
 
-use crate::model::{ClusterId, Store, WaveState};
+use crate::model::{ClusterId, Store};
 use crate::sources::{ClusterTarget, SourceCommand, SourceHandle};
 
 /// What was last told to the sources, and their answers.
@@ -160,8 +160,9 @@ pub fn fleet(store: &Store) -> Vec<ClusterTarget> {
 }
 
 /// The clusters whose insides matter now, most important first: the one on screen, then
-/// those with firing alerts, then those in a rollout's current wave once it has started
-/// (each group by id, each cluster once). Sources that cannot serve them all at once
+/// those with firing alerts, then those in a rollout's current wave, running or next to
+/// start (its turn has come: what its API servers say, PolicyReports included, is read
+/// before it starts), each group by id, each cluster once. Sources that cannot serve them all at once
 /// serve them in this order (the EKS source describes them first, the Kubernetes source
 /// connects to them first).
 pub fn interest(store: &Store, focus: Option<&ClusterId>) -> Vec<ClusterId> {
@@ -176,10 +177,7 @@ pub fn interest(store: &Store, focus: Option<&ClusterId>) -> Vec<ClusterId> {
     let mut wave: Vec<ClusterId> = Vec::new();
     for rollout in store.rollouts() {
         if let Some(w) = rollout.current_wave() {
-            let w = &rollout.waves[w];
-            if !matches!(w.state, WaveState::Pending) {
-                wave.extend(w.cells.iter().map(|c| c.cluster.clone()));
-            }
+            wave.extend(rollout.waves[w].cells.iter().map(|c| c.cluster.clone()));
         }
     }
     wave.sort();

@@ -318,18 +318,46 @@ fn interest_is_ordered_focus_then_firing_then_wave() {
         }),
         t0(),
     );
+    // Another rollout's wave is next to start: its clusters are read before it does.
+    store.apply(
+        SourceEvent::Rollout(Rollout {
+            name: "addons".into(),
+            source: "demo".into(),
+            description: String::new(),
+            waves: vec![Wave {
+                name: "staging".into(),
+                environment: Environment::Staging,
+                cells: vec![Cell {
+                    phase: CellPhase::Pending,
+                    ..cell("d-quiet")
+                }],
+                state: WaveState::Pending,
+                soak_secs: 600,
+                max_parallel: 1,
+                holds: vec![],
+                soak_from: None,
+            }],
+            gates: vec![],
+            unmatched: vec![],
+        }),
+        t0(),
+    );
     let order: Vec<String> = interest(&store, Some(&id("e-focus")))
         .into_iter()
         .map(|c| c.name)
         .collect();
     assert_eq!(
         order,
-        ["e-focus", "b-firing", "c-both", "f-firing", "a-wave"]
+        [
+            "e-focus", "b-firing", "c-both", "f-firing", "a-wave", "d-quiet"
+        ]
     );
     let order: Vec<String> = interest(&store, None).into_iter().map(|c| c.name).collect();
     assert_eq!(
         order,
-        ["b-firing", "c-both", "f-firing", "a-wave", "e-focus"]
+        [
+            "b-firing", "c-both", "f-firing", "a-wave", "d-quiet", "e-focus"
+        ]
     );
 }
 

@@ -701,7 +701,7 @@ fn kube_lines(lines: &mut Vec<Line<'static>>, id: &ClusterId, ctx: &Context) {
     let t = ctx.theme;
     match ctx.store.kube_signals(id) {
         None => lines.push(Line::from(Span::styled(
-            "kubernetes: not connected (connects while the cluster is on screen, has firing alerts or is in an active wave)",
+            "kubernetes: not connected (connects while the cluster is on screen, has firing alerts or is in the wave in progress or next to start)",
             t.muted,
         ))),
         Some(k) => match &k.connection {
