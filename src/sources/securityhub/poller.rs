@@ -21,6 +21,10 @@ use crate::sources::aws::{AwsScope, CallStats, RequestBudget, call};
 const FINDINGS_PER_PAGE: i32 = 100;
 /// A `NextToken` chain longer than this (50,000 findings) is cut short and said so.
 const MAX_PAGES: usize = 500;
+/// Security Hub answers GetFindings 3 times a second per account and region (burst 6):
+/// pages are asked at most this often, so a long read is not throttled (and does not cut
+/// the budget EKS and CloudWatch share with it).
+pub(super) const PAGE_GAP: std::time::Duration = std::time::Duration::from_millis(334);
 /// BatchUpdateFindings takes at most 100 findings a call.
 const UPDATE_BATCH: usize = 100;
 /// Security Hub's limits on a note.
@@ -113,7 +117,12 @@ impl Poller {
         let region = self.own_region().map(str::to_string);
         let mut out = Vec::new();
         let mut token: Option<String> = None;
+        let mut last_page: Option<tokio::time::Instant> = None;
         for _ in 0..MAX_PAGES {
+            if let Some(at) = last_page {
+                tokio::time::sleep_until(at + PAGE_GAP).await;
+            }
+            last_page = Some(tokio::time::Instant::now());
             let client = &self.client;
             let page = call(
                 &self.budget,

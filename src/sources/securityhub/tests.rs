@@ -610,3 +610,24 @@ async fn findings_are_tied_again_when_the_fleet_changes_and_resolve_when_gone() 
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].state, AlertState::Resolved);
 }
+
+#[tokio::test(start_paused = true)]
+async fn pages_are_asked_no_faster_than_security_hub_answers_get_findings() {
+    let pages = mock!(Client::get_findings)
+        .sequence()
+        .output(|| page(vec![], Some("2")))
+        .output(|| page(vec![], Some("3")))
+        .output(|| page(vec![], Some("4")))
+        .output(|| page(vec![], None))
+        .build();
+    let mut p = poller(&[&pages], SecurityHub::default());
+    let start = tokio::time::Instant::now();
+    p.poll(t0()).await;
+    assert_eq!(pages.num_calls(), 4);
+    // 3 a second: three gaps between four pages.
+    assert!(
+        start.elapsed() >= super::poller::PAGE_GAP * 3,
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -9,7 +9,8 @@ use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
 
 use crate::model::ETCD_QUOTA_BYTES;
 use crate::model::{
-    ClusterId, Connection, Described, Environment, InsightStatus, MetricName, SourceStatus, Store,
+    ClusterId, Connection, Described, Environment, HoldKind, InsightStatus, MetricName,
+    SourceStatus, Store,
 };
 use crate::ui::keymap::KeyAction;
 use crate::ui::widgets::format;
@@ -117,12 +118,23 @@ pub fn render(frame: &mut Frame, area: Rect, state: &ClusterState, ctx: &Context
 
     let wave = ctx.store.cell_of(&cluster.id).map(|(r, cell)| {
         let w = &ctx.store.rollouts()[r.rollout].waves[r.wave];
+        // A hold this cluster is the reason for comes first: it is why the wave waits.
+        let held_here = w.holds.iter().find(|h| match &h.kind {
+            HoldKind::Policy { cluster: name, .. } | HoldKind::Insights { cluster: name, .. } => {
+                *name == cluster.id.name
+            }
+            HoldKind::Breaker { cluster: id, .. } => *id == cluster.id,
+            _ => false,
+        });
         format!(
-            "{} wave {} · {} for {}{}",
+            "{} wave {} · {} for {}{}{}",
             ctx.store.rollouts()[r.rollout].name,
             w.name,
             cell.phase,
             format::age(ctx.now, cell.since),
+            held_here
+                .map(|h| format!(" · wave {}", h.describe()))
+                .unwrap_or_default(),
             if cell.message.is_empty() {
                 String::new()
             } else {
