@@ -8,8 +8,10 @@
 //!    of a resource's `Details.Other` or of the finding's `ProductFields`: the cluster's
 //!    name, in the finding's account and the resource's (else the finding's) region. This
 //!    is what Policy Reporter's `customFields` write for Kyverno's findings;
-//! 3. a resource tag `eks:cluster-name` or `aws:eks:cluster-name` (EC2 nodes, volumes), or
-//!    a tag key `kubernetes.io/cluster/NAME`.
+//! 3. a resource tag `eks:cluster-name` or `aws:eks:cluster-name` (the EC2 instances of
+//!    its nodes), or a tag key `kubernetes.io/cluster/NAME`.
+//!
+//! Only findings on resources of the types in [`RESOURCE_TYPES`] are read.
 //!
 //! A finding tied to no cluster fleetdeck shows is left out (and counted in the source's
 //! health note). The policy is `Details.Other.Policy` (Policy Reporter), else the control
@@ -23,6 +25,13 @@ use crate::model::{
     Ack, AckKind, Alert, AlertKey, AlertSource, AlertState, ClusterId, Severity, Timestamp,
     severity_of,
 };
+
+/// The resource types a finding about a cluster is on: the cluster itself, a Kubernetes
+/// object (Policy Reporter writes `Other`; GuardDuty and Inspector `Container`), or a node.
+/// Asked for in the request, so an account's thousands of findings on buckets and roles
+/// are never read.
+pub(super) const RESOURCE_TYPES: [&str; 4] =
+    ["AwsEksCluster", "Other", "Container", "AwsEc2Instance"];
 
 /// Resources named in an alert's summary before "+N more".
 const NAMED_IN_SUMMARY: usize = 3;
@@ -51,6 +60,8 @@ pub(super) struct FindingRecord {
     pub remediation_url: Option<String>,
     pub record_state: String,
     pub compliance: Option<String>,
+    /// The types of its resources.
+    pub resource_types: Vec<String>,
 }
 
 impl FindingRecord {
@@ -176,6 +187,11 @@ impl FindingRecord {
                 .and_then(|r| r.recommendation())
                 .and_then(|r| r.url())
                 .map(str::to_string),
+            resource_types: resources
+                .iter()
+                .filter_map(|r| r.r#type())
+                .map(str::to_string)
+                .collect(),
             record_state: f
                 .record_state()
                 .map(|s| s.as_str().to_string())
@@ -197,6 +213,10 @@ impl FindingRecord {
             && matches!(self.workflow.as_str(), "NEW" | "NOTIFIED")
             && self.compliance.as_deref() != Some("PASSED")
             && region.is_none_or(|r| self.region == r)
+            && self
+                .resource_types
+                .iter()
+                .any(|t| RESOURCE_TYPES.contains(&t.as_str()))
     }
 
     pub(super) fn severity(&self) -> Severity {

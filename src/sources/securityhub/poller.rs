@@ -108,6 +108,9 @@ impl Poller {
         if let Some(region) = self.own_region() {
             filters = filters.region(equals(region));
         }
+        for resource_type in findings::RESOURCE_TYPES {
+            filters = filters.resource_type(equals(resource_type));
+        }
         filters.build()
     }
 

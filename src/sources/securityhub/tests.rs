@@ -381,6 +381,8 @@ async fn the_request_asks_for_active_new_or_notified_findings_in_its_region() {
             values(f.record_state()) == ["ACTIVE"]
                 && values(f.workflow_status()) == ["NEW", "NOTIFIED"]
                 && values(f.region()) == [REGION]
+                && values(f.resource_type())
+                    == ["AwsEksCluster", "Other", "Container", "AwsEc2Instance"]
                 && r.max_results() == Some(100)
         })
         .then_output(|| page(vec![], None));
@@ -415,8 +417,16 @@ async fn what_the_filters_leave_out_is_left_out_even_when_the_service_ignores_th
     );
     let mut elsewhere = kyverno("e", "prod-api", "require-pdb", "d", SeverityLabel::High);
     elsewhere.region = Some("eu-west-1".into());
+    let mut bucket = kyverno("b", "prod-api", "require-pdb", "f", SeverityLabel::High);
+    bucket.resources = Some(vec![
+        Resource::builder()
+            .r#type("AwsS3Bucket")
+            .id("arn:aws:s3:::logs")
+            .tags("eks:cluster-name", "prod-api")
+            .build(),
+    ]);
     let kept = kyverno("k", "prod-api", "require-pdb", "e", SeverityLabel::High);
-    let all = vec![resolved, archived, passed, elsewhere, kept];
+    let all = vec![resolved, archived, passed, elsewhere, bucket, kept];
     let read = mock!(Client::get_findings).then_output(move || page(all.clone(), None));
     let mut p = poller(&[&read], SecurityHub::default());
     let alerts = alerts_in(&p.poll(t0()).await);
