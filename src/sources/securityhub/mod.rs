@@ -63,7 +63,8 @@ pub(crate) fn spawn_with_client(
     let (commands, inbox) = mpsc::channel(COMMAND_CAPACITY);
     let name = source_name(&scope);
     let clock = scope.clock.clone();
-    let poller = Poller::new(client, &scope, settings);
+    let mut poller = Poller::new(client, &scope, settings);
+    poller.progress = Some(events.clone());
     tokio::spawn(run(poller, clock, events, inbox, name.clone()));
     SourceHandle { name, commands }
 }

@@ -27,6 +27,8 @@ const MAX_PAGES: usize = 500;
 pub(super) const PAGE_GAP: std::time::Duration = std::time::Duration::from_millis(334);
 /// BatchUpdateFindings takes at most 100 findings a call.
 const UPDATE_BATCH: usize = 100;
+/// During a long read, what the pages so far say is sent every this many pages.
+pub(super) const PROGRESS_EVERY_PAGES: usize = 10;
 /// Security Hub's limits on a note.
 const NOTE_TEXT_MAX: usize = 512;
 const NOTE_BY_MAX: usize = 128;
@@ -42,11 +44,14 @@ pub(super) struct Poller {
     health: SourceHealth,
     pub(super) fleet: FleetIndex,
     /// The findings of the last complete read.
-    findings: Vec<FindingRecord>,
+    pub(super) findings: Vec<FindingRecord>,
     /// Groups as last sent, by alert key (the findings an ack acts on).
     groups: BTreeMap<AlertKey, (ClusterId, Group)>,
     /// Alerts as last sent, for `alert_diff::settle`.
     firing: BTreeMap<AlertKey, Alert>,
+    /// Where the findings of a long read go as its pages come (new and changed alerts;
+    /// nothing is resolved until the read is whole), if anywhere.
+    pub(super) progress: Option<tokio::sync::mpsc::Sender<SourceEvent>>,
 }
 
 impl Poller {
@@ -63,13 +68,14 @@ impl Poller {
             findings: Vec::new(),
             groups: BTreeMap::new(),
             firing: BTreeMap::new(),
+            progress: None,
         }
     }
 
     /// Reads every page of findings, then sends what changed and the health report. A
     /// failed read keeps the last findings (they go stale) and is retried next poll.
     pub(super) async fn poll(&mut self, now: Timestamp) -> Vec<SourceEvent> {
-        match self.read().await {
+        match self.read(now).await {
             Ok(findings) => {
                 self.findings = findings;
                 self.health.last_ok = Some(now);
@@ -115,13 +121,13 @@ impl Poller {
     }
 
     /// Every page of `GetFindings`, reduced and checked against the filters again.
-    async fn read(&mut self) -> Result<Vec<FindingRecord>, String> {
+    async fn read(&mut self, now: Timestamp) -> Result<Vec<FindingRecord>, String> {
         let filters = self.filters();
         let region = self.own_region().map(str::to_string);
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         let mut last_page: Option<tokio::time::Instant> = None;
-        for _ in 0..MAX_PAGES {
+        for read in 1..=MAX_PAGES {
             if let Some(at) = last_page {
                 tokio::time::sleep_until(at + PAGE_GAP).await;
             }
@@ -152,10 +158,38 @@ impl Poller {
                 Some(next) if !next.is_empty() => token = Some(next.to_string()),
                 _ => return Ok(out),
             }
+            if read % PROGRESS_EVERY_PAGES == 0 {
+                self.send_progress(&out, now).await;
+            }
         }
         Err(format!(
             "securityhub:GetFindings: more than {MAX_PAGES} pages; the findings are cut short"
         ))
+    }
+
+    /// Sends the alerts the findings read so far raise, new or changed ones only: the
+    /// read is not whole, so nothing is resolved.
+    async fn send_progress(&mut self, so_far: &[FindingRecord], now: Timestamp) {
+        let Some(progress) = self.progress.clone() else {
+            return;
+        };
+        let (groups, _) = findings::group(so_far, &self.fleet);
+        let mut send = Vec::new();
+        for (key, (cluster, group)) in &groups {
+            let mut alert = findings::alert(key, cluster, group, now);
+            if let Some(old) = self.firing.get(key) {
+                crate::sources::alert_diff::carry_over(old, &mut alert, now);
+                if *old == alert {
+                    continue;
+                }
+            }
+            self.firing.insert(key.clone(), alert.clone());
+            send.push(alert);
+        }
+        if !send.is_empty() {
+            // The engine may have stopped; the read goes on and its end says so.
+            let _ = progress.send(SourceEvent::Alerts(send)).await;
+        }
     }
 
     /// Groups the findings on the fleet as known now and returns the alerts that changed

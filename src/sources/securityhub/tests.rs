@@ -641,3 +641,90 @@ async fn pages_are_asked_no_faster_than_security_hub_answers_get_findings() {
         start.elapsed()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_long_read_sends_what_its_pages_say_as_they_come_and_resolves_only_at_its_end() {
+    // 25 pages: the first 10 and 20 are sent as they come, the rest when the read ends.
+    let pages: Vec<Vec<AwsSecurityFinding>> = (0..25)
+        .map(|p| {
+            let cluster = if p < 10 { "prod-api" } else { "prod-web" };
+            vec![kyverno(
+                &format!("f{p}"),
+                cluster,
+                "require-pdb",
+                &format!("pod-{p}"),
+                SeverityLabel::High,
+            )]
+        })
+        .collect();
+    let mut rule = mock!(Client::get_findings).sequence();
+    for (i, findings) in pages.into_iter().enumerate() {
+        let next = (i < 24).then(|| (i + 2).to_string());
+        rule = rule.output(move || page(findings.clone(), next.as_deref()));
+    }
+    let read = rule.build();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let mut p = poller(&[&read], SecurityHub::default());
+    p.progress = Some(tx);
+    // An alert of the last read that this one no longer has.
+    p.findings = vec![FindingRecord::from_finding(
+        &kyverno(
+            "old",
+            "prod-web",
+            "disallow-latest-tag",
+            "x",
+            SeverityLabel::High,
+        ),
+        "cluster",
+    )];
+    p.settle(t0());
+
+    let events = p.poll(t0()).await;
+    let mut progress = Vec::new();
+    while let Ok(SourceEvent::Alerts(alerts)) = rx.try_recv() {
+        progress.push(alerts);
+    }
+    let counts = |alerts: &[Alert]| -> Vec<(String, String)> {
+        alerts
+            .iter()
+            .map(|a| {
+                (
+                    a.cluster
+                        .as_ref()
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default(),
+                    a.labels["count"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(progress.len(), 2, "after pages 10 and 20: {progress:?}");
+    assert_eq!(
+        counts(&progress[0]),
+        [("prod-api".to_string(), "10".to_string())]
+    );
+    assert_eq!(
+        counts(&progress[1]),
+        [("prod-web".to_string(), "10".to_string())]
+    );
+    assert!(
+        progress
+            .iter()
+            .flatten()
+            .all(|a| a.state == AlertState::Firing),
+        "nothing resolved mid-read"
+    );
+    // The end: prod-web's whole count, and the old alert resolved.
+    let last = alerts_in(&events);
+    let resolved: Vec<&str> = last
+        .iter()
+        .filter(|a| a.state == AlertState::Resolved)
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(resolved, ["disallow-latest-tag"]);
+    assert!(
+        last.iter()
+            .any(|a| a.is_firing() && a.labels["count"] == "15"),
+        "{last:?}"
+    );
+}
