@@ -34,6 +34,10 @@ use crate::model::SourceEvent;
 use crate::sources::aws::AwsScope;
 use crate::sources::{SourceCommand, SourceHandle};
 
+/// The first read waits for the engine to name the fleet's clusters (a long read ties
+/// findings to them as its pages come, and the fleet is not heard again until it ends), at
+/// most this long.
+const FLEET_GRACE: Duration = Duration::from_secs(10);
 /// Commands are rare (a key press); a small queue is plenty.
 const COMMAND_CAPACITY: usize = 16;
 
@@ -80,11 +84,18 @@ async fn run(
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut ready_sent = false;
     let mut inbox_open = true;
+    let grace = tokio::time::sleep(FLEET_GRACE);
+    tokio::pin!(grace);
+    let mut fleet_known = false;
     loop {
         let batch = tokio::select! {
             biased;
             () = events.closed() => return,
-            _ = tick.tick() => {
+            () = &mut grace, if !fleet_known => {
+                fleet_known = true;
+                Vec::new()
+            }
+            _ = tick.tick(), if fleet_known => {
                 let mut out = poller.poll(clock.now()).await;
                 if !ready_sent {
                     ready_sent = true;
@@ -94,6 +105,8 @@ async fn run(
             }
             command = inbox.recv(), if inbox_open => match command {
                 Some(SourceCommand::Targets { seq, fleet, .. }) => {
+                    // The engine's first word may be an empty fleet: the clusters follow.
+                    fleet_known |= !fleet.is_empty();
                     poller.fleet = FleetIndex::new(&fleet, &poller.account);
                     let mut out = poller.settle(clock.now());
                     out.push(SourceEvent::Targeted { source: name.clone(), seq });
