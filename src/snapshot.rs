@@ -159,27 +159,30 @@ pub fn build(
         .clusters()
         .iter()
         .enumerate()
-        .map(|(i, c)| ClusterRow {
-            name: c.id.name.clone(),
-            account: c.id.account.clone(),
-            region: c.id.region.clone(),
-            environment: c
-                .known_environment()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            version: c.version.clone(),
-            status: c.status.to_string(),
-            wave: store.wave_label(&c.id),
-            alerts_firing: store.firing_total(i),
-            health: store.health(i, now).as_str().into(),
-            arn: c.arn.clone(),
-            described: c.is_described(),
-            policies_failing: store.policy_failing_count(&c.id),
-            policies: store.policy_failures(&c.id),
-            policy_reports: store
-                .kube_signals(&c.id)
-                .and_then(|s| s.policy_reports.as_ref())
-                .map(|r| r.summary),
+        .map(|(i, c)| {
+            let policies = store.policy_failures(&c.id);
+            ClusterRow {
+                name: c.id.name.clone(),
+                account: c.id.account.clone(),
+                region: c.id.region.clone(),
+                environment: c
+                    .known_environment()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                version: c.version.clone(),
+                status: c.status.to_string(),
+                wave: store.wave_label(&c.id),
+                alerts_firing: store.firing_total(i),
+                health: store.health(i, now).as_str().into(),
+                arn: c.arn.clone(),
+                described: c.is_described(),
+                policies_failing: policies.iter().map(|f| f.failing).sum(),
+                policies,
+                policy_reports: store
+                    .kube_signals(&c.id)
+                    .and_then(|s| s.policy_reports.as_ref())
+                    .map(|r| r.summary),
+            }
         })
         .collect();
     let alerts = store

@@ -195,10 +195,20 @@ pub async fn start_real(
     // Shared with the Kubernetes source, which signs EKS tokens with them; discovery adds
     // the accounts it finds.
     let credentials = aws::AccountCredentials::default();
+    let aggregation = config
+        .securityhub
+        .as_ref()
+        .and_then(|s| s.aggregation_region.as_ref());
     for account in &config.accounts {
-        for region in &account.regions {
+        // The aggregation region holds every region's findings, even one the account's
+        // clusters are not read in.
+        let extra = aggregation.filter(|r| !account.regions.contains(r));
+        for region in account.regions.iter().chain(extra) {
+            let reads_clusters = account.regions.contains(region);
             let sdk = aws::sdk_config(account, region).await;
-            credentials.insert(&account.name, region, &sdk);
+            if reads_clusters {
+                credentials.insert(&account.name, region, &sdk);
+            }
             let scope = aws::AwsScope {
                 account: account.clone(),
                 region: region.clone(),
@@ -209,13 +219,8 @@ pub async fn start_real(
                 clusters: config.clusters.clone(),
                 clock: clock.clone(),
             };
-            let (inventory_tx, inventory_rx) = tokio::sync::watch::channel(Vec::new());
-            handles.push(eks::spawn(scope.clone(), events.clone(), inventory_tx));
             if let Some(settings) = &config.securityhub
-                && settings
-                    .aggregation_region
-                    .as_ref()
-                    .is_none_or(|r| r == region)
+                && aggregation.is_none_or(|r| r == region)
             {
                 handles.push(securityhub::spawn(
                     scope.clone(),
@@ -223,31 +228,17 @@ pub async fn start_real(
                     events.clone(),
                 ));
             }
+            if !reads_clusters {
+                continue;
+            }
+            let (inventory_tx, inventory_rx) = tokio::sync::watch::channel(Vec::new());
+            handles.push(eks::spawn(scope.clone(), events.clone(), inventory_tx));
             handles.push(cloudwatch::spawn(
                 scope,
                 config.cloudwatch.clone(),
                 events.clone(),
                 inventory_rx,
             ));
-        }
-        // The aggregation region holds every region's findings, even one the account's
-        // clusters are not read in.
-        if let Some(settings) = &config.securityhub
-            && let Some(region) = &settings.aggregation_region
-            && !account.regions.contains(region)
-        {
-            let sdk = aws::sdk_config(account, region).await;
-            let scope = aws::AwsScope {
-                account: account.clone(),
-                region: region.clone(),
-                sdk,
-                budget: std::sync::Arc::new(aws::RequestBudget::new(
-                    config.aws.max_requests_per_second,
-                )),
-                clusters: config.clusters.clone(),
-                clock: clock.clone(),
-            };
-            handles.push(securityhub::spawn(scope, settings.clone(), events.clone()));
         }
     }
     let mut changes = None;

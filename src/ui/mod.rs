@@ -117,6 +117,15 @@ impl Context<'_> {
         }
     }
 
+    /// The style for an alert's (or a policy's) severity.
+    pub fn severity_style(&self, severity: crate::model::Severity) -> Style {
+        match severity {
+            crate::model::Severity::Critical => self.theme.critical,
+            crate::model::Severity::Warning => self.theme.warning,
+            crate::model::Severity::Info => self.theme.info,
+        }
+    }
+
     /// The alert's runbook marker: a local runbook (`b` opens it), only a link, or none.
     pub fn runbook_marker(&self, alert: &crate::model::Alert) -> &'static str {
         if !self.runbooks.matching(alert).is_empty() {

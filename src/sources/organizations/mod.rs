@@ -164,7 +164,9 @@ fn pairs(
                 .into_builder()
                 .region(Region::new(region.clone()))
                 .build();
-            credentials.insert(&account.name, region, &sdk);
+            if reads_clusters {
+                credentials.insert(&account.name, region, &sdk);
+            }
             let scope = AwsScope {
                 account,
                 region: region.clone(),

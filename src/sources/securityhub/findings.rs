@@ -259,6 +259,8 @@ pub(super) struct FleetIndex {
     /// (region, name) of the clusters of this source's own account, for clusters whose
     /// ARN is not known yet.
     own: HashMap<(String, String), ClusterId>,
+    /// The account ids the ARNs carry.
+    accounts: std::collections::HashSet<String>,
 }
 
 impl FleetIndex {
@@ -267,6 +269,7 @@ impl FleetIndex {
         let mut index = Self::default();
         for target in fleet {
             if let Some(key) = parse_cluster_arn(&target.arn) {
+                index.accounts.insert(key.0.clone());
                 index.by_arn.insert(key, target.id.clone());
             }
             if target.id.account == account {
@@ -284,8 +287,7 @@ impl FleetIndex {
             .get(&(account.clone(), region.clone(), name.clone()))
             .or_else(|| {
                 // An account id no cluster's ARN carries: this account's own cluster.
-                let known_account = self.by_arn.keys().any(|(a, _, _)| a == account);
-                (!known_account)
+                (!self.accounts.contains(account))
                     .then(|| self.own.get(&(region.clone(), name.clone())))
                     .flatten()
             })

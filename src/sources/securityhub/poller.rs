@@ -28,7 +28,7 @@ pub(super) const PAGE_GAP: std::time::Duration = std::time::Duration::from_milli
 /// BatchUpdateFindings takes at most 100 findings a call.
 const UPDATE_BATCH: usize = 100;
 /// During a long read, what the pages so far say is sent every this many pages.
-pub(super) const PROGRESS_EVERY_PAGES: usize = 10;
+const PROGRESS_EVERY_PAGES: usize = 10;
 /// Security Hub's limits on a note.
 const NOTE_TEXT_MAX: usize = 512;
 const NOTE_BY_MAX: usize = 128;
@@ -201,7 +201,6 @@ impl Poller {
             .map(|(key, (cluster, group))| findings::alert(key, cluster, group, now))
             .collect();
         self.groups = groups;
-        self.health.waiting = None;
         if unclaimed > 0 {
             tracing::debug!(
                 source = %self.health.name,
@@ -252,6 +251,7 @@ impl Poller {
         let updated_by: String = by.chars().take(NOTE_BY_MAX).collect();
         let mut processed = Vec::new();
         let mut refused = Vec::new();
+        let mut failed = None;
         for chunk in identifiers.chunks(UPDATE_BATCH) {
             let ids: Vec<AwsSecurityFindingIdentifier> = chunk
                 .iter()
@@ -301,32 +301,20 @@ impl Poller {
                     }));
                 }
                 Err(e) => {
-                    let mut events = Vec::new();
-                    if !processed.is_empty() {
-                        events = self.mark(&processed, notified, &updated_by, &text, now);
-                    }
-                    events.push(self.report(now));
-                    return (
-                        Err(format!(
-                            "{e}{}",
-                            if processed.is_empty() {
-                                String::new()
-                            } else {
-                                format!(
-                                    " ({} findings were updated before it failed)",
-                                    processed.len()
-                                )
-                            }
-                        )),
-                        events,
-                    );
+                    failed = Some(e);
+                    break;
                 }
             }
         }
         let mut events = self.mark(&processed, notified, &updated_by, &text, now);
         events.push(self.report(now));
         let word = if notified { "NOTIFIED" } else { "NEW" };
-        let result = if refused.is_empty() {
+        let result = if let Some(e) = failed {
+            Err(match processed.len() {
+                0 => e.to_string(),
+                n => format!("{e} ({n} findings were updated before it failed)"),
+            })
+        } else if refused.is_empty() {
             Ok(format!(
                 "{} Security Hub finding{} set to {word}",
                 processed.len(),
@@ -353,6 +341,7 @@ impl Poller {
         text: &str,
         now: Timestamp,
     ) -> Vec<SourceEvent> {
+        let ids: std::collections::HashSet<&String> = ids.iter().collect();
         for finding in self.findings.iter_mut().filter(|f| ids.contains(&f.id)) {
             finding.workflow = if notified { "NOTIFIED" } else { "NEW" }.into();
             finding.note = Some((by.to_string(), text.to_string()));
@@ -366,8 +355,7 @@ impl Poller {
         self.health.errors = self.stats.errors;
         self.health.throttles = self.stats.throttles;
         self.health.pace = Some(self.budget.pace(now));
-        // Security Hub bills findings ingested and checks run, not reads.
-        self.health.cost_usd_per_hour = None;
+        // No cost: Security Hub bills findings ingested and checks run, not reads.
         SourceEvent::Health(self.health.clone())
     }
 

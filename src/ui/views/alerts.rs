@@ -353,11 +353,7 @@ fn group_line(a: &Alert, count: usize, ctx: &Context) -> Line<'static> {
             t.muted,
         ));
     }
-    let sev = match a.severity {
-        Severity::Critical => t.critical,
-        Severity::Warning => t.warning,
-        Severity::Info => t.info,
-    };
+    let sev = ctx.severity_style(a.severity);
     let unknown = if ctx.store.is_cached_alert(&a.key) {
         " (cached: not yet read again)"
     } else if a.state == AlertState::Unknown {

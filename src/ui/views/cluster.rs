@@ -564,11 +564,10 @@ fn render_findings(
     )));
     for a in alerts.iter().take(6) {
         // Acked, silenced and inhibited alerts are dimmed, as in the Alerts view.
-        let style = match (a.is_firing() && !a.is_acked(ctx.now), a.severity) {
-            (false, _) => t.muted,
-            (true, crate::model::Severity::Critical) => t.critical,
-            (true, crate::model::Severity::Warning) => t.warning,
-            (true, crate::model::Severity::Info) => t.info,
+        let style = if a.is_firing() && !a.is_acked(ctx.now) {
+            ctx.severity_style(a.severity)
+        } else {
+            t.muted
         };
         let rb = ctx.runbook_marker(a);
         lines.push(Line::from(vec![
@@ -869,14 +868,9 @@ fn policy_lines(lines: &mut Vec<Line<'static>>, id: &ClusterId, ctx: &Context) {
         ),
     });
     lines.push(Line::from(Span::styled(head, t.title)));
-    let style_of = |s: crate::model::Severity| match s {
-        crate::model::Severity::Critical => t.critical,
-        crate::model::Severity::Warning => t.warning,
-        crate::model::Severity::Info => t.info,
-    };
     for f in &failures {
         lines.push(Line::from(vec![
-            Span::styled(format!("  {} ", f.policy), style_of(f.severity)),
+            Span::styled(format!("  {} ", f.policy), ctx.severity_style(f.severity)),
             Span::styled(
                 format!("{} failing · {}", f.failing, f.sources.join(", ")),
                 t.muted,
@@ -891,7 +885,7 @@ fn policy_lines(lines: &mut Vec<Line<'static>>, id: &ClusterId, ctx: &Context) {
                     "    {}/{} {} ({severity}) ×{}: ",
                     r.policy, r.rule, r.result, r.count
                 ),
-                style_of(r.alert_severity()),
+                ctx.severity_style(r.alert_severity()),
             ),
             Span::styled(r.message.clone(), t.text),
         ]));

@@ -322,12 +322,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &FleetState, ctx: &Context) 
             Col::Policies => {
                 let failures = store.policy_failures(&c.id);
                 let n: usize = failures.iter().map(|f| f.failing).sum();
-                let style = match failures.first().map(|f| f.severity) {
-                    None => t.muted,
-                    Some(crate::model::Severity::Critical) => t.critical,
-                    Some(crate::model::Severity::Warning) => t.warning,
-                    Some(crate::model::Severity::Info) => t.info,
-                };
+                let style = failures
+                    .first()
+                    .map_or(t.muted, |f| ctx.severity_style(f.severity));
                 let text = match n {
                     0 => "-".to_string(),
                     n if n < 1000 => n.to_string(),
