@@ -356,12 +356,18 @@ pub(super) fn alert(key: &AlertKey, cluster: &ClusterId, group: &Group, now: Tim
         .collect();
     resources.sort_unstable();
     resources.dedup();
+    // Policy Reporter titles a finding `policy: resource`; the resources are listed below.
+    let title = first
+        .title
+        .strip_suffix(first.resource.as_str())
+        .and_then(|t| t.strip_suffix(": "))
+        .unwrap_or(&first.title);
     let mut summary = format!(
         "{} on {count} {}",
-        if first.title.is_empty() {
+        if title.is_empty() {
             &first.policy
         } else {
-            &first.title
+            title
         },
         if count == 1 { "resource" } else { "resources" }
     );

@@ -351,6 +351,13 @@ async fn findings_are_grouped_by_cluster_and_policy_with_a_count() {
         "{}",
         nonroot.summary
     );
+    assert!(
+        nonroot
+            .summary
+            .starts_with("require-run-as-nonroot on 300 resources: "),
+        "the title's own resource is not repeated: {}",
+        nonroot.summary
+    );
     assert_eq!(nonroot.ack, None);
     // Already NOTIFIED in Security Hub: acked by whoever wrote the note.
     let ack = alerts[1].ack.clone().expect("NOTIFIED is an ack");
